@@ -1,0 +1,111 @@
+"""The model card: the contract between the converters and the device.
+
+The converter writes `NAME.card.json` next to `NAME.tflite`; the device reads it and never guesses preprocessing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.errors import EdgekitError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Preprocess(Strict):
+    """How a BGR uint8 frame becomes the model's input tensor: x = (pixel - mean) / std, per channel."""
+
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    layout: Literal["NHWC", "NCHW"] = "NHWC"
+    color: Literal["RGB", "BGR", "GRAY"] = "RGB"
+    resize: Literal["stretch", "letterbox"] = "stretch"
+    mean: list[float] = [0.0, 0.0, 0.0]
+    std: list[float] = [1.0, 1.0, 1.0]
+    # FaceNet-style per-image standardisation: (x - mean(x)) / max(std(x), 1/sqrt(n)); replaces mean/std.
+    prewhiten: bool = False
+
+
+class DecoderSpec(Strict):
+    name: str  # registered decoder: blazeface, nanodet, ssd, yolo, embedding, classifier
+    params: dict[str, Any] = {}
+
+
+class TensorSpec(Strict):
+    name: str
+    shape: list[int]
+    dtype: str
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+class ModelCard(Strict):
+    name: str
+    task: Literal["face_detector", "face_embedder", "object_detector", "classifier"]
+    target: Literal["cpu", "coral", "jetson", "float"] = "cpu"
+    tflite: str  # file name, relative to the card
+    sha256: str
+    preprocess: Preprocess
+    decoder: DecoderSpec
+    labels: list[str] = []
+    outputs: list[str] = []  # logical names of the outputs, in the order the decoder expects
+    inputs: list[TensorSpec] = []
+    output_tensors: list[TensorSpec] = []
+    quantization: dict[str, Any] = {}
+    source: dict[str, Any] = {}
+    licence: str = ""
+    gate: dict[str, Any] = {}
+    partitions: dict[str, Any] = {}
+    tools: dict[str, str] = {}
+    notes: str = ""
+
+    @property
+    def path(self) -> Path:
+        return self._dir / self.tflite
+
+    _dir: Path = Path(".")
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def card_path_for(model_path: Path) -> Path:
+    return model_path.with_suffix("").with_suffix(".card.json") if model_path.suffix == ".tflite" else model_path
+
+
+def load_card(path: str | Path, verify: bool = True) -> ModelCard:
+    """Load NAME.card.json (or the card beside NAME.tflite); check the model file exists and matches its sha256."""
+    path = Path(path)
+    if path.suffix == ".tflite":
+        path = path.with_name(path.name[: -len(".tflite")] + ".card.json")
+    if not path.is_file():
+        raise EdgekitError(f"model card {path}: not found", "build it with `edgekit models build` or pass the .card.json path")
+    try:
+        card = ModelCard.model_validate(json.loads(path.read_text()))
+    except json.JSONDecodeError as e:
+        raise EdgekitError(f"model card {path}: not valid JSON ({e.msg} at line {e.lineno})", "rebuild it with `edgekit models build`") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise EdgekitError(f"model card {path}: field '{key}': {err['msg']}", "rebuild it with `edgekit models build`") from None
+    card._dir = path.parent
+    if verify:
+        if not card.path.is_file():
+            raise EdgekitError(f"model card {path}: its model file {card.path} is missing", f"rebuild it with `edgekit models build {card.name}`")
+        if sha256_file(card.path) != card.sha256:
+            raise EdgekitError(f"model card {path}: sha256 mismatch for {card.path.name}", f"rebuild it with `edgekit models build {card.name}`")
+    return card

@@ -1,0 +1,39 @@
+"""Reading images from disk with errors that name the file, and listing image folders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.errors import EdgekitError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """All image files under folder, recursively, in a stable order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EdgekitError(f"image folder {folder}: not found or not a folder", "pass a folder of .jpg/.png/.pgm/.bmp images")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """BGR uint8 image. A missing, unreadable or truncated file raises EdgekitError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgekitError(f"image {path}: not found", "check the path")
+    data = np.fromfile(path, dtype=np.uint8)
+    if path.suffix.lower() in (".jpg", ".jpeg") and not _jpeg_complete(data):
+        raise EdgekitError(f"image {path}: truncated JPEG (no end-of-image marker)", "re-copy or re-capture the file")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise EdgekitError(f"image {path}: cannot be decoded (corrupt or not an image)", "replace the file")
+    return image
+
+
+def _jpeg_complete(data: np.ndarray) -> bool:
+    # OpenCV decodes a truncated JPEG into a half-grey picture with only a warning; the EOI marker tells.
+    tail = data[-64:].tobytes().rstrip(b"\x00\r\n ")
+    return len(data) > 4 and data[:2].tobytes() == b"\xff\xd8" and tail.endswith(b"\xff\xd9")

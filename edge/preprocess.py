@@ -1,0 +1,67 @@
+"""Frame -> input tensor, exactly as the model card says. Used identically by calibration, the gate and the device."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.card import Preprocess
+
+
+@dataclass(frozen=True)
+class Transform:
+    """Maps model-input pixel coordinates back to frame coordinates: frame = (xy - pad) / scale."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float
+    pad_y: float
+
+    def to_frame(self, xy: np.ndarray) -> np.ndarray:
+        """xy: (..., 2k) array of interleaved x, y in input pixels; returns the same shape in frame pixels."""
+        out = np.asarray(xy, dtype=np.float32).copy()
+        out[..., 0::2] = (out[..., 0::2] - self.pad_x) / self.scale_x
+        out[..., 1::2] = (out[..., 1::2] - self.pad_y) / self.scale_y
+        return out
+
+
+def _resize(image: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Transform]:
+    h, w = image.shape[:2]
+    if spec.resize == "stretch":
+        sx, sy = spec.width / w, spec.height / h
+        return cv2.resize(image, (spec.width, spec.height), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR), Transform(sx, sy, 0.0, 0.0)
+    s = min(spec.width / w, spec.height / h)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    px, py = (spec.width - nw) // 2, (spec.height - nh) // 2
+    canvas = np.zeros((spec.height, spec.width) + image.shape[2:], dtype=image.dtype)
+    canvas[py : py + nh, px : px + nw] = resized
+    return canvas, Transform(s, s, float(px), float(py))
+
+
+def to_color(image: np.ndarray, color: str) -> np.ndarray:
+    """BGR/grey uint8 frame -> the colour order the model wants (HxWx1 for GRAY, HxWx3 otherwise)."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        grey = image.reshape(image.shape[:2])
+        return grey[..., None] if color == "GRAY" else np.repeat(grey[..., None], 3, axis=2)
+    if color == "GRAY":
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[..., None]
+    return image[..., ::-1] if color == "RGB" else image
+
+
+def preprocess(image_bgr: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Transform]:
+    """Return a float32 batch of one (layout per spec) and the transform back to frame coordinates."""
+    if image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3):
+        raise ValueError(f"expected a uint8 HxW or HxWxC image, got {image_bgr.dtype} with shape {image_bgr.shape}")
+    resized, transform = _resize(image_bgr, spec)
+    x = to_color(resized, spec.color).astype(np.float32)
+    if spec.prewhiten:
+        std = max(float(x.std()), 1.0 / np.sqrt(x.size))
+        x = (x - x.mean()) / std
+    else:
+        channels = x.shape[2]
+        x = (x - np.asarray(spec.mean[:channels], np.float32)) / np.asarray(spec.std[:channels], np.float32)
+    if spec.layout == "NCHW":
+        x = x.transpose(2, 0, 1)
+    return x[None], transform

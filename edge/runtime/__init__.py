@@ -1,0 +1,3 @@
+from edge.runtime.model import Model
+
+__all__ = ["Model"]

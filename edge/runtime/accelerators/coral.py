@@ -1,0 +1,43 @@
+"""Google Coral Edge TPU through its TFLite delegate plug-in (libedgetpu.so.1).
+
+Tested here up to the shared-library boundary only (tests build a stub plug-in): no Edge TPU or libedgetpu exists on the
+build machine. The model must be compiled with `edgetpu_compiler` (`edgekit convert --target coral`).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.errors import EdgekitError
+from edge.runtime.interpreter import load_delegate, require_interpreter
+
+
+class CoralConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["coral"] = "coral"
+    device: str = Field("usb", pattern=r"^(usb|pci)(:\d+)?$", description="usb, usb:0, pci, pci:0")
+    library: str = "libedgetpu.so.1"
+    threads: int = Field(1, ge=1, le=64)  # for the ops that stay on the CPU
+
+
+class CoralAccelerator:
+    name = "coral"
+
+    def __init__(self, config: CoralConfig):
+        self.config = config
+
+    def delegate(self):
+        try:
+            return load_delegate(self.config.library, {"device": self.config.device})
+        except (OSError, ValueError, RuntimeError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise EdgekitError(
+                f"Edge TPU delegate {self.config.library} could not be loaded for device '{self.config.device}' ({reason})",
+                "install libedgetpu (package libedgetpu1-std from Coral's apt repository) and plug in the Coral, "
+                "or fall back with `runtime: {accelerator: {type: cpu}}` and a cpu-target model",
+            ) from None
+
+    def interpreter(self, model_path: str):
+        Interpreter = require_interpreter()
+        return Interpreter(model_path=str(model_path), experimental_delegates=[self.delegate()], num_threads=self.config.threads)

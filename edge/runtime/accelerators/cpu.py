@@ -1,0 +1,26 @@
+"""Plain CPU: LiteRT's built-in XNNPACK delegate, applied by default, with a thread count."""
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.runtime.interpreter import require_interpreter
+
+
+class CpuConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["cpu"] = "cpu"
+    threads: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
+
+
+class CpuAccelerator:
+    name = "cpu"
+
+    def __init__(self, config: CpuConfig):
+        self.config = config
+
+    def interpreter(self, model_path: str):
+        Interpreter = require_interpreter()
+        return Interpreter(model_path=str(model_path), num_threads=self.config.threads)
