@@ -25,11 +25,17 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """A group whose subcommands live in other modules, imported only when called (`lazy` maps name -> module:attr)."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy if lazy is not None else COMMANDS
+
     def list_commands(self, ctx):
-        return sorted(name for name, target in COMMANDS.items() if importlib.util.find_spec(target.split(":")[0]))
+        return sorted(name for name, target in self.lazy.items() if importlib.util.find_spec(target.split(":")[0]))
 
     def get_command(self, ctx, name):
-        target = COMMANDS.get(name)
+        target = self.lazy.get(name)
         if target is None:
             return None
         module, attr = target.split(":")

@@ -1,0 +1,14 @@
+"""`edgekit bench ...`: benchmarks print figures (they are commands, not timed tests)."""
+import click
+
+from edge.cli import LazyGroup
+
+
+@click.group(cls=LazyGroup, lazy={
+    "model": "edge.bench.model:command",
+    "pipeline": "edge.bench.pipeline:command",
+    "mqtt": "edge.bench.mqtt:command",
+    "shelf": "edge.bench.shelf:command",
+})
+def bench():
+    """Benchmarks: model, pipeline, mqtt, shelf."""

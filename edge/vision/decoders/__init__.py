@@ -1,0 +1,23 @@
+"""Decoders turn a model's raw outputs into Detections (detectors) or vectors (embedders, classifiers).
+Each registers itself by the name a model card's `decoder.name` uses."""
+from __future__ import annotations
+
+import importlib
+
+from edge.errors import EdgekitError
+
+_MODULES = {
+    "blazeface": "edge.vision.decoders.blazeface",
+    "nanodet": "edge.vision.decoders.nanodet",
+    "ssd": "edge.vision.decoders.ssd",
+    "yolo": "edge.vision.decoders.yolo",
+    "embedding": "edge.vision.decoders.embedding",
+    "classifier": "edge.vision.decoders.classifier",
+}
+
+
+def get_decoder(name: str):
+    """The decoder class registered under `name`: constructed as cls(card) and called as dec(outputs, transform)."""
+    if name not in _MODULES:
+        raise EdgekitError(f"decoder '{name}' is unknown", f"use one of: {', '.join(sorted(_MODULES))}")
+    return importlib.import_module(_MODULES[name]).Decoder
