@@ -1,0 +1,111 @@
+"""SOURCE -> float TFLite -> INT8 TFLite for a target -> accuracy gate -> NAME.tflite + NAME.card.json (promoted only
+when the gate passes)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from converters import sources
+from converters.calibration import load_samples, require_enough, split
+from converters.card_writer import make_card
+from converters.gate import detection_agreement, embedding_metrics, judge, output_agreement
+from converters.quantize import quantize
+from converters.source_card import SourceCard
+from converters.targets import get_target
+from edge.errors import EdgekitError
+from edge.preprocess import preprocess
+from edge.runtime import Model
+
+
+class GateFailed(EdgekitError):
+    pass
+
+
+@dataclass
+class Result:
+    card_path: Path
+    metrics: dict
+    failures: list[str]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, calib: list[str] | None = None,
+            force: bool = False, max_drop: dict[str, float] | None = None, face_crop=None, threads: int = 1,
+            build_key: str | None = None) -> Result:
+    source_path = Path(source_path)
+    if not source_path.exists():
+        raise EdgekitError(f"source {source_path}: not found", "check the path")
+    if target not in card.targets and target != "cpu":
+        log(f"note: card {card.name} lists targets {card.targets}; converting for {target} anyway")
+    tgt = get_target(target)
+    log(f"[{card.name}] loading {card.source.format} source {source_path.name}")
+    fm = sources.load(card.source, source_path)
+
+    entries = calib or card.calibration.images
+    samples, skipped = load_samples(entries, card.calibration.video_stride, card.calibration.max_images, face_crop,
+                                    tuple(card.calibration.crop_faces) if not calib else ())
+    for s in skipped[:5]:
+        log(f"  skipped {s}")
+    calib_set, held_out = split(samples, card.calibration.held_out)
+    require_enough(calib_set, card.calibration.min_images, force, ", ".join(entries))
+    if not held_out:
+        raise EdgekitError(f"calibration images {', '.join(entries)}: none left over for the accuracy gate", "add more images")
+    log(f"[{card.name}] calibrating on {len(calib_set)} real images, gate on {len(held_out)} held-out ones")
+    xs = [preprocess(s.image, card.preprocess)[0] for s in calib_set]
+    int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=out_dir))
+    try:
+        float_path, int8_path = stage / f"{card.name}.float.tflite", stage / f"{card.name}.tflite"
+        float_path.write_bytes(fm.tflite)
+        int8_path.write_bytes(int8)
+        float_card = make_card(card, float_path, fm.output_names, "float")
+        int8_card = make_card(card, int8_path, fm.output_names, target, quantization={**qinfo, **fm.notes_public()})
+        mf, mq = Model(float_card, threads_config(threads)), Model(int8_card, threads_config(threads))
+        report = mq.report()
+        log(f"[{card.name}] INT8 graph: {report}")
+        metrics = {"held_out_images": len(held_out), "calibration_images": len(calib_set), "outputs": output_agreement(mf, mq, held_out)}
+        if card.task in ("face_detector", "object_detector"):
+            metrics["detections"] = detection_agreement(mf, mq, held_out)
+        elif card.task == "face_embedder" and (card.gate.identities or card.gate.pairs):
+            metrics.update(embedding_metrics(mf, mq, card.gate.identities, card.gate.pairs, face_crop))
+        extra = tgt.finalize(int8_path, fm, xs, stage, card.name)
+        failures = judge(metrics, {**card.gate.max_drop, **(max_drop or {})}, card.gate.min_cosine, report.partitions if target == "cpu" else None, target)
+        if hasattr(tgt, "problems"):
+            failures += tgt.problems(extra)
+        gate = {"passed": not failures, "failures": failures, **metrics}
+        int8_card.gate = float_card.gate = gate
+        if build_key:
+            int8_card.source["build_key"] = float_card.source["build_key"] = build_key
+        int8_card.partitions = report.as_dict()
+        int8_card.quantization = {**int8_card.quantization, **extra}
+        float_card.partitions = mf.report().as_dict()
+        if failures:
+            raise GateFailed(f"[{card.name}] accuracy gate refused the INT8 model: " + "; ".join(failures),
+                             "nothing was promoted; use more/better calibration images, or relax with --max-drop METRIC=VALUE")
+        float_card.save(stage / f"{card.name}.float.card.json")
+        int8_card.save(stage / f"{card.name}.card.json")
+        for f in sorted(stage.iterdir(), key=lambda p: p.name.endswith(".card.json")):  # cards last: they name the model
+            os.replace(f, out_dir / f.name)
+        return Result(out_dir / f"{card.name}.card.json", gate, failures)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def threads_config(threads: int):
+    from edge.runtime.accelerators import config_for
+
+    return config_for("cpu", threads=threads)
+
+
+def summary(result: Result) -> str:
+    return json.dumps(result.metrics, indent=1)

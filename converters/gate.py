@@ -1,0 +1,161 @@
+"""The accuracy gate: float and INT8 side by side on held-out real images; refuse an INT8 model that lost too much."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from converters.calibration import resolve, resolve_all
+from edge.errors import EdgekitError
+from edge.images import list_images, read_image
+from edge.metrics import best_accuracy, rank1, roc_auc
+from edge.preprocess import preprocess
+from edge.vision.detections import iou_matrix
+
+DEFAULT_MAX_DROP = {"verification_accuracy": 0.005, "auc": 0.005, "rank1": 0.02, "recall": 0.10, "precision": 0.10, "top1_agreement": 0.05}
+
+
+@dataclass
+class GateResult:
+    metrics: dict = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(-1).astype(np.float64), b.reshape(-1).astype(np.float64)
+    den = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / den) if den > 0 else float(np.allclose(a, b))
+
+
+def output_agreement(float_model, int8_model, samples) -> dict:
+    cos: dict[str, list[float]] = {}
+    err: dict[str, float] = {}
+    for s in tqdm(samples, desc="gate: outputs", unit="img", leave=False, disable=None):
+        x, _ = preprocess(s.image, float_model.card.preprocess)
+        for name, yf, yq in zip(float_model.card.outputs, float_model.run(x), int8_model.run(x)):
+            cos.setdefault(name, []).append(_cos(yf, yq))
+            err[name] = max(err.get(name, 0.0), float(np.abs(yf - yq).max()))
+    return {n: {"cosine_mean": round(float(np.mean(c)), 5), "cosine_min": round(float(np.min(c)), 5), "max_abs_error": round(err[n], 5)} for n, c in cos.items()}
+
+
+def detection_agreement(float_model, int8_model, samples, iou: float = 0.5) -> dict:
+    """Recall and precision of INT8 detections against float detections (the reference) at IoU >= iou."""
+    from edge.vision.decoders import get_decoder
+
+    decode_f = get_decoder(float_model.card.decoder.name)(float_model.card)
+    decode_q = get_decoder(int8_model.card.decoder.name)(int8_model.card)
+    n_f = n_q = matched = 0
+    for s in tqdm(samples, desc="gate: detections", unit="img", leave=False, disable=None):
+        x, t = preprocess(s.image, float_model.card.preprocess)
+        df, dq = decode_f(float_model.run(x), t), decode_q(int8_model.run(x), t)
+        n_f, n_q = n_f + len(df), n_q + len(dq)
+        if len(df) and len(dq):
+            m = iou_matrix(df.boxes, dq.boxes)
+            same = df.class_ids[:, None] == dq.class_ids[None, :]
+            m = np.where(same, m, 0)
+            free = np.ones(len(dq), bool)
+            for i in np.argsort(-df.scores):  # greedy one-to-one matching, best float detections first
+                j = int(np.argmax(np.where(free, m[i], -1)))
+                if free[j] and m[i, j] >= iou:
+                    free[j] = False
+                    matched += 1
+    return {"float_detections": n_f, "int8_detections": n_q,
+            "recall": round(matched / n_f, 4) if n_f else 1.0, "precision": round(matched / n_q, 4) if n_q else 1.0}
+
+
+def _identity_sets(entries: list[str]) -> list[tuple[str, list[Path], list[str]]]:
+    out = []
+    for entry in entries:
+        paths = resolve_all(entry)  # a glob names identity folders; a plain folder holds them
+        folders = paths if len(paths) > 1 or any(c in entry for c in "*?[") else [d for d in sorted(paths[0].iterdir()) if d.is_dir()]
+        files, ids = [], []
+        for d in folders:
+            for f in list_images(d):
+                files.append(f)
+                ids.append(d.name)
+        out.append((entry, files, ids))
+    return out
+
+
+def _embed(model, image) -> np.ndarray:
+    x, _ = preprocess(image, model.card.preprocess)
+    v = model.run(x)[0].reshape(-1)
+    return v / max(np.linalg.norm(v), 1e-12)
+
+
+def embedding_metrics(float_model, int8_model, identities: list[str], pairs: list[str], face_crop=None) -> dict:
+    """Rank-1 (one enrolled image per identity, the rest probes) and pair verification (accuracy at the best threshold,
+    ROC AUC), float vs INT8. Pair CSVs hold whole photos: `face_crop(image)` cuts the face out first."""
+    out = {}
+    for entry, files, ids in _identity_sets(identities):
+        ids = np.asarray(ids)
+        first = np.zeros(len(ids), bool)
+        _, idx = np.unique(ids, return_index=True)
+        first[idx] = True
+        images = [read_image(f) for f in files]
+        for tag, model in (("float", float_model), ("int8", int8_model)):
+            emb = np.stack([_embed(model, im) for im in tqdm(images, desc=f"gate: {entry} {tag}", leave=False, disable=None)])
+            out.setdefault(f"rank1[{entry}]", {})[tag] = round(rank1(emb[first], ids[first], emb[~first], ids[~first]), 4)
+            iu = np.triu_indices(len(ids), 1)
+            sims, same = (emb @ emb.T)[iu], (ids[:, None] == ids[None, :])[iu]
+            out.setdefault(f"verification_accuracy[{entry}]", {})[tag] = round(best_accuracy(sims, same)[0], 4)
+            out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(sims, same), 4)
+    for entry in pairs:
+        path = resolve(entry)
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if face_crop is None:
+            raise EdgekitError(f"gate pairs {entry}: need a face detector to crop whole photos", "set `detector:` in the card and build it first")
+        cache: dict[str, np.ndarray | None] = {}
+        for row in rows:
+            for key in ("file_x", "file_y"):
+                name = row[key]
+                if name not in cache:
+                    cache[name] = face_crop(read_image(_pair_file(path, name)))
+        usable = [r for r in rows if cache[r["file_x"]] is not None and cache[r["file_y"]] is not None]
+        same = np.asarray([r["Decision"].strip().lower() == "yes" for r in usable])
+        for tag, model in (("float", float_model), ("int8", int8_model)):
+            emb = {n: _embed(model, c) for n, c in cache.items() if c is not None}
+            sims = np.asarray([emb[r["file_x"]] @ emb[r["file_y"]] for r in usable])
+            out.setdefault(f"verification_accuracy[{entry}]", {})[tag] = round(best_accuracy(sims, same)[0], 4)
+            out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(sims, same), 4)
+        out[f"pairs_used[{entry}]"] = {"float": len(usable), "int8": len(usable), "of": len(rows)}
+    return out
+
+
+def _pair_file(csv_path: Path, name: str) -> Path:
+    for base in (csv_path.parent, csv_path.parent / "images"):
+        if (base / name).is_file():
+            return base / name
+        if (base / Path(name).name).is_file():
+            return base / Path(name).name
+    return csv_path.parent / name
+
+
+def judge(metrics: dict, max_drop: dict[str, float], min_cosine: float, partitions: int | None, target: str) -> list[str]:
+    limits = {**DEFAULT_MAX_DROP, **max_drop}
+    failures = []
+    for name, m in metrics.get("outputs", {}).items():
+        if m["cosine_mean"] < min_cosine:
+            failures.append(f"output {name}: mean cosine {m['cosine_mean']} < {min_cosine}")
+    for key, value in metrics.items():
+        base = key.split("[")[0]
+        if isinstance(value, dict) and "float" in value and "int8" in value and base in limits:
+            drop = value["float"] - value["int8"]
+            if drop > limits[base]:
+                failures.append(f"{key}: {value['float']} float -> {value['int8']} INT8 (drop {drop:.4f} > {limits[base]})")
+    det = metrics.get("detections")
+    if det:
+        for k in ("recall", "precision"):
+            if 1.0 - det[k] > limits[k]:
+                failures.append(f"detections {k} {det[k]} vs float < {1 - limits[k]:.2f}")
+    if target == "cpu" and partitions is not None and partitions != 1:
+        failures.append(f"XNNPACK runs the INT8 graph in {partitions} partitions, not 1")
+    return failures

@@ -1,0 +1,60 @@
+"""Shared by the graph formats (frozen graph, TF.js): GraphDef -> pruned, static-shaped concrete function -> TFLite."""
+from __future__ import annotations
+
+from edge.errors import EdgekitError
+from converters.graph_rewrite import fuse_clip_to_relu6, prune
+from converters.sources import FloatModel
+
+
+def _tensor(name: str) -> str:
+    return name if ":" in name else name + ":0"
+
+
+def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str, static_shape=None) -> FloatModel:
+    import tensorflow as tf
+
+    names = {n.name for n in graph_def.node}
+    for kind, wanted in (("input", inputs), ("output", outputs)):
+        missing = [t for t in wanted if t.split(":")[0] not in names]
+        if missing:
+            close = sorted(n for n in names if any(m.split("/")[0] in n for m in missing))[:5]
+            raise EdgekitError(
+                f"{where}: {kind} tensor(s) {missing} not in the graph" + (f" (similar: {close})" if close else ""),
+                f"fix source.{kind}s in the card",
+            )
+    if len(inputs) != 1:
+        raise EdgekitError(f"{where}: edgekit models take exactly one input, the card names {len(inputs)}", "fix source.inputs")
+    graph_def, fused = fuse_clip_to_relu6(graph_def)
+    graph_def = prune(graph_def, outputs)
+    for node in graph_def.node:  # batch 1, static: what TFLite delegates and the Edge TPU want
+        if node.name == inputs[0].split(":")[0] and node.op == "Placeholder":
+            dims = node.attr["shape"].shape.dim
+            if static_shape is not None:
+                del dims[:]
+                for d in static_shape:
+                    dims.add(size=d)
+            elif dims and dims[0].size in (-1, 0):
+                dims[0].size = 1
+            if any(d.size < 0 for d in dims):
+                raise EdgekitError(f"{where}: input {inputs[0]} has unknown dimensions {[d.size for d in dims]}", "the card's preprocess width/height fix them: set them")
+
+    def imports():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+
+    wrapped = tf.compat.v1.wrap_function(imports, [])
+    fn = wrapped.prune(
+        feeds=[wrapped.graph.get_tensor_by_name(_tensor(inputs[0]))],
+        fetches=[wrapped.graph.get_tensor_by_name(_tensor(o)) for o in outputs],
+    )
+
+    def converter():
+        return tf.lite.TFLiteConverter.from_concrete_functions([fn], wrapped)
+
+    flat = converter().convert()
+    return FloatModel(
+        tflite=flat,
+        output_names=[o.split(":")[0] for o in outputs],
+        input_name=inputs[0].split(":")[0],
+        tf_converter=converter,
+        notes={"relu6_fused_from_clip": fused} if fused else {},
+    )

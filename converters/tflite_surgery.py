@@ -1,0 +1,145 @@
+"""Make a float .tflite (MediaPipe-style, say) digestible by ai-edge-quantizer: fp16 weights behind DEQUANTIZE ops folded
+into fp32 constants, old opcode fields normalised, and a SignatureDef added when there is none."""
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from edge.errors import EdgekitError
+
+
+def read_model(data: bytes, path: str = "model") -> "schema.ModelT":
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise EdgekitError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)", "pass a .tflite file; re-download it if it is truncated")
+    try:
+        return schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    except Exception as e:  # flatbuffers raises bare struct/index errors on garbage
+        raise EdgekitError(f"{path}: corrupt TFLite flatbuffer ({type(e).__name__})", "re-download or re-export the model") from None
+
+
+def write_model(model: "schema.ModelT") -> bytes:
+    b = flatbuffers.Builder(1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _opname(model, op) -> str:
+    code = model.operatorCodes[op.opcodeIndex]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return names.get(builtin, str(builtin))
+
+
+def op_names(model) -> list[str]:
+    return [_opname(model, op) for op in model.subgraphs[0].operators]
+
+
+def normalise_opcodes(model) -> None:
+    for code in model.operatorCodes:
+        code.builtinCode = max(code.builtinCode, code.deprecatedBuiltinCode)
+        code.deprecatedBuiltinCode = min(code.builtinCode, 127)
+
+
+def fold_fp16_weights(model) -> int:
+    """DEQUANTIZE(fp16 constant) -> fp32 constant; returns how many were folded."""
+    sg = model.subgraphs[0]
+    kept, folded = [], 0
+    for op in sg.operators:
+        if _opname(model, op) == "DEQUANTIZE":
+            src, dst = sg.tensors[op.inputs[0]], sg.tensors[op.outputs[0]]
+            buf = model.buffers[src.buffer]
+            if src.type == schema.TensorType.FLOAT16 and buf.data is not None and len(buf.data):
+                values = np.frombuffer(bytes(bytearray(buf.data)), dtype=np.float16).astype(np.float32)
+                new = schema.BufferT()
+                new.data = np.frombuffer(values.tobytes(), dtype=np.uint8)
+                model.buffers.append(new)
+                dst.buffer = len(model.buffers) - 1
+                folded += 1
+                continue
+        kept.append(op)
+    sg.operators = kept
+    return folded
+
+
+_FUSABLE = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL", "FULLY_CONNECTED"}
+_ACTIVATIONS = {"RELU": schema.ActivationFunctionType.RELU, "RELU6": schema.ActivationFunctionType.RELU6}
+
+
+def fuse_activations(model) -> int:
+    """Fold a standalone RELU/RELU6 into the op that feeds it (when that op feeds nothing else). In INT8, XNNPACK does
+    not take a standalone RELU, so each one would cut the graph into another partition (BlazeFace: 18)."""
+    sg = model.subgraphs[0]
+    producer = {o: op for op in sg.operators for o in op.outputs}
+    consumers: dict[int, int] = {}
+    for op in sg.operators:
+        for i in op.inputs:
+            consumers[i] = consumers.get(i, 0) + 1
+    kept, fused = [], 0
+    for op in sg.operators:
+        name = _opname(model, op)
+        if name in _ACTIVATIONS:
+            src = producer.get(op.inputs[0])
+            opts = getattr(src, "builtinOptions", None) if src is not None else None
+            if (src is not None and _opname(model, src) in _FUSABLE and hasattr(opts, "fusedActivationFunction")
+                    and opts.fusedActivationFunction == schema.ActivationFunctionType.NONE
+                    and consumers.get(op.inputs[0]) == 1 and op.inputs[0] not in sg.outputs):
+                opts.fusedActivationFunction = _ACTIVATIONS[name]
+                src.outputs = [op.outputs[0]]
+                fused += 1
+                continue
+        kept.append(op)
+    sg.operators = kept
+    return fused
+
+
+def drop_unused_tensors(model) -> None:
+    """Remove tensors no op or graph I/O refers to (left behind by folding), renumbering every reference."""
+    sg = model.subgraphs[0]
+    used = set(sg.inputs) | set(sg.outputs)
+    for op in sg.operators:
+        used.update(i for i in op.inputs if i >= 0)
+        used.update(op.outputs)
+    order = sorted(used)
+    remap = {old: new for new, old in enumerate(order)}
+    sg.tensors = [sg.tensors[i] for i in order]
+    for op in sg.operators:
+        op.inputs = [remap[i] if i >= 0 else i for i in op.inputs]
+        op.outputs = [remap[i] for i in op.outputs]
+    sg.inputs = [remap[i] for i in sg.inputs]
+    sg.outputs = [remap[i] for i in sg.outputs]
+    for sig in model.signatureDefs or []:
+        for t in list(sig.inputs) + list(sig.outputs):
+            t.tensorIndex = remap[t.tensorIndex]
+
+
+def ensure_signature(model) -> None:
+    if model.signatureDefs:
+        return
+    sg = model.subgraphs[0]
+
+    def tmap(indices):
+        out = []
+        for i in indices:
+            t = schema.TensorMapT()
+            t.name = sg.tensors[i].name
+            t.tensorIndex = int(i)
+            out.append(t)
+        return out
+
+    sig = schema.SignatureDefT()
+    sig.signatureKey = b"serving_default"
+    sig.subgraphIndex = 0
+    sig.inputs = tmap(sg.inputs)
+    sig.outputs = tmap(sg.outputs)
+    model.signatureDefs = [sig]
+
+
+def prepare_for_quantizer(data: bytes, path: str = "model") -> tuple[bytes, dict]:
+    model = read_model(data, path)
+    folded = fold_fp16_weights(model)
+    fused = fuse_activations(model)
+    drop_unused_tensors(model)
+    normalise_opcodes(model)
+    ensure_signature(model)
+    return write_model(model), {"fp16_weights_folded": folded, "activations_fused": fused}
