@@ -59,6 +59,51 @@ def fuse_clip_to_relu6(graph_def):
     return graph_def, count
 
 
+def global_avgpool_to_mean(graph_def):
+    """AvgPool whose window covers its whole (static) input -> Mean over H, W. XNNPACK takes INT8 MEAN but not this
+    AVERAGE_POOL_2D (FaceNet's final 3x3 pool left a second partition). Needs static input shapes."""
+    import tensorflow as tf
+    from tensorflow.core.framework import attr_value_pb2
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    count = 0
+    existing = {n.name for n in graph_def.node}
+    extra = []
+    for node in graph_def.node:
+        if node.op != "AvgPool" or node.attr["padding"].s != b"VALID" or node.attr["data_format"].s not in (b"", b"NHWC"):
+            continue
+        shape = graph.get_tensor_by_name(node.input[0] + ":0" if ":" not in node.input[0] else node.input[0]).shape
+        k = list(node.attr["ksize"].list.i)
+        if shape.rank != 4 or shape[1] is None or [1, shape[1], shape[2], 1] != k:
+            continue
+        axes = node.name + "/edgekit_mean_axes"
+        if axes not in existing:
+            extra.append(_int_const(axes, [1, 2]))
+        dtype = node.attr["T"].type
+        node.op = "Mean"
+        node.input.append(axes)
+        for key in list(node.attr.keys()):
+            del node.attr[key]
+        node.attr["T"].type = dtype
+        node.attr["Tidx"].type = tf.int32.as_datatype_enum
+        node.attr["keep_dims"].CopyFrom(attr_value_pb2.AttrValue(b=True))
+        count += 1
+    graph_def.node.extend(extra)
+    return graph_def, count
+
+
+def _int_const(name: str, values: list[int]):
+    import tensorflow as tf
+    from tensorflow.core.framework import node_def_pb2
+
+    node = node_def_pb2.NodeDef(name=name, op="Const")
+    node.attr["dtype"].type = tf.int32.as_datatype_enum
+    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.asarray(values, np.int32)))
+    return node
+
+
 def prune(graph_def, outputs: list[str]):
     from tensorflow.compat.v1 import graph_util
 

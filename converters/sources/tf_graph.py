@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from edge.errors import EdgekitError
-from converters.graph_rewrite import fuse_clip_to_relu6, prune
+from converters.graph_rewrite import fuse_clip_to_relu6, global_avgpool_to_mean, prune
 from converters.sources import FloatModel
 
 
@@ -38,6 +38,8 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
             if any(d.size < 0 for d in dims):
                 raise EdgekitError(f"{where}: input {inputs[0]} has unknown dimensions {[d.size for d in dims]}", "the card's preprocess width/height fix them: set them")
 
+    graph_def, pools = global_avgpool_to_mean(graph_def)
+
     def imports():
         tf.compat.v1.import_graph_def(graph_def, name="")
 
@@ -56,5 +58,5 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
         output_names=[o.split(":")[0] for o in outputs],
         input_name=inputs[0].split(":")[0],
         tf_converter=converter,
-        notes={"relu6_fused_from_clip": fused} if fused else {},
+        notes={k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools)) if v},
     )
