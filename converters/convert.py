@@ -48,6 +48,8 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
     tgt = get_target(target)
     log(f"[{card.name}] loading {card.source.format} source {source_path.name}")
     fm = sources.load(card.source, source_path)
+    if fm.input_layout and fm.input_layout != card.preprocess.layout:
+        card = card.model_copy(update={"preprocess": card.preprocess.model_copy(update={"layout": fm.input_layout})})
 
     entries = calib or card.calibration.images
     samples, skipped = load_samples(entries, card.calibration.video_stride, card.calibration.max_images, face_crop,

@@ -118,7 +118,10 @@ def embedding_metrics(float_model, int8_model, identities: list[str], pairs: lis
             for key in ("file_x", "file_y"):
                 name = row[key]
                 if name not in cache:
-                    cache[name] = face_crop(read_image(_pair_file(path, name)))
+                    try:
+                        cache[name] = face_crop(read_image(_pair_file(path, name)))
+                    except EdgekitError:  # e.g. a truncated JPEG in the set: its pairs are left out and counted
+                        cache[name] = None
         usable = [r for r in rows if cache[r["file_x"]] is not None and cache[r["file_y"]] is not None]
         same = np.asarray([r["Decision"].strip().lower() == "yes" for r in usable])
         for tag, model in (("float", float_model), ("int8", int8_model)):

@@ -108,3 +108,115 @@ def prune(graph_def, outputs: list[str]):
     from tensorflow.compat.v1 import graph_util
 
     return graph_util.extract_sub_graph(graph_def, [_src(o) for o in outputs])
+
+
+def _node(op: str, name: str, inputs: list[str], **attrs):
+    import tensorflow as tf
+
+    n = tf.compat.v1.NodeDef(name=name, op=op, input=inputs)
+    for k, v in attrs.items():
+        if isinstance(v, tf.dtypes.DType):
+            n.attr[k].type = v.as_datatype_enum
+        elif isinstance(v, bool):
+            n.attr[k].b = v
+        elif isinstance(v, int):
+            n.attr[k].i = v
+    return n
+
+
+def _slice(name: str, x: str, axis: int, start: int, stop: int | None, rank: int = 4):
+    """x[..., start:stop, ...] on one axis as a StridedSlice (XNNPACK takes it; SPLIT_V it does not)."""
+    import tensorflow as tf
+
+    others = sum(1 << i for i in range(rank) if i != axis)
+    begin, end = [0] * rank, [0] * rank
+    begin[axis] = start
+    end[axis] = stop or 0
+    consts = [_int_const(f"{name}/{k}", v) for k, v in (("begin", begin), ("end", end), ("strides", [1] * rank))]
+    node = _node("StridedSlice", name, [c.name for c in consts], T=tf.float32, Index=tf.int32,
+                 begin_mask=others, end_mask=others | ((1 << axis) if stop is None else 0))
+    return consts + [node]
+
+
+def split_v_to_slices(graph_def):
+    """SplitV with constant sizes and axis -> one StridedSlice per output (consumers rewired)."""
+    from tensorflow.python.framework import tensor_util
+
+    nodes = {n.name: n for n in graph_def.node}
+    rename, extra, drop = {}, [], set()
+    for n in graph_def.node:
+        if n.op != "SplitV":
+            continue
+        sizes, axis = (nodes.get(_src(i)) for i in n.input[1:3])
+        if sizes is None or axis is None or sizes.op != "Const" or axis.op != "Const":
+            continue
+        sizes = tensor_util.MakeNdarray(sizes.attr["value"].tensor).tolist()
+        axis = int(tensor_util.MakeNdarray(axis.attr["value"].tensor)) % 4
+        if -1 in sizes:
+            continue
+        start = 0
+        for k, size in enumerate(sizes):
+            name = f"{n.name}/edgekit_slice_{k}"
+            extra += _slice(name, n.input[0], axis, start, start + size)
+            extra[-1].input.insert(0, n.input[0])
+            rename[f"{n.name}:{k}"] = name
+            if k == 0:
+                rename[n.name] = name
+            start += size
+        drop.add(n.name)
+    for n in graph_def.node:
+        for k, i in enumerate(n.input):
+            if i in rename:
+                n.input[k] = rename[i]
+    kept = [n for n in graph_def.node if n.name not in drop]
+    del graph_def.node[:]
+    graph_def.node.extend(kept + extra)
+    return graph_def, len(drop)
+
+
+def neg_inf_pad_to_edge_pad(graph_def):
+    """PadV2(x, pads <= 1, value -inf) feeding only MaxPools -> replicate the edge rows/columns instead (Slice+Concat).
+    Exact for max pooling with windows of 2 or more: a window that covers a padded cell also covers the edge cell it
+    copies. XNNPACK takes neither PADV2 nor, in INT8, the -inf range it gives the tensor (the graph failed to prepare)."""
+    import tensorflow as tf
+    from tensorflow.python.framework import tensor_util
+
+    nodes = {n.name: n for n in graph_def.node}
+    consumers: dict[str, list] = {}
+    for n in graph_def.node:
+        for i in n.input:
+            consumers.setdefault(_src(i), []).append(n)
+    extra, drop, count = [], set(), 0
+    for n in graph_def.node:
+        if n.op != "PadV2":
+            continue
+        pads_node, value_node = nodes.get(_src(n.input[1])), nodes.get(_src(n.input[2]))
+        if pads_node is None or value_node is None or pads_node.op != "Const" or value_node.op != "Const":
+            continue
+        pads = tensor_util.MakeNdarray(pads_node.attr["value"].tensor)
+        value = float(tensor_util.MakeNdarray(value_node.attr["value"].tensor))
+        users = consumers.get(n.name, [])
+        if (value > -1e30 or pads.shape != (4, 2) or pads.max() > 1 or pads[[0, 3]].any()
+                or not users or any(u.op != "MaxPool" or u.attr["padding"].s != b"VALID" for u in users)):
+            continue
+        x = n.input[0]
+        for axis in (1, 2):
+            for side in (0, 1):
+                if pads[axis, side]:
+                    edge = f"{n.name}/edgekit_edge_{axis}{side}"
+                    extra += _slice(edge, x, axis, 0 if side == 0 else -1, 1 if side == 0 else None)
+                    extra[-1].input.insert(0, x)
+                    cat = f"{n.name}/edgekit_cat_{axis}{side}"
+                    ax = _int_const(cat + "/axis", axis)
+                    extra += [ax, _node("ConcatV2", cat, [edge, x, ax.name] if side == 0 else [x, edge, ax.name], T=tf.float32, N=2, Tidx=tf.int32)]
+                    x = cat
+        for u in users:
+            for k, i in enumerate(u.input):
+                if _src(i) == n.name:
+                    u.input[k] = x
+        drop.add(n.name)
+        count += 1
+    kept = [n for n in graph_def.node if n.name not in drop]
+    del graph_def.node[:]
+    graph_def.node.extend(kept + extra)
+    return graph_def, count

@@ -20,6 +20,7 @@ class Source(PackageFile):
     format: Literal["keras", "savedmodel", "frozen_graph", "tfjs", "tflite", "onnx"]
     inputs: list[str] = []  # graph formats: input tensor names (one)
     outputs: dict[str, str] = {}  # logical name -> tensor name in the source graph; order = decoder's order
+    nchw_to_nhwc: bool = False  # graph formats: re-lay an NCHW (onnx-tf style) graph out as NHWC; input becomes NHWC
 
 
 class Calibration(Strict):

@@ -27,6 +27,7 @@ class FloatModel:
     # which fuses activations). None for .tflite sources (INT8 goes through ai-edge-quantizer).
     tf_converter: Callable[[], object] | None = None
     notes: dict = field(default_factory=dict)
+    input_layout: str | None = None  # set when the conversion changed the input layout from the card's
 
     def notes_public(self) -> dict:
         return {k: v for k, v in self.notes.items() if isinstance(v, (int, float, str))}

@@ -19,4 +19,4 @@ def load(source, path: Path):
         raise EdgekitError(f"{path}: not a TensorFlow GraphDef (corrupt or truncated .pb)", "re-download or re-export the frozen graph") from None
     if not graph_def.node:
         raise EdgekitError(f"{path}: empty or truncated GraphDef", "re-download or re-export the frozen graph")
-    return from_graph_def(graph_def, source.inputs, list(source.outputs.values()), str(path))
+    return from_graph_def(graph_def, source.inputs, list(source.outputs.values()), str(path), nchw_to_nhwc=source.nchw_to_nhwc)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from edge.errors import EdgekitError
-from converters.graph_rewrite import fuse_clip_to_relu6, global_avgpool_to_mean, prune
+from converters.graph_rewrite import fuse_clip_to_relu6, global_avgpool_to_mean, neg_inf_pad_to_edge_pad, prune, split_v_to_slices
 from converters.sources import FloatModel
 
 
@@ -10,7 +10,7 @@ def _tensor(name: str) -> str:
     return name if ":" in name else name + ":0"
 
 
-def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str, static_shape=None) -> FloatModel:
+def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str, static_shape=None, nchw_to_nhwc: bool = False) -> FloatModel:
     import tensorflow as tf
 
     names = {n.name for n in graph_def.node}
@@ -24,8 +24,16 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
             )
     if len(inputs) != 1:
         raise EdgekitError(f"{where}: edgekit models take exactly one input, the card names {len(inputs)}", "fix source.inputs")
-    graph_def, fused = fuse_clip_to_relu6(graph_def)
     graph_def = prune(graph_def, outputs)
+    relayout = {}
+    if nchw_to_nhwc:
+        from converters.graph_layout import nchw_to_nhwc as relay
+
+        graph_def, relayout = relay(graph_def, inputs[0])
+        graph_def = prune(graph_def, outputs)
+    graph_def, fused = fuse_clip_to_relu6(graph_def)
+    graph_def, splits = split_v_to_slices(graph_def)
+    graph_def, pads = neg_inf_pad_to_edge_pad(graph_def)
     for node in graph_def.node:  # batch 1, static: what TFLite delegates and the Edge TPU want
         if node.name == inputs[0].split(":")[0] and node.op == "Placeholder":
             dims = node.attr["shape"].shape.dim
@@ -58,5 +66,6 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
         output_names=[o.split(":")[0] for o in outputs],
         input_name=inputs[0].split(":")[0],
         tf_converter=converter,
-        notes={k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools)) if v},
+        notes={k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools), ("split_v_to_slices", splits), ("neg_inf_pad_to_edge_pad", pads), *relayout.items()) if v},
+        input_layout="NHWC" if nchw_to_nhwc else None,
     )

@@ -28,4 +28,4 @@ def load(source, path: Path):
     signature = spec.get("signature", {})
     inputs = source.inputs or [v["name"].split(":")[0] for v in signature.get("inputs", {}).values()]
     outputs = list(source.outputs.values()) or [v["name"] for v in signature.get("outputs", {}).values()]
-    return from_graph_def(graph.as_graph_def(), inputs, outputs, str(path))
+    return from_graph_def(graph.as_graph_def(), inputs, outputs, str(path), nchw_to_nhwc=source.nchw_to_nhwc)
