@@ -5,6 +5,7 @@ build machine. The model must be compiled with `edgetpu_compiler` (`edgekit conv
 """
 from __future__ import annotations
 
+import ctypes
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,8 @@ class CoralAccelerator:
 
     def delegate(self):
         try:
+            # Probe with ctypes first: a failed load_delegate leaves a half-built Delegate whose __del__ raises.
+            ctypes.CDLL(self.config.library)
             return load_delegate(self.config.library, {"device": self.config.device})
         except (OSError, ValueError, RuntimeError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
