@@ -13,7 +13,7 @@ from pathlib import Path
 from converters import sources
 from converters.calibration import load_samples, require_enough, split
 from converters.card_writer import make_card
-from converters.gate import detection_agreement, embedding_metrics, judge, output_agreement
+from converters.gate import classifier_agreement, detection_agreement, embedding_metrics, judge, output_agreement
 from converters.quantize import quantize
 from converters.source_card import SourceCard
 from converters.targets import get_target
@@ -62,7 +62,7 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         raise EdgekitError(f"calibration images {', '.join(entries)}: none left over for the accuracy gate", "add more images")
     log(f"[{card.name}] calibrating on {len(calib_set)} real images, gate on {len(held_out)} held-out ones")
     xs = [preprocess(s.image, card.preprocess)[0] for s in calib_set]
-    int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs)
+    int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs, card.calibration.output_ranges)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=out_dir))
@@ -78,6 +78,8 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         metrics = {"held_out_images": len(held_out), "calibration_images": len(calib_set), "outputs": output_agreement(mf, mq, held_out)}
         if card.task in ("face_detector", "object_detector"):
             metrics["detections"] = detection_agreement(mf, mq, held_out)
+        elif card.task == "classifier":
+            metrics.update(classifier_agreement(mf, mq, held_out))
         elif card.task == "face_embedder" and (card.gate.identities or card.gate.pairs):
             metrics.update(embedding_metrics(mf, mq, card.gate.identities, card.gate.pairs, face_crop))
         extra = tgt.finalize(int8_path, fm, xs, stage, card.name)

@@ -70,6 +70,15 @@ def detection_agreement(float_model, int8_model, samples, iou: float = 0.5) -> d
             "recall": round(matched / n_f, 4) if n_f else 1.0, "precision": round(matched / n_q, 4) if n_q else 1.0}
 
 
+def classifier_agreement(float_model, int8_model, samples) -> dict:
+    """Share of held-out images on which INT8 and float pick the same top-1 class."""
+    same = 0
+    for s in tqdm(samples, desc="gate: top-1", unit="img", leave=False, disable=None):
+        x, _ = preprocess(s.image, float_model.card.preprocess)
+        same += int(np.argmax(float_model.run(x)[0]) == np.argmax(int8_model.run(x)[0]))
+    return {"top1_agreement": round(same / max(len(samples), 1), 4)}
+
+
 def _identity_sets(entries: list[str]) -> list[tuple[str, list[Path], list[str]]]:
     out = []
     for entry in entries:
@@ -154,6 +163,8 @@ def judge(metrics: dict, max_drop: dict[str, float], min_cosine: float, partitio
             drop = value["float"] - value["int8"]
             if drop > limits[base]:
                 failures.append(f"{key}: {value['float']} float -> {value['int8']} INT8 (drop {drop:.4f} > {limits[base]})")
+    if "top1_agreement" in metrics and 1.0 - metrics["top1_agreement"] > limits["top1_agreement"]:
+        failures.append(f"top-1 agreement with float {metrics['top1_agreement']} < {1 - limits['top1_agreement']:.2f}")
     det = metrics.get("detections")
     if det:
         for k in ("recall", "precision"):

@@ -15,10 +15,10 @@ from converters.sources import FloatModel
 
 
 def quantize(model: FloatModel, calib: list[np.ndarray], io_dtype: Literal["int8", "uint8"] = "int8",
-             true_range_outputs: bool = True) -> tuple[bytes, dict]:
+             true_range_outputs: bool = True, output_ranges: dict | None = None) -> tuple[bytes, dict]:
     if model.tf_converter is not None:
         return _with_tf(model, calib, io_dtype), {"engine": "tensorflow-lite-converter", "io": io_dtype}
-    data, info = _with_quantizer(model, calib, true_range_outputs)
+    data, info = _with_quantizer(model, calib, true_range_outputs, output_ranges or {})
     return data, {"engine": "ai-edge-quantizer", "io": "int8", **info}
 
 
@@ -43,7 +43,7 @@ def _with_tf(model: FloatModel, calib: list[np.ndarray], io_dtype: str) -> bytes
     return out
 
 
-def _with_quantizer(model: FloatModel, calib: list[np.ndarray], true_range_outputs: bool) -> tuple[bytes, dict]:
+def _with_quantizer(model: FloatModel, calib: list[np.ndarray], true_range_outputs: bool, output_ranges: dict) -> tuple[bytes, dict]:
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import quantizer, recipe
 
@@ -64,12 +64,43 @@ def _with_quantizer(model: FloatModel, calib: list[np.ndarray], true_range_outpu
             for name, y in run(**{in_name: x.astype(np.float32)}).items():
                 lo[name] = min(lo.get(name, np.inf), float(y.min()))
                 hi[name] = max(hi.get(name, -np.inf), float(y.max()))
+        for name, (low, high) in output_ranges.items():
+            if name in lo:
+                lo[name] = lo[name] if low is None else max(lo[name], low)
+                hi[name] = hi[name] if high is None else min(hi[name], high)
+        tied = _scale_tied(prepared)
         for name in lo:
-            if name in result:
-                shape = np.shape(result[name]["min"])
-                result[name]["min"] = np.full(shape, lo[name], np.float32)
-                result[name]["max"] = np.full(shape, hi[name], np.float32)
+            for t in tied.get(name, [name]):
+                if t in result:
+                    shape = np.shape(result[t]["min"])
+                    result[t]["min"] = np.full(shape, lo[name], np.float32)
+                    result[t]["max"] = np.full(shape, hi[name], np.float32)
         info["true_range_outputs"] = {n: [round(lo[n], 4), round(hi[n], 4)] for n in lo}
     with contextlib.redirect_stdout(io.StringIO()):
         out = q.quantize(result, enable_progress_report=False)
     return bytes(out.quantized_model), info
+
+
+_SCALE_PRESERVING = {"RESHAPE", "CONCATENATION", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE"}
+
+
+def _scale_tied(tflite: bytes) -> dict[str, list[str]]:
+    """For each graph output, the tensors that must share its quantisation (back through reshapes and concats);
+    giving only the output a new range would make the quantizer insert a requantising QUANTIZE op, which XNNPACK
+    does not take (BlazeFace: a second partition)."""
+    from converters.tflite_surgery import op_names, read_model
+
+    model = read_model(tflite)
+    sg = model.subgraphs[0]
+    names = op_names(model)
+    producer = {o: (names[k], op) for k, op in enumerate(sg.operators) for o in op.outputs}
+    out = {}
+    for o in sg.outputs:
+        seen, stack = [], [o]
+        while stack:
+            t = stack.pop()
+            seen.append(t)
+            if t in producer and producer[t][0] in _SCALE_PRESERVING:
+                stack += [i for i in producer[t][1].inputs if i >= 0 and model.buffers[sg.tensors[i].buffer].data is None]
+        out[sg.tensors[o].name.decode()] = [sg.tensors[t].name.decode() for t in seen]
+    return out

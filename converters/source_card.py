@@ -32,6 +32,9 @@ class Calibration(Strict):
     held_out: float = Field(0.25, gt=0, lt=1)  # share kept out of calibration for the gate
     video_stride: int = 8  # every Nth frame of a video entry
     true_range_outputs: bool = True  # set graph outputs' ranges from the true min/max (moving averages clip logits)
+    # Per output: [low, high] bounds on that range (null: the true value). Logits far below any threshold need no
+    # resolution: BlazeFace's true range is about [-570, 3.4], which would leave 2.3 logits per INT8 step.
+    output_ranges: dict[str, tuple[float | None, float | None]] = {}
 
 
 class GateSpec(Strict):

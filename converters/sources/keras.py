@@ -17,13 +17,20 @@ def load(source, path: Path):
     shape = [1] + [int(d) if d is not None else None for d in model.inputs[0].shape[1:]]
     if None in shape:
         raise EdgekitError(f"{path}: input shape {shape} has unknown dimensions", "export the model with a fixed input size")
-    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec(shape, model.inputs[0].dtype))
+    fn = frozen(tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec(shape, model.inputs[0].dtype)))
 
     def converter():
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
 
     flat = converter().convert()
     return _named(flat, converter, source)
+
+
+def frozen(fn):
+    """Variables -> constants: otherwise TFLite keeps READ_VARIABLE ops that have nothing to read."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    return convert_variables_to_constants_v2(fn)
 
 
 def _named(flat: bytes, converter, source) -> FloatModel:

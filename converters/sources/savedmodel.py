@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge.errors import EdgekitError
-from converters.sources.keras import _named
+from converters.sources.keras import _named, frozen
 
 
 def load(source, path: Path):
@@ -23,7 +23,7 @@ def load(source, path: Path):
     if any(d is None for d in shape):
         raise EdgekitError(f"{path}: input shape {shape} has unknown dimensions", "export the model with a fixed input size")
     keys = sorted(sig.structured_outputs)
-    fn = tf.function(lambda x: [sig(**{spec[0].name: x})[k] for k in keys]).get_concrete_function(tf.TensorSpec(shape, spec[0].dtype))
+    fn = frozen(tf.function(lambda x: [sig(**{spec[0].name: x})[k] for k in keys]).get_concrete_function(tf.TensorSpec(shape, spec[0].dtype)))
 
     def converter():
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], loaded)

@@ -6,6 +6,7 @@ Not run here (no GPU, no TensorRT on the build machine): `build_trt.sh` itself. 
 from __future__ import annotations
 
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,10 @@ def export_onnx(float_tflite: bytes, path: Path) -> None:
         import tf2onnx
     except ImportError:
         raise EdgekitError("jetson target: ONNX export needs tf2onnx", "pip install 'edgekit[convert]' (it includes tf2onnx, onnx, onnxruntime)") from None
-    tmp = path.with_suffix(".float.tflite")
-    tmp.write_bytes(float_tflite)
-    try:
-        tf2onnx.convert.from_tflite(str(tmp), opset=17, output_path=str(path))
-    finally:
-        tmp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "float.tflite"
+        src.write_bytes(float_tflite)
+        tf2onnx.convert.from_tflite(str(src), opset=17, output_path=str(path))
 
 
 def calibration_cache(onnx_path: Path, calib: list[np.ndarray]) -> tuple[str, dict]:
