@@ -1,0 +1,32 @@
+# Set-up on a fresh machine, then the two jobs: `make demo` (the doorbell on real footage) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test setup sysdeps models bench
+
+demo: models
+	$(BIN)/edgekit demo
+
+test: models
+	EDGEKIT_REQUIRE_ZOO=1 $(BIN)/pytest
+
+sysdeps:
+	bash scripts/sysdeps.sh
+
+setup: sysdeps $(VENV)/.installed
+
+# tensorflowjs and tfjs-graph-converter go in without their dependencies: their pins fight TensorFlow 2.21, and the
+# few modules they import but never use are stood in for (converters/tfjs_compat.py).
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[convert,dev]'
+	$(BIN)/pip install -q --no-deps tensorflowjs==4.22.0 tfjs-graph-converter==1.6.3
+	touch $@
+
+models: setup
+	$(BIN)/edgekit models build
+
+bench: models
+	$(BIN)/edgekit bench model
