@@ -5,22 +5,26 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.card import load_card
 from edge.errors import EdgekitError
+from edge.preprocess import preprocess
+from edge.runtime import Model
+from edge.vision.crop import square_crop
+from edge.vision.decoders import get_decoder
 
 
 def face_crop_from(detector_card: Path, params: dict):
-    from edge.faces.detector import FaceDetector
-    from edge.vision.align import loose_crop
-
     if not Path(detector_card).is_file():
         raise EdgekitError(f"face detector card {detector_card}: not built", "build the detector first: `edgekit models build blazeface_short`")
-    detector = FaceDetector(detector_card)
+    model = Model(load_card(detector_card))
+    decode = get_decoder(model.card.decoder.name)(model.card)
     margin = float(params.get("margin", 1.3))
 
     def crop(image: np.ndarray) -> np.ndarray | None:
-        dets = detector.detect(image)
+        x, t = preprocess(image, model.card.preprocess)
+        dets = decode(model.run(x), t)
         if not len(dets):
             return None
-        return loose_crop(image, dets.boxes[int(np.argmax(dets.areas))], margin)
+        return square_crop(image, dets.boxes[int(np.argmax(dets.areas))], margin)
 
     return crop
