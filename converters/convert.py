@@ -62,7 +62,9 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         raise EdgekitError(f"calibration images {', '.join(entries)}: none left over for the accuracy gate", "add more images")
     log(f"[{card.name}] calibrating on {len(calib_set)} real images, gate on {len(held_out)} held-out ones")
     xs = [preprocess(s.image, card.preprocess)[0] for s in calib_set]
-    int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs, card.calibration.output_ranges)
+    ranges = card.calibration.output_ranges  # by logical output name; the quantizer wants tensor names
+    tensor_of = dict(card.source.outputs) or {n: n for n in fm.output_names}
+    int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs, {tensor_of.get(k, k): v for k, v in ranges.items()})
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=out_dir))
@@ -75,7 +77,7 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         mf, mq = Model(float_card, threads_config(threads)), Model(int8_card, threads_config(threads))
         report = mq.report()
         log(f"[{card.name}] INT8 graph: {report}")
-        metrics = {"held_out_images": len(held_out), "calibration_images": len(calib_set), "outputs": output_agreement(mf, mq, held_out)}
+        metrics = {"held_out_images": len(held_out), "calibration_images": len(calib_set), "outputs": output_agreement(mf, mq, held_out, ranges)}
         if card.task in ("face_detector", "object_detector"):
             metrics["detections"] = detection_agreement(mf, mq, held_out)
         elif card.task == "classifier":
@@ -94,12 +96,15 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         int8_card.quantization = {**int8_card.quantization, **extra}
         float_card.partitions = mf.report().as_dict()
         if failures:
+            # The verdict (not the model) is kept, so the refusal can be read in full.
+            (out_dir / f"{card.name}.rejected.json").write_text(json.dumps(gate, indent=1) + "\n")
             raise GateFailed(f"[{card.name}] accuracy gate refused the INT8 model: " + "; ".join(failures),
-                             "nothing was promoted; use more/better calibration images, or relax with --max-drop METRIC=VALUE")
+                             f"nothing was promoted (verdict in {out_dir / (card.name + '.rejected.json')}); use more/better calibration images, or relax with --max-drop METRIC=VALUE")
         float_card.save(stage / f"{card.name}.float.card.json")
         int8_card.save(stage / f"{card.name}.card.json")
         for f in sorted(stage.iterdir(), key=lambda p: p.name.endswith(".card.json")):  # cards last: they name the model
             os.replace(f, out_dir / f.name)
+        (out_dir / f"{card.name}.rejected.json").unlink(missing_ok=True)
         return Result(out_dir / f"{card.name}.card.json", gate, failures)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

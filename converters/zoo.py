@@ -29,9 +29,9 @@ def fetch_source(card: SourceCard) -> Path:
 
 
 def build_key(card_path: Path, target: str) -> str:
-    from edge import __version__
-
-    return hashlib.sha256(f"{card_path.read_text()}|{target}|{__version__}".encode()).hexdigest()[:16]
+    """Changes when the card, the target or the conversion code changes (then the model is rebuilt)."""
+    code = b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.rglob("*.py")))
+    return hashlib.sha256(card_path.read_bytes() + target.encode() + code).hexdigest()[:16]
 
 
 def is_current(out_dir: Path, name: str, key: str) -> bool:

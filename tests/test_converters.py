@@ -140,8 +140,7 @@ def test_gate_refuses_a_miscalibrated_model_and_promotes_nothing(tmp_path, faces
     out = tmp_path / "out"
     with pytest.raises(GateFailed, match="accuracy gate refused"):
         convert(src, c, "cpu", out, calib=[str(dark)], force=True)
-    assert not list(out.glob("faceres*"))  # nothing promoted, no staging left behind
-    assert not [p for p in out.iterdir()]
+    assert [p.name for p in out.iterdir()] == ["faceres.rejected.json"]  # the verdict only: no model, no staging
 
 
 def test_cli_convert_exits_non_zero_when_the_gate_fails(tmp_path, faces_dir):

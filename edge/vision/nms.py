@@ -16,7 +16,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, class_ids: np.ndarray
         offset = (class_ids.astype(np.float32) * (float(b.max()) + 1.0))[:, None]
         b = b + offset
     xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float32).tolist(), -np.inf, iou, top_k=max_out)
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float32).tolist(), 0.0, iou, top_k=max_out)
     keep = np.asarray(keep, np.int64).reshape(-1)
     return keep[np.argsort(-scores[keep], kind="stable")]
 
@@ -34,6 +34,7 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float, extra: np.nd
         if not alive[i]:
             continue
         group = overlaps[i] & alive
+        group[i] = True  # a degenerate (zero-area) box has IoU NaN even with itself
         alive &= ~group
         w = scores[group][:, None]
         out_b.append((boxes[group] * w).sum(0) / w.sum())
