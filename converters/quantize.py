@@ -78,7 +78,9 @@ def _with_quantizer(model: FloatModel, calib: list[np.ndarray], true_range_outpu
         info["true_range_outputs"] = {n: [round(lo[n], 4), round(hi[n], 4)] for n in lo}
     with contextlib.redirect_stdout(io.StringIO()):
         out = q.quantize(result, enable_progress_report=False)
-    return bytes(out.quantized_model), info
+    from converters.tflite_surgery import compact_buffers
+
+    return compact_buffers(bytes(out.quantized_model)), info
 
 
 _SCALE_PRESERVING = {"RESHAPE", "CONCATENATION", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE"}

@@ -113,6 +113,26 @@ def drop_unused_tensors(model) -> None:
             t.tensorIndex = remap[t.tensorIndex]
 
 
+def compact_buffers(data: bytes) -> bytes:
+    """Drop buffers no tensor refers to (the fp32 copies left behind once weights are quantised)."""
+    model = read_model(data)
+    used = sorted({t.buffer for sg in model.subgraphs for t in sg.tensors} | {0})
+    if len(used) == len(model.buffers):
+        return data
+    for buf in model.buffers:  # large models keep buffer bytes after the flatbuffer, addressed by offset
+        if getattr(buf, "offset", 0) > 1:
+            buf.data = np.frombuffer(data[buf.offset: buf.offset + buf.size], dtype=np.uint8)
+            buf.offset = buf.size = 0
+    remap = {old: new for new, old in enumerate(used)}
+    model.buffers = [model.buffers[i] for i in used]
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            t.buffer = remap[t.buffer]
+    for m in model.metadata or []:
+        m.buffer = remap.get(m.buffer, 0)
+    return write_model(model)
+
+
 def ensure_signature(model) -> None:
     if model.signatureDefs:
         return
