@@ -1,4 +1,4 @@
-"""Decoders turn a model's raw outputs into Detections (detectors) or vectors (embedders, classifiers).
+"""Decoders turn a detector's raw outputs into Detections.
 Each registers itself by the name a model card's `decoder.name` uses."""
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ from edge.errors import EdgekitError
 _MODULES = {
     "blazeface": "edge.vision.decoders.blazeface",
     "nanodet": "edge.vision.decoders.nanodet",
-    "ssd": "edge.vision.decoders.ssd",
-    "yolo": "edge.vision.decoders.yolo",
-    "embedding": "edge.vision.decoders.embedding",
-    "classifier": "edge.vision.decoders.classifier",
 }
+# Embedders (decoder name "embedding") need no decoder: edge.faces.embedder L2-normalises their single output.
 
 
 def get_decoder(name: str):

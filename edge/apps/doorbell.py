@@ -1,0 +1,77 @@
+"""Doorbell decisions: from a track's match attempts to one event per decision (pure logic, no I/O).
+
+Each attempt is the best gallery identity and its cosine similarity. At or above `recognize` it votes for that
+identity (weight = similarity); below `unknown` it votes 'unknown'; in between it waits for more evidence. A track is
+decided once `min_votes` votes are in (or one attempt reaches `instant`), or called unknown after `max_attempts`."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge.events import make_event
+from edge.vision.tracker import Track
+
+
+class Thresholds(BaseModel):
+    """Defaults for FaceRes INT8 with aligned crops, from `edgekit faces calibrate` on the deepface pairs (2026-11-22):
+    best-accuracy threshold 0.59 (pairs_extended), highest different-person score 0.637 (pairs.csv). FaceNet scores on
+    another scale: recalibrate when switching embedders."""
+
+    model_config = ConfigDict(extra="forbid")
+    recognize: float = Field(0.60, ge=-1, le=1)
+    unknown: float = Field(0.50, ge=-1, le=1)
+    instant: float = Field(0.70, ge=-1, le=1)
+    min_votes: int = Field(2, ge=1)
+    max_attempts: int = Field(6, ge=1)
+    majority: float = Field(0.6, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def ordered(self):
+        if not self.unknown <= self.recognize <= self.instant:
+            raise ValueError(f"need unknown <= recognize <= instant, got {self.unknown}, {self.recognize}, {self.instant}")
+        return self
+
+
+class Doorbell:
+    def __init__(self, thresholds: Thresholds):
+        self.t = thresholds
+
+    def attempt(self, track: Track, identity: str | None, score: float, frame: dict) -> dict | None:
+        """Record one match attempt; returns an event when this attempt decides the track."""
+        d = track.data
+        if "decision" in d:
+            return None
+        d["attempts"] = d.get("attempts", 0) + 1
+        votes, best = d.setdefault("votes", {}), d.setdefault("best", {})
+        if identity is not None:
+            best[identity] = max(best.get(identity, -1.0), score)
+            if score >= self.t.instant:
+                return self._decide(track, identity, score, frame)
+        if identity is not None and score >= self.t.recognize:
+            votes[identity] = votes.get(identity, 0.0) + score
+        elif identity is None or score < self.t.unknown:
+            votes[None] = votes.get(None, 0.0) + 1.0
+        else:
+            return self._give_up(track, frame, score)  # in the band: no vote, wait for more evidence
+        d["cast"] = d.get("cast", 0) + 1
+        if d["cast"] >= self.t.min_votes:
+            winner = max(votes, key=votes.get)
+            if votes[winner] / sum(votes.values()) >= self.t.majority:
+                return self._decide(track, winner, best.get(winner, score) if winner else score, frame)
+        return self._give_up(track, frame, score)
+
+    def _give_up(self, track: Track, frame: dict, score: float) -> dict | None:
+        if track.data["attempts"] >= self.t.max_attempts:
+            return self._decide(track, None, max(track.data["best"].values(), default=score), frame)
+        return None
+
+    def _decide(self, track: Track, identity: str | None, score: float, frame: dict) -> dict:
+        track.data["decision"] = identity or "unknown"
+        fields = dict(track_id=track.id, score=round(float(score), 4), box=[round(float(v), 1) for v in track.box],
+                      frame_id=frame["frame_id"], frame_time=frame["frame_time"])
+        if identity is None:
+            return make_event("face_unknown", **fields)
+        return make_event("face_recognized", identity=identity, **fields)
+
+    def left(self, track: Track, frame: dict) -> dict:
+        return make_event("face_left", track_id=track.id, identity=track.data.get("decision"),
+                          frames=track.last_frame - track.first_frame + 1, frame_id=frame["frame_id"], frame_time=frame["frame_time"])

@@ -1,0 +1,192 @@
+"""The Source interface and the Capture policy, written once for every kind of source.
+
+A Source opens, reads one BGR frame at a time (None at the end of a stream) and closes. Capture wraps it: a source that
+fails or ends is reopened with exponential backoff (files: loop or stop), and under load a grabber thread keeps only
+the newest frame, counting the ones it overwrote as dropped, so no queue ever grows."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.errors import EdgekitError
+
+
+class SourceError(Exception):
+    """The source failed (device gone, stream broken); Capture reopens it."""
+
+
+class Source(Protocol):
+    name: str
+    is_live: bool  # cameras and streams run at their own pace; files and folders only when read
+
+    def open(self) -> None: ...
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+class CaptureConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["opencv", "folder", "picamera2"] = "opencv"
+    uri: str = Field("0", description="device index, /dev/videoN, rtsp://..., http://..., a video file, or a folder")
+    at_end: Literal["loop", "stop"] = "stop"  # files and folders
+    pace: Literal["asap", "realtime"] = "asap"  # files: realtime replays at the file's frame rate, dropping frames under load
+    fps: float | None = Field(None, gt=0)  # realtime pace for folders, or to override a file's own rate
+    width: int | None = Field(None, gt=0)  # request from cameras
+    height: int | None = Field(None, gt=0)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+
+
+@dataclass
+class Frame:
+    image: np.ndarray
+    frame_id: int  # counts frames read from the source, dropped ones included
+    time: float  # epoch seconds at capture
+
+
+def open_source(cfg: CaptureConfig) -> Source:
+    if cfg.kind == "folder":
+        from edge.capture.folder import FolderSource
+
+        return FolderSource(cfg.uri)
+    if cfg.kind == "picamera2":
+        from edge.capture.picamera import Picamera2Source
+
+        return Picamera2Source(cfg.width, cfg.height)
+    from edge.capture.opencv import OpenCVSource
+
+    return OpenCVSource(cfg.uri, cfg.width, cfg.height)
+
+
+class Capture:
+    def __init__(self, cfg: CaptureConfig, source: Source | None = None, on_event=None):
+        self.cfg = cfg
+        self.source = source or open_source(cfg)
+        self.on_event = on_event or (lambda e: None)
+        self.dropped = 0
+        self.read_count = 0
+        self.reopened = 0
+        self._stop = threading.Event()
+        self._slot: Frame | None = None
+        self._cond = threading.Condition()
+        self._ended = False
+
+    # -- reading with the reopen policy (runs in the caller's thread, or the grabber's) --
+    def _open(self) -> bool:
+        delay = self.cfg.backoff_initial_s
+        while not self._stop.is_set():
+            try:
+                self.source.open()
+                return True
+            except (SourceError, OSError) as e:
+                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": delay})
+                if self._stop.wait(delay):
+                    return False
+                delay = min(delay * 2, self.cfg.backoff_max_s)
+        return False
+
+    def _next_image(self) -> np.ndarray | None:
+        """The next frame, reopening on failure; None once a file/folder ends with at_end: stop (or on stop())."""
+        while not self._stop.is_set():
+            try:
+                image = self.source.read()
+            except SourceError as e:
+                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": self.cfg.backoff_initial_s})
+                image, failed = None, True
+            else:
+                failed = False
+            if image is not None:
+                return image
+            if not failed and not self.source.is_live and self.cfg.at_end == "stop":
+                return None
+            self.source.close()
+            if not failed and not self.source.is_live:
+                self.on_event({"type": "source_restarted", "source": self.source.name})
+            self.reopened += 1
+            if not self._open():
+                return None
+        return None
+
+    def frames(self) -> Iterator[Frame]:
+        if not self._open():
+            return
+        realtime = self.source.is_live or self.cfg.pace == "realtime"
+        try:
+            yield from (self._grabbed() if realtime else self._sequential())
+        finally:
+            self.stop()
+            self.source.close()
+
+    def _sequential(self) -> Iterator[Frame]:
+        while True:
+            image = self._next_image()
+            if image is None:
+                return
+            self.read_count += 1
+            yield Frame(image, self.read_count, time.time())
+
+    def _grabbed(self) -> Iterator[Frame]:
+        period = 1.0 / (self.cfg.fps or getattr(self.source, "fps", None) or 30.0)
+        paced = not self.source.is_live  # a file replayed as if it were a camera
+
+        def grab():
+            next_t = time.monotonic()
+            while not self._stop.is_set():
+                image = self._next_image()
+                with self._cond:
+                    if image is None:
+                        self._ended = True
+                        self._cond.notify_all()
+                        return
+                    self.read_count += 1
+                    if self._slot is not None:
+                        self.dropped += 1  # the consumer was busy: keep only the newest frame
+                    self._slot = Frame(image, self.read_count, time.time())
+                    self._cond.notify_all()
+                if paced:
+                    next_t += period
+                    self._stop.wait(max(0.0, next_t - time.monotonic()))
+
+        thread = threading.Thread(target=grab, name="edgekit-capture", daemon=True)
+        thread.start()
+        try:
+            while True:
+                with self._cond:
+                    while self._slot is None and not self._ended and not self._stop.is_set():
+                        self._cond.wait(0.5)
+                    frame, self._slot = self._slot, None
+                    if frame is None:
+                        return
+                yield frame
+        finally:
+            self._stop.set()
+            thread.join(timeout=2)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def check_frame(image, expected: tuple[int, int] | None = None) -> str | None:
+    """Why a frame is unusable, or None. Frames must be uint8 HxWx3 (or HxW grey)."""
+    if not isinstance(image, np.ndarray):
+        return f"frame is {type(image).__name__}, not an image array"
+    if image.dtype != np.uint8:
+        return f"frame dtype {image.dtype}, expected uint8"
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)) or min(image.shape[:2]) < 8:
+        return f"frame shape {image.shape}, expected HxWx3 (at least 8x8)"
+    return None
+
+
+def require(cfg: CaptureConfig) -> None:
+    if cfg.kind == "folder":
+        from pathlib import Path
+
+        if not Path(cfg.uri).is_dir():
+            raise EdgekitError(f"source.uri {cfg.uri}: not a folder", "set source.uri to a folder of images, or source.kind to opencv")

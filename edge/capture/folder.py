@@ -1,0 +1,35 @@
+"""A folder of images, read in name order (a replayable 'camera' for tests and site surveys)."""
+from __future__ import annotations
+
+from edge.capture.base import SourceError
+from edge.errors import EdgekitError
+from edge.images import list_images, read_image
+
+
+class FolderSource:
+    is_live = False
+
+    def __init__(self, folder: str):
+        self.folder, self.name = folder, folder
+        self.files, self.i = [], 0
+        self.skipped: list[str] = []
+
+    def open(self) -> None:
+        try:
+            self.files = list_images(self.folder)
+        except EdgekitError as e:
+            raise SourceError(str(e)) from None
+        self.i = 0
+
+    def read(self):
+        while self.i < len(self.files):
+            path = self.files[self.i]
+            self.i += 1
+            try:
+                return read_image(path)
+            except EdgekitError as e:  # one bad file is skipped, not the end of the folder
+                self.skipped.append(str(e))
+        return None
+
+    def close(self) -> None:
+        pass

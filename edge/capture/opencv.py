@@ -1,0 +1,48 @@
+"""OpenCV VideoCapture: a device index or /dev/videoN, an RTSP/HTTP URL, or a video file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.capture.base import SourceError
+
+
+class OpenCVSource:
+    def __init__(self, uri: str, width: int | None = None, height: int | None = None):
+        self.uri, self.width, self.height = uri, width, height
+        self.is_live = uri.isdigit() or uri.startswith("/dev/video") or "://" in uri
+        self.name = uri
+        self.cap = None
+        self.fps = None
+
+    def open(self) -> None:
+        if not self.is_live and not Path(self.uri).is_file():
+            raise SourceError(f"video file {self.uri} not found")
+        target = int(self.uri) if self.uri.isdigit() else self.uri
+        cap = cv2.VideoCapture(target)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"cannot open {self.uri}")
+        if self.width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+        if self.height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or None
+        self.cap = cap
+
+    def read(self) -> np.ndarray | None:
+        if self.cap is None:
+            raise SourceError(f"{self.uri} is not open")
+        ok, frame = self.cap.read()
+        if not ok:
+            if self.is_live:  # a camera or stream that stops delivering has failed; a file has ended
+                raise SourceError(f"{self.uri} stopped delivering frames")
+            return None
+        return frame
+
+    def close(self) -> None:
+        if self.cap is not None:
+            self.cap.release()
+            self.cap = None

@@ -1,0 +1,93 @@
+"""The site config (YAML), typed and validated at load: a wrong key or value is one line naming it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.apps.doorbell import Thresholds
+from edge.capture.base import CaptureConfig
+from edge.errors import EdgekitError
+from edge.runtime.accelerators import AcceleratorConfig, CpuConfig
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuntimeConfig(Strict):
+    accelerator: AcceleratorConfig = CpuConfig()
+    models_dir: str | None = None  # default: $EDGEKIT_MODELS or the user cache
+
+
+class DetectorConfig(Strict):
+    model: str = "blazeface_short"
+    min_score: float | None = Field(None, gt=0, lt=1)
+    min_face_px: int = Field(24, ge=0)  # smaller faces are tracked but not embedded
+
+
+class EmbedderConfig(Strict):
+    model: Literal["faceres", "facenet"] | str = "faceres"  # fast FaceRes or accurate FaceNet
+    mirror: bool | None = None  # test-time mirroring (default: the card's)
+    align: bool | None = None  # eye-level rotation (default: the card's)
+
+
+class TrackingConfig(Strict):
+    iou: float = Field(0.3, gt=0, lt=1)
+    max_missed: int = Field(10, ge=0)
+    embed_every: int = Field(10, ge=1)
+    embed_grow: float = Field(1.3, ge=1)
+
+
+class GalleryConfig(Strict):
+    path: str = "~/.local/share/edgekit/gallery.db"
+
+
+class EventsConfig(Strict):
+    stdout: bool = True
+    file: str | None = None
+    crops_dir: str | None = None  # write a JPEG crop per decision
+
+
+class SiteConfig(Strict):
+    device_id: str = Field("edgekit", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    app: Literal["doorbell"] = "doorbell"
+    source: CaptureConfig = CaptureConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    detector: DetectorConfig = DetectorConfig()
+    embedder: EmbedderConfig = EmbedderConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    thresholds: Thresholds = Thresholds()
+    gallery: GalleryConfig = GalleryConfig()
+    events: EventsConfig = EventsConfig()
+
+    def models_dir(self) -> Path:
+        from edge.paths import models_dir
+
+        return Path(self.runtime.models_dir).expanduser() if self.runtime.models_dir else models_dir()
+
+    def card(self, name: str) -> Path:
+        return self.models_dir() / f"{name}.card.json"
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgekitError(f"config {path}: not found", "pass --config with a site YAML (see configs/doorbell.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise EdgekitError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})", "fix the YAML syntax") from None
+    return parse_config(data, str(path))
+
+
+def parse_config(data: dict, where: str = "config") -> SiteConfig:
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        hint = "remove it or check its spelling" if err["type"] == "extra_forbidden" else "see configs/doorbell.yaml"
+        raise EdgekitError(f"{where}: key '{key}': {err['msg']}", hint) from None

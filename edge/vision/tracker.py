@@ -1,0 +1,72 @@
+"""IoU tracker: detections keep a track id across frames; tracks unseen for `max_missed` frames end."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.vision.detections import Detections, iou_matrix
+
+
+@dataclass
+class Track:
+    id: int
+    box: np.ndarray
+    first_frame: int
+    last_frame: int
+    hits: int = 1
+    embedded_frame: int | None = None
+    embedded_area: float = 0.0
+    data: dict = field(default_factory=dict)  # what the app keeps per track (votes, decision)
+
+    @property
+    def area(self) -> float:
+        return float(max(self.box[2] - self.box[0], 0) * max(self.box[3] - self.box[1], 0))
+
+
+class IouTracker:
+    def __init__(self, iou: float = 0.3, max_missed: int = 15):
+        self.iou, self.max_missed = iou, max_missed
+        self.tracks: dict[int, Track] = {}
+        self._next = 1
+
+    def update(self, dets: Detections, frame_id: int) -> tuple[Detections, list[Track]]:
+        """Assign track ids (greedy by IoU, best pairs first); returns (detections with ids, tracks that ended)."""
+        ids = np.zeros(len(dets), np.int64)
+        live = list(self.tracks.values())
+        if live and len(dets):
+            m = iou_matrix(np.stack([t.box for t in live]), dets.boxes)
+            pairs = np.dstack(np.unravel_index(np.argsort(-m, axis=None), m.shape))[0]
+            used_t, used_d = set(), set()
+            for ti, di in pairs:
+                if m[ti, di] < self.iou:
+                    break
+                if ti in used_t or di in used_d:
+                    continue
+                used_t.add(ti)
+                used_d.add(di)
+                t = live[ti]
+                t.box, t.last_frame, t.hits = dets.boxes[di].copy(), frame_id, t.hits + 1
+                ids[di] = t.id
+        for di in np.flatnonzero(ids == 0):
+            t = Track(self._next, dets.boxes[di].copy(), frame_id, frame_id)
+            self.tracks[t.id] = t
+            ids[di] = t.id
+            self._next += 1
+        ended = [t for t in self.tracks.values() if frame_id - t.last_frame > self.max_missed]
+        for t in ended:
+            del self.tracks[t.id]
+        return dets.with_(track_ids=ids), ended
+
+    def flush(self) -> list[Track]:
+        """End every track (the source ended or the agent stops)."""
+        ended = list(self.tracks.values())
+        self.tracks.clear()
+        return ended
+
+
+def needs_embedding(track: Track, frame_id: int, every: int, grow: float) -> bool:
+    """Embed a track on creation, then every `every` frames, or sooner when the face grew by `grow` (x area)."""
+    if track.embedded_frame is None:
+        return True
+    return frame_id - track.embedded_frame >= every or track.area >= track.embedded_area * grow
