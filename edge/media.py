@@ -17,6 +17,8 @@ MEDIA = {
                          sha256="91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"),
     "obama": PackageFile(**_FACE_REC, path="tests/test_images/obama.jpg",
                          sha256="0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6"),
+    "obama2": PackageFile(**_FACE_REC, path="tests/test_images/obama2.jpg",
+                          sha256="a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6"),
     "biden": PackageFile(**_FACE_REC, path="tests/test_images/biden.jpg",
                          sha256="3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c"),
     "astronaut": PackageFile(registry="pypi", package="scikit-image", version="0.24.0", path="skimage/data/astronaut.png",
