@@ -42,6 +42,9 @@ class CaptureConfig(BaseModel):
     height: int | None = Field(None, gt=0)
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
+    # Give up after this many failed opens in a row. Unset: never for cameras and streams (they come back), 5 for
+    # files and folders (a file that exists but does not decode will not get better).
+    open_retries: int | None = Field(None, ge=0)
 
 
 @dataclass
@@ -81,11 +84,17 @@ class Capture:
     # -- reading with the reopen policy (runs in the caller's thread, or the grabber's) --
     def _open(self) -> bool:
         delay = self.cfg.backoff_initial_s
+        retries = self.cfg.open_retries if self.cfg.open_retries is not None else (None if self.source.is_live else 5)
+        failures = 0
         while not self._stop.is_set():
             try:
                 self.source.open()
                 return True
             except (SourceError, OSError) as e:
+                failures += 1
+                if retries is not None and failures > retries:
+                    self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
+                    return False
                 self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": delay})
                 if self._stop.wait(delay):
                     return False
