@@ -95,6 +95,14 @@ def test_matcher_takes_each_identitys_best_embedding_over_a_large_gallery():
     q = vectors[[5, 12345, 29999]] + 0.01 * unit(rng, 3)
     best, score = m.match(q / np.linalg.norm(q, axis=1, keepdims=True))
     assert list(best) == ["id5", "id2345", "id9999"] and (score > 0.99).all()
+    brute = Matcher(vectors, names, prefilter_over=10**9)
+    assert m.centroids is not None and brute.centroids is None
+    near = vectors[rng.integers(0, 30000, 50)] + 0.08 * unit(rng, 50)  # another photo of an enrolled face
+    a, b = m.match(near / np.linalg.norm(near, axis=1, keepdims=True)), brute.match(near / np.linalg.norm(near, axis=1, keepdims=True))
+    assert list(a[0]) == list(b[0]) and np.allclose(a[1], b[1])
+    # a stranger: the shortlist may name another weak candidate, never a better score than brute force finds
+    stranger = unit(rng, 50)
+    assert (m.match(stranger)[1] <= brute.match(stranger)[1] + 1e-6).all()
     empty = Matcher(np.zeros((0, 64), np.float32), np.zeros(0, object))
     names0, s0 = empty.match(q)
     assert list(names0) == [None] * 3
