@@ -111,6 +111,9 @@ def command(source, n, embedder, threads, peer, peer_frames):
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
               "gallery_10k": gallery_match_ms(agent.embedder.dim, 10000, 1),
               "gallery_10k_x3": gallery_match_ms(agent.embedder.dim, 10000, 3)}
+    st = stats["stages"]
+    per_face = sum(st[k]["p50_ms"] for k in ("detect", "align", "embed", "match") if k in st)
+    report["fps_if_every_frame_embedded_one_face"] = round(1000 / per_face, 1) if per_face else None
     if peer:
         from edge import peer as fr_peer
 

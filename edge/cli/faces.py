@@ -160,8 +160,9 @@ def calibrate(pairs_csv, identities_dir, config_path):
 
 @faces.command(name="eval")
 @click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
+@click.option("--peer", is_flag=True, help="also score the face_recognition library (dlib) on the same pairs")
 @config_option
-def eval_(data_dir, config_path):
+def eval_(data_dir, config_path, peer):
     """Accuracy through the full pipeline: deepface pairs, and rank-1 on face-api.js BBT and AT&T."""
     from edge.faces.evaluate import identification, pair_scores, verification_report
 
@@ -174,6 +175,13 @@ def eval_(data_dir, config_path):
         if p.is_file():
             scores, same, skipped = pair_scores(detector, embedder, p)
             out[csv_name] = {**verification_report(scores, same, cfg.thresholds.recognize), "skipped_pairs": skipped}
+            if peer:
+                from edge.faces.evaluate import peer_pair_scores
+
+                d, same_p, skipped_p = peer_pair_scores(p)
+                report = verification_report(-d, same_p, -0.6)  # distance <= 0.6 means same, the library's default
+                out[csv_name + " face_recognition"] = {"pairs": report["pairs"], "accuracy_at_0.6": report["accuracy_at_threshold"],
+                                                       "best_accuracy": report["best_accuracy"], "auc": report["auc"], "skipped_pairs": skipped_p}
     for name, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")):
         if (root / sub).is_dir():
             out[name] = identification(detector, embedder, root / sub)

@@ -73,3 +73,24 @@ def identification(detector, embedder, root: Path) -> dict:
     np.fill_diagonal(sims, -np.inf)
     loo = float((ids[np.argmax(sims, 1)] == ids).mean())
     return {"identities": len(folders), "images": int(len(ids)), "rank1_one_enrolled": round(one, 4), "rank1_all_but_one": round(loo, 4)}
+
+
+def peer_pair_scores(csv_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """face_recognition's distances on the same pairs (its HOG detector and dlib ResNet encoding)."""
+    from edge import peer
+
+    fr = peer.load()
+    rows = list(csv.DictReader(open(csv_path, newline="")))
+    base = csv_path.parent / "images" if (csv_path.parent / "images").is_dir() else csv_path.parent
+    cache = {}
+    for r in rows:
+        for k in ("file_x", "file_y"):
+            if r[k] not in cache:
+                try:
+                    cache[r[k]] = peer.encode_largest(fr, read_image(base / Path(r[k]).name))
+                except EdgekitError:
+                    cache[r[k]] = None
+    used = [r for r in rows if cache[r["file_x"]] is not None and cache[r["file_y"]] is not None]
+    d = np.asarray([float(np.linalg.norm(cache[r["file_x"]] - cache[r["file_y"]])) for r in used])
+    same = np.asarray([r["Decision"].strip().lower() in ("yes", "1", "true", "same") for r in used])
+    return d, same, len(rows) - len(used)
