@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup sysdeps models bench
+.PHONY: demo test setup sysdeps models bench peer
 
 demo: models
 	$(BIN)/edgekit demo
@@ -30,3 +30,8 @@ models: setup
 
 bench: models
 	$(BIN)/edgekit bench model
+	$(BIN)/edgekit bench pipeline
+
+peer: setup
+	$(BIN)/pip install -q -e '.[peer]'
+	$(BIN)/pip install -q --no-deps face_recognition==1.3.0
