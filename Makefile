@@ -1,5 +1,7 @@
 # Set-up on a fresh machine, then the two jobs: `make demo` (the doorbell on real footage) and `make test`.
 PY ?= python3
+# Built models live with the checkout (set EDGEKIT_MODELS to share a zoo between checkouts).
+export EDGEKIT_MODELS ?= $(CURDIR)/.cache/models
 VENV := .venv
 BIN := $(VENV)/bin
 
