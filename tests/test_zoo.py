@@ -70,3 +70,13 @@ def test_nanodet_int8_matches_float_on_real_photos(zoo, shared_data):
     samples, _ = load_samples(["shared:shelf/ultralytics_assets", "shared:shelf/sku110k_sample/images"])
     m = detection_agreement(f, q, samples)
     assert m["float_detections"] >= 5 and m["recall"] >= 0.9 and m["precision"] >= 0.9, m
+
+
+def test_an_unchanged_model_is_not_rebuilt(zoo):
+    pytest.importorskip("tensorflow")
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "models", "build", "blazeface_short", "--dir", str(zoo)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "blazeface_short: unchanged" in r.stdout, r.stderr[-1000:]
