@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+URL_SCHEMES = {"loop", "socket", "rfc2217", "spy", "hwgrep", "alt"}  # pyserial's protocol handlers
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -17,6 +20,18 @@ class PortConfig(Strict):
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
     max_line_bytes: int = Field(256, ge=16)  # a longer run without a newline is noise: dropped, not buffered forever
+
+    @field_validator("url")
+    @classmethod
+    def _openable(cls, v: str) -> str:
+        # A missing device is transient (unplugged: reopened with backoff); a URL pyserial cannot open never heals.
+        scheme = v.split("://", 1)[0] if "://" in v else None
+        if scheme is not None and scheme not in URL_SCHEMES:
+            raise ValueError(f"unknown serial URL scheme {scheme!r}: use a device path or one of "
+                             + ", ".join(f"{s}://" for s in sorted(URL_SCHEMES)))
+        if scheme is None and not (v.startswith("/") or v.upper().startswith("COM")):
+            raise ValueError(f"{v!r} is not a device path: use e.g. /dev/ttyUSB0, /dev/serial/by-id/... or loop://")
+        return v
 
 
 class TriggersConfig(Strict):

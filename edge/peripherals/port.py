@@ -30,7 +30,7 @@ class LinePort:
         self._lock = threading.Lock()  # guards _ser between the reader (reopen) and writers (relay)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.opened = self.lost = self.lines = self.dropped_bytes = self.listener_errors = 0
+        self.opened = self.failed_opens = self.lost = self.lines = self.dropped_bytes = self.listener_errors = 0
         self.last_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
@@ -102,6 +102,7 @@ class LinePort:
             ser = serial.serial_for_url(self.cfg.url, baudrate=self.cfg.baudrate, timeout=0.2, write_timeout=1.0)
         except (serial.SerialException, OSError, ValueError) as e:
             self.last_error = str(e)
+            self.failed_opens += 1
             return False
         with self._lock:
             self._ser = ser
@@ -161,5 +162,6 @@ class LinePort:
                 log.exception("serial %s: listener failed on %r", self.cfg.url, line[:80])
 
     def stats(self) -> dict:
-        return {"url": self.cfg.url, "open": self.is_open, "opened": self.opened, "lost": self.lost,
+        return {"url": self.cfg.url, "open": self.is_open, "opened": self.opened,
+                "failed_opens": self.failed_opens, "lost": self.lost,
                 "lines": self.lines, "dropped_bytes": self.dropped_bytes, "listener_errors": self.listener_errors}
