@@ -73,7 +73,7 @@ def rig(mcu):
     """Triggers and relay on one microcontroller port (as one board reads the button and drives the strike)."""
     events = []
     cfg = PeripheralsConfig.model_validate({
-        "triggers": {"port": {"url": mcu.path}, "burst_s": 0.4},
+        "triggers": {"port": {"url": mcu.path}, "burst_s": 0.4, "idle_fps": 2},
         "relay": {"port": {"url": mcu.path}, "authorized": ["alice"], "unlock_s": 3, "cooldown_s": 10},
     })
     p = Peripherals(cfg, events.append).start()
@@ -94,12 +94,12 @@ def relay_events(events):
 # -- triggers ----------------------------------------------------------------------------------------------------
 def test_button_starts_a_burst_that_ends(rig, mcu):
     p, events = rig
-    assert not p.burst_active()
+    assert not p.burst_active() and p.min_frame_interval() == 0.5  # idle: 2 fps
     mcu.send("BUTTON front")
-    assert wait_for(p.burst_active)
+    assert wait_for(p.burst_active) and p.min_frame_interval() == 0.0  # burst: full rate
     (trigger,) = [e for e in events if e["type"] == "trigger"]
     assert trigger["kind"] == "button" and trigger["name"] == "front" and trigger["new_burst"]
-    assert wait_for(lambda: not p.burst_active(), 2)
+    assert wait_for(lambda: not p.burst_active(), 2) and p.min_frame_interval() == 0.5
 
 
 def test_motion_repeats_extend_the_burst_without_new_events():

@@ -2,7 +2,8 @@
 
     p = Peripherals(cfg.peripherals, emit=sink.emit)
     p.start()
-    ... per frame: run at full rate while p.burst_active(); pass every app event to p.on_event(event);
+    ... per frame: sleep so frames are p.min_frame_interval() apart (0 while p.burst_active(): full rate);
+        pass every app event to p.on_event(event);
         attach p.position() to events and telemetry ...
     p.stop()
 
@@ -81,6 +82,12 @@ class Peripherals:
 
     def burst_active(self) -> bool:
         return bool(self.triggers and self.triggers.burst_active())
+
+    def min_frame_interval(self) -> float:
+        """Seconds the loop should leave between frames now: 0 in a burst (full rate) or without triggers."""
+        if self.triggers is None or self.triggers.burst_active():
+            return 0.0
+        return 1.0 / self.triggers.cfg.idle_fps
 
     def on_event(self, event: dict) -> None:
         """See every app event (face_recognized / face_unknown / face_left drive the relay and its interlock)."""

@@ -38,6 +38,8 @@ class TriggersConfig(Strict):
     """Line protocol from a microcontroller: `BUTTON [name]` or `MOTION [name]`, one per line."""
     port: PortConfig
     burst_s: float = Field(10.0, gt=0)  # full-rate recognition for this long after a trigger
+    # Outside a burst the loop runs at this rate. Keep it above 2/WatchdogSec: frames must keep flowing to pet it.
+    idle_fps: float = Field(1.0, gt=0)
     kinds: list[str] = ["BUTTON", "MOTION"]  # which line kinds start a burst
 
     @field_validator("kinds")
