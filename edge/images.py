@@ -25,7 +25,8 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise EdgekitError(f"image {path}: not found", "check the path")
     data = np.fromfile(path, dtype=np.uint8)
-    if path.suffix.lower() in (".jpg", ".jpeg") and not _jpeg_complete(data):
+    # judged by content, not name: a WebP saved as .jpg (deepface img47.jpg) is a whole picture
+    if data[:2].tobytes() == b"\xff\xd8" and not _jpeg_complete(data):
         raise EdgekitError(f"image {path}: truncated JPEG (no end-of-image marker)", "re-copy or re-capture the file")
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
