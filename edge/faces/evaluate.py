@@ -10,7 +10,7 @@ from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
 from edge.images import list_images, read_image
-from edge.metrics import accuracy_at, best_accuracy, rank1, roc_auc, tar_at_far
+from edge.metrics import rank1
 
 
 def embed_file(detector: FaceDetector, embedder: FaceEmbedder, path: Path, whole_if_none: bool = False):
@@ -42,37 +42,26 @@ def pair_scores(detector, embedder, csv_path: Path) -> tuple[np.ndarray, np.ndar
 
 
 def verification_report(scores: np.ndarray, same: np.ndarray, threshold: float | None = None) -> dict:
-    acc, best_t = best_accuracy(scores, same)
-    out = {"pairs": int(len(scores)), "same": int(same.sum()), "auc": round(roc_auc(scores, same), 4),
-           "best_accuracy": round(acc, 4), "best_threshold": round(best_t, 4)}
-    for far in (1e-2, 1e-3):
-        tar, t = tar_at_far(scores, same, far)
-        out[f"tar_at_far_{far:g}"] = round(tar, 4)
-        out[f"threshold_at_far_{far:g}"] = round(t, 4)
-    if threshold is not None:
-        out["accuracy_at_threshold"] = round(accuracy_at(scores, same, threshold), 4)
-    return out
+    """AUC, best accuracy, TAR at FAR and accuracy at `threshold` (see edge.faces.calibrate.report)."""
+    from edge.faces.calibrate import report
+
+    return report(scores, same, threshold)
 
 
 def identification(detector, embedder, root: Path) -> dict:
-    """Rank-1 with one enrolled picture per identity, and with all but one (leave-one-out)."""
-    folders = [d for d in sorted(Path(root).iterdir()) if d.is_dir()]
-    vecs, ids = [], []
-    for d in folders:
-        for f in list_images(d):
-            v = embed_file(detector, embedder, f, whole_if_none=True)
-            if v is not None:
-                vecs.append(v)
-                ids.append(d.name)
-    v, ids = np.stack(vecs), np.asarray(ids)
+    """Rank-1 with one enrolled picture per identity (its first), and with all but one (leave-one-out)."""
+    from edge.faces.calibrate import identity_vectors
+
+    v, ids = identity_vectors(detector, embedder, root)
     first = np.zeros(len(ids), bool)
     first[np.unique(ids, return_index=True)[1]] = True
     one = rank1(v[first], ids[first], v[~first], ids[~first])
-    # all but one: each picture is the probe once, the identity's other pictures the gallery
+    # all but one: each picture is the probe once, every other picture (its identity's others included) the gallery
     sims = v @ v.T
     np.fill_diagonal(sims, -np.inf)
     loo = float((ids[np.argmax(sims, 1)] == ids).mean())
-    return {"identities": len(folders), "images": int(len(ids)), "rank1_one_enrolled": round(one, 4), "rank1_all_but_one": round(loo, 4)}
+    return {"identities": int(len(np.unique(ids))), "images": int(len(ids)), "rank1_one_enrolled": round(one, 4),
+            "rank1_all_but_one": round(loo, 4)}
 
 
 def peer_pair_scores(csv_path: Path) -> tuple[np.ndarray, np.ndarray, int]:

@@ -9,8 +9,8 @@ from edge.errors import EdgekitError
 _MODULES = {
     "blazeface": "edge.vision.decoders.blazeface",
     "nanodet": "edge.vision.decoders.nanodet",
+    "embedding": "edge.vision.decoders.embedding",  # embedders: unit vectors, called without a transform
 }
-# Embedders (decoder name "embedding") need no decoder: edge.faces.embedder L2-normalises their single output.
 
 
 def get_decoder(name: str):
