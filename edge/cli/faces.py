@@ -13,13 +13,20 @@ def _cfg(config_path) -> SiteConfig:
     return load_config(config_path) if config_path else SiteConfig()
 
 
-def _models(cfg: SiteConfig):
+def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = None, mirror: bool | None = None):
+    """The configured detector and embedder; crop/margin/mirror override the card and config (for measuring)."""
     from edge.faces.detector import FaceDetector
     from edge.faces.embedder import FaceEmbedder
 
     accel = cfg.runtime.accelerator
-    return (FaceDetector(cfg.card(cfg.detector.model), accel),
-            FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror, cfg.embedder.align))
+    for name in (cfg.detector.model, cfg.embedder.model):
+        if not cfg.card(name).is_file():
+            from edge.errors import EdgekitError
+
+            raise EdgekitError(f"model card {cfg.card(name)}: not found", f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
+    return (FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score),
+            FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror if mirror is None else mirror,
+                         crop or cfg.embedder.align, margin))
 
 
 def _gallery(cfg: SiteConfig):
@@ -29,6 +36,13 @@ def _gallery(cfg: SiteConfig):
 
 
 config_option = click.option("--config", "config_path", type=click.Path(), help="site YAML (default: built-in defaults)")
+
+
+def crop_options(f):
+    """--crop/--margin/--mirror: try another face crop than the card's without rebuilding (what `eval` compares)."""
+    f = click.option("--mirror/--no-mirror", default=None, help="test-time mirroring (default: the card's)")(f)
+    f = click.option("--margin", type=float, help="crop side = box side x MARGIN (default: the card's)")(f)
+    return click.option("--crop", type=click.Choice(["box", "aligned", "template"]), help="face crop (default: the card's)")(f)
 
 
 @click.group()
@@ -44,42 +58,28 @@ def faces():
 @config_option
 def enroll(name, images, video, max_views, config_path):
     """Enroll NAME from IMAGES (each must show exactly one clear face) or from --video."""
-    from edge.faces.enroll import EnrollRules, check_and_embed, frames_from_video, pick_diverse
-    from edge.images import read_image
+    import numpy as np
+
     from edge.errors import EdgekitError
+    from edge.faces.enroll import EnrollRules, enrol_pictures, frames_from_video
 
     if not images and not video:
         raise click.UsageError("give IMAGE files or --video FILE")
     cfg = _cfg(config_path)
     detector, embedder = _models(cfg)
     rules = EnrollRules()
-    kept, labels = [], []
-    inputs = [(str(p), None) for p in images]
+    gallery = _gallery(cfg)  # opened first: a bad gallery file is reported before any model work
+    result = enrol_pictures(detector, embedder, [(str(p), None) for p in images], rules)
+    for label, why in result.rejected:
+        click.echo(f"rejected {label}: {why}", err=True)
     if video:
-        if not Path(video).is_file():
-            raise EdgekitError(f"video {video}: not found", "check the path")
-        inputs += list(frames_from_video(video))
-    for label, frame in inputs:
-        try:
-            image = frame if frame is not None else read_image(label)
-        except EdgekitError as e:
-            click.echo(f"rejected {label}: {e}", err=True)
-            continue
-        vec, why = check_and_embed(detector, embedder, image, rules)
-        if vec is None:
-            if frame is None:  # video frames without a clear face are expected; say so only for pictures
-                click.echo(f"rejected {label}: {why}", err=True)
-            continue
-        kept.append(vec)
-        labels.append(label)
-    if video:
-        idx = pick_diverse(kept, max_views)
-        kept, labels = [kept[i] for i in idx], [labels[i] for i in idx]
-    if not kept:
+        frames = enrol_pictures(detector, embedder, frames_from_video(video), rules, max_views)
+        click.echo(f"{video}: {len(frames.vectors)} view(s) kept, {len(frames.rejected)} frame(s) without one clear face", err=True)
+        result.vectors += frames.vectors
+        result.sources += frames.sources
+    if not result.vectors:
         raise EdgekitError(f"enroll {name}: no usable picture", "use sharp, frontal pictures with exactly one face")
-    import numpy as np
-
-    n = _gallery(cfg).add(name, embedder.name, np.stack(kept), source=",".join(Path(l).name for l in labels)[:1000])
+    n = gallery.add(name, embedder.name, np.stack(result.vectors), source=",".join(Path(l).name for l in result.sources)[:1000])
     click.echo(f"enrolled {name}: {n} embedding(s) ({embedder.name})")
 
 
@@ -123,66 +123,102 @@ def import_(path, config_path):
 @faces.command()
 @click.option("--pairs", "pairs_csv", type=click.Path(), help="CSV with file_x,file_y,Decision (Yes/No)")
 @click.option("--identities", "identities_dir", type=click.Path(), help="folder of folders, one per identity")
+@click.option("--roc", "roc_csv", type=click.Path(), help="also write the ROC (threshold, far, tar) to this CSV")
+@crop_options
 @config_option
-def calibrate(pairs_csv, identities_dir, config_path):
+def calibrate(pairs_csv, identities_dir, roc_csv, crop, margin, mirror, config_path):
     """ROC, accuracy, AUC, TAR at FAR 1e-2/1e-3 and the recommended thresholds, for the configured embedder."""
-    import numpy as np
+    from edge.faces import calibrate as cal
 
-    from edge.faces.evaluate import embed_file, pair_scores, verification_report
-    from edge.images import list_images
-
-    if not pairs_csv and not identities_dir:
-        raise click.UsageError("give --pairs CSV or --identities DIR")
+    if bool(pairs_csv) == bool(identities_dir):
+        raise click.UsageError("give one of --pairs CSV or --identities DIR")
     cfg = _cfg(config_path)
-    detector, embedder = _models(cfg)
+    detector, embedder = _models(cfg, crop, margin, mirror)
     if pairs_csv:
-        scores, same, skipped = pair_scores(detector, embedder, Path(pairs_csv))
+        scores, same, skipped = cal.scores_from_pairs(detector, embedder, Path(pairs_csv))
     else:
-        vecs, ids = [], []
-        for d in sorted(p for p in Path(identities_dir).iterdir() if p.is_dir()):
-            for f in list_images(d):
-                v = embed_file(detector, embedder, f, whole_if_none=True)
-                if v is not None:
-                    vecs.append(v)
-                    ids.append(d.name)
-        v, ids = np.stack(vecs), np.asarray(ids)
-        iu = np.triu_indices(len(ids), 1)
-        scores, same, skipped = (v @ v.T)[iu], (ids[:, None] == ids[None, :])[iu], 0
-    report = verification_report(scores, same, cfg.thresholds.recognize)
-    # recognize: no more than 1 in 1000 different-person pairs pass it (and not below the best-accuracy point);
-    # unknown: 99% of same-person pairs score above it, so a score below is almost surely a stranger.
-    recognize = max(report["threshold_at_far_0.001"], report["best_threshold"])
-    unknown = min(float(np.percentile(scores[same], 1)), recognize)
-    report.update(model=embedder.name, skipped_pairs=skipped,
-                  recommended={"recognize": round(recognize, 3), "unknown": round(unknown, 3)})
+        scores, same = cal.scores_from_identities(*cal.identity_vectors(detector, embedder, Path(identities_dir)))
+        skipped = 0
+    report = cal.report(scores, same, cfg.thresholds.recognize)
+    report.update(model=embedder.name, crop=embedder.crop, margin=embedder.margin, mirror=embedder.mirror, skipped_pairs=skipped)
+    if roc_csv:
+        report["roc_points"] = cal.write_roc(Path(roc_csv), scores, same)
     click.echo(json.dumps(report, indent=1))
 
 
 @faces.command(name="eval")
 @click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
 @click.option("--peer", is_flag=True, help="also score the face_recognition library (dlib) on the same pairs")
+@click.option("--sweep", is_flag=True, help="compare crops (box / aligned / template), margins 1.1-1.5 and mirroring on the pairs")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document instead of lines")
+@crop_options
 @config_option
-def eval_(data_dir, config_path, peer):
-    """Accuracy through the full pipeline: deepface pairs, and rank-1 on face-api.js BBT and AT&T."""
-    from edge.faces.evaluate import identification, pair_scores, verification_report
+def eval_(data_dir, peer, sweep, as_json, crop, margin, mirror, config_path):
+    """Accuracy through the full pipeline (detect, crop/align, embed): verification on the deepface pairs, and rank-1
+    identification on face-api.js BBT and AT&T with one enrolled picture per person and with all but one."""
+    from edge.errors import EdgekitError
+    from edge.faces.evaluate import FaceSource, identification, pair_scores, verification_report
 
     cfg = _cfg(config_path)
     root = Path(data_dir) if data_dir else Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
-    detector, embedder = _models(cfg)
-    out = {"detector": cfg.detector.model, "embedder": embedder.name, "mirror": embedder.mirror, "align": embedder.align}
-    for csv_name in ("pairs.csv", "pairs_extended.csv"):
-        p = root / "deepface" / csv_name
-        if p.is_file():
-            scores, same, skipped = pair_scores(detector, embedder, p)
-            out[csv_name] = {**verification_report(scores, same, cfg.thresholds.recognize), "skipped_pairs": skipped}
-            if peer:
-                from edge.faces.evaluate import peer_pair_scores
+    pair_files = [root / "deepface" / n for n in ("pairs.csv", "pairs_extended.csv") if (root / "deepface" / n).is_file()]
+    id_sets = [(n, root / sub) for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")) if (root / sub).is_dir()]
+    if not pair_files and not id_sets:
+        raise EdgekitError(f"faces data {root}: no deepface pairs, faceapi_bbt or att in it", "pass --data with the shared faces folder")
+    detector, embedder = _models(cfg, crop, margin, mirror)
+    source = FaceSource(detector)  # each picture is read and detected once, whatever is compared
+    threshold = cfg.thresholds.recognize
+    say = (lambda *a: None) if as_json else click.echo
+    out = {"detector": cfg.detector.model, "embedder": embedder.name, "crop": embedder.crop, "margin": embedder.margin,
+           "mirror": embedder.mirror, "threshold": threshold}
+    say(f"{cfg.detector.model} -> {embedder.name} (crop {embedder.crop} x{embedder.margin:g}, mirror "
+        f"{'on' if embedder.mirror else 'off'}), threshold {threshold:.2f}")
+    for p in pair_files:
+        scores, same, skipped = pair_scores(source, embedder, p)
+        r = out[p.name] = {**verification_report(scores, same, threshold), "skipped_pairs": skipped}
+        say(f"  {p.name:<20} {r['pairs']:>4} pairs: accuracy {r['accuracy_at_threshold']:.4f} at {threshold:.2f}, best "
+            f"{r['best_accuracy']:.4f} at {r['best_threshold']:.3f}, AUC {r['auc']:.4f}, TAR {r['tar_at_far_0.01']:.4f} "
+            f"at FAR 1e-2, {r['tar_at_far_0.001']:.4f} at FAR 1e-3" + (f" ({skipped} left out: no face or unreadable)" if skipped else ""))
+        if peer:
+            from edge.faces.evaluate import peer_pair_scores
 
-                d, same_p, skipped_p = peer_pair_scores(p)
-                report = verification_report(-d, same_p, -0.6)  # distance <= 0.6 means same, the library's default
-                out[csv_name + " face_recognition"] = {"pairs": report["pairs"], "accuracy_at_0.6": report["accuracy_at_threshold"],
-                                                       "best_accuracy": report["best_accuracy"], "auc": report["auc"], "skipped_pairs": skipped_p}
-    for name, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")):
-        if (root / sub).is_dir():
-            out[name] = identification(detector, embedder, root / sub)
-    click.echo(json.dumps(out, indent=1))
+            d, same_p, skipped_p = peer_pair_scores(p)
+            rp = verification_report(-d, same_p, -0.6)  # distance <= 0.6 means same, the library's default
+            out[p.name + " face_recognition"] = {"pairs": rp["pairs"], "accuracy_at_0.6": rp["accuracy_at_threshold"],
+                                                 "best_accuracy": rp["best_accuracy"], "auc": rp["auc"], "skipped_pairs": skipped_p}
+            say(f"  {'  face_recognition':<20} {rp['pairs']:>4} pairs: accuracy {rp['accuracy_at_threshold']:.4f} at its 0.6, "
+                f"best {rp['best_accuracy']:.4f}, AUC {rp['auc']:.4f}")
+    if pair_files:
+        both = [out[p.name] for p in pair_files]
+        n = sum(b["pairs"] for b in both)
+        out["pairs_all_accuracy_at_threshold"] = round(sum(b["accuracy_at_threshold"] * b["pairs"] for b in both) / n, 4)
+        say(f"  {'all deepface pairs':<20} {n:>4} pairs: accuracy {out['pairs_all_accuracy_at_threshold']:.4f} at {threshold:.2f}")
+    for name, folder in id_sets:
+        r = out[name] = identification(source, embedder, folder)
+        say(f"  {name:<20} {r['identities']} identities, {r['images']} pictures: rank-1 {r['rank1_one_enrolled']:.4f} with one "
+            f"enrolled picture each, {r['rank1_all_but_one']:.4f} with all but one")
+    if sweep and pair_files:
+        out["sweep"] = _sweep(source, embedder, pair_files, threshold, say)
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+
+
+def _sweep(source, embedder, pair_files, threshold, say) -> list[dict]:
+    """The same detections through every crop / margin / mirror setting: which face crop suits this embedder."""
+    from edge.faces.evaluate import pair_scores, verification_report
+
+    rows = []
+    say("  sweep (best accuracy / accuracy at threshold / AUC per pairs file):")
+    for crop in ("box", "aligned", "template"):
+        for margin in (1.1, 1.2, 1.3, 1.4, 1.5):
+            for mirror in (False, True):
+                embedder.crop, embedder.margin, embedder.mirror = crop, margin, mirror
+                row = {"crop": crop, "margin": margin, "mirror": mirror}
+                for p in pair_files:
+                    r = verification_report(*pair_scores(source, embedder, p)[:2], threshold)
+                    row[p.name] = {k: r[k] for k in ("best_accuracy", "accuracy_at_threshold", "auc")}
+                rows.append(row)
+                say(f"    {crop:<8} x{margin:<4g} mirror {'on ' if mirror else 'off'}  " + "  ".join(
+                    f"{p.stem}: {row[p.name]['best_accuracy']:.4f} / {row[p.name]['accuracy_at_threshold']:.4f} / "
+                    f"{row[p.name]['auc']:.4f}" for p in pair_files))
+    return rows

@@ -1,7 +1,8 @@
 """Enrollment: only clear pictures of exactly one face go into the gallery; each rejection says why."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -41,7 +42,15 @@ def check_and_embed(detector: FaceDetector, embedder: FaceEmbedder, image: np.nd
 
 
 def frames_from_video(path: str, every: int = 5, limit: int = 200):
+    """(label, frame) for every `every`-th frame, at most `limit` of them; a file OpenCV cannot open is named."""
+    from edge.errors import EdgekitError
+
+    if not Path(path).is_file():
+        raise EdgekitError(f"video {path}: not found", "check the path")
     cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise EdgekitError(f"video {path}: cannot be opened (corrupt or an unknown format)", "convert it to MP4 (H.264)")
     i = 0
     try:
         while i < limit * every:
@@ -67,3 +76,35 @@ def pick_diverse(vectors: list[np.ndarray], k: int) -> list[int]:
         chosen.append(nxt)
         dist = np.minimum(dist, 1 - v @ v[nxt])
     return chosen
+
+
+@dataclass
+class Enrolment:
+    vectors: list = field(default_factory=list)  # unit vectors kept
+    sources: list = field(default_factory=list)  # where each came from (file name or video#frame)
+    rejected: list = field(default_factory=list)  # (source, reason)
+
+
+def enrol_pictures(detector: FaceDetector, embedder: FaceEmbedder, inputs, rules: EnrollRules, max_views: int | None = None) -> Enrolment:
+    """Check every (label, image-or-path) input; keep the accepted embeddings (the `max_views` most varied ones when
+    given, for video frames). Unreadable files are rejected with the reader's reason, like faces that fail the rules."""
+    from edge.errors import EdgekitError
+    from edge.images import read_image
+
+    out = Enrolment()
+    for label, image in inputs:
+        try:
+            image = read_image(label) if image is None else image
+        except EdgekitError as e:
+            out.rejected.append((label, str(e)))
+            continue
+        vec, why = check_and_embed(detector, embedder, image, rules)
+        if vec is None:
+            out.rejected.append((label, why))
+        else:
+            out.vectors.append(vec)
+            out.sources.append(label)
+    if max_views is not None:
+        keep = pick_diverse(out.vectors, max_views)
+        out.vectors, out.sources = [out.vectors[i] for i in keep], [out.sources[i] for i in keep]
+    return out

@@ -13,18 +13,51 @@ from edge.images import list_images, read_image
 from edge.metrics import rank1
 
 
-def embed_file(detector: FaceDetector, embedder: FaceEmbedder, path: Path, whole_if_none: bool = False):
-    """Embedding of the most confident face in the picture (None if no face / unreadable)."""
-    try:
-        image = read_image(path)
-    except EdgekitError:
+class FaceSource:
+    """Reads and detects each picture once; embedders with other crops (`faces eval --sweep`) then reuse the face.
+    Only the region around the face is kept (2.5x the box), so a sweep over large photos stays small."""
+
+    def __init__(self, detector: FaceDetector):
+        self.detector = detector
+        self._faces: dict[str, tuple | None] = {}
+
+    def face(self, path: Path):
+        """(image, Detections of the most confident face or an empty one) or None when the file cannot be read."""
+        key = str(path)
+        if key not in self._faces:
+            self._faces[key] = self._load(Path(path))
+        return self._faces[key]
+
+    def _load(self, path: Path):
+        try:
+            image = read_image(path)
+        except EdgekitError:
+            return None
+        dets = self.detector.detect(image)
+        if not len(dets):
+            return image, dets
+        dets = dets[int(np.argmax(dets.scores))]
+        x1, y1, x2, y2 = dets.boxes[0]
+        half = max(x2 - x1, y2 - y1) * 1.25
+        left, top = int(max(0, (x1 + x2) / 2 - half)), int(max(0, (y1 + y2) / 2 - half))
+        region = image[top: int((y1 + y2) / 2 + half) + 1, left: int((x1 + x2) / 2 + half) + 1].copy()
+        shift = np.array([left, top], np.float32)
+        return region, dets.with_(boxes=dets.boxes - np.tile(shift, 2), keypoints=dets.keypoints - shift)
+
+
+def embed_file(detector, embedder: FaceEmbedder, path: Path, whole_if_none: bool = False):
+    """Embedding of the most confident face in the picture (None if no face / unreadable). `detector` may be a
+    FaceDetector or a FaceSource (which remembers its detections)."""
+    source = detector if isinstance(detector, FaceSource) else FaceSource(detector)
+    face = source.face(path)
+    if face is None:
         return None
-    dets = detector.detect(image)
+    image, dets = face
     if not len(dets):
         if not whole_if_none:
             return None
         return embedder.embed_crop(image)  # pre-cropped face sets (AT&T): the picture is the face
-    return embedder.embed(image, dets[int(np.argmax(dets.scores))])[0]
+    return embedder.embed(image, dets)[0]
 
 
 def pair_scores(detector, embedder, csv_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
