@@ -6,7 +6,7 @@
 - "template": the similarity transform (least squares over eyes, nose and mouth, cv2.estimateAffinePartial2D) that
   puts the keypoints on a canonical template, so scale and centre follow the face itself, not the box.
 
-Measured on the deepface pairs (docs/benchmarks.md, "Face accuracy"): "aligned" x1.3 wins for FaceRes."""
+Measured on the deepface pairs (docs/benchmarks.md, "Face accuracy"): "template" x1.3 wins for FaceRes."""
 from __future__ import annotations
 
 import cv2
@@ -17,10 +17,11 @@ from edge.vision.crop import square_crop
 
 CROPS = ("box", "aligned", "template")
 
-# BlazeFace keypoints (0 right eye, 1 left eye - the subject's -, 2 nose tip, 3 mouth centre) as fractions of the
-# detector's square box: the mean over the 61 deepface faces, found with BlazeFace short INT8. Mapping faces onto it
-# keeps the framing the embedder sees with "box" crops while removing roll, scale and offset jitter.
-TEMPLATE = np.array([[0.272, 0.282], [0.687, 0.265], [0.476, 0.508], [0.485, 0.710]], np.float32)
+# Where BlazeFace's keypoints (0 right eye, 1 left eye - the subject's -, 2 nose tip, 3 mouth centre) sit, as fractions
+# of its square box, on a level, left-right symmetric face: the mean over the 40 face-api.js BBT faces (BlazeFace short
+# INT8), eyes levelled and mirrored about the middle. Not from the deepface photos, which measure it. Mapping faces onto
+# it keeps the framing the embedder sees with "box" crops while removing roll, scale and offset jitter.
+TEMPLATE = np.array([[0.292, 0.285], [0.708, 0.285], [0.500, 0.522], [0.500, 0.730]], np.float32)
 
 
 def face_crop(image: np.ndarray, box: np.ndarray, keypoints: np.ndarray | None, margin: float, size: int,
@@ -49,9 +50,10 @@ def eye_level_matrix(box: np.ndarray, keypoints: np.ndarray, margin: float, size
     return m
 
 
-def template_matrix(keypoints: np.ndarray, margin: float, size: int, template: np.ndarray = TEMPLATE) -> np.ndarray | None:
+def template_matrix(keypoints: np.ndarray, margin: float, size: int, template: np.ndarray | None = None) -> np.ndarray | None:
     """2x3 similarity (rotation, uniform scale, shift) taking the 4 facial keypoints onto the template, least squares;
     None when the keypoints admit no transform."""
+    template = TEMPLATE if template is None else np.asarray(template, np.float32)
     dst = ((template - 0.5) / margin + 0.5) * size
     src = np.asarray(keypoints[: len(template)], np.float32)
     # RANSAC with a threshold no point can miss keeps every point an inlier: the result is the least-squares fit

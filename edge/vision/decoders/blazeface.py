@@ -1,10 +1,20 @@
 """MediaPipe BlazeFace: SSD anchors, box + 6 keypoint regression, sigmoid scores, weighted NMS (all numpy)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
+from edge.errors import EdgekitError
 from edge.vision.detections import Detections
 from edge.vision.nms import weighted_nms
+
+
+@lru_cache(maxsize=8)  # once per model shape, however many decoders (detector, enrolment, bench) are made
+def _anchors(size: int, strides: tuple[int, ...], anchors_per_layer: int, offset: float) -> np.ndarray:
+    a = ssd_anchors(size, list(strides), anchors_per_layer, offset)
+    a.setflags(write=False)
+    return a
 
 
 def ssd_anchors(size: int, strides: list[int], anchors_per_layer: int, offset: float = 0.5) -> np.ndarray:
@@ -28,8 +38,9 @@ class Decoder:
     def __init__(self, card):
         p = card.decoder.params
         self.size = card.preprocess.width
-        self.anchors = ssd_anchors(self.size, list(p.get("strides", [8, 16, 16, 16])), int(p.get("anchors_per_layer", 2)),
-                                   float(p.get("anchor_offset", 0.5)))
+        self.name = card.name
+        self.anchors = _anchors(self.size, tuple(int(s) for s in p.get("strides", [8, 16, 16, 16])),
+                                int(p.get("anchors_per_layer", 2)), float(p.get("anchor_offset", 0.5)))
         self.score_threshold = float(p.get("score_threshold", 0.5))
         self.iou_threshold = float(p.get("iou_threshold", 0.3))
         self.clip = float(p.get("score_clip", 100.0))
@@ -39,7 +50,8 @@ class Decoder:
         raw = outputs[self.order[0]].reshape(-1, 16)
         logits = outputs[self.order[1]].reshape(-1)
         if len(raw) != len(self.anchors):
-            raise ValueError(f"blazeface: model gives {len(raw)} boxes, the card's anchors make {len(self.anchors)}")
+            raise EdgekitError(f"model card {self.name}: the model gives {len(raw)} boxes, the card's anchors make {len(self.anchors)}",
+                               "fix decoder.params strides/anchors_per_layer in the card (128 px short range: [8, 16, 16, 16] x 2)")
         keep = logits > np.log(self.score_threshold / (1 - self.score_threshold))  # sigmoid(x) > t, without exp on all
         if not keep.any():
             return Detections(keypoints=np.zeros((0, 6, 2), np.float32))
