@@ -1,7 +1,16 @@
-"""The device loop: capture -> detect -> track -> align + embed -> match -> decide -> events."""
+"""The device loop: capture -> detect -> track -> align + embed -> match -> decide -> events.
+
+`DoorbellAgent` is the loop itself. `run_site` puts it together with the optional parts a site config switches on:
+the MQTT link (edge.io), serial peripherals (edge.peripherals) and the systemd notify protocol (edge.service), and
+shuts them down in order on SIGTERM or at the end of a file."""
 from __future__ import annotations
 
+import os
+import resource
+import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import cv2
@@ -11,17 +20,32 @@ from edge.apps.doorbell import Doorbell
 from edge.capture import Capture
 from edge.capture.base import check_frame
 from edge.config import SiteConfig
-from edge.events import EventSink, make_event
+from edge.events import EventSink, FanoutSink, JsonLinesSink, make_event
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
 from edge.faces.gallery import Gallery
 from edge.faces.matcher import Matcher
 from edge.stats import StageTimer
-from edge.vision.tracker import IouTracker, needs_embedding
+from edge.vision.tracker import IouTracker, face_sharpness, needs_embedding
+
+
+class LockedSink:
+    """Serialises emits: peripherals' reader threads and the loop share one sink (and one stdout)."""
+
+    def __init__(self, sink: EventSink):
+        self.sink, self._lock = sink, threading.Lock()
+
+    def emit(self, event: dict) -> None:
+        with self._lock:
+            self.sink.emit(event)
+
+    def close(self) -> None:
+        with self._lock:
+            self.sink.close()
 
 
 class DoorbellAgent:
-    def __init__(self, cfg: SiteConfig, sink: EventSink, capture: Capture | None = None):
+    def __init__(self, cfg: SiteConfig, sink: EventSink, capture: Capture | None = None, peripherals=None, notifier=None):
         self.cfg, self.sink = cfg, sink
         accel = cfg.runtime.accelerator
         self.detector = FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score)
@@ -30,9 +54,14 @@ class DoorbellAgent:
         self.tracker = IouTracker(cfg.tracking.iou, cfg.tracking.max_missed)
         self.app = Doorbell(cfg.thresholds)
         self.capture = capture or Capture(cfg.source, on_event=sink.emit)
+        self.peripherals, self.notifier = peripherals, notifier
         self.timer = StageTimer()
-        self.frames = self.rejected = 0
+        self.frames = self.rejected = self.idle_skipped = 0
+        self.decisions = {"face_recognized": 0, "face_unknown": 0}
+        self._recent = deque(maxlen=120)  # monotonic times of recent frames, for the current fps
         self._matcher, self._gallery_version = None, -1
+        self._stop = threading.Event()
+        self._size: tuple[int, int] | None = None
         self.started = time.time()
 
     def matcher(self) -> Matcher:
@@ -41,20 +70,48 @@ class DoorbellAgent:
             self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
         return self._matcher
 
+    def stop(self) -> None:
+        """Safe from a signal handler: only sets flags."""
+        self._stop.set()
+        self.capture.stop()
+
+    def emit(self, event: dict) -> None:
+        if self.peripherals is not None:
+            self.peripherals.annotate(event)
+            self.peripherals.on_event(event)  # the relay decides on face events before anyone else sees them
+        self.sink.emit(event)
+
     def run(self, max_frames: int | None = None) -> dict:
         frame_meta = {"frame_id": 0, "frame_time": 0.0}
+        if self.notifier is not None:
+            self.notifier.ready("models loaded; opening " + self.cfg.source.uri)
         t_wait = time.perf_counter()
         for frame in self.capture.frames():
             self.timer.add("capture", time.perf_counter() - t_wait)
             frame_meta = {"frame_id": frame.frame_id, "frame_time": round(frame.time, 3)}
             self.step(frame.image, frame_meta)
-            if max_frames and self.frames >= max_frames:
+            if self.notifier is not None:
+                self.notifier.frame()
+            if (max_frames and self.frames >= max_frames) or self._stop.is_set():
                 self.capture.stop()
                 break
+            self._idle()
             t_wait = time.perf_counter()
         for track in self.tracker.flush():
-            self.sink.emit(self.app.left(track, frame_meta))
+            self.emit(self.app.left(track, frame_meta))
         return self.stats()
+
+    def _idle(self) -> None:
+        """Outside a trigger burst the peripherals ask for a low frame rate; frames the camera delivers meanwhile are
+        skipped on purpose and counted apart from drops under load."""
+        gap = self.peripherals.min_frame_interval() if self.peripherals is not None else 0.0
+        if gap > 0:
+            before = self.capture.dropped
+            end = time.monotonic() + gap
+            # wake early when a trigger starts a burst
+            while not self._stop.is_set() and time.monotonic() < end and not self.peripherals.burst_active():
+                self._stop.wait(min(0.05, end - time.monotonic()))
+            self.idle_skipped += self.capture.dropped - before
 
     def step(self, image: np.ndarray, meta: dict) -> None:
         problem = check_frame(image)
@@ -62,18 +119,32 @@ class DoorbellAgent:
             self.rejected += 1
             self.sink.emit(make_event("frame_rejected", reason=problem, **meta))
             return
+        if image.ndim == 2 or image.shape[2] == 1:  # grey cameras: the models take three channels
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        size = (image.shape[1], image.shape[0])
+        if size != self._size:
+            if self._size is not None:  # a camera reopened at another resolution: tracks from the old frames are void
+                self.sink.emit(make_event("frame_size_changed", old=list(self._size), new=list(size), **meta))
+                for track in self.tracker.flush():
+                    self.emit(self.app.left(track, meta))
+            self._size = size
         self.frames += 1
+        self._recent.append(time.monotonic())
         with self.timer.stage("detect"):
             dets = self.detector.detect(image)
         with self.timer.stage("track"):
             dets, ended = self.tracker.update(dets, meta["frame_id"])
         for track in ended:
-            self.sink.emit(self.app.left(track, meta))
+            self.emit(self.app.left(track, meta))
         t = self.cfg.tracking
-        wanted = [i for i, tid in enumerate(dets.track_ids)
-                  if "decision" not in self.tracker.tracks[tid].data
-                  and min(dets.boxes[i, 2] - dets.boxes[i, 0], dets.boxes[i, 3] - dets.boxes[i, 1]) >= self.cfg.detector.min_face_px
-                  and needs_embedding(self.tracker.tracks[tid], meta["frame_id"], t.embed_every, t.embed_grow)]
+        wanted, sharpness = [], {}
+        for i, tid in enumerate(dets.track_ids):
+            track, box = self.tracker.tracks[tid], dets.boxes[i]
+            if "decision" in track.data or min(box[2] - box[0], box[3] - box[1]) < self.cfg.detector.min_face_px:
+                continue
+            sharpness[tid] = face_sharpness(image, box)
+            if needs_embedding(track, meta["frame_id"], t.embed_every, t.embed_grow, sharpness[tid], t.embed_sharpen):
+                wanted.append(i)
         if not wanted:
             return
         sub = dets[np.asarray(wanted)]
@@ -86,10 +157,12 @@ class DoorbellAgent:
         for k, tid in enumerate(sub.track_ids):
             track = self.tracker.tracks[tid]
             track.embedded_frame, track.embedded_area = meta["frame_id"], track.area
+            track.embedded_sharpness = sharpness[tid]
             event = self.app.attempt(track, names[k], float(scores[k]), meta)
             if event:
+                self.decisions[event["type"]] += 1
                 self._save_crop(event, crops[k])
-                self.sink.emit(event)
+                self.emit(event)
 
     def _save_crop(self, event: dict, crop: np.ndarray) -> None:
         if self.cfg.events.crops_dir:
@@ -99,8 +172,124 @@ class DoorbellAgent:
             cv2.imwrite(str(path), crop)
             event["crop"] = str(path)
 
+    def current_fps(self) -> float:
+        recent = list(self._recent)
+        if len(recent) < 2 or time.monotonic() - recent[-1] > 5:
+            return 0.0
+        return round((len(recent) - 1) / max(recent[-1] - recent[0], 1e-9), 2)
+
     def stats(self) -> dict:
         elapsed = max(time.time() - self.started, 1e-9)
-        return {"frames": self.frames, "fps": round(self.frames / elapsed, 2), "dropped": self.capture.dropped,
-                "rejected": self.rejected, "reopened": self.capture.reopened, "stages": self.timer.summary(),
-                "gallery_identities": len(self.matcher())}
+        return {"frames": self.frames, "fps": round(self.frames / elapsed, 2), "dropped": self.capture.dropped - self.idle_skipped,
+                "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
+                "stages": self.timer.summary(), "gallery_identities": len(self.matcher())}
+
+    def telemetry(self) -> dict:
+        """What the MQTT link publishes every telemetry interval (called from its thread: reads only)."""
+        data = {"fps": self.current_fps(), "frames": self.frames, "dropped": self.capture.dropped - self.idle_skipped,
+                "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
+                "tracks": len(self.tracker.tracks), **{k: v for k, v in self.decisions.items()},
+                "stages": self.timer.summary(), "uptime_s": round(time.time() - self.started, 1),
+                "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        if hasattr(os, "getloadavg"):
+            data["load1"] = round(os.getloadavg()[0], 2)
+        if self.peripherals is not None:
+            data["peripherals"] = self.peripherals.stats()
+            pos = self.peripherals.position()
+            if pos is not None:
+                data["position"] = pos
+        return data
+
+
+# ---- the site: the loop plus the optional parts its config switches on ------------------------------------------
+
+def local_sinks(cfg: SiteConfig, stream=None) -> list[EventSink]:
+    sinks = []
+    if cfg.events.stdout:
+        sinks.append(JsonLinesSink(stream=stream or sys.stdout))
+    if cfg.events.file:
+        path = Path(cfg.events.file).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sinks.append(JsonLinesSink(path=path))
+    return sinks
+
+
+def reported_state(cfg: SiteConfig, agent: DoorbellAgent) -> dict:
+    """The retained `state`: what this device runs (config without secrets) and a gallery summary."""
+    config = cfg.model_dump(mode="json")
+    if config.get("mqtt"):
+        config["mqtt"].pop("password", None)
+    identities = Gallery(agent.gallery.path).identities(agent.embedder.name)  # own connection: any thread may call this
+    return {"app": cfg.app, "config": config, "models": {"detector": agent.detector.model.card.name,
+            "embedder": agent.embedder.name}, "gallery": {"identities": len(identities), "names": sorted(identities)[:200]}}
+
+
+def add_commands(link, cfg: SiteConfig, agent: DoorbellAgent) -> None:
+    """The loop's own commands. Each runs on the MQTT client's thread and opens its own gallery connection (SQLite
+    connections stay in their thread); the loop sees gallery changes through SQLite's data_version."""
+
+    def identities(body: dict) -> dict:
+        return {"identities": Gallery(agent.gallery.path).identities(agent.embedder.name)}
+
+    def remove_identity(body: dict) -> dict:
+        name = body["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("'name' must be a non-empty string")
+        removed = Gallery(agent.gallery.path).remove(name)
+        if not removed:
+            from edge.errors import EdgekitError
+
+            raise EdgekitError(f"identity {name!r} is not in the gallery", "send `identities` to list them")
+        link.set_state(reported_state(cfg, agent))
+        return {"removed": removed}
+
+    def stats(body: dict) -> dict:
+        return agent.telemetry()
+
+    for name, handler in (("identities", identities), ("remove_identity", remove_identity), ("stats", stats)):
+        if name not in link.handlers:  # the MQTT part may register richer versions of its own
+            link.on_command(name, handler)
+
+
+def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, install_signals: bool = True) -> dict:
+    """Run the doorbell with every configured part; returns the run's stats. SIGTERM/SIGINT stop it gracefully:
+    capture stops, tracks end (face_left), events flush to the outbox, the broker hears `offline`, systemd STOPPING."""
+    from edge.service import GracefulStop, Notifier
+
+    notifier = Notifier()
+    sinks = local_sinks(cfg, stream)
+    link = None
+    if cfg.mqtt is not None:
+        from edge.io.link import DeviceLink
+
+        link = DeviceLink(cfg.mqtt, cfg.device_id, {"app": cfg.app, "accelerator": cfg.runtime.accelerator.type,
+                                                   "models": {"detector": cfg.detector.model, "embedder": cfg.embedder.model}})
+        sinks.append(link.sink)
+    sink = LockedSink(FanoutSink(*sinks))
+    peripherals = None
+    if cfg.peripherals is not None:
+        from edge.peripherals import Peripherals
+
+        peripherals = Peripherals(cfg.peripherals, emit=sink.emit)
+    agent = DoorbellAgent(cfg, sink, peripherals=peripherals, notifier=notifier)
+    stop = GracefulStop(on_stop=[agent.stop]).install() if install_signals else None
+    try:
+        if link is not None:
+            link.set_telemetry(agent.telemetry)
+            add_commands(link, cfg, agent)
+            link.start()
+            link.set_state(reported_state(cfg, agent))
+        if peripherals is not None:
+            peripherals.start()
+        stats = agent.run(max_frames)
+    finally:
+        notifier.stopping("stopping: flushing events")
+        if peripherals is not None:
+            peripherals.stop()
+        if link is not None:
+            link.stop()
+        sink.close()
+        notifier.close()
+        if stop is not None:
+            stop.restore()
+    return stats

@@ -1,11 +1,12 @@
 """The site config (YAML), typed and validated at load: a wrong key or value is one line naming it."""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edge.apps.doorbell import Thresholds
 from edge.capture.base import CaptureConfig
@@ -31,14 +32,17 @@ class DetectorConfig(Strict):
 class EmbedderConfig(Strict):
     model: Literal["faceres", "facenet"] | str = "faceres"  # fast FaceRes or accurate FaceNet
     mirror: bool | None = None  # test-time mirroring (default: the card's)
-    align: bool | None = None  # eye-level rotation (default: the card's)
+    # Face crop: box | aligned (eye-level rotation) | template (similarity to a 5-point template); true/false mean
+    # aligned/box. Default: the card's (the crop the faces evaluation measured best).
+    align: bool | Literal["box", "aligned", "template"] | None = None
 
 
 class TrackingConfig(Strict):
     iou: float = Field(0.3, gt=0, lt=1)
     max_missed: int = Field(10, ge=0)
-    embed_every: int = Field(10, ge=1)
-    embed_grow: float = Field(1.3, ge=1)
+    embed_every: int = Field(10, ge=1)  # re-embed an undecided track every N frames...
+    embed_grow: float = Field(1.3, ge=1)  # ...or sooner when its face area grew this much
+    embed_sharpen: float = Field(1.5, ge=1)  # ...or when its face got this much sharper (variance of the Laplacian)
 
 
 class GalleryConfig(Strict):
@@ -49,6 +53,19 @@ class EventsConfig(Strict):
     stdout: bool = True
     file: str | None = None
     crops_dir: str | None = None  # write a JPEG crop per decision
+
+
+def _optional(module: str, name: str) -> Any:
+    """A config section another part of edgekit defines, or None where that part is not installed."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:
+        return None
+
+
+MqttConfig = _optional("edge.io.config", "MqttConfig")
+PeripheralsConfig = _optional("edge.peripherals.config", "PeripheralsConfig")
+ShelfConfig = _optional("edge.apps.shelf", "ShelfConfig")
 
 
 class SiteConfig(Strict):
@@ -62,6 +79,18 @@ class SiteConfig(Strict):
     thresholds: Thresholds = Thresholds()
     gallery: GalleryConfig = GalleryConfig()
     events: EventsConfig = EventsConfig()
+    # Optional sections: left out, the part is off. `mqtt: {}` uses the defaults (a broker on 127.0.0.1:1883).
+    mqtt: (MqttConfig or Any) | None = None
+    peripherals: (PeripheralsConfig or Any) | None = None
+    shelf: (ShelfConfig or Any) | None = None
+
+    @field_validator("mqtt", "peripherals", "shelf", mode="before")
+    @classmethod
+    def _installed(cls, v, info):
+        part = {"mqtt": MqttConfig, "peripherals": PeripheralsConfig, "shelf": ShelfConfig}[info.field_name]
+        if v is not None and part is None:
+            raise ValueError(f"this edgekit install has no '{info.field_name}' support; remove the section")
+        return v
 
     def models_dir(self) -> Path:
         from edge.paths import models_dir

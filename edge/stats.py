@@ -27,6 +27,6 @@ class StageTimer:
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
         for name, d in self.samples.items():
-            a = np.fromiter(d, float)
+            a = np.array(list(d), float)  # list() copies atomically: the telemetry thread reads while the loop appends
             out[name] = {"p50_ms": round(float(np.percentile(a, 50)), 3), "p95_ms": round(float(np.percentile(a, 95)), 3), "n": len(a)}
         return out
