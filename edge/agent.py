@@ -281,6 +281,8 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
             link.set_state(reported_state(cfg, agent))
         if peripherals is not None:
             peripherals.start()
+            for port in peripherals.ports.values():  # a door strike should be live before the first face arrives
+                port.wait_open(2.0)
         stats = agent.run(max_frames)
     finally:
         notifier.stopping("stopping: flushing events")

