@@ -73,6 +73,8 @@ class Capture:
         self.cfg = cfg
         self.source = source or open_source(cfg)
         self.on_event = on_event or (lambda e: None)
+        if hasattr(self.source, "on_event"):  # sources that skip bad items (folders) report them as events
+            self.source.on_event = self.on_event
         self.dropped = 0
         self.read_count = 0
         self.reopened = 0

@@ -13,6 +13,7 @@ class FolderSource:
         self.folder, self.name = folder, folder
         self.files, self.i = [], 0
         self.skipped: list[str] = []
+        self.on_event = lambda event: None  # Capture sets this: a skipped file is an event naming it
 
     def open(self) -> None:
         try:
@@ -29,6 +30,7 @@ class FolderSource:
                 return read_image(path)
             except EdgekitError as e:  # one bad file is skipped, not the end of the folder
                 self.skipped.append(str(e))
+                self.on_event({"type": "frame_unreadable", "source": self.name, "file": str(path), "error": e.what})
         return None
 
     def close(self) -> None:
