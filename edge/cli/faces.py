@@ -29,6 +29,14 @@ def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = Non
                          crop or cfg.embedder.align, margin))
 
 
+def _far_detector(cfg: SiteConfig):
+    """BlazeFace full range, when built, to count distant faces at enrollment (None otherwise)."""
+    from edge.faces.detector import FaceDetector
+
+    card = cfg.card("blazeface_full")
+    return FaceDetector(card, cfg.runtime.accelerator) if cfg.detector.model != "blazeface_full" and card.is_file() else None
+
+
 def _gallery(cfg: SiteConfig):
     from edge.faces.gallery import Gallery
 
@@ -66,14 +74,15 @@ def enroll(name, images, video, max_views, config_path):
     if not images and not video:
         raise click.UsageError("give IMAGE files or --video FILE")
     cfg = _cfg(config_path)
+    gallery = _gallery(cfg)  # opened first: a bad gallery file is reported before any model work
     detector, embedder = _models(cfg)
     rules = EnrollRules()
-    gallery = _gallery(cfg)  # opened first: a bad gallery file is reported before any model work
-    result = enrol_pictures(detector, embedder, [(str(p), None) for p in images], rules)
+    far = _far_detector(cfg)
+    result = enrol_pictures(detector, embedder, [(str(p), None) for p in images], rules, far_detector=far)
     for label, why in result.rejected:
         click.echo(f"rejected {label}: {why}", err=True)
     if video:
-        frames = enrol_pictures(detector, embedder, frames_from_video(video), rules, max_views)
+        frames = enrol_pictures(detector, embedder, frames_from_video(video), rules, max_views, far)
         click.echo(f"{video}: {len(frames.vectors)} view(s) kept, {len(frames.rejected)} frame(s) without one clear face", err=True)
         result.vectors += frames.vectors
         result.sources += frames.sources

@@ -9,13 +9,15 @@ import numpy as np
 
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
+from edge.vision.detections import Detections
 
 
 @dataclass
 class EnrollRules:
     min_face_px: int = 48  # face box width in the source picture
     min_sharpness: float = 15.0  # variance of the Laplacian of the 112x112 grey face crop
-    min_score: float = 0.6  # detector confidence
+    min_score: float = 0.6  # detector confidence of the face enrolled
+    count_score: float = 0.5  # any face this likely counts as another person: a picture of two is refused
 
 
 def sharpness(crop: np.ndarray) -> float:
@@ -23,14 +25,31 @@ def sharpness(crop: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def check_and_embed(detector: FaceDetector, embedder: FaceEmbedder, image: np.ndarray, rules: EnrollRules) -> tuple[np.ndarray | None, str]:
-    """(embedding, 'ok') or (None, reason)."""
+def _merge(near, far):
+    """Faces of both detectors, each once: a far-model face whose centre lies in a near-model box is the same face."""
+    if not len(far):
+        return near
+    if not len(near):
+        return far
+    cx, cy = (far.boxes[:, 0] + far.boxes[:, 2]) / 2, (far.boxes[:, 1] + far.boxes[:, 3]) / 2
+    b = near.boxes
+    inside = ((cx[:, None] > b[None, :, 0]) & (cx[:, None] < b[None, :, 2]) & (cy[:, None] > b[None, :, 1]) & (cy[:, None] < b[None, :, 3])).any(1)
+    return Detections.concat([near, far[~inside]])
+
+
+def check_and_embed(detector: FaceDetector, embedder: FaceEmbedder, image: np.ndarray, rules: EnrollRules,
+                    far_detector: FaceDetector | None = None) -> tuple[np.ndarray | None, str]:
+    """(embedding, 'ok') or (None, reason). `far_detector` (BlazeFace full range) also counts small, distant faces:
+    the short-range model alone misses people in the background, and a picture with two people must be refused."""
     dets = detector.detect(image)
-    dets = dets[dets.scores >= rules.min_score]
-    if len(dets) == 0:
-        return None, "no face found"
+    dets = dets[dets.scores >= rules.count_score]
+    if far_detector is not None:
+        far = far_detector.detect(image)
+        dets = _merge(dets, far[far.scores >= rules.count_score])
     if len(dets) > 1:
         return None, f"{len(dets)} faces found, enrollment needs exactly one"
+    if len(dets) == 0 or dets.scores[0] < rules.min_score:
+        return None, "no face found" if not len(dets) else f"no clear face (detector confidence {dets.scores[0]:.2f} < {rules.min_score})"
     width = float(dets.boxes[0, 2] - dets.boxes[0, 0])
     if width < rules.min_face_px:
         return None, f"face too small ({width:.0f} px wide, at least {rules.min_face_px} needed)"
@@ -85,7 +104,8 @@ class Enrolment:
     rejected: list = field(default_factory=list)  # (source, reason)
 
 
-def enrol_pictures(detector: FaceDetector, embedder: FaceEmbedder, inputs, rules: EnrollRules, max_views: int | None = None) -> Enrolment:
+def enrol_pictures(detector: FaceDetector, embedder: FaceEmbedder, inputs, rules: EnrollRules, max_views: int | None = None,
+                   far_detector: FaceDetector | None = None) -> Enrolment:
     """Check every (label, image-or-path) input; keep the accepted embeddings (the `max_views` most varied ones when
     given, for video frames). Unreadable files are rejected with the reader's reason, like faces that fail the rules."""
     from edge.errors import EdgekitError
@@ -98,7 +118,7 @@ def enrol_pictures(detector: FaceDetector, embedder: FaceEmbedder, inputs, rules
         except EdgekitError as e:
             out.rejected.append((label, str(e)))
             continue
-        vec, why = check_and_embed(detector, embedder, image, rules)
+        vec, why = check_and_embed(detector, embedder, image, rules, far_detector)
         if vec is None:
             out.rejected.append((label, why))
         else:
