@@ -1,0 +1,81 @@
+"""The loop frame by frame on real photos through the zoo: grey cameras, a resolution change, JPEG crops, a gallery
+enrolled while the loop runs, telemetry."""
+import cv2
+import numpy as np
+import pytest
+
+from edge.agent import DoorbellAgent
+from edge.config import parse_config
+from edge.faces.enroll import EnrollRules, check_and_embed
+from edge.faces.gallery import Gallery
+from edge.images import read_image
+
+
+class ListSink:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, e):
+        self.events.append(e)
+
+    def close(self):
+        pass
+
+
+def meta(i):
+    return {"frame_id": i, "frame_time": float(i)}
+
+
+@pytest.fixture
+def agent(zoo, tmp_path):
+    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
+                        "source": {"uri": "unused"}, "events": {"crops_dir": str(tmp_path / "crops")},
+                        "thresholds": {"min_votes": 1, "max_attempts": 1}})
+    return DoorbellAgent(cfg, ListSink())
+
+
+def test_grey_frames_are_processed_like_colour_ones(agent, media):
+    grey = cv2.cvtColor(read_image(media("obama")), cv2.COLOR_BGR2GRAY)
+    agent.step(grey, meta(1))
+    agent.step(grey[..., None], meta(2))
+    assert agent.frames == 2 and agent.rejected == 0 and len(agent.tracker.tracks) == 1
+
+
+def test_a_resolution_change_ends_the_tracks_of_the_old_frames(agent, media):
+    agent.step(read_image(media("obama")), meta(1))
+    (old,) = agent.tracker.tracks
+    agent.step(read_image(media("astronaut")), meta(2))
+    types = [e["type"] for e in agent.sink.events]
+    assert "frame_size_changed" in types
+    left = [e for e in agent.sink.events if e["type"] == "face_left"]
+    assert [e["track_id"] for e in left] == [old] and old not in agent.tracker.tracks
+
+
+def test_decisions_carry_a_jpeg_crop_of_the_face(agent, media):
+    agent.step(read_image(media("obama")), meta(1))
+    (event,) = [e for e in agent.sink.events if e["type"] == "face_unknown"]  # empty gallery: a stranger
+    crop = cv2.imread(event["crop"])
+    assert crop is not None and crop.shape[0] == crop.shape[1] >= 112
+
+
+def test_someone_enrolled_while_the_loop_runs_is_recognised_on_the_next_track(agent, media):
+    obama = read_image(media("obama"))
+    agent.step(obama, meta(1))
+    assert [e["type"] for e in agent.sink.events] == ["face_unknown"]
+    vec, why = check_and_embed(agent.detector, agent.embedder, read_image(media("obama2")), EnrollRules())
+    assert why == "ok"
+    Gallery(agent.gallery.path).add("Barack Obama", agent.embedder.name, vec)  # another connection, as `faces enroll`
+    agent.step(np.zeros((obama.shape[0], obama.shape[1] + 2, 3), np.uint8), meta(2))  # new size: tracks end
+    agent.step(cv2.resize(obama, (obama.shape[1] + 2, obama.shape[0])), meta(3))
+    recognised = [e for e in agent.sink.events if e["type"] == "face_recognized"]
+    assert len(recognised) == 1 and recognised[0]["identity"] == "Barack Obama"
+
+
+def test_telemetry_reports_rates_stages_and_counts(agent, media):
+    img = read_image(media("obama"))
+    for i in range(1, 6):
+        agent.step(img, meta(i))
+    agent.step(np.zeros((4, 4, 3), np.uint8), meta(6))
+    t = agent.telemetry()
+    assert t["frames"] == 5 and t["rejected"] == 1 and t["tracks"] == 1 and t["face_unknown"] == 1
+    assert t["fps"] > 0 and t["stages"]["detect"]["n"] == 5 and t["rss_mb"] > 0
