@@ -96,6 +96,17 @@ def test_gone_socket_never_raises(tmp_path):
     assert n.errors == 2
 
 
+def test_a_receiver_that_stops_reading_never_stalls_the_loop(notify_socket):
+    path, sock = notify_socket  # bound, never read: its queue fills
+    n = Notifier(env={"NOTIFY_SOCKET": path})
+    for _ in range(5000):
+        t0 = time.monotonic()
+        if not n.notify("WATCHDOG=1"):
+            break
+    assert n.errors == 1 and time.monotonic() - t0 < 1.5  # the full queue cost one bounded wait, then a counted loss
+    assert sock.recv(64) == b"WATCHDOG=1"
+
+
 def test_graceful_stop_in_process():
     called = []
     previous = signal.getsignal(signal.SIGTERM)

@@ -9,6 +9,7 @@ from edge.cli import LazyGroup
     "pipeline": "edge.bench.pipeline:command",
     "mqtt": "edge.bench.mqtt:command",
     "shelf": "edge.bench.shelf:command",
+    "serial": "edge.bench.serial:command",
 })
 def bench():
     """Benchmarks: model, pipeline, mqtt, shelf."""

@@ -16,6 +16,7 @@ import time
 from typing import Mapping
 
 log = logging.getLogger(__name__)
+SEND_TIMEOUT_S = 0.5
 
 
 def notify_address(value: str | None) -> str | None:
@@ -58,6 +59,9 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # A receiver that stops reading fills its queue and a blocking send would stall the video loop:
+                # bound it, and count the loss like any other send failure.
+                self._sock.settimeout(SEND_TIMEOUT_S)
             self._sock.sendto("\n".join(lines).encode(), self.address)
         except OSError as e:  # systemd gone or socket missing: never worth crashing the loop for
             self.errors += 1
