@@ -12,9 +12,11 @@ from edge.vision.tracker import Track
 
 
 class Thresholds(BaseModel):
-    """Defaults for FaceRes INT8 with aligned crops, from `edgekit faces calibrate` on the deepface pairs (2026-11-22):
-    best-accuracy threshold 0.59 (pairs_extended), highest different-person score 0.637 (pairs.csv). FaceNet scores on
-    another scale: recalibrate when switching embedders."""
+    """Defaults for FaceRes INT8 with aligned crops, from `edgekit faces calibrate` (2026-11-22). Recommended
+    recognise / unknown: deepface pairs.csv 0.637 / 0.637 (its highest different-person score), pairs_extended.csv
+    0.594 / 0.591, face-api.js BBT identities 0.619 / 0.419. recognise 0.60 is pairs_extended's best-accuracy point;
+    a track needs `min_votes` such attempts, stricter than any single pair. FaceNet scores on another scale:
+    recalibrate when switching embedders."""
 
     model_config = ConfigDict(extra="forbid")
     recognize: float = Field(0.60, ge=-1, le=1)
