@@ -84,7 +84,7 @@ def command(rounds, nmea_lines):
         _wait(lambda: port.lines - start_lines >= nmea_lines, 60)
         nmea_s = time.perf_counter() - t0
         parsed = port.lines - start_lines
-        # Idle: three reader threads (2 ports here) polling with a 0.2 s read timeout.
+        # Idle: one reader thread per port (2 here), each polling with a 0.2 s read timeout.
         r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         time.sleep(3.0)
         r1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - t0
