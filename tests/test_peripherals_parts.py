@@ -193,10 +193,10 @@ def test_port_down_is_an_audited_failure_and_starts_no_cooldown(tmp_path):
         {"relay": {"port": {"url": str(tmp_path / "ttyACM0"), "backoff_initial_s": 0.05}, "authorized": ["alice"]}})
     p = Peripherals(cfg, events.append).start()
     try:
+        assert wait_for(lambda: any(e["type"] == "serial_port" and e["state"] == "unavailable" for e in events))
         p.on_event(recognised("alice"))
         (audit,) = relay_events(events)
         assert (audit["result"], audit["reason"]) == ("failed", "port_unavailable")
-        assert any(e["type"] == "serial_port" and e["state"] == "unavailable" for e in events)
         # The board comes up: the next recognition goes through at once (a failure did not start the cooldown).
         m = Mcu()
         try:
