@@ -148,10 +148,11 @@ def run_agent(tmp_path, path, hang_after, watchdog_usec=400_000):
 
 def test_agent_lifecycle_ready_pets_then_graceful_stop(tmp_path, notify_socket):
     path, sock = notify_socket
+    start = time.monotonic()
     proc = run_agent(tmp_path, path, hang_after=10**9)
     try:
         assert sock.recv(4096) == b"READY=1\nSTATUS=running"
-        start, pets = time.monotonic(), 0
+        pets = 0
         while pets < 4:  # frames flow: pets keep coming (WatchdogSec 0.4 s -> one per ~0.2 s of frames)
             assert sock.recv(4096) == b"WATCHDOG=1"
             pets += 1
@@ -167,10 +168,11 @@ def test_agent_lifecycle_ready_pets_then_graceful_stop(tmp_path, notify_socket):
 
 def test_hung_frames_stop_the_pets(tmp_path, notify_socket):
     path, sock = notify_socket
-    proc = run_agent(tmp_path, path, hang_after=5)  # 5 frames, then the camera hangs but the process lives
+    # WatchdogSec 2 s (a pet due every 1 s); 3 frames, then the camera hangs but the process lives on.
+    proc = run_agent(tmp_path, path, hang_after=3, watchdog_usec=2_000_000)
     try:
         assert sock.recv(4096) == b"READY=1\nSTATUS=running"
-        early = messages(sock, timeout=1.0)  # at 0.4 s WatchdogSec systemd would now kill and restart us
+        early = messages(sock, timeout=2.5)  # systemd would have killed and restarted us by now
         assert early == ["WATCHDOG=1"]  # one pet from the first frame, then silence while no frames flow
         assert proc.poll() is None
     finally:
