@@ -10,6 +10,9 @@ _MODULES = {
     "blazeface": "edge.vision.decoders.blazeface",
     "nanodet": "edge.vision.decoders.nanodet",
     "embedding": "edge.vision.decoders.embedding",  # embedders: unit vectors, called without a transform
+    "yolo": "edge.vision.decoders.yolo",
+    "ssd": "edge.vision.decoders.ssd",
+    "classifier": "edge.vision.decoders.classifier",  # classifiers: top-k Classes, called without a transform
 }
 
 
