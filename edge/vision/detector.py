@@ -39,9 +39,12 @@ class Detector:
         return labels[class_id] if 0 <= class_id < len(labels) else str(class_id)
 
     def detect_whole(self, frame: np.ndarray) -> Detections:
-        """One model call on the whole frame (resized to the input)."""
+        """One model call on the whole frame (resized to the input); boxes clipped to the frame."""
         x, transform = preprocess(frame, self.model.card.preprocess)
-        return self.decoder(self.model.run(x), transform)
+        dets = self.decoder(self.model.run(x), transform)
+        h, w = frame.shape[:2]
+        np.clip(dets.boxes, 0, np.array([w, h, w, h], np.float32), out=dets.boxes)
+        return dets
 
     def detect(self, frame: np.ndarray) -> Detections:
         if frame is None or frame.size == 0:
