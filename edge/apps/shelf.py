@@ -38,7 +38,10 @@ class ZoneConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self):
-        as_polygon(self.polygon, self.name)
+        try:
+            as_polygon(self.polygon, self.name)
+        except EdgekitError as e:
+            raise ValueError(e.what) from None
         bad = [k for k, v in self.minimum.items() if v < 1]
         if bad:
             raise ValueError(f"minimum for {bad} must be at least 1")
@@ -141,6 +144,7 @@ class Shelf:
         self.out: set[int] = set()
         self.out_since: dict[int, float] = {}
         self.violations: set[tuple[int, int]] = set()
+        self.classified: list[dict | None] = [None] * len(cfg.zones)  # classifier tally per zone, last frame
         expected = [set(z.expected) | set(z.minimum) for z in cfg.zones]
         self.unexpected = np.array([[bool(e) and c not in e for c in self.classes] for e in expected], bool).reshape(len(cfg.zones), len(self.classes))
 
@@ -177,8 +181,13 @@ class Shelf:
         onehot[np.arange(len(dets)), self.column[dets.class_ids]] = 1
         return member @ onehot
 
-    def update(self, dets: Detections, frame_size: tuple[int, int], now: float, extra: dict | None = None) -> list[dict]:
-        """One processed frame (frame_size = (width, height)). Returns events; `extra` fields ride on each."""
+    def update(self, dets: Detections, frame_size: tuple[int, int], now: float, extra: dict | None = None,
+               attributes: list[str | None] | None = None) -> list[dict]:
+        """One processed frame (frame_size = (width, height)). Returns events; `extra` fields ride on each.
+        `attributes`: a classifier's top label per detection (None where not classified); each zone's tally of this
+        frame rides on its count_changed events as `classified` and in `state()`."""
+        if attributes is not None:
+            self._tally(dets, frame_size, attributes)
         self.history.append(self.counts(dets, *frame_size))
         if len(self.history) < self.history.maxlen:
             return []
@@ -190,6 +199,15 @@ class Shelf:
             e.update(extra or {})
         return events
 
+    def _tally(self, dets: Detections, frame_size: tuple[int, int], attributes: list[str | None]) -> None:
+        if len(attributes) != len(dets):
+            raise ValueError(f"{len(attributes)} attributes for {len(dets)} detections")
+        member = self.zones_of(dets, *frame_size)
+        labels = np.array([a or "" for a in attributes], dtype=object)
+        for z in range(len(self.zone_names)):  # per zone (a handful), counting with numpy
+            names, n = np.unique(labels[member[z] & (labels != "")].astype(str), return_counts=True)
+            self.classified[z] = {str(k): int(v) for k, v in zip(names, n)}
+
     def _count_changes(self, smoothed: np.ndarray, now: float) -> list[dict]:
         events = []
         first = self.reported is None
@@ -200,8 +218,11 @@ class Shelf:
             if first or moved[z].any():
                 previous = None if first else self.zone_counts(z)
                 self.reported[z, moved[z]] = smoothed[z, moved[z]]
-                events.append(make_event("count_changed", time=now, zone=self.zone_names[z], counts=self.zone_counts(z),
-                                         previous=previous, total=int(self.reported[z].sum())))
+                e = make_event("count_changed", time=now, zone=self.zone_names[z], counts=self.zone_counts(z),
+                               previous=previous, total=int(self.reported[z].sum()))
+                if self.classified[z] is not None:
+                    e["classified"] = self.classified[z]
+                events.append(e)
         return events
 
     def _planogram(self, now: float) -> list[dict]:
@@ -246,5 +267,9 @@ class Shelf:
         if self.reported is None:
             return {"zones": {}}
         out_zones = {self.zone_names[self.rules[r][0]] for r in self.out}
-        return {"zones": {name: {"counts": self.zone_counts(z), "total": int(self.reported[z].sum()), "out_of_stock": name in out_zones}
-                          for z, name in enumerate(self.zone_names)}}
+        zones = {}
+        for z, name in enumerate(self.zone_names):
+            zones[name] = {"counts": self.zone_counts(z), "total": int(self.reported[z].sum()), "out_of_stock": name in out_zones}
+            if self.classified[z] is not None:
+                zones[name]["classified"] = self.classified[z]
+        return {"zones": zones}
