@@ -29,6 +29,19 @@ from edge.stats import StageTimer
 from edge.vision.tracker import IouTracker, face_sharpness, needs_embedding
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux: VmHWM of /proc/self/status, because ru_maxrss also counts the
+    memory of the parent a process was forked from (the kernel keeps the pre-exec high-water mark)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 class LockedSink:
     """Serialises emits: peripherals' reader threads and the loop share one sink (and one stdout)."""
 
@@ -56,7 +69,7 @@ class DoorbellAgent:
         self.capture = capture or Capture(cfg.source, on_event=sink.emit)
         self.peripherals, self.notifier = peripherals, notifier
         self.timer = StageTimer()
-        self.frames = self.rejected = self.idle_skipped = 0
+        self.frames = self.rejected = self.idle_skipped = self.faces_embedded = 0
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._recent = deque(maxlen=120)  # monotonic times of recent frames, for the current fps
         self._matcher, self._gallery_version = None, -1
@@ -148,6 +161,7 @@ class DoorbellAgent:
         if not wanted:
             return
         sub = dets[np.asarray(wanted)]
+        self.faces_embedded += len(sub)
         with self.timer.stage("align"):
             crops = self.embedder.crops(image, sub)
         with self.timer.stage("embed"):
@@ -182,7 +196,8 @@ class DoorbellAgent:
         elapsed = max(time.time() - self.started, 1e-9)
         return {"frames": self.frames, "fps": round(self.frames / elapsed, 2), "dropped": self.capture.dropped - self.idle_skipped,
                 "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
-                "stages": self.timer.summary(), "gallery_identities": len(self.matcher())}
+                "faces_embedded": self.faces_embedded, "stages": self.timer.summary(), "gallery_identities": len(self.matcher()),
+                "peak_rss_mb": peak_rss_mb()}
 
     def telemetry(self) -> dict:
         """What the MQTT link publishes every telemetry interval (called from its thread: reads only)."""
@@ -190,7 +205,7 @@ class DoorbellAgent:
                 "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
                 "tracks": len(self.tracker.tracks), **{k: v for k, v in self.decisions.items()},
                 "stages": self.timer.summary(), "uptime_s": round(time.time() - self.started, 1),
-                "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+                "peak_rss_mb": peak_rss_mb()}
         if hasattr(os, "getloadavg"):
             data["load1"] = round(os.getloadavg()[0], 2)
         if self.peripherals is not None:

@@ -78,4 +78,4 @@ def test_telemetry_reports_rates_stages_and_counts(agent, media):
     agent.step(np.zeros((4, 4, 3), np.uint8), meta(6))
     t = agent.telemetry()
     assert t["frames"] == 5 and t["rejected"] == 1 and t["tracks"] == 1 and t["face_unknown"] == 1
-    assert t["fps"] > 0 and t["stages"]["detect"]["n"] == 5 and t["rss_mb"] > 0
+    assert t["fps"] > 0 and t["stages"]["detect"]["n"] == 5 and t["peak_rss_mb"] > 0
