@@ -67,10 +67,12 @@ def load_samples(entries: list[str], video_stride: int = 8, limit: int | None = 
     samples, skipped = [], []
     paths: list[Path] = []
     crop_paths: set[Path] = set()
+    names: dict[Path, str] = {}  # stable names (entry + relative path) keep the calibration/gate split machine-independent
     for entry in entries:
         for p in resolve_all(entry):
             found = list_images(p) if p.is_dir() else [p]
             paths += found
+            names.update({f: f"{entry}/{f.relative_to(p) if p.is_dir() else f.name}" for f in found})
             if entry in crop_entries:
                 crop_paths.update(found)
     for p in tqdm(paths, desc="reading images", unit="file", leave=False, disable=None):
@@ -82,14 +84,14 @@ def load_samples(entries: list[str], video_stride: int = 8, limit: int | None = 
                 if not ok:
                     break
                 if i % video_stride == 0:
-                    samples.append(Sample(f"{p.name}#{i}", frame, p in crop_paths))
+                    samples.append(Sample(f"{names[p]}#{i}", frame, p in crop_paths))
                 i += 1
             cap.release()
             if i == 0:
                 skipped.append(f"{p}: no frames could be read")
             continue
         try:
-            samples.append(Sample(str(p), read_image(p), p in crop_paths))
+            samples.append(Sample(names[p], read_image(p), p in crop_paths))
         except EdgekitError as e:
             skipped.append(str(e))
     if crop_paths:

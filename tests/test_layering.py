@@ -13,6 +13,8 @@ import importlib, pkgutil, sys
 import edge
 failed = []
 for m in pkgutil.walk_packages(edge.__path__, "edge."):
+    if m.name.endswith("__main__"):
+        continue
     try:
         importlib.import_module(m.name)
     except ImportError as e:  # optional extras (picamera2) may be absent: only their own module may fail

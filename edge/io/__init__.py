@@ -1,0 +1,1 @@
+"""Reporting and fleet management over MQTT: the disk outbox, the device link, commands."""

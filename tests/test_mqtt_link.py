@@ -1,0 +1,186 @@
+"""The device link against a real mosquitto: retained status and will, store-and-forward across a broker outage and
+an agent killed with SIGKILL, commands answered whatever they carry."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge.io.config import MqttConfig
+from edge.io.link import DeviceLink, handle_command
+from edge.io.outbox import OutboxConfig
+from tests.mqtt_broker import MOSQUITTO, Broker
+
+pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+class Consumer:
+    """An operator-side subscriber collecting everything under a prefix."""
+
+    def __init__(self, port: int, topic: str = "edgekit/#", persistent: bool = False):
+        self.messages: list[tuple[str, dict | str, bool]] = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        # persistent: a durable session (clean_session off, QoS 1), so the broker keeps its subscription and queue
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"consumer-{time.time_ns()}", clean_session=not persistent)
+        self.c.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.c.on_subscribe = lambda c, u, mid, rc, p: self.subscribed.set()
+        self.c.on_message = self._on
+        self.c.reconnect_delay_set(0.1, 0.5)
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+        assert self.subscribed.wait(5), "consumer could not subscribe"
+
+    def _on(self, c, u, msg):
+        try:
+            body = json.loads(msg.payload)
+        except ValueError:
+            body = msg.payload.decode(errors="replace")
+        with self.lock:
+            self.messages.append((msg.topic, body, msg.retain))
+
+    def on(self, suffix: str):
+        with self.lock:
+            return [(b, r) for t, b, r in self.messages if t.endswith(suffix)]
+
+    def event_seqs(self):
+        with self.lock:
+            return [b["seq"] for t, b, _ in self.messages if "/events/" in t]
+
+    def wait(self, pred, timeout=15.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def link_cfg(port: int, tmp_path: Path, **kw) -> MqttConfig:
+    return MqttConfig(port=port, outbox=OutboxConfig(path=str(tmp_path / "outbox.db")), telemetry_interval_s=0.5, **kw)
+
+
+def test_status_online_retained_and_events_carry_id_and_seq(broker, tmp_path):
+    link = DeviceLink(link_cfg(broker.port, tmp_path), "door1", {"models": {"faceres": "abc"}}).start()
+    assert link.connected.wait(5)
+    for i in range(5):
+        link.sink.emit({"type": "face_recognized", "identity": f"p{i}"})
+    late = Consumer(broker.port)  # a consumer arriving later still sees the retained status
+    assert late.wait(lambda: late.on("door1/status"))
+    status, retained = late.on("door1/status")[0]
+    assert retained and status["state"] == "online" and status["models"] == {"faceres": "abc"}
+    assert late.wait(lambda: late.on("door1/telemetry"))
+    assert "outbox_depth" in late.on("door1/telemetry")[0][0]
+    link.stop()
+    late.close()
+
+
+def test_broker_outage_loses_nothing_and_sequence_numbers_are_complete(tmp_path):
+    broker = Broker(tmp_path / "broker", persistent=True).start()
+    consumer = Consumer(broker.port, "edgekit/+/events/#", persistent=True)
+    link = DeviceLink(link_cfg(broker.port, tmp_path), "door2").start()
+    assert link.connected.wait(5)
+    for i in range(200):
+        link.sink.emit({"type": "face_unknown", "n": i})
+    broker.stop(graceful=True)  # the broker goes away mid-stream; the loop keeps emitting into the outbox
+    for i in range(200, 500):
+        link.sink.emit({"type": "face_unknown", "n": i})
+    assert link.outbox.stats()["outbox_depth"] > 0
+    time.sleep(0.5)
+    broker.start()
+    assert consumer.wait(lambda: set(range(1, 501)) <= set(consumer.event_seqs()), timeout=40), len(set(consumer.event_seqs()))
+    assert consumer.wait(lambda: link.outbox.stats()["outbox_depth"] == 0)
+    link.stop()
+    consumer.close()
+    broker.stop()
+
+
+AGENT = r"""
+import sys, time
+from edge.io.config import MqttConfig
+from edge.io.outbox import OutboxConfig
+from edge.io.link import DeviceLink
+port, outbox, start, stop = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+link = DeviceLink(MqttConfig(port=port, outbox=OutboxConfig(path=outbox)), "door3").start()
+link.connected.wait(5)
+for i in range(start, stop):
+    link.sink.emit({"type": "face_recognized", "n": i})
+    time.sleep(0.002)
+print("emitted", flush=True)
+time.sleep(30)
+"""
+
+
+def test_agent_killed_mid_stream_loses_nothing_and_its_will_marks_it_offline(broker, tmp_path):
+    consumer = Consumer(broker.port)
+    outbox = str(tmp_path / "outbox.db")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-c", AGENT, str(broker.port), outbox, "0", "400"], env=env, stdout=subprocess.PIPE, text=True)
+    assert consumer.wait(lambda: len(consumer.event_seqs()) >= 100, 20)
+    p.send_signal(signal.SIGKILL)  # mid-stream: some events not yet emitted, some emitted but not yet sent
+    p.wait()
+    assert consumer.wait(lambda: any(b["state"] == "offline" for b, _ in consumer.on("door3/status")), 10)  # the will
+    p2 = subprocess.Popen([sys.executable, "-c", AGENT, str(broker.port), outbox, "0", "50"], env=env, stdout=subprocess.PIPE, text=True)
+    assert p2.stdout.readline().strip() == "emitted"
+    # every event the first run stored is delivered after the restart, and sequence numbers never repeat or go back
+    seqs = set(consumer.event_seqs())
+    assert consumer.wait(lambda: set(range(1, max(consumer.event_seqs()) + 1)) <= set(consumer.event_seqs()), 20)
+    assert max(consumer.event_seqs()) > 50  # the second run's events were numbered after the first run's
+    p2.kill()
+    p2.wait()
+    consumer.close()
+
+
+def test_commands_get_a_reply_for_every_kind_of_payload(broker, tmp_path):
+    link = DeviceLink(link_cfg(broker.port, tmp_path, max_payload_bytes=1024), "door4")
+    link.on_command("echo", lambda body: {"you_said": body.get("text")})
+    link.start()
+    assert link.connected.wait(5)
+    consumer = Consumer(broker.port, "edgekit/door4/cmd/+/reply")
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="operator")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    time.sleep(0.3)
+    for topic, payload in [("echo", b'{"id": 1, "text": "hi"}'), ("echo", b"{not json"), ("echo", b"x" * 5000),
+                           ("echo", b"[1, 2]"), ("reboot_everything", b'{"id": 2}')]:
+        pub.publish(f"edgekit/door4/cmd/{topic}", payload, qos=1).wait_for_publish(2)
+    assert consumer.wait(lambda: len(consumer.messages) >= 5)
+    replies = [b for _, b, _ in consumer.messages]
+    assert replies[0] == {"id": 1, "ok": True, "result": {"you_said": "hi"}}
+    assert [r["ok"] for r in replies[1:]] == [False] * 4
+    assert "not JSON" in replies[1]["error"] and "exceeds" in replies[2]["error"]
+    assert "JSON object" in replies[3]["error"] and "unknown command" in replies[4]["error"]
+    pub.loop_stop()
+    link.stop()
+    consumer.close()
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.text(max_size=40), payload=st.binary(max_size=2048))
+def test_random_payloads_always_get_a_reply_never_an_exception(name, payload):
+    reply = handle_command({"echo": lambda b: {"n": len(b)}}, name, payload, 1024)
+    assert isinstance(reply, dict) and isinstance(reply["ok"], bool)
+    assert reply["ok"] or reply["error"]
+    json.dumps(reply)
