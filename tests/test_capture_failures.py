@@ -72,3 +72,30 @@ def test_folder_that_vanishes_between_loops_is_reported_and_stop_ends_the_wait(m
     assert n == 3
     errors = [e for e in events if e["type"] == "source_error"]
     assert errors and "not found or not a folder" in errors[0]["error"]
+
+
+def test_picamera2_off_a_pi_is_one_clear_error_not_a_retry_loop():
+    import pytest
+
+    from edge.errors import EdgekitError
+
+    try:
+        import picamera2  # noqa: F401
+        pytest.skip("picamera2 is importable here (a Raspberry Pi)")
+    except ImportError:
+        pass
+    with pytest.raises(EdgekitError, match="picamera2 cannot be imported.*source.kind: opencv"):
+        list(Capture(cfg(kind="picamera2")).frames())
+
+
+def test_edgekit_run_with_picamera2_off_a_pi_says_so_in_one_line(zoo, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "site.yaml").write_text(f"source: {{kind: picamera2}}\nruntime: {{models_dir: {zoo}}}\n"
+                                        f"gallery: {{path: {tmp_path / 'g.db'}}}\n")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "NOTIFY_SOCKET": ""})
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "picamera2 cannot be imported" in r.stderr.strip().splitlines()[-1]
