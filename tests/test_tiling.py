@@ -70,4 +70,4 @@ def test_tiling_finds_more_products_on_real_shelf_photos(zoo, shared_data):
         n_whole, n_tiled = n_whole + len(a), n_tiled + len(b)
         h, w = frame.shape[:2]
         assert (b.boxes[:, [0, 2]] >= -1).all() and (b.boxes[:, [0, 2]] <= w + 1).all() and (b.boxes[:, [1, 3]] <= h + 1).all()
-    assert n_tiled >= 3 * max(n_whole, 5)  # measured 2026-11-22: 3 whole vs 102 tiled (INT8) on these three
+    assert n_tiled >= 3 * max(n_whole, 5)  # measured 2026-11-22: 3 whole vs 109 tiled (INT8) on these three

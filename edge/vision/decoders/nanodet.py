@@ -33,18 +33,17 @@ class Decoder:
         boxes, scores, classes = [], [], []
         for s, ci, bi, centres in zip(self.strides, self.cls_idx, self.box_idx, self.centres):
             cls = outputs[ci].reshape(len(centres), -1)
-            best = cls.argmax(1)
-            score = cls[np.arange(len(cls)), best]
-            keep = score > self.score_threshold
-            if not keep.any():
+            # every (cell, class) above the threshold, as NanoDet's own post-process: a cell may hold two classes
+            cells, cids = np.nonzero(cls > self.score_threshold)
+            if len(cells) == 0:
                 continue
-            logits = outputs[bi].reshape(len(centres), 4, self.reg_max + 1)[keep]
+            logits = outputs[bi].reshape(len(centres), 4, self.reg_max + 1)[cells]
             e = np.exp(logits - logits.max(-1, keepdims=True))
             dist = (e / e.sum(-1, keepdims=True)) @ self.bins * s  # (n, 4): left, top, right, bottom
-            c = centres[keep]
+            c = centres[cells]
             boxes.append(np.concatenate([c - dist[:, :2], c + dist[:, 2:]], 1))
-            scores.append(score[keep])
-            classes.append(best[keep])
+            scores.append(cls[cells, cids])
+            classes.append(cids)
         if not boxes:
             return Detections()
         boxes, scores, classes = np.concatenate(boxes), np.concatenate(scores).astype(np.float32), np.concatenate(classes).astype(np.int32)
