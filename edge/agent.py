@@ -75,6 +75,7 @@ class DoorbellAgent:
         self._matcher, self._gallery_version = None, -1
         self._stop = threading.Event()
         self._size: tuple[int, int] | None = None
+        self._last_problem, self._last_reject_event, self._rejected_since = None, float("-inf"), 0
         self.started = time.time()
 
     def matcher(self) -> Matcher:
@@ -129,8 +130,7 @@ class DoorbellAgent:
     def step(self, image: np.ndarray, meta: dict) -> None:
         problem = check_frame(image)
         if problem:
-            self.rejected += 1
-            self.sink.emit(make_event("frame_rejected", reason=problem, **meta))
+            self._reject(problem, meta)
             return
         if image.ndim == 2 or image.shape[2] == 1:  # grey cameras: the models take three channels
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -177,6 +177,19 @@ class DoorbellAgent:
                 self.decisions[event["type"]] += 1
                 self._save_crop(event, crops[k])
                 self.emit(event)
+
+    REJECT_REPEAT_S = 10.0
+
+    def _reject(self, problem: str, meta: dict) -> None:
+        """One event per new problem, then at most one per 10 s while it lasts (with how many frames it cost), so a
+        camera stuck delivering bad frames does not flood the sink at its frame rate. `frames`: frames rejected since
+        the previous report, this one included."""
+        self.rejected += 1
+        self._rejected_since += 1
+        now = time.monotonic()
+        if problem != self._last_problem or now - self._last_reject_event >= self.REJECT_REPEAT_S:
+            self.sink.emit(make_event("frame_rejected", reason=problem, frames=self._rejected_since, **meta))
+            self._last_problem, self._last_reject_event, self._rejected_since = problem, now, 0
 
     def _save_crop(self, event: dict, crop: np.ndarray) -> None:
         if self.cfg.events.crops_dir:

@@ -79,3 +79,14 @@ def test_telemetry_reports_rates_stages_and_counts(agent, media):
     t = agent.telemetry()
     assert t["frames"] == 5 and t["rejected"] == 1 and t["tracks"] == 1 and t["face_unknown"] == 1
     assert t["fps"] > 0 and t["stages"]["detect"]["n"] == 5 and t["peak_rss_mb"] > 0
+
+
+def test_a_stream_of_bad_frames_is_reported_once_per_problem_not_per_frame(agent, media):
+    for i in range(1, 301):
+        agent.step(np.zeros((480, 640, 3), np.float32), meta(i))
+    agent.step(np.zeros((480, 640, 4), np.uint8), meta(301))
+    agent.step(read_image(media("obama")), meta(302))  # and the loop goes on
+    rejected = [e for e in agent.sink.events if e["type"] == "frame_rejected"]
+    assert [e["reason"].split()[1] for e in rejected] == ["dtype", "shape"]
+    assert rejected[1]["frames"] == 300  # the first report plus 299 quiet ones, then the new problem
+    assert agent.rejected == 301 and agent.frames == 1
