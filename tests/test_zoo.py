@@ -54,7 +54,7 @@ def test_faceres_int8_verification_within_half_a_point_of_float(zoo, shared_data
 
     pytest.importorskip("tensorflow")
     f, q = Model(load_card(zoo / "faceres.float.card.json")), Model(load_card(zoo / "faceres.card.json"))
-    crop = face_crop_from(zoo / "blazeface_short.float.card.json", f.card.decoder.params)
+    crop = face_crop_from(zoo / "blazeface_short.float.card.json", f.card.decoder.params, f.card.preprocess.width)
     m = embedding_metrics(f, q, [], ["shared:faces/deepface/pairs.csv"], crop)
     acc = m["verification_accuracy[shared:faces/deepface/pairs.csv]"]
     assert acc["float"] - acc["int8"] <= 0.005 and acc["int8"] >= 0.95, acc

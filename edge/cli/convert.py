@@ -43,6 +43,6 @@ def convert(source, card_path, calib, target, out_dir, max_drop, force, detector
     if card.detector or detector:
         from edge.paths import models_dir
 
-        crop = face_crop_from(detector or models_dir() / f"{card.detector}.float.card.json", card.decoder.params)
+        crop = face_crop_from(detector or models_dir() / f"{card.detector}.float.card.json", card.decoder.params, card.preprocess.width)
     result = run(source, card, target, out_dir, list(calib) or None, force, parse_drops(max_drop), crop, threads)
     click.echo(f"wrote {result.card_path} (gate passed)")
