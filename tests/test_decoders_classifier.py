@@ -85,3 +85,16 @@ def test_a_detector_card_is_refused(tmp_path):
 def test_unknown_activation_is_named(tmp_path):
     with pytest.raises(EdgekitError, match="activation 'relu'"):
         _classifier(tmp_path, activation="relu")
+
+
+def test_binary_head_gives_both_labels(tmp_path):
+    from tests.tflite_graphs import binary_head_graph
+
+    graph = binary_head_graph(16)
+    card = write_card(tmp_path, "binary", graph, task="classifier", decoder={"name": "classifier", "params": {"activation": "none", "top_k": 2}},
+                      labels=["blue", "red"], outputs=["p_red"], output_tensors=output_names(graph), size=(16, 16))
+    clf = Classifier(card)
+    red, blue = clf.classify(_bgr((255, 0, 0))), clf.classify(_bgr((0, 0, 255)))
+    assert red.labels == ["red", "blue"] and blue.labels == ["blue", "red"]
+    np.testing.assert_allclose(red.probabilities, [1 - 1 / (1 + np.exp(-8.0)), 1 / (1 + np.exp(-8.0))], atol=1e-4)
+    np.testing.assert_allclose(blue.probabilities.sum(), 1.0, atol=1e-6)

@@ -105,3 +105,17 @@ def colour_classifier_graph(size: int = 16, softmax_in_graph: bool = False) -> b
 
     m = Colour()
     return _convert(m, m.f)
+
+
+def binary_head_graph(size: int = 16) -> bytes:
+    """One sigmoid output [1, 1] = p('red' rather than 'blue'), as binary heads (FaceRes gender, mask/no mask) ship."""
+    import tensorflow as tf
+
+    class Binary(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)])
+        def f(self, x):
+            m = tf.reduce_mean(x, axis=[1, 2])
+            return tf.sigmoid(8.0 * (m[:, 0:1] - m[:, 2:3]))
+
+    m = Binary()
+    return _convert(m, m.f)

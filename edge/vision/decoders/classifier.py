@@ -1,6 +1,7 @@
 """Classifier head -> top-k labels and scores. `activation`: softmax (one class per image), sigmoid (independent
 attributes: several may be true) or none (the graph already ends in one). `temperature` divides the logits before
-softmax/sigmoid: the calibration knob (fit on labelled data so that a score of 0.8 is right 80% of the time)."""
+softmax/sigmoid: the calibration knob (fit on labelled data so that a score of 0.8 is right 80% of the time).
+A binary head (one output value, two labels: e.g. FaceRes's gender, mask/no mask) gives [1 - p, p] for the labels."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ class Decoder:
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         z = np.asarray(logits, np.float32).reshape(len(logits), -1) / self.temperature
+        if z.shape[1] == 1 and len(self.labels) == 2:  # binary head: p of labels[1]
+            p = 1.0 / (1.0 + np.exp(-z)) if self.activation != "none" else z
+            return np.concatenate([1.0 - p, p], 1)
         if self.activation == "softmax":
             e = np.exp(z - z.max(1, keepdims=True))
             return e / e.sum(1, keepdims=True)
