@@ -92,3 +92,21 @@ def test_config_mistakes_are_one_line(site, photo, tmp_path):
     assert r.returncode != 0 and "no 'shelf' section" in r.stderr
     r = edgekit("shelf", "preview", "--image", str(photo), "--config", str(site), "--out", str(tmp_path / "x.unknownext"))
     assert r.returncode != 0 and "cannot be written" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_replay_prints_events_and_state(site, shared_data, tmp_path):
+    images = shared_data / "shelf" / "sku110k_sample" / "images"
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(site.read_text().replace("out_of_stock_seconds: 60", "out_of_stock_seconds: 5"))
+    full, bare = images / "test_0.jpg", images / "test_1.jpg"  # test_1: NanoDet counts no bottles there
+    r = edgekit("shelf", "replay", str(full), str(bare), str(full), "--config", str(fast), "--hold", "8")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    kinds = [(e["type"], e.get("zone")) for e in rows]
+    assert kinds[:3] == [("count_changed", "top"), ("count_changed", "middle"), ("count_changed", "bottom")]
+    assert ("out_of_stock", "middle") in kinds and ("restocked", "middle") in kinds
+    assert kinds.index(("out_of_stock", "middle")) < kinds.index(("restocked", "middle"))
+    oos = next(e for e in rows if e["type"] == "out_of_stock" and e["zone"] == "middle")
+    assert oos["time"] - oos["since"] >= 5 and oos["image"] == "test_1.jpg"
+    state = rows[-1]
+    assert state["type"] == "state" and state["zones"]["middle"]["out_of_stock"] is False and state["zones"]["middle"]["total"] >= 5

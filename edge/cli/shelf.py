@@ -134,3 +134,30 @@ def count(images, config_path, tiles):
         click.echo(json.dumps({"image": str(path), "detections": len(obs.detections), "zones": zone_counts(run, obs)}))
     if failed:
         raise EdgekitError(f"{failed} of {len(paths)} photos could not be read (listed above)", "replace or remove them")
+
+
+@shelf.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--config", "config_path", required=True, type=click.Path(), help="site YAML with a shelf section")
+@click.option("--hold", default=10.0, show_default=True, help="seconds each photo stays in view (as a camera would see it)")
+@click.option("--fps", default=1.0, show_default=True, help="frames per second fed to the app while a photo is in view")
+@tiles_option
+def replay(images, config_path, hold, fps, tiles):
+    """Feed photos to the shelf app as a camera would (each in view for --hold seconds): prints its events as JSON
+    lines, then the final per-zone state. For tuning smoothing, margins, holds and the scene gate."""
+    from edge.images import list_images, read_image
+
+    run = _run(config_path, tiles)
+    paths = [p for i in images for p in (list_images(i) if Path(i).is_dir() else [Path(i)])]
+    now, step = 0.0, 1.0 / fps
+    for path in paths:
+        try:
+            frame = read_image(path)
+        except EdgekitError as e:
+            click.echo(json.dumps({"image": str(path), "error": e.what}), err=True)
+            continue
+        for _ in range(max(1, int(hold * fps))):
+            for event in run.process(frame, now):
+                click.echo(json.dumps({"image": path.name, **event}))
+            now += step
+    click.echo(json.dumps({"type": "state", "time": now, **run.shelf.state()}))
