@@ -1,12 +1,17 @@
 """OpenCV VideoCapture: a device index or /dev/videoN, an RTSP/HTTP URL, or a video file."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.capture.base import SourceError
+
+# FFmpeg prints its own decode errors to stderr, once per bad packet (at the frame rate on a flaky stream); the
+# capture reports what matters as events. Read when the first VideoCapture opens; set the variable to override.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
 
 
 class OpenCVSource:
