@@ -57,32 +57,30 @@ class LockedSink:
             self.sink.close()
 
 
-class DoorbellAgent:
+class Loop:
+    """What every app's loop shares: capture with its policy, frame checks, pacing by the peripherals, systemd
+    pets, stage timings and telemetry. An app implements `process(image, meta)` and `finish(meta)`."""
+
     def __init__(self, cfg: SiteConfig, sink: EventSink, capture: Capture | None = None, peripherals=None, notifier=None):
         self.cfg, self.sink = cfg, sink
-        accel = cfg.runtime.accelerator
-        self.detector = FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score)
-        self.embedder = FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror, cfg.embedder.align)
-        self.gallery = Gallery(Path(cfg.gallery.path).expanduser())
-        self.tracker = IouTracker(cfg.tracking.iou, cfg.tracking.max_missed)
-        self.app = Doorbell(cfg.thresholds)
         self.capture = capture or Capture(cfg.source, on_event=sink.emit)
         self.peripherals, self.notifier = peripherals, notifier
         self.timer = StageTimer()
-        self.frames = self.rejected = self.idle_skipped = self.faces_embedded = 0
-        self.decisions = {"face_recognized": 0, "face_unknown": 0}
+        self.frames = self.rejected = self.idle_skipped = 0
         self._recent = deque(maxlen=120)  # monotonic times of recent frames, for the current fps
-        self._matcher, self._gallery_version = None, -1
         self._stop = threading.Event()
         self._size: tuple[int, int] | None = None
         self._last_problem, self._last_reject_event, self._rejected_since = None, float("-inf"), 0
         self.started = time.time()
 
-    def matcher(self) -> Matcher:
-        if self._gallery_version != self.gallery.version or self._matcher is None:
-            vectors, names = self.gallery.matrix(self.embedder.name)
-            self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
-        return self._matcher
+    def process(self, image: np.ndarray, meta: dict) -> None:
+        raise NotImplementedError
+
+    def finish(self, meta: dict) -> None:
+        """The source ended or the loop stops: close what is open (tracks)."""
+
+    def resized(self, meta: dict) -> None:
+        """The frame size changed (a camera reopened at another resolution)."""
 
     def stop(self) -> None:
         """Safe from a signal handler: only sets flags."""
@@ -111,8 +109,7 @@ class DoorbellAgent:
                 break
             self._idle()
             t_wait = time.perf_counter()
-        for track in self.tracker.flush():
-            self.emit(self.app.left(track, frame_meta))
+        self.finish(frame_meta)
         return self.stats()
 
     def _idle(self) -> None:
@@ -136,19 +133,92 @@ class DoorbellAgent:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         size = (image.shape[1], image.shape[0])
         if size != self._size:
-            if self._size is not None:  # a camera reopened at another resolution: tracks from the old frames are void
+            if self._size is not None:
                 self.sink.emit(make_event("frame_size_changed", old=list(self._size), new=list(size), **meta))
-                for track in self.tracker.flush():
-                    self.emit(self.app.left(track, meta))
+                self.resized(meta)
             self._size = size
         self.frames += 1
         self._recent.append(time.monotonic())
+        self.process(image, meta)
+
+    REJECT_REPEAT_S = 10.0
+
+    def _reject(self, problem: str, meta: dict) -> None:
+        """One event per new problem, then at most one per 10 s while it lasts (with how many frames it cost), so a
+        camera stuck delivering bad frames does not flood the sink at its frame rate. `frames`: frames rejected since
+        the previous report, this one included."""
+        self.rejected += 1
+        self._rejected_since += 1
+        now = time.monotonic()
+        if problem != self._last_problem or now - self._last_reject_event >= self.REJECT_REPEAT_S:
+            self.sink.emit(make_event("frame_rejected", reason=problem, frames=self._rejected_since, **meta))
+            self._last_problem, self._last_reject_event, self._rejected_since = problem, now, 0
+
+    def current_fps(self) -> float:
+        recent = list(self._recent)
+        if len(recent) < 2 or time.monotonic() - recent[-1] > 5:
+            return 0.0
+        return round((len(recent) - 1) / max(recent[-1] - recent[0], 1e-9), 2)
+
+    def stats(self) -> dict:
+        elapsed = max(time.time() - self.started, 1e-9)
+        return {"frames": self.frames, "fps": round(self.frames / elapsed, 2), "dropped": self.capture.dropped - self.idle_skipped,
+                "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
+                "stages": self.timer.summary(), "peak_rss_mb": peak_rss_mb()}
+
+    def telemetry(self) -> dict:
+        """What the MQTT link publishes every telemetry interval (called from its thread: reads only)."""
+        data = {"fps": self.current_fps(), "frames": self.frames, "dropped": self.capture.dropped - self.idle_skipped,
+                "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
+                "stages": self.timer.summary(), "uptime_s": round(time.time() - self.started, 1), "peak_rss_mb": peak_rss_mb()}
+        if hasattr(os, "getloadavg"):
+            data["load1"] = round(os.getloadavg()[0], 2)
+        if self.peripherals is not None:
+            data["peripherals"] = self.peripherals.stats()
+            pos = self.peripherals.position()
+            if pos is not None:
+                data["position"] = pos
+        return data
+
+
+class DoorbellAgent(Loop):
+    def __init__(self, cfg: SiteConfig, sink: EventSink, capture: Capture | None = None, peripherals=None, notifier=None):
+        super().__init__(cfg, sink, capture, peripherals, notifier)
+        accel = cfg.runtime.accelerator
+        self.detector = FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score)
+        self.embedder = FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror, cfg.embedder.align)
+        self.gallery = Gallery(Path(cfg.gallery.path).expanduser())
+        self.tracker = IouTracker(cfg.tracking.iou, cfg.tracking.max_missed)
+        self.app = Doorbell(cfg.thresholds)
+        self.faces_embedded = 0
+        self.decisions = {"face_recognized": 0, "face_unknown": 0}
+        self._matcher, self._gallery_version = None, -1
+
+    def matcher(self) -> Matcher:
+        if self._gallery_version != self.gallery.version or self._matcher is None:
+            vectors, names = self.gallery.matrix(self.embedder.name)
+            self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
+        return self._matcher
+
+    def finish(self, meta: dict) -> None:
+        for track in self.tracker.flush():
+            self._ended(track, meta)
+
+    def _ended(self, track, meta: dict) -> None:
+        for event in self.app.end(track, meta):
+            if event["type"] == "face_unknown":
+                self.decisions["face_unknown"] += 1
+            self.emit(event)
+
+    resized = finish  # tracks from frames of the old size are void
+
+    def process(self, image: np.ndarray, meta: dict) -> None:
         with self.timer.stage("detect"):
             dets = self.detector.detect(image)
         with self.timer.stage("track"):
             dets, ended = self.tracker.update(dets, meta["frame_id"])
         for track in ended:
-            self.emit(self.app.left(track, meta))
+            self._ended(track, meta)
         t = self.cfg.tracking
         wanted, sharpness = [], {}
         for i, tid in enumerate(dets.track_ids):
@@ -178,19 +248,6 @@ class DoorbellAgent:
                 self._save_crop(event, crops[k])
                 self.emit(event)
 
-    REJECT_REPEAT_S = 10.0
-
-    def _reject(self, problem: str, meta: dict) -> None:
-        """One event per new problem, then at most one per 10 s while it lasts (with how many frames it cost), so a
-        camera stuck delivering bad frames does not flood the sink at its frame rate. `frames`: frames rejected since
-        the previous report, this one included."""
-        self.rejected += 1
-        self._rejected_since += 1
-        now = time.monotonic()
-        if problem != self._last_problem or now - self._last_reject_event >= self.REJECT_REPEAT_S:
-            self.sink.emit(make_event("frame_rejected", reason=problem, frames=self._rejected_since, **meta))
-            self._last_problem, self._last_reject_event, self._rejected_since = problem, now, 0
-
     def _save_crop(self, event: dict, crop: np.ndarray) -> None:
         if self.cfg.events.crops_dir:
             d = Path(self.cfg.events.crops_dir).expanduser()
@@ -199,34 +256,35 @@ class DoorbellAgent:
             cv2.imwrite(str(path), crop)
             event["crop"] = str(path)
 
-    def current_fps(self) -> float:
-        recent = list(self._recent)
-        if len(recent) < 2 or time.monotonic() - recent[-1] > 5:
-            return 0.0
-        return round((len(recent) - 1) / max(recent[-1] - recent[0], 1e-9), 2)
-
     def stats(self) -> dict:
-        elapsed = max(time.time() - self.started, 1e-9)
-        return {"frames": self.frames, "fps": round(self.frames / elapsed, 2), "dropped": self.capture.dropped - self.idle_skipped,
-                "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
-                "faces_embedded": self.faces_embedded, "stages": self.timer.summary(), "gallery_identities": len(self.matcher()),
-                "peak_rss_mb": peak_rss_mb()}
+        return {**super().stats(), "faces_embedded": self.faces_embedded, "gallery_identities": len(self.matcher())}
 
     def telemetry(self) -> dict:
-        """What the MQTT link publishes every telemetry interval (called from its thread: reads only)."""
-        data = {"fps": self.current_fps(), "frames": self.frames, "dropped": self.capture.dropped - self.idle_skipped,
-                "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
-                "tracks": len(self.tracker.tracks), **{k: v for k, v in self.decisions.items()},
-                "stages": self.timer.summary(), "uptime_s": round(time.time() - self.started, 1),
-                "peak_rss_mb": peak_rss_mb()}
-        if hasattr(os, "getloadavg"):
-            data["load1"] = round(os.getloadavg()[0], 2)
-        if self.peripherals is not None:
-            data["peripherals"] = self.peripherals.stats()
-            pos = self.peripherals.position()
-            if pos is not None:
-                data["position"] = pos
-        return data
+        return {**super().telemetry(), "tracks": len(self.tracker.tracks), **self.decisions}
+
+
+class ShelfAgent(Loop):
+    """The shelf app (edge.apps.shelf_run) in the same loop: scene gate, tiled detector, zones, smoothing, holds."""
+
+    def __init__(self, cfg: SiteConfig, sink: EventSink, capture: Capture | None = None, peripherals=None, notifier=None):
+        super().__init__(cfg, sink, capture, peripherals, notifier)
+        from edge.apps.shelf_run import ShelfRun
+
+        self.app = ShelfRun(cfg.shelf, cfg.models_dir(), cfg.runtime.accelerator)
+        self.events = 0
+
+    def process(self, image: np.ndarray, meta: dict) -> None:
+        with self.timer.stage("shelf"):  # gate, detect (tiled), zones, smoothing
+            events = self.app.process(image, meta["frame_time"])
+        for event in events:
+            self.events += 1
+            self.emit({**event, "frame_id": meta["frame_id"]})
+
+    def telemetry(self) -> dict:
+        return {**super().telemetry(), "events": self.events, "shelf": self.app.shelf.state()}
+
+
+AGENTS = {"doorbell": DoorbellAgent, "shelf": ShelfAgent}
 
 
 # ---- the site: the loop plus the optional parts its config switches on ------------------------------------------
@@ -242,17 +300,22 @@ def local_sinks(cfg: SiteConfig, stream=None) -> list[EventSink]:
     return sinks
 
 
-def reported_state(cfg: SiteConfig, agent: DoorbellAgent) -> dict:
-    """The retained `state`: what this device runs (config without secrets) and a gallery summary."""
+def reported_state(cfg: SiteConfig, agent: Loop) -> dict:
+    """The retained `state`: what this device runs (config without secrets) and the app's summary (gallery, shelf)."""
     config = cfg.model_dump(mode="json")
     if config.get("mqtt"):
         config["mqtt"].pop("password", None)
-    identities = Gallery(agent.gallery.path).identities(agent.embedder.name)  # own connection: any thread may call this
-    return {"app": cfg.app, "config": config, "models": {"detector": agent.detector.model.card.name,
-            "embedder": agent.embedder.name}, "gallery": {"identities": len(identities), "names": sorted(identities)[:200]}}
+    state = {"app": cfg.app, "config": config}
+    if isinstance(agent, DoorbellAgent):
+        identities = Gallery(agent.gallery.path).identities(agent.embedder.name)  # own connection: any thread may call
+        state["models"] = {"detector": agent.detector.model.card.name, "embedder": agent.embedder.name}
+        state["gallery"] = {"identities": len(identities), "names": sorted(identities)[:200]}
+    elif isinstance(agent, ShelfAgent):
+        state["shelf"] = agent.app.shelf.state()
+    return state
 
 
-def add_commands(link, cfg: SiteConfig, agent: DoorbellAgent) -> None:
+def add_commands(link, cfg: SiteConfig, agent: Loop) -> None:
     """The loop's own commands. Each runs on the MQTT client's thread and opens its own gallery connection (SQLite
     connections stay in their thread); the loop sees gallery changes through SQLite's data_version."""
 
@@ -274,13 +337,18 @@ def add_commands(link, cfg: SiteConfig, agent: DoorbellAgent) -> None:
     def stats(body: dict) -> dict:
         return agent.telemetry()
 
-    for name, handler in (("identities", identities), ("remove_identity", remove_identity), ("stats", stats)):
+    commands = {"stats": stats}
+    if isinstance(agent, DoorbellAgent):
+        commands.update(identities=identities, remove_identity=remove_identity)
+    if isinstance(agent, ShelfAgent):
+        commands["shelf_state"] = lambda body: agent.app.shelf.state()
+    for name, handler in commands.items():
         if name not in link.handlers:  # the MQTT part may register richer versions of its own
             link.on_command(name, handler)
 
 
 def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, install_signals: bool = True) -> dict:
-    """Run the doorbell with every configured part; returns the run's stats. SIGTERM/SIGINT stop it gracefully:
+    """Run the configured app (doorbell or shelf) with every configured part; returns the run's stats. SIGTERM/SIGINT stop it gracefully:
     capture stops, tracks end (face_left), events flush to the outbox, the broker hears `offline`, systemd STOPPING."""
     from edge.service import GracefulStop, Notifier
 
@@ -299,7 +367,7 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
         from edge.peripherals import Peripherals
 
         peripherals = Peripherals(cfg.peripherals, emit=sink.emit)
-    agent = DoorbellAgent(cfg, sink, peripherals=peripherals, notifier=notifier)
+    agent = AGENTS[cfg.app](cfg, sink, peripherals=peripherals, notifier=notifier)
     stop = GracefulStop(on_stop=[agent.stop]).install() if install_signals else None
     try:
         if link is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.apps.doorbell import Thresholds
 from edge.capture.base import CaptureConfig
@@ -70,7 +70,7 @@ ShelfConfig = _optional("edge.apps.shelf", "ShelfConfig")
 
 class SiteConfig(Strict):
     device_id: str = Field("edgekit", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    app: Literal["doorbell"] = "doorbell"
+    app: Literal["doorbell", "shelf"] = "doorbell"
     source: CaptureConfig = CaptureConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     detector: DetectorConfig = DetectorConfig()
@@ -91,6 +91,12 @@ class SiteConfig(Strict):
         if v is not None and part is None:
             raise ValueError(f"this edgekit install has no '{info.field_name}' support; remove the section")
         return v
+
+    @model_validator(mode="after")
+    def _app_has_its_section(self):
+        if self.app == "shelf" and self.shelf is None:
+            raise ValueError("app: shelf needs a 'shelf' section (see configs/shelf.yaml)")
+        return self
 
     def models_dir(self) -> Path:
         from edge.paths import models_dir
@@ -119,4 +125,5 @@ def parse_config(data: dict, where: str = "config") -> SiteConfig:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         hint = "remove it or check its spelling" if err["type"] == "extra_forbidden" else "see configs/doorbell.yaml"
-        raise EdgekitError(f"{where}: key '{key}': {err['msg']}", hint) from None
+        what = f"key '{key}': {err['msg']}" if key else err["msg"].removeprefix("Value error, ")
+        raise EdgekitError(f"{where}: {what}", hint) from None

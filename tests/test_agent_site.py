@@ -254,3 +254,29 @@ def test_demo_sends_its_events_through_a_local_mosquitto(zoo, tmp_path):
     line = [x for x in r.stderr.splitlines() if x.startswith("== an MQTT subscriber received:")][0]
     got = ast.literal_eval(line.split(":", 1)[1].strip())  # a dict literal printed by the demo
     assert got["events/face_recognized"] == 2 and got["events/face_unknown"] >= 1 and got["state"] == 1
+
+
+# ---- the shelf app in the same loop --------------------------------------------------------------------------------
+
+def test_edgekit_run_runs_the_shelf_app_when_the_config_says_so(zoo, shared_data, tmp_path):
+    from pathlib import Path
+
+    photo = shared_data / "shelf" / "sku110k_sample" / "images" / "test_0.jpg"
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    for i in range(8):  # the same shelf seen 8 times: enough frames for the count smoothing
+        shutil.copy(photo, folder / f"{i}.jpg")
+    site = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "shelf.yaml").read_text())
+    site.update(app="shelf", source={"kind": "folder", "uri": str(folder)}, runtime={"models_dir": str(zoo)},
+                events={"stdout": False, "file": str(tmp_path / "events.jsonl")})
+    stats = run_site(parse_config(site), install_signals=False)
+    assert stats["frames"] == 8 and "shelf" in stats["stages"]
+    counts = [e for e in read_events(tmp_path) if e["type"] == "count_changed"]
+    assert counts and sum(e["total"] for e in counts) > 0 and all("frame_id" in e for e in counts)
+
+
+def test_app_shelf_without_its_section_is_one_line():
+    from edge.errors import EdgekitError
+
+    with pytest.raises(EdgekitError, match="app: shelf needs a 'shelf' section"):
+        parse_config({"app": "shelf"})
