@@ -46,7 +46,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 15.0) -> Path
 
 def prepare(workdir: Path) -> dict:
     """Footage: the caller from the carphone clip (frames 0-79), then Barack Obama (a photo not used for enrolment),
-    then Joe Biden (never enrolled). Enrolment material: carphone frames 80-119 and obama.jpg."""
+    then Joe Biden (never enrolled). Enrolment material: carphone frames 80-119, obama.jpg and obama3.jpg."""
     workdir.mkdir(parents=True, exist_ok=True)
     clip = read_clip(media("carphone"))
     # Portrait photos: keep the top square (head and shoulders), as a doorbell sees a visitor at the door.
@@ -55,7 +55,7 @@ def prepare(workdir: Path) -> dict:
     return {
         "footage": write_video(workdir / "doorbell.avi", footage),
         "caller_clip": write_video(workdir / "caller_enrol.avi", clip[80:]),
-        "obama_photo": media("obama"),
+        "obama_photos": [media("obama"), media("obama3")],
     }
 
 

@@ -19,6 +19,8 @@ MEDIA = {
                          sha256="0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6"),
     "obama2": PackageFile(**_FACE_REC, path="tests/test_images/obama2.jpg",
                           sha256="a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6"),
+    "obama3": PackageFile(**_FACE_REC, path="tests/test_images/obama3.jpg",
+                          sha256="76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3"),
     "biden": PackageFile(**_FACE_REC, path="tests/test_images/biden.jpg",
                          sha256="3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c"),
     "astronaut": PackageFile(registry="pypi", package="scikit-image", version="0.24.0", path="skimage/data/astronaut.png",

