@@ -42,6 +42,14 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def cpu_temperature_c() -> float | None:
+    """The SoC temperature where the board exposes it (Raspberry Pi, Jetson: thermal_zone0), else None."""
+    try:
+        return round(int(Path("/sys/class/thermal/thermal_zone0/temp").read_text()) / 1000, 1)
+    except (OSError, ValueError):
+        return None
+
+
 class LockedSink:
     """Serialises emits: peripherals' reader threads and the loop share one sink (and one stdout)."""
 
@@ -173,6 +181,9 @@ class Loop:
                 "stages": self.timer.summary(), "uptime_s": round(time.time() - self.started, 1), "peak_rss_mb": peak_rss_mb()}
         if hasattr(os, "getloadavg"):
             data["load1"] = round(os.getloadavg()[0], 2)
+        temp = cpu_temperature_c()
+        if temp is not None:
+            data["cpu_temp_c"] = temp
         if self.peripherals is not None:
             data["peripherals"] = self.peripherals.stats()
             pos = self.peripherals.position()
@@ -193,6 +204,7 @@ class DoorbellAgent(Loop):
         self.faces_embedded = 0
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._matcher, self._gallery_version = None, -1
+        self._crops_written = 0
 
     def matcher(self) -> Matcher:
         if self._gallery_version != self.gallery.version or self._matcher is None:
@@ -252,9 +264,14 @@ class DoorbellAgent(Loop):
         if self.cfg.events.crops_dir:
             d = Path(self.cfg.events.crops_dir).expanduser()
             d.mkdir(parents=True, exist_ok=True)
-            path = d / f"{event['frame_id']}-{event['track_id']}.jpg"
-            cv2.imwrite(str(path), crop)
-            event["crop"] = str(path)
+            path = d / f"{int(time.time() * 1000)}-{event['frame_id']}-{event['track_id']}.jpg"  # names sort by time
+            if cv2.imwrite(str(path), crop):
+                event["crop"] = str(path)
+            self._crops_written += 1
+            if self._crops_written % 50 == 1:  # prune now and then, not on every write
+                crops = sorted(d.glob("*.jpg"))
+                for old in crops[: max(0, len(crops) - self.cfg.events.crops_keep)]:
+                    old.unlink(missing_ok=True)
 
     def stats(self) -> dict:
         return {**super().stats(), "faces_embedded": self.faces_embedded, "gallery_identities": len(self.matcher())}

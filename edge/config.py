@@ -53,6 +53,7 @@ class EventsConfig(Strict):
     stdout: bool = True
     file: str | None = None
     crops_dir: str | None = None  # write a JPEG crop per decision
+    crops_keep: int = Field(1000, ge=1)  # the newest N crops are kept, older ones deleted: a doorbell runs for months
 
 
 def _optional(module: str, name: str) -> Any:

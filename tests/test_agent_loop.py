@@ -91,3 +91,18 @@ def test_a_stream_of_bad_frames_is_reported_once_per_problem_not_per_frame(agent
     assert [e["reason"].split()[1] for e in rejected] == ["dtype", "shape"]
     assert rejected[1]["frames"] == 300  # the first report plus 299 quiet ones, then the new problem
     assert agent.rejected == 301 and agent.frames == 1
+
+
+def test_old_crops_are_pruned_to_the_configured_number(zoo, tmp_path, media):
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for i in range(10):  # crops from earlier runs (names sort by time)
+        (crops / f"{1000 + i}-1-1.jpg").write_bytes(b"old")
+    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
+                        "source": {"uri": "unused"}, "events": {"crops_dir": str(crops), "crops_keep": 3},
+                        "thresholds": {"min_votes": 1, "max_attempts": 1}})
+    agent = DoorbellAgent(cfg, ListSink())
+    agent.step(read_image(media("obama")), meta(1))
+    (event,) = [e for e in agent.sink.events if e["type"] == "face_unknown"]
+    left = sorted(p.name for p in crops.iterdir())
+    assert left == ["1008-1-1.jpg", "1009-1-1.jpg", event["crop"].rsplit("/", 1)[1]]
