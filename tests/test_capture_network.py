@@ -69,3 +69,47 @@ def test_camera_that_vanishes_is_reopened_with_backoff_and_frames_resume():
     assert len(seen) >= 40 and errors, events
     assert cap.reopened >= 1
     assert seen == sorted(seen)  # frame ids keep counting across the outage
+
+
+class StalledCamera:
+    """A Source whose driver hangs in read() after two frames until the test lets go, as a hung RTSP/USB camera does.
+    (FFmpeg over a silent socket would do the same, but its probing and read-ahead make *when* it blocks vary.)"""
+
+    is_live, name = True, "stalled"
+
+    def __init__(self):
+        self.release, self.reading, self.n = threading.Event(), threading.Event(), 0
+        self.opened = self.closed_while_reading = False
+
+    def open(self):
+        self.opened = True
+
+    def read(self):
+        self.n += 1
+        if self.n > 2:
+            self.reading.set()
+            self.release.wait(30)
+            if not self.opened:
+                self.closed_while_reading = True
+        return np.full((120, 160, 3), self.n, np.uint8)
+
+    def close(self):
+        if self.reading.is_set() and not self.release.is_set():
+            self.closed_while_reading = True
+        self.opened = False
+
+
+def test_a_stalled_camera_does_not_hold_up_stop_and_is_closed_by_its_reader_later():
+    cam = StalledCamera()
+    cap = Capture(CaptureConfig(uri="stalled"), source=cam)
+    frames = cap.frames()
+    assert next(frames).image[0, 0, 0] in (1, 2)  # the newest of what arrived
+    assert cam.reading.wait(5)  # the reader is now stuck in read()
+    t = time.monotonic()
+    frames.close()  # the loop leaves (SIGTERM) while the reader is stuck
+    assert time.monotonic() - t < 3 and cam.opened  # not released under the stuck read
+    cam.release.set()  # the driver gives up
+    end = time.monotonic() + 5
+    while cam.opened and time.monotonic() < end:
+        time.sleep(0.02)
+    assert not cam.opened and not cam.closed_while_reading

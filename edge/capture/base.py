@@ -82,6 +82,8 @@ class Capture:
         self._slot: Frame | None = None
         self._cond = threading.Condition()
         self._ended = False
+        self._grabber_busy = False
+        self._handover = threading.Lock()
 
     # -- reading with the reopen policy (runs in the caller's thread, or the grabber's) --
     def _open(self) -> bool:
@@ -133,7 +135,8 @@ class Capture:
             yield from (self._grabbed() if realtime else self._sequential())
         finally:
             self.stop()
-            self.source.close()
+            if not self._grabber_busy:
+                self.source.close()
 
     def _sequential(self) -> Iterator[Frame]:
         while True:
@@ -147,7 +150,18 @@ class Capture:
         period = 1.0 / (self.cfg.fps or getattr(self.source, "fps", None) or 30.0)
         paced = not self.source.is_live  # a file replayed as if it were a camera
 
+        done = [False]
+
         def grab():
+            try:
+                grab_loop()
+            finally:
+                with self._handover:
+                    done[0] = True
+                    if self._grabber_busy:  # the consumer left while we were stuck in read(): closing is ours
+                        self.source.close()
+
+        def grab_loop():
             next_t = time.monotonic()
             while not self._stop.is_set():
                 image = self._next_image()
@@ -179,6 +193,10 @@ class Capture:
         finally:
             self._stop.set()
             thread.join(timeout=2)
+            # A read() stuck on a stalled stream (FFmpeg may wait 30 s) must not meet a release() from this thread:
+            # OpenCV does not allow the two at once. The grabber closes the source when its read returns.
+            with self._handover:
+                self._grabber_busy = not done[0]
 
     def stop(self) -> None:
         self._stop.set()
