@@ -280,3 +280,33 @@ def test_app_shelf_without_its_section_is_one_line():
 
     with pytest.raises(EdgekitError, match="app: shelf needs a 'shelf' section"):
         parse_config({"app": "shelf"})
+
+
+def test_with_the_broker_away_the_loop_runs_and_its_events_wait_in_the_outbox(zoo, media, gallery, tmp_path, broker):
+    pytest.importorskip("edge.io.link")
+    from edge.io.outbox import Outbox
+
+    with socket.socket() as s:  # a port nobody listens on: the broker is down
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    outbox = {"path": str(tmp_path / "outbox.db")}
+    site_cfg = site(zoo, media, gallery, tmp_path, mqtt={"port": dead, "outbox": outbox})
+    stats = run_site(parse_config(site_cfg), install_signals=False)
+    assert stats["frames"] == 120  # the loop never waited for the broker
+    local = [e["type"] for e in read_events(tmp_path)]
+    assert local == ["face_recognized", "face_left"]
+    from edge.io.config import MqttConfig
+
+    box = Outbox(MqttConfig(outbox=outbox).outbox)
+    assert box.stats()["outbox_depth"] == 2  # kept on disk for when the broker is back
+    box.close()
+    # the broker is back (the fixture's): the next start drains them
+    listener = Listener(broker)
+    site_cfg["mqtt"]["port"] = broker
+    site_cfg["source"] = {"uri": str(tmp_path / "no-such-file.mp4"), "open_retries": 0}
+    run_site(parse_config(site_cfg), install_signals=False)
+    end = time.time() + 20
+    while len(got := [json.loads(p) for t, p, _ in list(listener.messages) if "/events/face_" in t]) < 2 and time.time() < end:
+        time.sleep(0.05)
+    listener.client.loop_stop()
+    assert sorted(e["type"] for e in got) == ["face_left", "face_recognized"] and got[0]["identity"] == "caller"
