@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -10,11 +11,17 @@ from edge.config import load_config
 
 @click.command()
 @click.option("--config", "config_path", required=True, type=click.Path(), help="site YAML (see configs/doorbell.yaml)")
+@click.option("--source", "source_uri", default=None,
+              help="try the site on another source: a video file, a folder of images, a device index or a URL")
 @click.option("--max-frames", type=int, default=None, help="stop after this many processed frames")
-def run(config_path, max_frames):
-    """Run the doorbell loop on the configured source. Events go to stdout/file as JSON lines (and MQTT, if
-    configured); SIGTERM or Ctrl-C stops it gracefully. A summary line goes to stderr at the end."""
+def run(config_path, source_uri, max_frames):
+    """Run the configured app (doorbell or shelf) on the configured source. Events go to stdout/file as JSON lines
+    (and MQTT, if configured); SIGTERM or Ctrl-C stops it gracefully. A summary line goes to stderr at the end."""
     from edge.agent import run_site
 
-    stats = run_site(load_config(config_path), max_frames)
+    cfg = load_config(config_path)
+    if source_uri is not None:
+        kind = "folder" if Path(source_uri).is_dir() else "opencv"
+        cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"kind": kind, "uri": source_uri})})
+    stats = run_site(cfg, max_frames)
     click.echo(json.dumps({"type": "run_summary", **stats}), err=True)
