@@ -50,6 +50,14 @@ def cpu_temperature_c() -> float | None:
         return None
 
 
+def _merge(base: dict, changes: dict) -> dict:
+    """`changes` laid over `base`, section by section (nested dicts merge, anything else replaces)."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
 class LockedSink:
     """Serialises emits: peripherals' reader threads and the loop share one sink (and one stdout)."""
 
@@ -81,8 +89,34 @@ class Loop:
         self._last_problem, self._last_reject_event, self._rejected_since = None, float("-inf"), 0
         self.started = time.time()
 
+    LIVE_SECTIONS: frozenset[str] = frozenset()  # config sections this app can take without a restart
+
     def process(self, image: np.ndarray, meta: dict) -> None:
         raise NotImplementedError
+
+    def reconfigure(self, changes: dict) -> dict:
+        """Apply part of the site config while running (the MQTT `set_config` command). The merged config is
+        validated as a whole first, so a bad value changes nothing; a section that needs a restart is refused by
+        name. Safe from another thread: the loop reads `self.cfg` afresh on every frame."""
+        from edge.config import parse_config
+        from edge.errors import EdgekitError
+
+        if not isinstance(changes, dict) or not changes:
+            raise EdgekitError("set_config: 'config' must be a non-empty object of sections", 'e.g. {"thresholds": {"recognize": 0.65}}')
+        current = self.cfg.model_dump(mode="json")
+        new = parse_config(_merge(current, changes), "set_config")
+        after = new.model_dump(mode="json")
+        changed = sorted(k for k in after if after[k] != current.get(k))
+        refused = [k for k in changed if k not in self.LIVE_SECTIONS]
+        if refused:
+            raise EdgekitError(f"set_config: {', '.join(refused)} cannot change while running (live: "
+                               f"{', '.join(sorted(self.LIVE_SECTIONS)) or 'none'})", "change the site YAML and restart")
+        self.cfg = new
+        self.applied(new)
+        return {"applied": changed}
+
+    def applied(self, cfg: SiteConfig) -> None:
+        """Take a new config's live sections into the app's parts."""
 
     def finish(self, meta: dict) -> None:
         """The source ended or the loop stops: close what is open (tracks)."""
@@ -193,6 +227,8 @@ class Loop:
 
 
 class DoorbellAgent(Loop):
+    LIVE_SECTIONS = frozenset({"thresholds", "tracking"})
+
     def __init__(self, cfg: SiteConfig, sink: EventSink, capture: Capture | None = None, peripherals=None, notifier=None):
         super().__init__(cfg, sink, capture, peripherals, notifier)
         accel = cfg.runtime.accelerator
@@ -211,6 +247,10 @@ class DoorbellAgent(Loop):
             vectors, names = self.gallery.matrix(self.embedder.name)
             self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
         return self._matcher
+
+    def applied(self, cfg: SiteConfig) -> None:
+        self.app.t = cfg.thresholds  # decisions already made stand; open tracks decide by the new thresholds
+        self.tracker.iou, self.tracker.max_missed = cfg.tracking.iou, cfg.tracking.max_missed
 
     def finish(self, meta: dict) -> None:
         for track in self.tracker.flush():
@@ -348,13 +388,21 @@ def add_commands(link, cfg: SiteConfig, agent: Loop) -> None:
             from edge.errors import EdgekitError
 
             raise EdgekitError(f"identity {name!r} is not in the gallery", "send `identities` to list them")
-        link.set_state(reported_state(cfg, agent))
+        link.set_state(reported_state(agent.cfg, agent))
         return {"removed": removed}
 
     def stats(body: dict) -> dict:
         return agent.telemetry()
 
-    commands = {"stats": stats}
+    def get_config(body: dict) -> dict:
+        return reported_state(agent.cfg, agent)["config"]
+
+    def set_config(body: dict) -> dict:
+        result = agent.reconfigure(body.get("config"))
+        link.set_state(reported_state(agent.cfg, agent))
+        return result
+
+    commands = {"stats": stats, "get_config": get_config, "set_config": set_config}
     if isinstance(agent, DoorbellAgent):
         commands.update(identities=identities, remove_identity=remove_identity)
     if isinstance(agent, ShelfAgent):

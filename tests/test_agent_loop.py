@@ -106,3 +106,22 @@ def test_old_crops_are_pruned_to_the_configured_number(zoo, tmp_path, media):
     (event,) = [e for e in agent.sink.events if e["type"] == "face_unknown"]
     left = sorted(p.name for p in crops.iterdir())
     assert left == ["1008-1-1.jpg", "1009-1-1.jpg", event["crop"].rsplit("/", 1)[1]]
+
+
+def test_live_reconfiguration_applies_whole_or_not_at_all(agent):
+    from edge.errors import EdgekitError
+
+    assert agent.reconfigure({"thresholds": {"recognize": 0.7, "instant": 0.8}, "tracking": {"max_missed": 3}}) == \
+        {"applied": ["thresholds", "tracking"]}
+    assert agent.app.t.recognize == 0.7 and agent.tracker.max_missed == 3 and agent.cfg.thresholds.instant == 0.8
+    # one bad value: nothing of the request is applied, and the reply names the key
+    with pytest.raises(EdgekitError, match="key 'thresholds.unknown'"):
+        agent.reconfigure({"tracking": {"max_missed": 9}, "thresholds": {"unknown": "low"}})
+    assert agent.tracker.max_missed == 3
+    with pytest.raises(EdgekitError, match="unknown <= recognize"):
+        agent.reconfigure({"thresholds": {"unknown": 0.75}})
+    with pytest.raises(EdgekitError, match="source cannot change while running"):
+        agent.reconfigure({"source": {"uri": "rtsp://elsewhere"}, "thresholds": {"recognize": 0.65}})
+    assert agent.app.t.recognize == 0.7 and agent.cfg.source.uri == "unused"
+    with pytest.raises(EdgekitError, match="key 'thresholds.recognise'"):
+        agent.reconfigure({"thresholds": {"recognise": 0.65}})  # a misspelt key is named, not ignored

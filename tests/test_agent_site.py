@@ -234,6 +234,15 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         listener.client.publish("edgekit/door-1/cmd/remove_identity", json.dumps({"id": 8, "name": "nobody"}), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/remove_identity/reply")[0]
         assert reply["ok"] is False and "'nobody' is not in the gallery" in reply["error"]
+        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps({"id": 9, "config": {"thresholds": {"recognise": 1}}}), qos=1)
+        reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/set_config/reply")[0]
+        assert reply["ok"] is False and "thresholds.recognise" in reply["error"]
+        listener.messages.clear()
+        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps({"id": 10, "config": {"thresholds": {"recognize": 0.65}}}), qos=1)
+        reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/set_config/reply")[0]
+        assert reply == {"id": 10, "ok": True, "result": {"applied": ["thresholds"]}}
+        state = listener.wait(lambda t: t == "edgekit/door-1/state")[-1]
+        assert state["config"]["thresholds"]["recognize"] == 0.65
     finally:
         runner.join(30)
         listener.client.loop_stop()
