@@ -24,11 +24,18 @@ class _StandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):
         module = types.ModuleType(spec.name)
         module.__path__ = []
-        module.__getattr__ = lambda attr: (lambda *a, **k: None)  # `from x import y` must succeed
+        module.__getattr__ = _any_name  # `from x import y` must succeed
+        module.__file__ = None  # tools that walk sys.modules (hypothesis) must see no source file
         return module
 
     def exec_module(self, module):
         pass
+
+
+def _any_name(attr: str):
+    if attr.startswith("__"):
+        raise AttributeError(attr)
+    return lambda *a, **k: None
 
 
 def import_tfjs_graph_converter():
