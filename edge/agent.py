@@ -241,6 +241,8 @@ class DoorbellAgent(Loop):
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._matcher, self._gallery_version = None, -1
         self._crops_written = 0
+        # The interpreters are used by the loop and, for an `enroll` command, by the MQTT thread: one at a time.
+        self.models_lock = threading.Lock()
 
     def matcher(self) -> Matcher:
         if self._gallery_version != self.gallery.version or self._matcher is None:
@@ -265,6 +267,21 @@ class DoorbellAgent(Loop):
     resized = finish  # tracks from frames of the old size are void
 
     def process(self, image: np.ndarray, meta: dict) -> None:
+        with self.models_lock:
+            self._process(image, meta)
+
+    def enroll(self, name: str, image: np.ndarray, source: str = "") -> int:
+        """Enrol one picture (exactly one clear face, or EdgekitError saying why), from any thread."""
+        from edge.errors import EdgekitError
+        from edge.faces.enroll import EnrollRules, check_and_embed
+
+        with self.models_lock:
+            vector, why = check_and_embed(self.detector, self.embedder, image, EnrollRules())
+        if vector is None:
+            raise EdgekitError(f"enroll {name}: picture refused ({why})", "send one sharp picture of one face")
+        return Gallery(self.gallery.path).add(name, self.embedder.name, vector, source)  # own connection: any thread
+
+    def _process(self, image: np.ndarray, meta: dict) -> None:
         with self.timer.stage("detect"):
             dets = self.detector.detect(image)
         with self.timer.stage("track"):
@@ -394,6 +411,27 @@ def add_commands(link, cfg: SiteConfig, agent: Loop) -> None:
     def stats(body: dict) -> dict:
         return agent.telemetry()
 
+    def enroll(body: dict) -> dict:
+        """{"name": "Ann", "image": base64 JPEG/PNG} (the link bounds the payload size)."""
+        import base64
+        import binascii
+
+        from edge.errors import EdgekitError
+
+        name, data = body["name"], body["image"]
+        if not isinstance(name, str) or not name.strip() or not isinstance(data, str):
+            raise ValueError("'name' must be a non-empty string and 'image' a base64 string")
+        try:
+            raw = np.frombuffer(base64.b64decode(data, validate=True), np.uint8)
+        except (binascii.Error, ValueError):
+            raise EdgekitError("enroll: 'image' is not valid base64", "send the JPEG/PNG file's bytes, base64-encoded") from None
+        image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+        if image is None:
+            raise EdgekitError("enroll: 'image' is not a JPEG/PNG picture OpenCV can decode", "send a JPEG or PNG")
+        added = agent.enroll(name.strip(), image, source="mqtt")
+        link.set_state(reported_state(agent.cfg, agent))
+        return {"enrolled": name.strip(), "embeddings": added}
+
     def get_config(body: dict) -> dict:
         return reported_state(agent.cfg, agent)["config"]
 
@@ -404,7 +442,7 @@ def add_commands(link, cfg: SiteConfig, agent: Loop) -> None:
 
     commands = {"stats": stats, "get_config": get_config, "set_config": set_config}
     if isinstance(agent, DoorbellAgent):
-        commands.update(identities=identities, remove_identity=remove_identity)
+        commands.update(identities=identities, remove_identity=remove_identity, enroll=enroll)
     if isinstance(agent, ShelfAgent):
         commands["shelf_state"] = lambda body: agent.app.shelf.state()
     for name, handler in commands.items():

@@ -125,3 +125,12 @@ def test_live_reconfiguration_applies_whole_or_not_at_all(agent):
     assert agent.app.t.recognize == 0.7 and agent.cfg.source.uri == "unused"
     with pytest.raises(EdgekitError, match="key 'thresholds.recognise'"):
         agent.reconfigure({"thresholds": {"recognise": 0.65}})  # a misspelt key is named, not ignored
+
+
+def test_enrol_from_a_picture_while_running_and_refusals_say_why(agent, media):
+    from edge.errors import EdgekitError
+
+    assert agent.enroll("Barack Obama", read_image(media("obama"))) == 1
+    assert Gallery(agent.gallery.path).identities() == {"Barack Obama": 1}
+    with pytest.raises(EdgekitError, match=r"picture refused \(no face found\)"):
+        agent.enroll("nobody", np.full((240, 320, 3), 90, np.uint8))

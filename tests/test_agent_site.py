@@ -219,7 +219,7 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
                             mqtt={"port": broker, "password": "s3cret", "username": "door", "telemetry_interval_s": 0.3,
                                   "outbox": {"path": str(tmp_path / "outbox.db")}}))
     result = {}
-    runner = threading.Thread(target=lambda: result.update(run_site(cfg, max_frames=150, install_signals=False)))
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, max_frames=240, install_signals=False)))
     runner.start()
     try:
         recognised = listener.wait(lambda t: t == "edgekit/door-1/events/face_recognized")[0]
@@ -243,6 +243,19 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         assert reply == {"id": 10, "ok": True, "result": {"applied": ["thresholds"]}}
         state = listener.wait(lambda t: t == "edgekit/door-1/state")[-1]
         assert state["config"]["thresholds"]["recognize"] == 0.65
+        # enrol over MQTT: a picture in the payload (re-encoded to fit the 64 KB limit), embedded by the running models
+        obama = cv2.imread(str(media("obama")))
+        jpg = cv2.imencode(".jpg", cv2.resize(obama, None, fx=0.5, fy=0.5), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+        listener.messages.clear()
+        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps(
+            {"id": 11, "name": "Barack Obama", "image": __import__("base64").b64encode(jpg).decode()}), qos=1)
+        reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/enroll/reply")[0]
+        assert reply == {"id": 11, "ok": True, "result": {"enrolled": "Barack Obama", "embeddings": 1}}
+        assert listener.wait(lambda t: t == "edgekit/door-1/state")[-1]["gallery"]["names"] == ["Barack Obama", "caller"]
+        listener.messages.clear()
+        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps({"id": 12, "name": "x", "image": "@@@"}), qos=1)
+        reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/enroll/reply")[0]
+        assert reply["id"] == 12 and reply["ok"] is False and "not valid base64" in reply["error"]
     finally:
         runner.join(30)
         listener.client.loop_stop()
@@ -250,7 +263,7 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
     assert left and left[-1]["identity"] == "caller"
     status = listener.wait(lambda t: t == "edgekit/door-1/status")
     assert status[-1]["state"] == "offline"  # said on the way out, after the outbox drained
-    assert result["frames"] == 150
+    assert result["frames"] == 240
 
 
 def test_demo_sends_its_events_through_a_local_mosquitto(zoo, tmp_path):
