@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.apps.doorbell import Doorbell
 from edge.capture import Capture
-from edge.capture.base import check_frame
+from edge.capture.base import check_frame, expected_size
 from edge.config import SiteConfig
 from edge.events import EventSink, FanoutSink, JsonLinesSink, make_event
 from edge.faces.detector import FaceDetector
@@ -167,7 +167,7 @@ class Loop:
             self.idle_skipped += self.capture.dropped - before
 
     def step(self, image: np.ndarray, meta: dict) -> None:
-        problem = check_frame(image)
+        problem = check_frame(image, expected_size(self.cfg.source))
         if problem:
             self._reject(problem, meta)
             return

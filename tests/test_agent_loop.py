@@ -134,3 +134,14 @@ def test_enrol_from_a_picture_while_running_and_refusals_say_why(agent, media):
     assert Gallery(agent.gallery.path).identities() == {"Barack Obama": 1}
     with pytest.raises(EdgekitError, match=r"picture refused \(no face found\)"):
         agent.enroll("nobody", np.full((240, 320, 3), 90, np.uint8))
+
+
+def test_strict_size_rejects_frames_of_another_resolution_with_the_fix_named(zoo, tmp_path, media):
+    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
+                        "source": {"uri": "0", "width": 640, "height": 480, "strict_size": True}})
+    agent = DoorbellAgent(cfg, ListSink())
+    agent.step(np.zeros((720, 1280, 3), np.uint8), meta(1))
+    agent.step(np.zeros((480, 640, 3), np.uint8), meta(2))
+    (event,) = agent.sink.events
+    assert event["type"] == "frame_rejected" and "frame size 1280x720, expected 640x480" in event["reason"]
+    assert "strict_size" in event["reason"] and agent.frames == 1

@@ -40,6 +40,9 @@ class CaptureConfig(BaseModel):
     fps: float | None = Field(None, gt=0)  # realtime pace for folders, or to override a file's own rate
     width: int | None = Field(None, gt=0)  # request from cameras
     height: int | None = Field(None, gt=0)
+    # Reject frames of any other size than width x height (e.g. zones drawn in pixels for one resolution). Off: any
+    # size is processed (detectors letterbox), and a change of size ends the open tracks.
+    strict_size: bool = False
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
     # Give up after this many failed opens in a row. Unset: never for cameras and streams (they come back), 5 for
@@ -210,7 +213,14 @@ def check_frame(image, expected: tuple[int, int] | None = None) -> str | None:
         return f"frame dtype {image.dtype}, expected uint8"
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)) or min(image.shape[:2]) < 8:
         return f"frame shape {image.shape}, expected HxWx3 (at least 8x8)"
+    if expected is not None and (image.shape[1], image.shape[0]) != tuple(expected):
+        return (f"frame size {image.shape[1]}x{image.shape[0]}, expected {expected[0]}x{expected[1]} (source.width/height with "
+                f"source.strict_size: set them to what the camera delivers, or strict_size: false)")
     return None
+
+
+def expected_size(cfg: CaptureConfig) -> tuple[int, int] | None:
+    return (cfg.width, cfg.height) if cfg.strict_size and cfg.width and cfg.height else None
 
 
 def require(cfg: CaptureConfig) -> None:
