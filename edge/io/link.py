@@ -1,11 +1,15 @@
-"""The device's MQTT link (paho-mqtt 2): retained status with a will, events through the disk outbox at QoS 1,
-telemetry, retained state, and commands with replies.
+"""The device's MQTT link (paho-mqtt 2, MQTT 5): retained status with a will, events through the disk outbox at QoS 1,
+telemetry, retained state, commands with replies, Home Assistant discovery, optional in-process broker.
 
 Topics under the prefix (default `edgekit/<device_id>/`): `status` (retained; the will sets it offline),
-`events/<type>`, `telemetry`, `state` (retained), `cmd/<name>` -> `cmd/<name>/reply`."""
+`events/<type>`, `telemetry`, `state` (retained), `snapshot/<camera>`, `cmd/<name>` -> `cmd/<name>/reply` (or the
+MQTT 5 response topic, with the correlation data echoed)."""
 from __future__ import annotations
 
 import json
+import logging
+import queue
+import socket
 import ssl
 import threading
 import time
@@ -13,35 +17,64 @@ import uuid
 from typing import Callable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge import __version__
 from edge.errors import EdgekitError
+from edge.io.commands import Dispatcher, Handler, handle_command  # noqa: F401  (handle_command: re-exported)
 from edge.io.config import MqttConfig
 from edge.io.outbox import Outbox
+from edge.io.security import CommandVerifier
+
+log = logging.getLogger("edgekit.mqtt")
 
 
 class DeviceLink:
-    def __init__(self, cfg: MqttConfig, device_id: str, device_info: dict | None = None):
-        self.cfg, self.device_id = cfg, device_id
-        self.prefix = cfg.prefix.format(device_id=device_id)
+    """`DeviceLink(cfg, device_info)` (device id from cfg.device_id) or `DeviceLink(cfg, device_id, device_info)`."""
+
+    def __init__(self, cfg: MqttConfig, device_id: str | dict | None = None, device_info: dict | None = None):
+        if isinstance(device_id, dict):
+            device_id, device_info = None, device_id
+        self.cfg = cfg
+        self.device_id = cfg.device_id or device_id or socket.gethostname()
+        self.prefix = cfg.prefix.format(device_id=self.device_id)
         self.info = {"software": __version__, **(device_info or {})}
         self.outbox = Outbox(cfg.outbox)
-        self.handlers: dict[str, Callable[[dict], dict]] = {}
+        self.commands = Dispatcher(cfg.max_payload_bytes, CommandVerifier(cfg.signing, self.device_id))
         self.telemetry_provider: Callable[[], dict] | None = None
         self.connected = threading.Event()
         self.last_error: str | None = None
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._inflight: dict[int, int] = {}  # mid -> seq
-        self._acked: list[int] = []
+        self.refused = 0  # events the broker refused (ACL); they stay in the outbox
+        self.started_at = time.time()
+        self._signals: queue.SimpleQueue = queue.SimpleQueue()  # PUBACKs (mid, reason) and wake-ups (None)
+        self._inflight: dict[int, int] = {}  # mid -> seq of events handed to paho, until their PUBACK (publisher only)
         self._sent_upto = 0
         self._running = False
+        self._state: dict = {}
+        self._own_state: dict = {}
+        self._jobs: queue.Queue = queue.Queue(maxsize=32)
+        self.broker = None
+        self.discovery = None
+        if cfg.discovery.enabled:
+            from edge.io.discovery import Discovery
+
+            self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info)
+        self.model_updates = None
+        if cfg.model_update.public_key:
+            from edge.io.model_update import ModelUpdater
+
+            self.model_updates = ModelUpdater(cfg.model_update, on_outcome=self._model_outcome)
+            self.model_updates.register(self)
         self.client = self._client()
         self.sink = _OutboxSink(self)
 
     # ---- connection ----
     def _client(self) -> mqtt.Client:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgekit-{self.device_id}", protocol=mqtt.MQTTv311)
+        # the embedded broker (amqtt) speaks 3.1.1 only
+        self.v5 = self.cfg.protocol == "5" and not self.cfg.embedded
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgekit-{self.device_id}",
+                        protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311)
         c.will_set(self.prefix + "status", json.dumps({"state": "offline", "device_id": self.device_id}), qos=1, retain=True)
         if self.cfg.username:
             c.username_pw_set(self.cfg.username, self.cfg.password)
@@ -51,19 +84,36 @@ class DeviceLink:
                 c.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
             except (OSError, ssl.SSLError) as e:
                 raise EdgekitError(f"mqtt.tls: cannot load certificates ({e})", "check mqtt.tls.ca_file/cert_file/key_file") from None
+        c.enable_logger(logging.getLogger("edgekit.mqtt.paho"))  # packets at DEBUG, client errors at ERROR
         c.reconnect_delay_set(min_delay=1, max_delay=30)
         c.max_inflight_messages_set(self.cfg.max_inflight)
-        c.max_queued_messages_set(self.cfg.max_inflight)
+        c.max_queued_messages_set(0)  # the outbox is the queue; the publisher bounds what it hands to paho
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
-        c.on_publish, c.on_message = self._on_publish, self._on_message
+        c.on_publish, c.on_message, c.on_subscribe = self._on_publish, self._on_message, self._on_subscribe
         return c
 
     def start(self) -> "DeviceLink":
+        """Connect in the background (an absent broker is retried; events wait in the outbox). A broker whose TLS
+        certificate the configured CA does not trust is a configuration error and raises at once."""
+        if self.cfg.embedded:
+            from edge.io.broker import EmbeddedBroker
+
+            self.broker = EmbeddedBroker(self.cfg.host, self.cfg.port).start()
         self._running = True
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        try:
+            self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        except ssl.SSLError as e:
+            self._running = False
+            raise EdgekitError(f"mqtt: TLS handshake with {self.cfg.host}:{self.cfg.port} failed ({e.reason or e})",
+                               "mqtt.tls.ca_file must be the CA that signed the broker's certificate (and cert/key one it accepts)") from None
+        except OSError as e:
+            self.last_error = f"cannot reach broker {self.cfg.host}:{self.cfg.port} ({e.strerror or e}); retrying"
+            log.warning("mqtt: %s", self.last_error)
+            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
         self._threads = [threading.Thread(target=self._publisher, name="edgekit-mqtt-pub", daemon=True),
-                         threading.Thread(target=self._telemetry, name="edgekit-mqtt-tel", daemon=True)]
+                         threading.Thread(target=self._telemetry, name="edgekit-mqtt-tel", daemon=True),
+                         threading.Thread(target=self._commands, name="edgekit-mqtt-cmd", daemon=True)]
         for t in self._threads:
             t.start()
         return self
@@ -71,107 +121,199 @@ class DeviceLink:
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
             self.last_error = f"broker refused the connection: {reason_code}"
+            log.error("mqtt: %s", self.last_error)
             return
-        client.publish(self.prefix + "status", json.dumps({"state": "online", "device_id": self.device_id, **self.info}), qos=1, retain=True)
+        self.last_error = None
+        client.publish(self.prefix + "status", json.dumps(self.status("online")), qos=1, retain=True)
         client.subscribe(self.prefix + "cmd/+", qos=1)
-        with self._wake:
-            self._inflight.clear()
-            self._sent_upto = 0  # resend whatever the broker has not acknowledged
-            self.connected.set()
-            self._wake.notify_all()
+        if self._state or self._own_state:
+            self._publish_state()
+        if self.discovery:
+            client.subscribe(self.discovery.status_topic, qos=1)
+            self.discovery.publish_all(client, self._state)
+        self.connected.set()  # paho itself resends what it holds unacknowledged, with the same message ids
+        self._signals.put(None)
+
+    def status(self, state: str) -> dict:
+        return {"state": state, "device_id": self.device_id, "since": self.started_at, **self.info}
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
         if reason_code.is_failure:
             self.last_error = f"disconnected: {reason_code}"
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        for rc in reason_codes:
+            if rc.is_failure:
+                self.last_error = f"broker refused a subscription ({rc}): check the ACL for {self.prefix}cmd/+"
+                log.error("mqtt: %s", self.last_error)
+
     # ---- events: outbox -> broker, in order, deleted on PUBACK ----
+    # paho calls on_publish holding its own message lock, so the callback takes no lock of ours (taking one that the
+    # publisher holds around client.publish() deadlocks): it only queues the mid, and the publisher thread, which
+    # alone owns the mid -> seq map, matches it after recording what it published.
     def _on_publish(self, client, userdata, mid, reason_code, properties):
-        with self._wake:
-            seq = self._inflight.pop(mid, None)
-            if seq is not None:
-                self._acked.append(seq)
-            self._wake.notify_all()
+        self._signals.put((mid, reason_code))
+
+    def _settle(self, block: bool) -> None:
+        """Match queued PUBACKs to sequence numbers and delete those events from the outbox."""
+        acked = []
+        try:
+            item = self._signals.get(timeout=0.05) if block else self._signals.get_nowait()
+            while True:
+                if item is not None:
+                    mid, reason = item
+                    seq = self._inflight.pop(mid, None)
+                    if seq is not None and reason.is_failure:  # e.g. Not authorized: kept for after the ACL is fixed
+                        self.refused += 1
+                        self.last_error = f"broker refused event {seq}: {reason} (check the ACL for {self.prefix}events/#)"
+                    elif seq is not None:
+                        acked.append(seq)
+                item = self._signals.get_nowait()
+        except queue.Empty:
+            pass
+        self.outbox.ack(acked)
 
     def _publisher(self) -> None:
         while self._running:
-            with self._wake:
-                acked, self._acked = self._acked, []
-            self.outbox.ack(acked)
             if not self.connected.is_set():
+                self._settle(block=False)
                 self.connected.wait(0.2)
                 continue
-            with self._wake:
-                room = self.cfg.max_inflight - len(self._inflight)
-                after = self._sent_upto
-            batch = self.outbox.pending(after, room) if room > 0 else []
+            room = self.cfg.max_inflight - len(self._inflight)
+            batch = self.outbox.pending(self._sent_upto, room) if room > 0 else []
             if not batch:
-                with self._wake:
-                    self._wake.wait(0.05)
+                self._settle(block=True)
                 continue
             for m in batch:
-                with self._wake:  # record the mid before its PUBACK can arrive
-                    info = self.client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain)
-                    if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                        break
-                    self._inflight[info.mid] = m.seq
-                    self._sent_upto = m.seq
+                if not self.connected.is_set():
+                    break
+                info = self.client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain)
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):  # NO_CONN: paho sends it on reconnect
+                    break
+                self._inflight[info.mid] = m.seq
+                self._sent_upto = m.seq
+            self._settle(block=False)
 
     def publish_event(self, event: dict) -> int:
-        topic = self.prefix + "events/" + str(event.get("type", "event"))
+        topic = self.prefix + "events/" + _topic_word(str(event.get("type", "event")))
 
         def build(seq: int) -> bytes:
             return json.dumps({**event, "id": uuid.uuid4().hex, "seq": seq, "device_id": self.device_id}, separators=(",", ":")).encode()
 
         seq = self.outbox.put(topic, build, qos=1)
-        with self._wake:
-            self._wake.notify_all()
+        if self.discovery:
+            self.discovery.on_event(self.client, event)
+        self._signals.put(None)  # wake the publisher
         return seq
+
+    def publish_snapshot(self, camera: str, jpeg: bytes) -> None:
+        self.client.publish(self.prefix + "snapshot/" + _topic_word(camera), jpeg, qos=0)
 
     # ---- telemetry and state ----
     def set_telemetry(self, provider: Callable[[], dict]) -> None:
         self.telemetry_provider = provider
 
     def telemetry(self) -> dict:
-        data = {"time": time.time(), **self.outbox.stats()}
+        data = {"time": time.time(), "uptime_s": round(time.time() - self.started_at, 1), **self.outbox.stats(),
+                "messages_refused": self.refused}
         if self.telemetry_provider:
-            data.update(self.telemetry_provider())
+            try:
+                data.update(self.telemetry_provider())
+            except Exception as e:  # a telemetry bug must not stop the link
+                data["telemetry_error"] = f"{e.__class__.__name__}: {e}"
         return data
 
     def _telemetry(self) -> None:
         while self._running:
-            time.sleep(self.cfg.telemetry_interval_s)
-            if self.connected.is_set():
+            deadline = time.time() + self.cfg.telemetry_interval_s
+            while self._running and time.time() < deadline:
+                time.sleep(min(0.2, self.cfg.telemetry_interval_s))
+            if self._running and self.connected.is_set():
                 self.client.publish(self.prefix + "telemetry", json.dumps(self.telemetry()), qos=0)
 
     def set_state(self, state: dict) -> None:
-        self.client.publish(self.prefix + "state", json.dumps(state), qos=1, retain=True)
+        """The loop's reported state (retained); the link adds its own keys (model updates)."""
+        self._state = dict(state)
+        self._publish_state()
+        if self.discovery and self.connected.is_set():
+            self.discovery.publish_all(self.client, self._state)
 
-    # ---- commands ----
-    def on_command(self, name: str, handler: Callable[[dict], dict]) -> None:
-        self.handlers[name] = handler
+    def _publish_state(self) -> None:
+        self.client.publish(self.prefix + "state", json.dumps({**self._state, **self._own_state}), qos=1, retain=True)
+
+    def _model_outcome(self, outcome: dict) -> None:
+        self._own_state.setdefault("model_updates", {})[outcome["model"]] = outcome
+        self._publish_state()
+
+    # ---- commands: parsed and run on their own thread, so a slow one never stalls acknowledgements ----
+    def on_command(self, name: str, handler: Handler) -> None:
+        self.commands.register(name, handler)
+
+    @property
+    def handlers(self) -> dict[str, Handler]:
+        return self.commands.handlers
 
     def _on_message(self, client, userdata, msg):
-        name = msg.topic[len(self.prefix + "cmd/"):]
-        if "/" in name:  # our own replies
+        if self.discovery and msg.topic == self.discovery.status_topic:
+            if msg.payload == b"online":
+                self.discovery.publish_all(client, self._state)
             return
-        reply = handle_command(self.handlers, name, msg.payload, self.cfg.max_payload_bytes)
-        client.publish(self.prefix + f"cmd/{name}/reply", json.dumps(reply), qos=1)
+        name = msg.topic[len(self.prefix + "cmd/"):]
+        props = getattr(msg, "properties", None)
+        reply_to = getattr(props, "ResponseTopic", None) or self.prefix + f"cmd/{name}/reply"
+        correlation = getattr(props, "CorrelationData", None)
+        try:
+            self._jobs.put_nowait((name, msg.payload, reply_to, correlation))
+        except queue.Full:
+            self._reply(reply_to, correlation, {"ok": False, "error": "device busy: too many commands queued, retry later"})
+
+    def _commands(self) -> None:
+        while self._running:
+            try:
+                name, payload, reply_to, correlation = self._jobs.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                reply = self.commands.handle(name, payload)
+            except Exception as e:  # a handler bug is answered, logged, and the device keeps running
+                log.exception("mqtt: command %r failed", name[:64])
+                reply = {"ok": False, "error": f"internal error in {name[:64]!r}: {e.__class__.__name__}: {str(e)[:200]}"}
+            self._reply(reply_to, correlation, reply)
+
+    def _reply(self, topic: str, correlation: bytes | None, reply: dict) -> None:
+        props = None
+        if correlation is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.CorrelationData = correlation
+        try:
+            self.client.publish(topic, json.dumps(reply), qos=1, properties=props)
+        except ValueError as e:  # an unusable response topic
+            log.warning("mqtt: cannot reply on %r: %s", topic[:128], e)
 
     # ---- shutdown ----
     def stop(self, flush_timeout_s: float = 5.0) -> None:
+        """Flush what the broker can take within the timeout (the rest stays in the outbox), say offline, disconnect."""
         deadline = time.time() + flush_timeout_s
-        while self.connected.is_set() and self.outbox.stats()["outbox_depth"] and time.time() < deadline:
-            time.sleep(0.05)
+        while self._running and self.connected.is_set() and self.outbox.depth > self.refused and time.time() < deadline:
+            time.sleep(0.02)
         self._running = False
+        for t in getattr(self, "_threads", []):
+            t.join(timeout=2)
+        self._settle(block=False)  # the publisher has stopped: its map is ours now
         if self.connected.is_set():
-            info = self.client.publish(self.prefix + "status", json.dumps({"state": "offline", "device_id": self.device_id}), qos=1, retain=True)
+            info = self.client.publish(self.prefix + "status", json.dumps(self.status("offline")), qos=1, retain=True)
             info.wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
-        for t in getattr(self, "_threads", []):
-            t.join(timeout=1)
         self.outbox.close()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+def _topic_word(s: str) -> str:
+    """One topic level: no wildcards or separators from event data."""
+    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in s)[:64] or "_"
 
 
 class _OutboxSink:
@@ -185,26 +327,3 @@ class _OutboxSink:
 
     def close(self) -> None:
         pass
-
-
-def handle_command(handlers: dict, name: str, payload: bytes, max_bytes: int) -> dict:
-    """Parse, check and dispatch one command; always returns a reply saying done or exactly why not."""
-    if len(payload) > max_bytes:
-        return {"ok": False, "error": f"payload of {len(payload)} bytes exceeds the {max_bytes}-byte limit"}
-    try:
-        body = json.loads(payload.decode("utf-8")) if payload else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        return {"ok": False, "error": f"payload is not JSON ({e.__class__.__name__})"}
-    if not isinstance(body, dict):
-        return {"ok": False, "error": f"payload must be a JSON object, got {type(body).__name__}"}
-    request_id = body.get("id") if isinstance(body.get("id"), (str, int)) else None
-    handler = handlers.get(name)
-    if handler is None:
-        return {"id": request_id, "ok": False, "error": f"unknown command '{name[:64]}'", "commands": sorted(handlers)}
-    try:
-        result = handler(body)
-    except EdgekitError as e:
-        return {"id": request_id, "ok": False, "error": str(e)}
-    except (KeyError, TypeError, ValueError) as e:
-        return {"id": request_id, "ok": False, "error": f"bad arguments: {e}"}
-    return {"id": request_id, "ok": True, "result": result}

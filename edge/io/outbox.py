@@ -1,6 +1,7 @@
 """Store and forward: every message is written to SQLite (WAL) before it is sent and deleted only when the broker
-acknowledges it. SQLite's AUTOINCREMENT never reuses a row id, even after deletes and restarts, so the row id is the
-per-device sequence number a consumer uses to spot gaps and duplicates."""
+acknowledges it. Sequence numbers come from SQLite's AUTOINCREMENT counter (sqlite_sequence), which never goes back,
+even after deletes and restarts, so the row id is the per-device sequence number a consumer uses to spot gaps and
+duplicates. Bounded by count and age: past the bound the oldest rows go, and the drops are counted (telemetry)."""
 from __future__ import annotations
 
 import sqlite3
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.errors import EdgekitError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -20,6 +23,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   retain INTEGER NOT NULL,
   created REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox(created);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -45,37 +49,50 @@ class Outbox:
     def __init__(self, cfg: OutboxConfig):
         self.cfg = cfg
         path = Path(cfg.path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed row survives a process kill
-        self.db.executescript(SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed row survives a process kill
+            self.db.executescript(SCHEMA)
+            (self._count,) = self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+            row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        except (OSError, sqlite3.Error) as e:
+            raise EdgekitError(f"mqtt.outbox.path {path}: cannot open the outbox ({e})",
+                               "point mqtt.outbox.path at a writable file") from None
+        self._last_seq = row[0] if row else 0
+        self._next_age_check = 0.0
         self.lock = threading.Lock()
 
     def put(self, topic: str, build, qos: int = 1, retain: bool = False) -> int:
         """Store one message; `build(seq) -> bytes` makes the payload once the sequence number is known."""
         with self.lock:
+            seq = self._last_seq + 1
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self.db.execute("INSERT INTO outbox(topic, payload, qos, retain, created) VALUES (?, x'', ?, ?, ?)",
-                                      (topic, qos, int(retain), time.time()))
-                seq = cur.lastrowid
-                self.db.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (build(seq), seq))
+                self.db.execute("INSERT INTO outbox(seq, topic, payload, qos, retain, created) VALUES (?, ?, ?, ?, ?, ?)",
+                                (seq, topic, build(seq), qos, int(retain), time.time()))
+                self._count += 1
                 self._enforce_bounds()
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
+                (self._count,) = self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()
                 raise
+            self._last_seq = seq
         return seq
 
     def _enforce_bounds(self) -> None:
-        cutoff = time.time() - self.cfg.max_age_s
-        dropped = self.db.execute("DELETE FROM outbox WHERE created < ?", (cutoff,)).rowcount
-        (count,) = self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-        if count > self.cfg.max_messages:
+        dropped = 0
+        now = time.time()
+        if now >= self._next_age_check:  # the age bound is coarse: checked at most once a second
+            self._next_age_check = now + 1.0
+            dropped += self.db.execute("DELETE FROM outbox WHERE created < ?", (now - self.cfg.max_age_s,)).rowcount
+        if self._count - dropped > self.cfg.max_messages:
             dropped += self.db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
-                                       (count - self.cfg.max_messages,)).rowcount
+                                       (self._count - dropped - self.cfg.max_messages,)).rowcount
         if dropped:
+            self._count -= dropped
             self.db.execute("INSERT INTO counters VALUES ('dropped', ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
                             (dropped, dropped))
 
@@ -90,15 +107,23 @@ class Outbox:
             return
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            n = 0
+            for s in seqs:
+                n += self.db.execute("DELETE FROM outbox WHERE seq = ?", (s,)).rowcount
             self.db.execute("COMMIT")
+            self._count -= n
+
+    @property
+    def depth(self) -> int:
+        return self._count
 
     def stats(self) -> dict:
         with self.lock:
-            count, oldest = self.db.execute("SELECT COUNT(*), MIN(created) FROM outbox").fetchone()
-            row = self.db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
-        return {"outbox_depth": count, "outbox_oldest_age_s": round(time.time() - oldest, 1) if oldest else 0.0,
-                "messages_dropped": row[0] if row else 0}
+            row = self.db.execute("SELECT created FROM outbox ORDER BY seq LIMIT 1").fetchone()
+            dropped = self.db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
+            count = self._count
+        return {"outbox_depth": count, "outbox_oldest_age_s": round(time.time() - row[0], 1) if row else 0.0,
+                "messages_dropped": dropped[0] if dropped else 0}
 
     def close(self) -> None:
         with self.lock:

@@ -1,0 +1,267 @@
+"""Over-the-air model updates: an artifact (NAME.tflite + its card) arrives in chunks over MQTT or from an operator
+URL; its sha256 and an Ed25519 signature over (name, model sha256, card sha256) are checked against the device's
+configured public key; it is swapped in with os.replace, smoke-tested (loads, runs on sample frames, finite outputs,
+latency bound), and the previous files are put back if any check fails. Only models already on the device can be
+updated, and file names come from the device's own listing, never from the payload."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+
+from edge.errors import EdgekitError
+from edge.io.config import ModelUpdateConfig
+from edge.io.security import load_public_key
+
+CHUNK_BYTES = 32 * 1024  # raw bytes per chunk: base64 keeps a chunk under the default 64 KiB command limit
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def canonical_card(card: dict) -> bytes:
+    return json.dumps(card, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def manifest(model: str, model_sha256: str, card: dict) -> bytes:
+    """What the signature covers."""
+    return f"edgekit-model\n{model}\n{model_sha256}\n{hashlib.sha256(canonical_card(card)).hexdigest()}".encode()
+
+
+def sign_model(private_key, model: str, tflite: bytes, card: dict) -> dict:
+    """The operator side (`edgekit fleet push-model`): the begin message's fields."""
+    sha = hashlib.sha256(tflite).hexdigest()
+    return {"model": model, "size": len(tflite), "sha256": sha, "card": card,
+            "signature": base64.b64encode(private_key.sign(manifest(model, sha, card))).decode()}
+
+
+class _Transfer:
+    def __init__(self, model: str, size: int, sha256: str, card: dict, signature: bytes, path: Path):
+        self.model, self.size, self.sha256, self.card, self.signature, self.path = model, size, sha256, card, signature, path
+        self.received, self.next_index, self.started = 0, 0, time.time()
+        self.file = open(path, "wb")
+
+
+class ModelUpdater:
+    def __init__(self, cfg: ModelUpdateConfig, on_outcome: Callable[[dict], None] | None = None):
+        self.cfg = cfg
+        self.key = load_public_key(cfg.public_key, "mqtt.model_update.public_key")
+        self.on_outcome = on_outcome
+        self.on_swapped: Callable[[str, Path], None] | None = None  # the loop reloads the model; raising rolls back
+        self.transfers: dict[str, _Transfer] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def dir(self) -> Path:
+        if self.cfg.models_dir:
+            return Path(self.cfg.models_dir).expanduser()
+        from edge.paths import models_dir
+
+        return models_dir()
+
+    def register(self, link) -> None:
+        link.on_command("model_update", self.command)
+
+    def installed(self) -> dict[str, Path]:
+        return {p.name[: -len(".card.json")]: p for p in self.dir.glob("*.card.json")}
+
+    # ---- the command ----
+    def command(self, body: dict) -> dict:
+        """Update a model: step begin (model, size, sha256, card, signature[, url]) / chunk (transfer, index, data) / commit / abort."""
+        step = body.get("step")
+        if step == "begin":
+            return self.begin(body)
+        transfer = self._transfer(body.get("transfer"))
+        if step == "chunk":
+            return self.chunk(transfer, body)
+        if step == "commit":
+            return self.commit(transfer)
+        if step == "abort":
+            self._drop(transfer)
+            return {"aborted": True}
+        raise EdgekitError(f"model_update: unknown step {str(step)[:32]!r}", "use begin, chunk, commit or abort")
+
+    def _transfer(self, tid) -> _Transfer:
+        with self.lock:
+            t = self.transfers.get(tid) if isinstance(tid, str) else None
+        if t is None:
+            raise EdgekitError("model_update: no such transfer", "start again with step 'begin'")
+        return t
+
+    def begin(self, body: dict) -> dict:
+        model, size, sha, card, sig = body.get("model"), body.get("size"), body.get("sha256"), body.get("card"), body.get("signature")
+        installed = self.installed()
+        if not isinstance(model, str) or model not in installed:
+            raise EdgekitError(f"model_update: {str(model)[:64]!r} is not a model on this device",
+                               f"update one of {sorted(installed)}")
+        if not isinstance(size, int) or not 0 < size <= self.cfg.max_bytes:
+            raise EdgekitError(f"model_update: size must be 1..{self.cfg.max_bytes} bytes", "raise mqtt.model_update.max_bytes for bigger models")
+        if not isinstance(sha, str) or not HEX64.match(sha):
+            raise EdgekitError("model_update: sha256 must be 64 lower-case hex digits")
+        if not isinstance(card, dict) or card.get("tflite") != f"{model}.tflite" or card.get("sha256") != sha:
+            raise EdgekitError(f"model_update: the card must name {model}.tflite and carry the model's sha256")
+        try:
+            signature = base64.b64decode(sig, validate=True) if isinstance(sig, str) else b""
+        except (binascii.Error, ValueError):
+            signature = b""
+        if not signature:
+            raise EdgekitError("model_update: unsigned (no valid base64 'signature')", "push it with `edgekit fleet push-model --key`")
+        self._verify(model, sha, card, signature)  # refuse before anything is downloaded
+        staging = self.dir / ".incoming"
+        staging.mkdir(exist_ok=True)
+        tid = uuid.uuid4().hex
+        t = _Transfer(model, size, sha, card, signature, staging / f"{tid}.tflite")
+        with self.lock:
+            for old in [k for k, v in self.transfers.items() if time.time() - v.started > 3600]:
+                self._drop(self.transfers[old])
+            self.transfers[tid] = t
+        url = body.get("url")
+        if url is not None:
+            self._fetch(t, url)
+            return self.commit(t)
+        return {"transfer": tid, "chunk_bytes": CHUNK_BYTES}
+
+    def _fetch(self, t: _Transfer, url) -> None:
+        import urllib.request
+
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            self._drop(t)
+            raise EdgekitError("model_update: url must be http(s)://")
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                while chunk := r.read(1 << 20):
+                    self._write(t, chunk)
+        except OSError as e:
+            self._drop(t)
+            raise EdgekitError(f"model_update: cannot fetch the model ({e})", "check the URL is reachable from the device") from None
+
+    def _write(self, t: _Transfer, data: bytes) -> None:
+        if t.received + len(data) > t.size:
+            self._drop(t)
+            raise EdgekitError(f"model_update: more than the announced {t.size} bytes", "start again with the right size")
+        t.file.write(data)
+        t.received += len(data)
+
+    def chunk(self, t: _Transfer, body: dict) -> dict:
+        index, data = body.get("index"), body.get("data")
+        if index != t.next_index:
+            raise EdgekitError(f"model_update: expected chunk {t.next_index}, got {str(index)[:16]}", "resend from that chunk")
+        try:
+            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+        except (binascii.Error, ValueError):
+            raw = None
+        if not raw:
+            raise EdgekitError("model_update: chunk 'data' must be non-empty base64")
+        self._write(t, raw)
+        t.next_index += 1
+        return {"received": t.received, "size": t.size}
+
+    def _verify(self, model: str, sha: str, card: dict, signature: bytes) -> None:
+        try:
+            self.key.verify(signature, manifest(model, sha, card))
+        except InvalidSignature:
+            raise EdgekitError("model_update: bad signature (not signed by the key in mqtt.model_update.public_key)",
+                               "sign it with the matching private key") from None
+
+    def _drop(self, t: _Transfer) -> None:
+        with self.lock:
+            self.transfers = {k: v for k, v in self.transfers.items() if v is not t}
+        t.file.close()
+        t.path.unlink(missing_ok=True)
+
+    # ---- commit: verify, swap, smoke test, roll back ----
+    def commit(self, t: _Transfer) -> dict:
+        t.file.close()
+        try:
+            if t.received != t.size:
+                raise EdgekitError(f"model_update: received {t.received} of {t.size} bytes", "resend the missing chunks")
+            h = hashlib.sha256()
+            with open(t.path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            if h.hexdigest() != t.sha256:
+                raise EdgekitError("model_update: sha256 mismatch: the model was corrupted or tampered with", "push it again")
+            self._verify(t.model, t.sha256, t.card, t.signature)
+        except EdgekitError as e:
+            self._drop(t)
+            return self._outcome(t.model, False, str(e), t.sha256)
+        result = self._swap(t)
+        self._drop(t)
+        return result
+
+    def _swap(self, t: _Transfer) -> dict:
+        card_path = self.installed()[t.model]
+        model_path = card_path.with_name(f"{t.model}.tflite")
+        backup = self.dir / ".rollback"
+        backup.mkdir(exist_ok=True)
+        saved = [(p, backup / p.name) for p in (model_path, card_path) if p.exists()]
+        for live, copy in saved:
+            shutil.copy2(live, copy)
+        staged_card = t.path.with_suffix(".card.json")
+        staged_card.write_text(json.dumps(t.card, indent=2) + "\n")
+        os.replace(t.path, model_path)  # each file swaps atomically; the card's sha256 ties the two together
+        os.replace(staged_card, card_path)
+        try:
+            latency = self.smoke_test(card_path)
+            if self.on_swapped is not None:
+                self.on_swapped(t.model, card_path)
+        except Exception as e:  # any failure, expected or not, puts the old model back
+            for live, copy in saved:
+                os.replace(copy, live)
+            if self.on_swapped is not None:
+                try:
+                    self.on_swapped(t.model, card_path)
+                except Exception:
+                    pass
+            reason = str(e) if isinstance(e, EdgekitError) else f"{e.__class__.__name__}: {e}"
+            return self._outcome(t.model, False, f"smoke test failed, rolled back to the previous model: {reason}", t.sha256)
+        for _, copy in saved:
+            copy.unlink(missing_ok=True)
+        return self._outcome(t.model, True, f"installed; smoke test {latency:.1f} ms per frame", t.sha256, latency_ms=round(latency, 2))
+
+    def smoke_test(self, card_path: Path) -> float:
+        """Load the model, run it on the sample frames; outputs must be finite and each run within the latency bound."""
+        from edge.preprocess import preprocess
+        from edge.runtime import Model
+
+        model = Model(card_path)
+        worst = 0.0
+        for frame in self.sample_frames():
+            x, _ = preprocess(frame, model.card.preprocess)
+            t0 = time.perf_counter()
+            outputs = model.run(x)
+            ms = (time.perf_counter() - t0) * 1000
+            worst = max(worst, ms)
+            if not outputs or not all(np.isfinite(o).all() for o in outputs):
+                raise EdgekitError("the model's outputs are empty or not finite on a sample frame")
+            if ms > self.cfg.max_latency_ms:
+                raise EdgekitError(f"one run took {ms:.0f} ms, over mqtt.model_update.max_latency_ms ({self.cfg.max_latency_ms:g})")
+        return worst
+
+    def sample_frames(self) -> list[np.ndarray]:
+        import cv2
+
+        paths = [Path(p).expanduser() for p in self.cfg.sample_frames] or sorted((self.dir / "samples").glob("*.[jp][pn]g"))
+        frames = [f for f in (cv2.imread(str(p)) for p in paths) if f is not None]
+        if not frames:  # nothing stored: a textured synthetic frame still exercises load, shapes and finiteness
+            rng = np.random.default_rng(0)
+            frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)]
+        return frames
+
+    def _outcome(self, model: str, ok: bool, message: str, sha: str, **extra) -> dict:
+        outcome = {"model": model, "ok": ok, "message": message, "sha256": sha, "time": time.time(), **extra}
+        if self.on_outcome:
+            self.on_outcome(outcome)
+        if not ok:
+            raise EdgekitError(message)
+        return outcome
