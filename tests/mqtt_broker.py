@@ -4,6 +4,7 @@ username/password with an ACL file."""
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,8 @@ class Broker:
         self.dir.chmod(0o777)  # mosquitto started as root drops to user mosquitto
         self.conf = self.dir / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", f"allow_anonymous {'false' if users else 'true'}"]
+        if os.geteuid() == 0:  # as root mosquitto would drop to user mosquitto, who cannot read pytest's 0700 tmp dirs
+            lines.append("user root")
         lines += [f"persistence true\npersistence_location {self.dir}/"] if persistent else ["persistence false"]
         if tls:
             lines += [f"cafile {tls.ca}", f"certfile {tls.server_cert}", f"keyfile {tls.server_key}"]

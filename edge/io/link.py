@@ -102,10 +102,14 @@ class DeviceLink:
         self._running = True
         try:
             self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        except ssl.SSLCertVerificationError as e:
+            self._running = False
+            raise EdgekitError(f"mqtt.tls.ca_file {self.cfg.tls.ca_file}: does not verify the certificate of {self.cfg.host}:{self.cfg.port} "
+                               f"({e.verify_message})", "set ca_file to the CA that signed the broker's certificate") from None
         except ssl.SSLError as e:
             self._running = False
             raise EdgekitError(f"mqtt: TLS handshake with {self.cfg.host}:{self.cfg.port} failed ({e.reason or e})",
-                               "mqtt.tls.ca_file must be the CA that signed the broker's certificate (and cert/key one it accepts)") from None
+                               "check mqtt.tls: the broker may want a client certificate (cert_file/key_file) it trusts") from None
         except OSError as e:
             self.last_error = f"cannot reach broker {self.cfg.host}:{self.cfg.port} ({e.strerror or e}); retrying"
             log.warning("mqtt: %s", self.last_error)
