@@ -1,0 +1,129 @@
+"""Model updates with the real zoo artifacts: a signed model pushed in chunks through a real mosquitto is installed
+and smoke-tested; a tampered, unsigned or wrongly signed model is refused and the old one stays; a signed model that
+fails its smoke test is rolled back; every outcome lands in the retained state."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.card import sha256_file
+from edge.errors import EdgekitError
+from edge.io.config import ModelUpdateConfig
+from edge.io.link import DeviceLink
+from edge.io.model_update import ModelUpdater, sign_model
+from edge.io.operator import Operator
+from edge.io.security import public_key_b64
+from edge.runtime import Model
+from tests.mqtt_broker import MOSQUITTO, Broker
+from tests.test_mqtt_link import Consumer, link_cfg
+
+NAME = "blazeface_short"
+
+
+@pytest.fixture
+def device_models(zoo, tmp_path) -> Path:
+    """A device's models dir holding the INT8 blazeface_short."""
+    d = tmp_path / "models"
+    d.mkdir()
+    for suffix in (".tflite", ".card.json"):
+        shutil.copy(zoo / f"{NAME}{suffix}", d / f"{NAME}{suffix}")
+    return d
+
+
+@pytest.fixture
+def update(zoo):
+    """The float build of the same model, carded as an update for it."""
+    tflite = (zoo / f"{NAME}.float.tflite").read_bytes()
+    card = {**json.loads((zoo / f"{NAME}.float.card.json").read_text()), "name": NAME, "tflite": f"{NAME}.tflite"}
+    return tflite, card
+
+
+def updater(models: Path, key, media) -> ModelUpdater:
+    cfg = ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(models), sample_frames=[str(media("obama"))])
+    return ModelUpdater(cfg, on_outcome=lambda o: outcomes.append(o))
+
+
+outcomes: list = []
+
+
+def push(u: ModelUpdater, begin: dict, tflite: bytes) -> dict:
+    t = u.command({"step": "begin", **begin})["transfer"]
+    for i, at in enumerate(range(0, len(tflite), 32 * 1024)):
+        u.command({"step": "chunk", "transfer": t, "index": i, "data": base64.b64encode(tflite[at:at + 32 * 1024]).decode()})
+    return u.command({"step": "commit", "transfer": t})
+
+
+def test_tampered_unsigned_and_foreign_models_are_refused_and_the_old_one_stays(device_models, update, media):
+    key = Ed25519PrivateKey.generate()
+    u = updater(device_models, key, media)
+    tflite, card = update
+    before = sha256_file(device_models / f"{NAME}.tflite")
+    flipped = bytearray(tflite)
+    flipped[len(flipped) // 2] ^= 0xFF
+    with pytest.raises(EdgekitError, match="sha256 mismatch"):  # signed, then altered on the way
+        push(u, sign_model(key, NAME, tflite, card), bytes(flipped))
+    with pytest.raises(EdgekitError, match="unsigned"):
+        push(u, {k: v for k, v in sign_model(key, NAME, tflite, card).items() if k != "signature"}, tflite)
+    with pytest.raises(EdgekitError, match="bad signature"):
+        push(u, sign_model(Ed25519PrivateKey.generate(), NAME, tflite, card), tflite)
+    with pytest.raises(EdgekitError, match="bad signature"):  # a card edited after signing
+        push(u, {**sign_model(key, NAME, tflite, card), "card": {**card, "labels": ["x"]}}, tflite)
+    with pytest.raises(EdgekitError, match="not a model on this device"):
+        push(u, sign_model(key, "../../etc/passwd", tflite, card), tflite)
+    assert sha256_file(device_models / f"{NAME}.tflite") == before
+    Model(device_models / f"{NAME}.card.json")  # the old model still loads and matches its card
+    assert not list((device_models / ".incoming").iterdir())  # nothing half-received left behind
+
+
+def test_a_model_that_fails_its_smoke_test_is_rolled_back(device_models, update, media):
+    key = Ed25519PrivateKey.generate()
+    u = updater(device_models, key, media)
+    tflite, card = update
+    broken = tflite[: len(tflite) // 2]  # correctly signed, but truncated: it cannot load
+    broken_card = {**card, "sha256": hashlib.sha256(broken).hexdigest()}
+    before = sha256_file(device_models / f"{NAME}.tflite")
+    outcomes.clear()
+    with pytest.raises(EdgekitError, match="rolled back"):
+        push(u, sign_model(key, NAME, broken, broken_card), broken)
+    assert sha256_file(device_models / f"{NAME}.tflite") == before
+    assert Model(device_models / f"{NAME}.card.json").card.sha256 == before
+    assert outcomes[-1]["ok"] is False and "rolled back" in outcomes[-1]["message"]
+    u.on_swapped = lambda name, path: (_ for _ in ()).throw(RuntimeError("the loop could not reload it"))
+    with pytest.raises(EdgekitError, match="could not reload"):  # the loop refusing it rolls back too
+        push(u, sign_model(key, NAME, tflite, card), tflite)
+    assert sha256_file(device_models / f"{NAME}.tflite") == before
+
+
+@pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")
+def test_signed_model_pushed_over_mqtt_is_installed_and_reported(device_models, update, media, tmp_path):
+    key = Ed25519PrivateKey.generate()
+    broker = Broker(tmp_path / "b").start()
+    try:
+        mu = ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(device_models), sample_frames=[str(media("obama"))])
+        link = DeviceLink(link_cfg(broker.port, tmp_path, model_update=mu), "door9").start()
+        assert link.connected.wait(5)
+        states = Consumer(broker.port, "edgekit/door9/state")
+        op = Operator(port=broker.port)
+        tflite, card = update
+        seen = []
+        reply = op.push_model("door9", NAME, tflite, card, key, progress=lambda done, total: seen.append(done))
+        assert reply["ok"], reply
+        assert reply["result"]["ok"] and "smoke test" in reply["result"]["message"]
+        assert seen[-1] == len(tflite) and len(seen) == -(-len(tflite) // (32 * 1024))
+        assert sha256_file(device_models / f"{NAME}.tflite") == hashlib.sha256(tflite).hexdigest()
+        assert Model(device_models / f"{NAME}.card.json").input_dtype.name == "float32"  # the float build runs now
+        assert states.wait(lambda: any(b.get("model_updates", {}).get(NAME, {}).get("ok") for b, _ in states.on("state")))
+        bad = op.push_model("door9", NAME, tflite, card, Ed25519PrivateKey.generate())
+        assert bad["ok"] is False and "bad signature" in bad["error"]
+        op.close()
+        states.close()
+        link.stop()
+    finally:
+        broker.stop()
