@@ -1,0 +1,182 @@
+"""`edgekit fleet ...`: the operator's side: ls (devices from retained status), watch (events live), cmd (send a
+command, print its reply), push-model (sign and send a model, per-device progress and outcome), keygen."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+
+from edge.errors import EdgekitError
+
+
+def _broker_options(f):
+    for opt in reversed([
+        click.option("--host", default="127.0.0.1", show_default=True, envvar="EDGEKIT_MQTT_HOST"),
+        click.option("--port", default=1883, show_default=True, type=int, envvar="EDGEKIT_MQTT_PORT"),
+        click.option("--root", default="edgekit", show_default=True, help="topic root (the devices' prefix without the device id)"),
+        click.option("--username", envvar="EDGEKIT_MQTT_USERNAME"),
+        click.option("--password", envvar="EDGEKIT_MQTT_PASSWORD"),
+        click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False), help="CA file: connect with TLS"),
+        click.option("--cert", "cert_file", type=click.Path(exists=True, dir_okay=False), help="client certificate (mutual TLS)"),
+        click.option("--cert-key", "key_file", type=click.Path(exists=True, dir_okay=False), help="client certificate's key"),
+        click.option("--sign", "sign_file", type=click.Path(dir_okay=False), help="Ed25519 key (from `fleet keygen`) to sign commands with"),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _operator(o: dict):
+    from edge.io.operator import Operator
+    from edge.io.security import load_private_key
+
+    key = load_private_key(o.pop("sign_file")) if o.get("sign_file") else None
+    return Operator(sign_key=key, **{k: o[k] for k in ("host", "port", "root", "username", "password", "ca_file", "cert_file", "key_file")})
+
+
+@click.group()
+def fleet():
+    """Operate devices over MQTT: ls, watch, cmd, push-model, keygen."""
+
+
+@fleet.command("ls")
+@_broker_options
+@click.option("--wait", default=1.0, show_default=True, help="seconds to listen for status and telemetry")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per device")
+def ls(wait, as_json, **o):
+    """Devices from their retained status: online/offline, software, last telemetry."""
+    op = _operator(o)
+    try:
+        devices = op.devices(wait)
+    finally:
+        op.close()
+    if not devices:
+        click.echo(f"no devices under {o['root']}/ (none has connected to this broker yet)", err=True)
+    for name, d in sorted(devices.items()):
+        if as_json:
+            click.echo(json.dumps({"device": name, **d}))
+            continue
+        s, t = d.get("status", {}), d.get("telemetry")
+        tel = (f"fps={t.get('fps', '-')} outbox={t.get('outbox_depth', '-')} dropped={t.get('messages_dropped', '-')} "
+               f"({time.time() - t.get('time', time.time()):.0f} s ago)") if t else "no telemetry yet"
+        click.echo(f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} {tel}")
+
+
+@fleet.command()
+@_broker_options
+@click.argument("device", default="+")
+@click.option("--count", type=int, default=0, help="stop after N events (0: run until Ctrl-C)")
+@click.option("--seconds", type=float, default=0, help="stop after this many seconds (0: no limit)")
+def watch(device, count, seconds, **o):
+    """Print events live as JSON lines (all devices, or DEVICE)."""
+    import queue
+
+    op = _operator(o)
+    q: queue.SimpleQueue = queue.SimpleQueue()
+    op.listeners.append(q.put)
+    op.c.subscribe(f"{op.root}/{device}/events/#", qos=1)
+    n, end = 0, time.time() + seconds if seconds else float("inf")
+    try:
+        while (not count or n < count) and time.time() < end:
+            try:
+                msg = q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            click.echo(msg.payload.decode(errors="replace"))
+            n += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        op.close()
+
+
+@fleet.command()
+@_broker_options
+@click.argument("device")
+@click.argument("name")
+@click.argument("args", nargs=-1)
+@click.option("--json", "body", help="the command's arguments as one JSON object")
+@click.option("--timeout", default=30.0, show_default=True)
+def cmd(device, name, args, body, timeout, **o):
+    """Send command NAME to DEVICE with KEY=VALUE args (values parsed as JSON where they can be); print the reply."""
+    payload = {}
+    if body:
+        try:
+            payload = json.loads(body)
+        except ValueError as e:
+            raise EdgekitError(f"--json: not JSON ({e})", "quote it: --json '{\"name\": \"Ann\"}'") from None
+        if not isinstance(payload, dict):
+            raise EdgekitError("--json: must be a JSON object")
+    for a in args:
+        k, eq, v = a.partition("=")
+        if not eq:
+            raise EdgekitError(f"argument {a!r}: expected KEY=VALUE")
+        try:
+            payload[k] = json.loads(v)
+        except ValueError:
+            payload[k] = v
+    op = _operator(o)
+    try:
+        reply = op.command(device, name, payload, timeout)
+    finally:
+        op.close()
+    click.echo(json.dumps(reply, indent=2))
+    if not reply.get("ok"):
+        raise SystemExit(1)
+
+
+@fleet.command("push-model")
+@_broker_options
+@click.argument("card", type=click.Path(exists=True, dir_okay=False))
+@click.option("--devices", required=True, help="comma-separated device ids")
+@click.option("--key", "model_key", required=True, type=click.Path(exists=True, dir_okay=False), help="Ed25519 key that signs the model")
+@click.option("--as", "name", help="the model name on the devices (default: the card's name)")
+def push_model(card, devices, model_key, name, **o):
+    """Sign the model a CARD describes and send it to each device; show progress and each device's outcome."""
+    from tqdm import tqdm
+
+    from edge.io.operator import read_model
+    from edge.io.security import load_private_key
+
+    key = load_private_key(model_key)
+    tflite, card_json = read_model(Path(card))
+    name = name or card_json["name"]
+    op = _operator(o)
+    failed = 0
+    try:
+        for device in [d.strip() for d in devices.split(",") if d.strip()]:
+            with tqdm(total=len(tflite), unit="B", unit_scale=True, desc=device, leave=False) as bar:
+                reply = op.push_model(device, name, tflite, card_json, key, progress=lambda done, total: bar.update(done - bar.n))
+            if reply.get("ok"):
+                click.echo(f"{device}: {name} installed ({reply['result']['message']})")
+            else:
+                failed += 1
+                click.echo(f"{device}: {name} NOT installed: {reply.get('error')}")
+    finally:
+        op.close()
+    if failed:
+        raise SystemExit(1)
+
+
+@fleet.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="where to write the private key (0600)")
+def keygen(out):
+    """Make an Ed25519 key pair: the private key to --out, the public key (for the devices' config) printed."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge.io.security import public_key_b64
+
+    path = Path(out).expanduser()
+    if path.exists():
+        raise EdgekitError(f"{path}: already exists", "pick another --out; a key is never overwritten")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    click.echo(f"private key: {path} (keep it secret)")
+    click.echo(f"public key: {public_key_b64(key)}")
+    click.echo("put the public key in the devices' config: mqtt.signing.ed25519_public_keys and/or mqtt.model_update.public_key")
