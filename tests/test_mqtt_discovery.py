@@ -1,0 +1,76 @@
+"""Home Assistant discovery on a real mosquitto, and the embedded (amqtt) broker a fresh machine runs."""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge.errors import EdgekitError
+from edge.io.config import DiscoveryConfig
+from edge.io.link import DeviceLink
+from tests.mqtt_broker import MOSQUITTO, Broker, free_port
+from tests.test_mqtt_link import Consumer, link_cfg
+
+
+@pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")
+def test_discovery_entities_values_and_resend_when_home_assistant_comes_online(tmp_path):
+    broker = Broker(tmp_path / "b").start()
+    try:
+        link = DeviceLink(link_cfg(broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True)), "door11", {"app": "doorbell"})
+        link.start()
+        assert link.connected.wait(5)
+        link.set_state({"app": "doorbell", "gallery": {"identities": 2, "names": ["Ann", "Bob Smith"]}})
+        ha = Consumer(broker.port, "homeassistant/#")
+        assert ha.wait(lambda: len(ha.messages) >= 3)
+        configs = {t: b for t, b, retained in ha.messages if retained}
+        person = configs["homeassistant/binary_sensor/door11/person/config"]
+        assert person["availability_topic"] == "edgekit/door11/status" and person["payload_not_available"] == "offline"
+        assert person["state_topic"] == "edgekit/door11/ha/person"
+        assert configs["homeassistant/sensor/door11/seen_bob_smith/config"]["device_class"] == "timestamp"
+
+        values = Consumer(broker.port, "edgekit/door11/ha/#")
+        link.sink.emit({"type": "face_recognized", "identity": "Bob Smith", "track_id": 1, "time": 1700000000.0})
+        link.sink.emit({"type": "face_left", "track_id": 1, "identity": "Bob Smith"})
+        assert values.wait(lambda: len(values.messages) >= 3)
+        got = [(t.rsplit("/", 1)[-1], b) for t, b, _ in values.messages]
+        assert ("bob_smith", "2023-11-14T22:13:20+00:00") in got
+        assert [b for t, b in got if t == "person"] == ["ON", "OFF"]
+
+        n = len(ha.messages)
+        op = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ha")
+        op.connect("127.0.0.1", broker.port)
+        op.loop_start()
+        op.publish("homeassistant/status", "online", qos=1).wait_for_publish(2)  # Home Assistant restarted
+        assert ha.wait(lambda: len(ha.messages) >= n + 3)
+        op.loop_stop()
+        ha.close()
+        values.close()
+        link.stop()
+    finally:
+        broker.stop()
+
+
+def test_embedded_broker_listens_on_loopback_and_carries_events(tmp_path):
+    pytest.importorskip("amqtt")
+    port = free_port()
+    link = DeviceLink(link_cfg(port, tmp_path, embedded=True), "door12").start()
+    try:
+        assert link.connected.wait(10), link.last_error
+        consumer = Consumer(port, "edgekit/door12/events/#")
+        for i in range(20):
+            link.sink.emit({"type": "face_unknown", "n": i})
+        assert consumer.wait(lambda: len(consumer.event_seqs()) >= 20)
+        assert sorted(consumer.event_seqs()) == list(range(1, 21))
+        consumer.close()
+        with socket.socket() as s:  # bound to loopback only
+            ip = next(a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET) if not a[4][0].startswith("127."))
+            assert s.connect_ex((ip, port)) != 0
+    except StopIteration:
+        pass
+    finally:
+        link.stop()
+    with pytest.raises(EdgekitError, match="loopback only"):
+        DeviceLink(link_cfg(port, tmp_path / "x", embedded=True, host="0.0.0.0"), "door13").start()
