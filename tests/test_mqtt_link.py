@@ -20,6 +20,9 @@ from edge.io.config import MqttConfig
 from edge.io.link import DeviceLink, handle_command
 from edge.io.outbox import OutboxConfig
 from tests.mqtt_broker import MOSQUITTO, Broker
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+KEY = Ed25519PrivateKey.generate()
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,10 +124,73 @@ def test_commands_get_a_reply_for_every_kind_of_payload(broker, tmp_path):
     consumer.close()
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.text(max_size=40), payload=st.binary(max_size=2048))
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4), max_leaves=12)
+PAYLOADS = st.one_of(st.binary(max_size=2048), JSON.map(lambda v: json.dumps(v).encode()),
+                     st.dictionaries(st.sampled_from(["id", "sig", "ts", "nonce", "name", "text", "step"]), JSON, max_size=5)
+                     .map(lambda d: json.dumps(d).encode()))
+
+
+def strict_handler(body: dict) -> dict:
+    return {"n": len(body["text"])}  # KeyError/TypeError on bad arguments: answered as such
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.one_of(st.sampled_from(["echo", "commands", "model_update"]), st.text(max_size=40)), payload=PAYLOADS)
 def test_random_payloads_always_get_a_reply_never_an_exception(name, payload):
-    reply = handle_command({"echo": lambda b: {"n": len(b)}}, name, payload, 1024)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge.io.commands import Dispatcher
+    from edge.io.security import CommandVerifier, SigningConfig, public_key_b64
+
+    d = Dispatcher(1024, CommandVerifier(SigningConfig(ed25519_public_keys=[public_key_b64(KEY)]), "door"))
+    d.register("echo", strict_handler)
+    reply = d.handle(name, payload)
     assert isinstance(reply, dict) and isinstance(reply["ok"], bool)
+    assert not reply["ok"] and reply["error"]  # nothing unsigned or random passes the signature check
+    json.dumps(reply)
+    # and the same payloads without signing: parse and argument errors are replies too
+    reply = handle_command({"echo": strict_handler}, name, payload, 1024)
     assert reply["ok"] or reply["error"]
     json.dumps(reply)
+
+
+def random_payloads(n: int, seed: int = 0) -> list[bytes]:
+    import random
+
+    rng = random.Random(seed)
+    words = ["id", "text", "sig", "ts", "nonce", "step", "{", "}", "[", '"', ":", ",", "null", "1e999", "\\u0000", "é"]
+    out = []
+    for i in range(n):
+        kind = i % 4
+        if kind == 0:
+            out.append(rng.randbytes(rng.randint(0, 1500)))  # some over the 1024-byte limit
+        elif kind == 1:
+            out.append("".join(rng.choice(words) for _ in range(rng.randint(0, 30))).encode())
+        elif kind == 2:
+            out.append(json.dumps({rng.choice(words): rng.choice([None, 1, "x" * rng.randint(0, 50), [1, {}], True])
+                                   for _ in range(rng.randint(0, 5))}).encode())
+        else:
+            out.append(json.dumps(rng.choice([[1, 2], "text", 3.5, None, {"text": rng.randint(0, 9)}])).encode())
+    return out
+
+
+def test_random_payloads_through_the_broker_each_get_one_reply(broker, tmp_path):
+    """A few hundred of the random payloads through the real broker: the link answers each and stays up."""
+    link = DeviceLink(link_cfg(broker.port, tmp_path, max_payload_bytes=1024), "door14")
+    link.on_command("echo", strict_handler)
+    link.start()
+    assert link.connected.wait(5)
+    replies = Consumer(broker.port, "edgekit/door14/cmd/echo/reply")
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fuzzer")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    payloads = random_payloads(300) + [b'{"id": 7, "text": "still alive"}']
+    for p in payloads:
+        pub.publish("edgekit/door14/cmd/echo", p, qos=1).wait_for_publish(5)
+    assert replies.wait(lambda: len(replies.messages) >= len(payloads), 30), len(replies.messages)
+    assert replies.messages[-1][1] == {"id": 7, "ok": True, "result": {"n": 11}}
+    assert all(isinstance(b, dict) and (b["ok"] or b["error"]) for _, b, _ in replies.messages)
+    pub.loop_stop()
+    replies.close()
+    link.stop()
