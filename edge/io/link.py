@@ -84,8 +84,11 @@ class DeviceLink:
                 c.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
             except (OSError, ssl.SSLError) as e:
                 raise EdgekitError(f"mqtt.tls: cannot load certificates ({e})", "check mqtt.tls.ca_file/cert_file/key_file") from None
-        c.enable_logger(logging.getLogger("edgekit.mqtt.paho"))  # packets at DEBUG, client errors at ERROR
-        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        paho_log = logging.getLogger("edgekit.mqtt.paho")  # packets at DEBUG; the link reports errors itself (last_error)
+        if paho_log.level == logging.NOTSET:
+            paho_log.setLevel(logging.CRITICAL)
+        c.enable_logger(paho_log)
+        c.reconnect_delay_set(min_delay=1, max_delay=8)  # back within seconds of the broker's return
         c.max_inflight_messages_set(self.cfg.max_inflight)
         c.max_queued_messages_set(0)  # the outbox is the queue; the publisher bounds what it hands to paho
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
