@@ -136,6 +136,21 @@ def test_verifier_refuses_unsigned_forged_stale_and_replayed_commands(tmp_path):
     v.check("restart", sign_command("door6", "restart", {}, hmac_key=b"a-shared-secret-of-32-bytes-long", now=now), now=now)
 
 
+def test_replay_is_refused_after_a_restart(tmp_path):
+    from edge.io.outbox import Outbox, OutboxConfig
+
+    key = Ed25519PrivateKey.generate()
+    cfg = SigningConfig(ed25519_public_keys=[public_key_b64(key)])
+    signed = sign_command("door6", "restart", {}, ed25519=key)
+    box = Outbox(OutboxConfig(path=str(tmp_path / "o.db")))
+    CommandVerifier(cfg, "door6", box).check("restart", signed)
+    box.close()
+    box = Outbox(OutboxConfig(path=str(tmp_path / "o.db")))  # the device restarted within the window
+    with pytest.raises(EdgekitError, match="replayed"):
+        CommandVerifier(cfg, "door6", box).check("restart", signed)
+    box.close()
+
+
 def test_signed_commands_through_the_broker(tmp_path, broker_plain=None):
     broker = Broker(tmp_path / "b").start()
     key = Ed25519PrivateKey.generate()

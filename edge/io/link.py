@@ -41,7 +41,7 @@ class DeviceLink:
         self.prefix = cfg.prefix.format(device_id=self.device_id)
         self.info = {"software": __version__, **(device_info or {})}
         self.outbox = Outbox(cfg.outbox)
-        self.commands = Dispatcher(cfg.max_payload_bytes, CommandVerifier(cfg.signing, self.device_id))
+        self.commands = Dispatcher(cfg.max_payload_bytes, CommandVerifier(cfg.signing, self.device_id, self.outbox))
         self.telemetry_provider: Callable[[], dict] | None = None
         self.connected = threading.Event()
         self.last_error: str | None = None
@@ -146,7 +146,7 @@ class DeviceLink:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
-        if reason_code.is_failure:
+        if reason_code.is_failure and not (self.last_error or "").startswith("broker refused"):  # keep the why
             self.last_error = f"disconnected: {reason_code}"
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):

@@ -81,8 +81,9 @@ def sign_command(device_id: str, name: str, body: dict, *, ed25519: Ed25519Priva
 class CommandVerifier:
     """Checks a command's signature, time window and nonce; raises EdgekitError saying what is wrong."""
 
-    def __init__(self, cfg: SigningConfig, device_id: str):
+    def __init__(self, cfg: SigningConfig, device_id: str, store=None):
         self.cfg, self.device_id = cfg, device_id
+        self.store = store  # remembers nonces on disk (the outbox), so a restart does not reopen the replay window
         self.keys = [load_public_key(k, f"mqtt.signing.ed25519_public_keys[{i}]") for i, k in enumerate(cfg.ed25519_public_keys)]
         self.hmac_key = None
         if cfg.hmac_key_file:
@@ -129,6 +130,10 @@ class CommandVerifier:
         if abs(now - ts) > self.cfg.window_s:
             raise EdgekitError(f"command timestamp is {now - ts:+.0f} s from the device's clock (window {self.cfg.window_s:g} s)",
                                "check the clocks (NTP) or resend a fresh command")
+        if self.store is not None:
+            if not self.store.remember_nonce(nonce, ts, now - 2 * self.cfg.window_s):
+                raise EdgekitError("replayed command: this nonce was already used", "send a fresh command")
+            return
         with self._lock:
             for n, t in list(self._seen.items()):
                 if abs(now - t) > self.cfg.window_s:
