@@ -1,13 +1,10 @@
-"""The device loop: capture -> detect -> track -> align + embed -> match -> decide -> events.
-
-`DoorbellAgent` is the loop itself. `run_site` puts it together with the optional parts a site config switches on:
-the MQTT link (edge.io), serial peripherals (edge.peripherals) and the systemd notify protocol (edge.service), and
-shuts them down in order on SIGTERM or at the end of a file."""
+"""The device loops: capture -> detect -> track -> align + embed -> match -> decide -> events (`DoorbellAgent`), and
+capture -> gate -> tiled detector -> zones -> counts (`ShelfAgent`), on what every loop shares (`Loop`).
+edge.site puts a loop together with the optional parts a site config switches on."""
 from __future__ import annotations
 
 import os
 import resource
-import sys
 import threading
 import time
 from collections import deque
@@ -20,7 +17,7 @@ from edge.apps.doorbell import Doorbell
 from edge.capture import Capture
 from edge.capture.base import check_frame, expected_size
 from edge.config import SiteConfig
-from edge.events import EventSink, FanoutSink, JsonLinesSink, make_event
+from edge.events import EventSink, make_event
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
 from edge.faces.gallery import Gallery
@@ -58,21 +55,6 @@ def _merge(base: dict, changes: dict) -> dict:
     return out
 
 
-class LockedSink:
-    """Serialises emits: peripherals' reader threads and the loop share one sink (and one stdout)."""
-
-    def __init__(self, sink: EventSink):
-        self.sink, self._lock = sink, threading.Lock()
-
-    def emit(self, event: dict) -> None:
-        with self._lock:
-            self.sink.emit(event)
-
-    def close(self) -> None:
-        with self._lock:
-            self.sink.close()
-
-
 class Loop:
     """What every app's loop shares: capture with its policy, frame checks, pacing by the peripherals, systemd
     pets, stage timings and telemetry. An app implements `process(image, meta)` and `finish(meta)`."""
@@ -88,6 +70,9 @@ class Loop:
         self._size: tuple[int, int] | None = None
         self._last_problem, self._last_reject_event, self._rejected_since = None, float("-inf"), 0
         self.started = time.time()
+        self.latest: tuple[np.ndarray, dict] | None = None  # the newest accepted frame (a reference: snapshots, smoke tests)
+        self.snapshots = None  # edge.io.snapshots.Snapshots when MQTT is on: event snapshots before the event leaves
+        self.restart_requested = False
 
     LIVE_SECTIONS: frozenset[str] = frozenset()  # config sections this app can take without a restart
 
@@ -129,10 +114,37 @@ class Loop:
         self._stop.set()
         self.capture.stop()
 
+    def request_restart(self) -> None:
+        """Stop gracefully; `edgekit run` then starts afresh in the same process (re-reads config, models, gallery)."""
+        self.restart_requested = True
+        self.stop()
+
+    # ---- models: what runs, and swapping one in while running (a model update) ----
+    def models(self) -> dict:
+        """{card name: Model} of the models this app runs now."""
+        return {}
+
+    def model_versions(self) -> dict:
+        """What `status` and `state` report: card name -> target and sha256 of the running file."""
+        return {name: {"target": m.card.target, "sha256": m.card.sha256} for name, m in self.models().items()}
+
+    def reload_model(self, name: str, card_path: Path) -> bool:
+        """Take the (already installed and smoke-tested) files of model `name` into the running app. False if the
+        app does not run that model; EdgekitError if the app cannot use it (the update is then rolled back)."""
+        if name not in self.models():
+            return False
+        self._reload(name, card_path)
+        return True
+
+    def _reload(self, name: str, card_path: Path) -> None:
+        raise NotImplementedError
+
     def emit(self, event: dict) -> None:
         if self.peripherals is not None:
             self.peripherals.annotate(event)
             self.peripherals.on_event(event)  # the relay decides on face events before anyone else sees them
+        if self.snapshots is not None:
+            self.snapshots.on_event(event)  # the frame that decided, with the event naming its topic
         self.sink.emit(event)
 
     def run(self, max_frames: int | None = None) -> dict:
@@ -181,6 +193,7 @@ class Loop:
             self._size = size
         self.frames += 1
         self._recent.append(time.monotonic())
+        self.latest = (image, meta)
         self.process(image, meta)
 
     REJECT_REPEAT_S = 10.0
@@ -249,6 +262,33 @@ class DoorbellAgent(Loop):
             vectors, names = self.gallery.matrix(self.embedder.name)
             self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
         return self._matcher
+
+    def models(self) -> dict:
+        return {self.detector.model.card.name: self.detector.model, self.embedder.name: self.embedder.model}
+
+    def _reload(self, name: str, card_path: Path) -> None:
+        """A new detector swaps in as is. A new embedder must compute the same embeddings as the one the gallery was
+        enrolled with (same trained weights: a re-quantised build, a build for another target); other weights would
+        make every stored identity a stranger, and the gallery keeps no photos to re-enrol from."""
+        from edge.errors import EdgekitError
+
+        accel = self.cfg.runtime.accelerator
+        if name == self.detector.model.card.name:
+            new = FaceDetector(card_path, accel, self.cfg.detector.min_score)
+            with self.models_lock:
+                self.detector = new
+            return
+        new = FaceEmbedder(card_path, accel, self.cfg.embedder.mirror, self.cfg.embedder.align)
+        old_weights, new_weights = self.embedder.model.card.source.get("sha256"), new.model.card.source.get("sha256")
+        enrolled = len(Gallery(self.gallery.path).identities(self.embedder.name))  # own connection: any thread
+        if enrolled and old_weights != new_weights:
+            raise EdgekitError(f"model {name}: its weights (source sha256 {str(new_weights)[:12]}) differ from those the "
+                               f"gallery's {enrolled} identities were enrolled with ({str(old_weights)[:12]})",
+                               "push a build of the same weights, or clear the gallery and re-enrol after updating")
+        if new.dim != self.embedder.dim:
+            raise EdgekitError(f"model {name}: embeds into {new.dim} dimensions, the running one into {self.embedder.dim}")
+        with self.models_lock:
+            self.embedder, self._matcher = new, None  # the matcher is rebuilt from the gallery on the next face
 
     def applied(self, cfg: SiteConfig) -> None:
         self.app.t = cfg.thresholds  # decisions already made stand; open tracks decide by the new thresholds
@@ -346,9 +386,20 @@ class ShelfAgent(Loop):
 
         self.app = ShelfRun(cfg.shelf, cfg.models_dir(), cfg.runtime.accelerator)
         self.events = 0
+        self.models_lock = threading.Lock()
+
+    def models(self) -> dict:
+        found = {self.app.detector.card.name: self.app.detector.model}
+        if self.app.classifier is not None:
+            found[self.app.classifier.model.card.name] = self.app.classifier.model
+        return found
+
+    def _reload(self, name: str, card_path: Path) -> None:
+        with self.models_lock:
+            self.app.reload(name, card_path, self.cfg.runtime.accelerator)
 
     def process(self, image: np.ndarray, meta: dict) -> None:
-        with self.timer.stage("shelf"):  # gate, detect (tiled), zones, smoothing
+        with self.timer.stage("shelf"), self.models_lock:  # gate, detect (tiled), zones, smoothing
             events = self.app.process(image, meta["frame_time"])
         for event in events:
             self.events += 1
@@ -359,138 +410,3 @@ class ShelfAgent(Loop):
 
 
 AGENTS = {"doorbell": DoorbellAgent, "shelf": ShelfAgent}
-
-
-# ---- the site: the loop plus the optional parts its config switches on ------------------------------------------
-
-def local_sinks(cfg: SiteConfig, stream=None) -> list[EventSink]:
-    sinks = []
-    if cfg.events.stdout:
-        sinks.append(JsonLinesSink(stream=stream or sys.stdout))
-    if cfg.events.file:
-        path = Path(cfg.events.file).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sinks.append(JsonLinesSink(path=path))
-    return sinks
-
-
-def reported_state(cfg: SiteConfig, agent: Loop) -> dict:
-    """The retained `state`: what this device runs (config without secrets) and the app's summary (gallery, shelf)."""
-    config = cfg.model_dump(mode="json")
-    if config.get("mqtt"):
-        config["mqtt"].pop("password", None)
-    state = {"app": cfg.app, "config": config}
-    if isinstance(agent, DoorbellAgent):
-        identities = Gallery(agent.gallery.path).identities(agent.embedder.name)  # own connection: any thread may call
-        state["models"] = {"detector": agent.detector.model.card.name, "embedder": agent.embedder.name}
-        state["gallery"] = {"identities": len(identities), "names": sorted(identities)[:200]}
-    elif isinstance(agent, ShelfAgent):
-        state["shelf"] = agent.app.shelf.state()
-    return state
-
-
-def add_commands(link, cfg: SiteConfig, agent: Loop) -> None:
-    """The loop's own commands. Each runs on the MQTT client's thread and opens its own gallery connection (SQLite
-    connections stay in their thread); the loop sees gallery changes through SQLite's data_version."""
-
-    def identities(body: dict) -> dict:
-        return {"identities": Gallery(agent.gallery.path).identities(agent.embedder.name)}
-
-    def remove_identity(body: dict) -> dict:
-        name = body["name"]
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError("'name' must be a non-empty string")
-        removed = Gallery(agent.gallery.path).remove(name)
-        if not removed:
-            from edge.errors import EdgekitError
-
-            raise EdgekitError(f"identity {name!r} is not in the gallery", "send `identities` to list them")
-        link.set_state(reported_state(agent.cfg, agent))
-        return {"removed": removed}
-
-    def stats(body: dict) -> dict:
-        return agent.telemetry()
-
-    def enroll(body: dict) -> dict:
-        """{"name": "Ann", "image": base64 JPEG/PNG} (the link bounds the payload size)."""
-        import base64
-        import binascii
-
-        from edge.errors import EdgekitError
-
-        name, data = body["name"], body["image"]
-        if not isinstance(name, str) or not name.strip() or not isinstance(data, str):
-            raise ValueError("'name' must be a non-empty string and 'image' a base64 string")
-        try:
-            raw = np.frombuffer(base64.b64decode(data, validate=True), np.uint8)
-        except (binascii.Error, ValueError):
-            raise EdgekitError("enroll: 'image' is not valid base64", "send the JPEG/PNG file's bytes, base64-encoded") from None
-        image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
-        if image is None:
-            raise EdgekitError("enroll: 'image' is not a JPEG/PNG picture OpenCV can decode", "send a JPEG or PNG")
-        added = agent.enroll(name.strip(), image, source="mqtt")
-        link.set_state(reported_state(agent.cfg, agent))
-        return {"enrolled": name.strip(), "embeddings": added}
-
-    def get_config(body: dict) -> dict:
-        return reported_state(agent.cfg, agent)["config"]
-
-    def set_config(body: dict) -> dict:
-        result = agent.reconfigure(body.get("config"))
-        link.set_state(reported_state(agent.cfg, agent))
-        return result
-
-    commands = {"stats": stats, "get_config": get_config, "set_config": set_config}
-    if isinstance(agent, DoorbellAgent):
-        commands.update(identities=identities, remove_identity=remove_identity, enroll=enroll)
-    if isinstance(agent, ShelfAgent):
-        commands["shelf_state"] = lambda body: agent.app.shelf.state()
-    for name, handler in commands.items():
-        if name not in link.handlers:  # the MQTT part may register richer versions of its own
-            link.on_command(name, handler)
-
-
-def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, install_signals: bool = True) -> dict:
-    """Run the configured app (doorbell or shelf) with every configured part; returns the run's stats. SIGTERM/SIGINT stop it gracefully:
-    capture stops, tracks end (face_left), events flush to the outbox, the broker hears `offline`, systemd STOPPING."""
-    from edge.service import GracefulStop, Notifier
-
-    notifier = Notifier()
-    sinks = local_sinks(cfg, stream)
-    link = None
-    if cfg.mqtt is not None:
-        from edge.io.link import DeviceLink
-
-        link = DeviceLink(cfg.mqtt, cfg.device_id, {"app": cfg.app, "accelerator": cfg.runtime.accelerator.type,
-                                                   "models": {"detector": cfg.detector.model, "embedder": cfg.embedder.model}})
-        sinks.append(link.sink)
-    sink = LockedSink(FanoutSink(*sinks))
-    peripherals = None
-    if cfg.peripherals is not None:
-        from edge.peripherals import Peripherals
-
-        peripherals = Peripherals(cfg.peripherals, emit=sink.emit)
-    agent = AGENTS[cfg.app](cfg, sink, peripherals=peripherals, notifier=notifier)
-    stop = GracefulStop(on_stop=[agent.stop]).install() if install_signals else None
-    try:
-        if link is not None:
-            link.set_telemetry(agent.telemetry)
-            add_commands(link, cfg, agent)
-            link.start()
-            link.set_state(reported_state(cfg, agent))
-        if peripherals is not None:
-            peripherals.start()
-            for port in peripherals.ports.values():  # a door strike should be live before the first face arrives
-                port.wait_open(2.0)
-        stats = agent.run(max_frames)
-    finally:
-        notifier.stopping("stopping: flushing events")
-        if peripherals is not None:
-            peripherals.stop()
-        if link is not None:
-            link.stop()
-        sink.close()
-        notifier.close()
-        if stop is not None:
-            stop.restore()
-    return stats

@@ -59,55 +59,6 @@ def prepare(workdir: Path) -> dict:
     }
 
 
-def find_mosquitto() -> str | None:
-    import shutil
-
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    return exe if Path(exe).is_file() else None
-
-
-class LocalBroker:
-    """A mosquitto on a free loopback port for the demo (config file in the work folder; nothing persisted)."""
-
-    def __init__(self, workdir: Path):
-        import socket
-
-        self.exe = find_mosquitto()
-        if self.exe is None:
-            from edge.errors import EdgekitError
-
-            raise EdgekitError("demo --mqtt on: mosquitto is not installed", "apt install mosquitto (or make sysdeps), or pass --mqtt off")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        self.proc = None
-
-    def __enter__(self) -> "LocalBroker":
-        import socket
-        import subprocess
-        import time
-
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        end = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None or time.time() > end:
-                    from edge.errors import EdgekitError
-
-                    err = self.proc.stderr.read().decode()[-300:] if self.proc.poll() is not None else "no answer in 10 s"
-                    raise EdgekitError(f"demo: mosquitto did not start ({err.strip()})", "pass --mqtt off") from None
-                time.sleep(0.05)
-
-    def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        self.proc.wait(5)
-
-
 class EventListener:
     """What an operator's MQTT client sees: every message under the device's prefix."""
 

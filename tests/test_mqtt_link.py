@@ -82,6 +82,7 @@ class Consumer:
 
 
 def link_cfg(port: int, tmp_path: Path, **kw) -> MqttConfig:
+    kw.setdefault("host", "127.0.0.1")  # the test's mosquitto (no host would start the in-process broker)
     return MqttConfig(port=port, outbox=OutboxConfig(path=str(tmp_path / "outbox.db")), telemetry_interval_s=0.5, **kw)
 
 

@@ -43,7 +43,7 @@ from edge.io.config import MqttConfig
 from edge.io.outbox import OutboxConfig
 from edge.io.link import DeviceLink
 port, outbox, start, stop = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-link = DeviceLink(MqttConfig(port=port, outbox=OutboxConfig(path=outbox)), "door3").start()
+link = DeviceLink(MqttConfig(host="127.0.0.1", port=port, outbox=OutboxConfig(path=outbox)), "door3").start()
 link.connected.wait(5)
 for i in range(start, stop):
     link.sink.emit({"type": "face_recognized", "n": i})

@@ -41,6 +41,22 @@ class ShelfRun:
             self.shelf._check_names(wanted, "classifier.classes")
             self._classify_ids = np.array([self.detector.labels.index(c) for c in wanted], np.int64)
 
+    def reload(self, name: str, card: Path, accelerator=None) -> None:
+        """Swap in a new build of the detector or classifier (a model update). Zones, planogram and the classifier's
+        class filter name the detector's labels, so a detector with other labels is refused."""
+        from edge.errors import EdgekitError
+
+        if name == self.detector.card.name:
+            new = Detector(card, accelerator, self.cfg.tiles)
+            if new.labels != self.detector.labels:
+                raise EdgekitError(f"model {name}: its labels differ from the running detector's",
+                                   "the shelf zones and planogram name those labels: push a build with the same labels")
+            self.detector = new
+        elif self.classifier is not None and name == self.classifier.card.name:
+            from edge.vision.classify import Classifier
+
+            self.classifier = Classifier(card, accelerator, self.cfg.classifier.top_k)
+
     def observe(self, frame: np.ndarray) -> Observation:
         """Detect, filter, place in zones and classify one frame (no gate, no smoothing)."""
         dets = self.shelf.filter(self.detector.detect(frame))

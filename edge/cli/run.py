@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -17,7 +19,7 @@ from edge.config import load_config
 def run(config_path, source_uri, max_frames):
     """Run the configured app (doorbell or shelf) on the configured source. Events go to stdout/file as JSON lines
     (and MQTT, if configured); SIGTERM or Ctrl-C stops it gracefully. A summary line goes to stderr at the end."""
-    from edge.agent import run_site
+    from edge.site import run_site
 
     cfg = load_config(config_path)
     if source_uri is not None:
@@ -25,3 +27,14 @@ def run(config_path, source_uri, max_frames):
         cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"kind": kind, "uri": source_uri})})
     stats = run_site(cfg, max_frames)
     click.echo(json.dumps({"type": "run_summary", **stats}), err=True)
+    if stats["restart_requested"]:
+        restart()
+
+
+def restart() -> None:
+    """The `restart` command: everything is flushed and closed by now; start afresh in this process. Same PID, so
+    under systemd the service stays up (the new run sends READY again; the watchdog keeps being petted)."""
+    click.echo(json.dumps({"type": "restarting"}), err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "edge.cli", *sys.argv[1:]])

@@ -1,10 +1,9 @@
-"""The embedded broker: with `mqtt.embedded: true` the device runs amqtt in-process, bound to loopback only, so the
-demo works on a fresh machine without a broker. amqtt speaks MQTT 3.1.1 and binds 0.0.0.0:1883 unless told otherwise,
-so the listener here is always given explicitly. For a site, point `mqtt.host` at a real broker (mosquitto)."""
+"""The embedded broker: with no `mqtt.host` configured the device runs amqtt in-process, bound to 127.0.0.1 only, so
+the demo works on a fresh machine without a broker. amqtt speaks MQTT 3.1.1 and binds 0.0.0.0:1883 unless told
+otherwise, so the listener here is always given explicitly. For a site, point `mqtt.host` at a real broker."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import threading
 
@@ -12,15 +11,10 @@ from edge.errors import EdgekitError
 
 
 class EmbeddedBroker:
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883):
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise EdgekitError(f"mqtt.host {host!r}: the embedded broker listens on loopback only",
-                               "set mqtt.host: 127.0.0.1, or embedded: false to use a real broker")
-        self.host, self.port = host, port
+    host = "127.0.0.1"  # never another interface: an open broker on the LAN would take anyone's commands
+
+    def __init__(self, port: int = 1883):
+        self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broker = None
         self._ready = threading.Event()
@@ -30,14 +24,15 @@ class EmbeddedBroker:
         try:
             import amqtt.broker  # noqa: F401
         except ImportError:
-            raise EdgekitError("mqtt.embedded: amqtt is not installed", "pip install 'edgekit[broker]', or point mqtt.host at a broker") from None
+            raise EdgekitError("mqtt: no mqtt.host is set and the in-process broker (amqtt) is not installed",
+                               "set mqtt.host to your broker, or pip install 'edgekit[broker]'") from None
         for name in ("amqtt", "transitions"):  # amqtt logs every packet at INFO
             logging.getLogger(name).setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._run, name="edgekit-broker", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s) or self._error is not None:
-            raise EdgekitError(f"mqtt.embedded: cannot listen on {self.host}:{self.port} ({self._error})",
-                               "pick a free mqtt.port, or stop what holds it")
+            raise EdgekitError(f"mqtt: the in-process broker cannot listen on {self.host}:{self.port} ({self._error})",
+                               "pick a free mqtt.port, stop what holds it, or set mqtt.host to that broker")
         return self
 
     def _run(self) -> None:

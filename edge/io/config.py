@@ -34,11 +34,21 @@ class DiscoveryConfig(Strict):
     prefix: str = "homeassistant"
 
 
+class SnapshotConfig(Strict):
+    """JPEGs of the camera on `snapshot/<camera>`: on demand (the `snapshot` command) and, if listed, on events."""
+    camera: str = Field("camera", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    on_events: list[str] = []  # e.g. [face_recognized, face_unknown]: a snapshot of the frame that decided
+    quality: int = Field(80, ge=10, le=100)
+    max_width: int = Field(1280, ge=64)  # wider frames are scaled down: a snapshot must fit the broker's limits
+    min_interval_s: float = Field(2.0, ge=0)  # event snapshots at most this often (a busy doorway is no video feed)
+
+
 class MqttConfig(Strict):
-    host: str = "127.0.0.1"
+    # No host: no broker is configured, so the device runs an in-process one (amqtt, MQTT 3.1.1) on
+    # 127.0.0.1:port and a fresh machine works with nothing else running. Set host to report to a real broker.
+    host: str | None = None
     port: int = Field(1883, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = "5"  # MQTT 5 reports ACL refusals and carries response topics
-    embedded: bool = False  # run an in-process broker (amqtt) on host:port (loopback only) instead of using one
     device_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # default: the site's device_id
     prefix: str = Field("edgekit/{device_id}/", description="topic prefix; {device_id} is replaced")
     username: str | None = None
@@ -52,3 +62,12 @@ class MqttConfig(Strict):
     signing: SigningConfig = SigningConfig()
     model_update: ModelUpdateConfig = ModelUpdateConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+    snapshots: SnapshotConfig = SnapshotConfig()
+
+    @property
+    def embedded(self) -> bool:
+        return self.host is None
+
+    @property
+    def broker_host(self) -> str:
+        return self.host or "127.0.0.1"

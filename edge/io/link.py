@@ -101,22 +101,24 @@ class DeviceLink:
         if self.cfg.embedded:
             from edge.io.broker import EmbeddedBroker
 
-            self.broker = EmbeddedBroker(self.cfg.host, self.cfg.port).start()
+            log.warning("mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d; "
+                        "set mqtt.host to report to yours", self.cfg.port)
+            self.broker = EmbeddedBroker(self.cfg.port).start()
         self._running = True
         try:
-            self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+            self.client.connect(self.cfg.broker_host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         except ssl.SSLCertVerificationError as e:
             self._running = False
-            raise EdgekitError(f"mqtt.tls.ca_file {self.cfg.tls.ca_file}: does not verify the certificate of {self.cfg.host}:{self.cfg.port} "
+            raise EdgekitError(f"mqtt.tls.ca_file {self.cfg.tls.ca_file}: does not verify the certificate of {self.cfg.broker_host}:{self.cfg.port} "
                                f"({e.verify_message})", "set ca_file to the CA that signed the broker's certificate") from None
         except ssl.SSLError as e:
             self._running = False
-            raise EdgekitError(f"mqtt: TLS handshake with {self.cfg.host}:{self.cfg.port} failed ({e.reason or e})",
+            raise EdgekitError(f"mqtt: TLS handshake with {self.cfg.broker_host}:{self.cfg.port} failed ({e.reason or e})",
                                "check mqtt.tls: the broker may want a client certificate (cert_file/key_file) it trusts") from None
         except OSError as e:
-            self.last_error = f"cannot reach broker {self.cfg.host}:{self.cfg.port} ({e.strerror or e}); retrying"
+            self.last_error = f"cannot reach broker {self.cfg.broker_host}:{self.cfg.port} ({e.strerror or e}); retrying"
             log.warning("mqtt: %s", self.last_error)
-            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+            self.client.connect_async(self.cfg.broker_host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
         self._threads = [threading.Thread(target=self._publisher, name="edgekit-mqtt-pub", daemon=True),
                          threading.Thread(target=self._telemetry, name="edgekit-mqtt-tel", daemon=True),
@@ -140,6 +142,12 @@ class DeviceLink:
             self.discovery.publish_all(client, self._state)
         self.connected.set()  # paho itself resends what it holds unacknowledged, with the same message ids
         self._signals.put(None)
+
+    def set_info(self, **info) -> None:
+        """Change what the retained `online` status says (model versions after an update) and re-publish it."""
+        self.info.update(info)
+        if self.connected.is_set():
+            self.client.publish(self.prefix + "status", json.dumps(self.status("online")), qos=1, retain=True)
 
     def status(self, state: str) -> dict:
         return {"state": state, "device_id": self.device_id, "since": self.started_at, **self.info}
@@ -214,8 +222,12 @@ class DeviceLink:
         self._signals.put(None)  # wake the publisher
         return seq
 
-    def publish_snapshot(self, camera: str, jpeg: bytes) -> None:
-        self.client.publish(self.prefix + "snapshot/" + _topic_word(camera), jpeg, qos=0)
+    def publish_snapshot(self, camera: str, jpeg: bytes) -> bool:
+        """A JPEG on snapshot/<camera> (QoS 1, not retained, not through the outbox); False while disconnected."""
+        if not self.connected.is_set():
+            return False
+        info = self.client.publish(self.prefix + "snapshot/" + _topic_word(camera), jpeg, qos=1)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # ---- telemetry and state ----
     def set_telemetry(self, provider: Callable[[], dict]) -> None:

@@ -57,7 +57,11 @@ class ModelUpdater:
         self.cfg = cfg
         self.key = load_public_key(cfg.public_key, "mqtt.model_update.public_key")
         self.on_outcome = on_outcome
-        self.on_swapped: Callable[[str, Path], None] | None = None  # the loop reloads the model; raising rolls back
+        # Set by the running site: the loop takes the new model in (raising rolls back), the latest camera frame joins
+        # the smoke test's samples, and the smoke test runs on the site's accelerator (a Coral build needs its delegate).
+        self.on_swapped: Callable[[str, Path], None] | None = None
+        self.live_frames: Callable[[], list[np.ndarray]] | None = None
+        self.accelerator = None
         self.transfers: dict[str, _Transfer] = {}
         self.lock = threading.Lock()
 
@@ -108,8 +112,8 @@ class ModelUpdater:
             raise EdgekitError(f"model_update: size must be 1..{self.cfg.max_bytes} bytes", "raise mqtt.model_update.max_bytes for bigger models")
         if not isinstance(sha, str) or not HEX64.match(sha):
             raise EdgekitError("model_update: sha256 must be 64 lower-case hex digits")
-        if not isinstance(card, dict) or card.get("tflite") != f"{model}.tflite" or card.get("sha256") != sha:
-            raise EdgekitError(f"model_update: the card must name {model}.tflite and carry the model's sha256")
+        if not isinstance(card, dict) or card.get("name") != model or card.get("tflite") != f"{model}.tflite" or card.get("sha256") != sha:
+            raise EdgekitError(f"model_update: the card must be named {model!r}, name {model}.tflite and carry the model's sha256")
         try:
             signature = base64.b64decode(sig, validate=True) if isinstance(sig, str) else b""
         except (binascii.Error, ValueError):
@@ -230,20 +234,27 @@ class ModelUpdater:
         return self._outcome(t.model, True, f"installed; smoke test {latency:.1f} ms per frame", t.sha256, latency_ms=round(latency, 2))
 
     def smoke_test(self, card_path: Path) -> float:
-        """Load the model, run it on the sample frames; outputs must be finite and each run within the latency bound."""
+        """Load the model, run it on the sample frames; outputs must be finite, decode with the card's decoder (shapes,
+        anchors, labels agree) and each run stay within the latency bound. Returns the slowest run in ms."""
         from edge.preprocess import preprocess
         from edge.runtime import Model
+        from edge.vision.decoders import get_decoder
 
-        model = Model(card_path)
+        model = Model(card_path, self.accelerator)
+        decode = get_decoder(model.card.decoder.name)(model.card)
         worst = 0.0
         for frame in self.sample_frames():
-            x, _ = preprocess(frame, model.card.preprocess)
+            x, transform = preprocess(frame, model.card.preprocess)
             t0 = time.perf_counter()
             outputs = model.run(x)
             ms = (time.perf_counter() - t0) * 1000
             worst = max(worst, ms)
             if not outputs or not all(np.isfinite(o).all() for o in outputs):
                 raise EdgekitError("the model's outputs are empty or not finite on a sample frame")
+            try:
+                decode(outputs, transform)
+            except (EdgekitError, ValueError, IndexError) as e:
+                raise EdgekitError(f"its outputs do not decode with its card's decoder '{model.card.decoder.name}' ({e})") from None
             if ms > self.cfg.max_latency_ms:
                 raise EdgekitError(f"one run took {ms:.0f} ms, over mqtt.model_update.max_latency_ms ({self.cfg.max_latency_ms:g})")
         return worst
@@ -253,6 +264,8 @@ class ModelUpdater:
 
         paths = [Path(p).expanduser() for p in self.cfg.sample_frames] or sorted((self.dir / "samples").glob("*.[jp][pn]g"))
         frames = [f for f in (cv2.imread(str(p)) for p in paths) if f is not None]
+        if self.live_frames is not None:
+            frames += self.live_frames()
         if not frames:  # nothing stored: a textured synthetic frame still exercises load, shapes and finiteness
             rng = np.random.default_rng(0)
             frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)]
