@@ -40,6 +40,7 @@ class Consumer:
 
     def __init__(self, port: int, topic: str = "edgekit/#", persistent: bool = False):
         self.messages: list[tuple[str, dict | str, bool]] = []
+        self.raw: list[tuple[str, bytes]] = []  # payloads as they came (snapshots are JPEG bytes)
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         # persistent: a durable session (clean_session off, QoS 1), so the broker keeps its subscription and queue
@@ -59,6 +60,7 @@ class Consumer:
             body = msg.payload.decode(errors="replace")
         with self.lock:
             self.messages.append((msg.topic, body, msg.retain))
+            self.raw.append((msg.topic, msg.payload))
 
     def on(self, suffix: str):
         with self.lock:

@@ -127,3 +127,42 @@ def test_signed_model_pushed_over_mqtt_is_installed_and_reported(device_models, 
         link.stop()
     finally:
         broker.stop()
+
+
+def test_a_model_fetched_from_an_operator_url_is_checked_like_a_pushed_one(device_models, update, media, http_server):
+    key = Ed25519PrivateKey.generate()
+    u = updater(device_models, key, media)
+    tflite, card = update
+    www, base = http_server
+    (www / "good.tflite").write_bytes(tflite)
+    flipped = bytearray(tflite)
+    flipped[100] ^= 0xFF
+    (www / "tampered.tflite").write_bytes(bytes(flipped))
+    (www / "longer.tflite").write_bytes(tflite + b"\0" * 10)
+    signed = sign_model(key, NAME, tflite, card)
+    before = sha256_file(device_models / f"{NAME}.tflite")
+    for url, why in [(base + "tampered.tflite", "sha256 mismatch"), (base + "missing.tflite", "cannot fetch the model.*404"),
+                     (base + "longer.tflite", "more than the announced"), ("file:///etc/passwd", "url must be http"),
+                     ("http://127.0.0.1:1/x.tflite", "cannot fetch the model.*refused")]:
+        with pytest.raises(EdgekitError, match=why):
+            u.command({"step": "begin", "url": url, **signed})
+        assert sha256_file(device_models / f"{NAME}.tflite") == before, url
+    assert not list((device_models / ".incoming").glob("*.tflite"))  # nothing half-downloaded left behind
+    with pytest.raises(EdgekitError, match="bad signature"):  # refused before anything is downloaded
+        u.command({"step": "begin", "url": base + "good.tflite", **sign_model(Ed25519PrivateKey.generate(), NAME, tflite, card)})
+    done = u.command({"step": "begin", "url": base + "good.tflite", **signed})
+    assert done["ok"] and "smoke test" in done["message"]
+    assert sha256_file(device_models / f"{NAME}.tflite") == hashlib.sha256(tflite).hexdigest()
+
+
+def test_smoke_test_decodes_with_the_card_decoder(device_models, update, media):
+    """A model whose outputs do not fit its card's decoder (here: BlazeFace carded with too few anchors) is rolled
+    back even though it loads and gives finite numbers."""
+    key = Ed25519PrivateKey.generate()
+    u = updater(device_models, key, media)
+    tflite, card = update
+    wrong = {**card, "decoder": {**card["decoder"], "params": {**card["decoder"]["params"], "strides": [16, 16, 16, 16]}}}
+    before = sha256_file(device_models / f"{NAME}.tflite")
+    with pytest.raises(EdgekitError, match="rolled back.*do not decode with its card's decoder 'blazeface'"):
+        push(u, sign_model(key, NAME, tflite, wrong), tflite)
+    assert sha256_file(device_models / f"{NAME}.tflite") == before

@@ -133,7 +133,9 @@ def cmd(device, name, args, body, timeout, **o):
 @click.option("--devices", required=True, help="comma-separated device ids")
 @click.option("--key", "model_key", required=True, type=click.Path(exists=True, dir_okay=False), help="Ed25519 key that signs the model")
 @click.option("--as", "name", help="the model name on the devices (default: the card's name)")
-def push_model(card, devices, model_key, name, **o):
+@click.option("--url", help="the devices fetch the .tflite from this http(s) URL instead of receiving it over MQTT "
+              "(it must serve the very file CARD describes: its sha256 and signature are checked)")
+def push_model(card, devices, model_key, name, url, **o):
     """Sign the model a CARD describes and send it to each device; show progress and each device's outcome."""
     from tqdm import tqdm
 
@@ -147,8 +149,9 @@ def push_model(card, devices, model_key, name, **o):
     failed = 0
     try:
         for device in [d.strip() for d in devices.split(",") if d.strip()]:
-            with tqdm(total=len(tflite), unit="B", unit_scale=True, desc=device, leave=False) as bar:
-                reply = op.push_model(device, name, tflite, card_json, key, progress=lambda done, total: bar.update(done - bar.n))
+            with tqdm(total=len(tflite), unit="B", unit_scale=True, desc=device, leave=False, disable=url is not None) as bar:
+                reply = op.push_model(device, name, tflite, card_json, key, url=url,
+                                      progress=lambda done, total: bar.update(done - bar.n))
             if reply.get("ok"):
                 click.echo(f"{device}: {name} installed ({reply['result']['message']})")
             else:

