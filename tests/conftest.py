@@ -41,6 +41,20 @@ def media():
 
 
 @pytest.fixture
+def device_models(zoo, tmp_path) -> Path:
+    """A device's own models dir with the INT8 blazeface_short and faceres: model updates write into it, the shared
+    zoo stays untouched."""
+    import shutil
+
+    d = tmp_path / "models"
+    d.mkdir()
+    for name in ("blazeface_short", "faceres"):
+        for suffix in (".tflite", ".card.json"):
+            shutil.copy(zoo / f"{name}{suffix}", d / f"{name}{suffix}")
+    return d
+
+
+@pytest.fixture
 def http_server(tmp_path):
     """A real HTTP server on loopback serving a folder, as an operator's artifact store would: (folder, base URL)."""
     import functools

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -25,16 +23,6 @@ from tests.mqtt_broker import MOSQUITTO, Broker
 from tests.test_mqtt_link import Consumer, link_cfg
 
 NAME = "blazeface_short"
-
-
-@pytest.fixture
-def device_models(zoo, tmp_path) -> Path:
-    """A device's models dir holding the INT8 blazeface_short."""
-    d = tmp_path / "models"
-    d.mkdir()
-    for suffix in (".tflite", ".card.json"):
-        shutil.copy(zoo / f"{NAME}{suffix}", d / f"{NAME}{suffix}")
-    return d
 
 
 @pytest.fixture

