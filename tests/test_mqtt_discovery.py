@@ -9,7 +9,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edge.errors import EdgekitError
-from edge.io.config import DiscoveryConfig
+from edge.io.config import DiscoveryConfig, SnapshotConfig
 from edge.io.link import DeviceLink
 from tests.mqtt_broker import MOSQUITTO, Broker, free_port
 from tests.test_mqtt_link import Consumer, link_cfg
@@ -19,17 +19,20 @@ from tests.test_mqtt_link import Consumer, link_cfg
 def test_discovery_entities_values_and_resend_when_home_assistant_comes_online(tmp_path):
     broker = Broker(tmp_path / "b").start()
     try:
-        link = DeviceLink(link_cfg(broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True)), "door11", {"app": "doorbell"})
+        link = DeviceLink(link_cfg(broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True),
+                                   snapshots=SnapshotConfig(camera="porch", on_events=["face_unknown"])), "door11", {"app": "doorbell"})
         link.start()
         assert link.connected.wait(5)
         link.set_state({"app": "doorbell", "gallery": {"identities": 2, "names": ["Ann", "Bob Smith"]}})
         ha = Consumer(broker.port, "homeassistant/#")
-        assert ha.wait(lambda: len(ha.messages) >= 3)
+        assert ha.wait(lambda: len(ha.messages) >= 4)
         configs = {t: b for t, b, retained in ha.messages if retained}
         person = configs["homeassistant/binary_sensor/door11/person/config"]
         assert person["availability_topic"] == "edgekit/door11/status" and person["payload_not_available"] == "offline"
         assert person["state_topic"] == "edgekit/door11/ha/person"
         assert configs["homeassistant/sensor/door11/seen_bob_smith/config"]["device_class"] == "timestamp"
+        camera = configs["homeassistant/camera/door11/snapshot/config"]
+        assert camera["topic"] == "edgekit/door11/snapshot/porch" and "state_topic" not in camera
 
         values = Consumer(broker.port, "edgekit/door11/ha/#")
         link.sink.emit({"type": "face_recognized", "identity": "Bob Smith", "track_id": 1, "time": 1700000000.0})
@@ -44,7 +47,7 @@ def test_discovery_entities_values_and_resend_when_home_assistant_comes_online(t
         op.connect("127.0.0.1", broker.port)
         op.loop_start()
         op.publish("homeassistant/status", "online", qos=1).wait_for_publish(2)  # Home Assistant restarted
-        assert ha.wait(lambda: len(ha.messages) >= n + 3)
+        assert ha.wait(lambda: len(ha.messages) >= n + 4)
         op.loop_stop()
         ha.close()
         values.close()

@@ -100,8 +100,7 @@ def demo(workdir, embedder, mqtt_choice):
             mqtt = {"host": broker.host, "port": broker.port, "protocol": "3.1.1", "outbox": {"path": str(outbox)}}
             cfg = parse_config({**site, "mqtt": mqtt}, "demo config")
             listener = EventListener(broker.port, "edgekit/demo-doorbell/")
-            click.echo(f"== MQTT: an in-process broker on {broker.host}:{broker.port}; watch with "
-                       f"`mosquitto_sub -p {broker.port} -t 'edgekit/demo-doorbell/#' -v`", err=True)
+            click.echo(f"== MQTT: an in-process broker on {broker.host}:{broker.port}, a subscriber on edgekit/demo-doorbell/#", err=True)
         click.echo(f"== running the doorbell on {media['footage']} (caller, then Obama, then Biden who is not enrolled)", err=True)
         stats = run_site(cfg)  # returns after the outbox drained to the broker
         if listener is not None:

@@ -1,7 +1,8 @@
 """Home Assistant MQTT discovery: retained `homeassistant/<component>/<node>/<object>/config` messages describing
 the device's entities, availability from the status topic (the will makes it `offline`), re-sent when Home
 Assistant announces `homeassistant/status online`. Entity values are small retained topics under `<prefix>ha/`
-that the link derives from the events passing through it: person present, last seen per identity, count per zone."""
+that the link derives from the events passing through it: person present, last seen per identity, count per zone.
+With event snapshots on, a camera entity shows the latest snapshot (raw JPEG on `<prefix>snapshot/<camera>`)."""
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ def slug(s: str) -> str:
 
 
 class Discovery:
-    def __init__(self, ha_prefix: str, device_id: str, prefix: str, info: dict):
+    def __init__(self, ha_prefix: str, device_id: str, prefix: str, info: dict, camera_topic: str | None = None):
         self.ha, self.device_id, self.prefix, self.info = ha_prefix.rstrip("/"), device_id, prefix, info
+        self.camera_topic = camera_topic
         self.node = slug(device_id)
         self.status_topic = f"{self.ha}/status"
         self.present: set = set()  # open face tracks
@@ -43,6 +45,10 @@ class Discovery:
             for name in state.get("gallery", {}).get("names", []):
                 out.append(self._entity("sensor", f"seen_{slug(name)}", f"{name} last seen", self.prefix + f"ha/identity/{slug(name)}",
                                         device_class="timestamp"))
+        if self.camera_topic:
+            topic, config = self._entity("camera", "snapshot", "Snapshot", self.camera_topic)
+            config["topic"] = config.pop("state_topic")  # an MQTT camera reads images from `topic`
+            out.append((topic, config))
         for zone in state.get("shelf", {}).get("zones", {}):
             out.append(self._entity("sensor", f"zone_{slug(zone)}", f"{zone} count", self.prefix + f"ha/zone/{slug(zone)}",
                                     state_class="measurement", unit_of_measurement="items"))

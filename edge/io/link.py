@@ -59,7 +59,8 @@ class DeviceLink:
         if cfg.discovery.enabled:
             from edge.io.discovery import Discovery
 
-            self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info)
+            camera = self.prefix + "snapshot/" + cfg.snapshots.camera if cfg.snapshots.on_events else None
+            self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera)
         self.model_updates = None
         if cfg.model_update.public_key:
             from edge.io.model_update import ModelUpdater
