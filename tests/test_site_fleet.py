@@ -130,16 +130,14 @@ def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, galler
 def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
     from edge.errors import EdgekitError
     from edge.io.config import SnapshotConfig
-    from edge.io.snapshots import Snapshots
+    from edge.io.link import DeviceLink
+    from edge.io.snapshots import Snapshots, encode_jpeg
+    from tests.mqtt_broker import free_port
+    from tests.test_mqtt_link import link_cfg
 
-    class Offline:  # what Snapshots needs of a link that is not connected now
-        prefix = DOOR
-
-        def publish_snapshot(self, camera, jpeg):
-            return False
-
+    offline = DeviceLink(link_cfg(free_port(), tmp_path), "door-1")  # never started: no broker connection
     frame = {"latest": None}
-    snaps = Snapshots(SnapshotConfig(on_events=["face_unknown"], min_interval_s=0), Offline(), lambda: frame["latest"])
+    snaps = Snapshots(SnapshotConfig(on_events=["face_unknown"], min_interval_s=0), offline, lambda: frame["latest"])
     with pytest.raises(EdgekitError, match="no frame has been captured yet"):
         snaps.take()
     frame["latest"] = (np.zeros((2160, 3840, 3), np.uint8), {"frame_id": 3})
@@ -149,6 +147,9 @@ def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
     untouched = {"type": "face_left"}
     snaps.on_event(untouched)
     assert untouched == {"type": "face_left"}
+    offline.outbox.close()
+    small = cv2.imdecode(np.frombuffer(encode_jpeg(frame["latest"][0], 80, 1280), np.uint8), cv2.IMREAD_COLOR)
+    assert small.shape == (720, 1280, 3)  # a 4K frame is scaled to max_width, keeping its aspect
 
 
 def test_restart_command_restarts_edgekit_run_in_the_same_process(zoo, media, gallery, device_models, broker, tmp_path):

@@ -59,7 +59,7 @@ class DeviceLink:
         if cfg.discovery.enabled:
             from edge.io.discovery import Discovery
 
-            camera = self.prefix + "snapshot/" + cfg.snapshots.camera if cfg.snapshots.on_events else None
+            camera = self.snapshot_topic(cfg.snapshots.camera) if cfg.snapshots.on_events else None
             self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera)
         self.model_updates = None
         if cfg.model_update.public_key:
@@ -223,11 +223,14 @@ class DeviceLink:
         self._signals.put(None)  # wake the publisher
         return seq
 
+    def snapshot_topic(self, camera: str) -> str:
+        return self.prefix + "snapshot/" + _topic_word(camera)
+
     def publish_snapshot(self, camera: str, jpeg: bytes) -> bool:
         """A JPEG on snapshot/<camera> (QoS 1, not retained, not through the outbox); False while disconnected."""
         if not self.connected.is_set():
             return False
-        info = self.client.publish(self.prefix + "snapshot/" + _topic_word(camera), jpeg, qos=1)
+        info = self.client.publish(self.snapshot_topic(camera), jpeg, qos=1)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # ---- telemetry and state ----

@@ -219,14 +219,9 @@ class ModelUpdater:
             latency = self.smoke_test(card_path)
             if self.on_swapped is not None:
                 self.on_swapped(t.model, card_path)
-        except Exception as e:  # any failure, expected or not, puts the old model back
-            for live, copy in saved:
+        except Exception as e:  # any failure, expected or not, puts the old files back
+            for live, copy in saved:  # the loop still runs the old model: taking the new one in is the last step
                 os.replace(copy, live)
-            if self.on_swapped is not None:
-                try:
-                    self.on_swapped(t.model, card_path)
-                except Exception:
-                    pass
             reason = str(e) if isinstance(e, EdgekitError) else f"{e.__class__.__name__}: {e}"
             return self._outcome(t.model, False, f"smoke test failed, rolled back to the previous model: {reason}", t.sha256)
         for _, copy in saved:

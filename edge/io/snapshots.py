@@ -28,7 +28,7 @@ def encode_jpeg(frame: np.ndarray, quality: int, max_width: int) -> bytes:
 class Snapshots:
     def __init__(self, cfg: SnapshotConfig, link, latest: Callable[[], tuple[np.ndarray, dict] | None]):
         self.cfg, self.link, self.latest = cfg, link, latest
-        self.topic = link.prefix + "snapshot/" + cfg.camera
+        self.topic = link.snapshot_topic(cfg.camera)
         self._last_event_snapshot = float("-inf")
         self.sent = 0
 
