@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -99,6 +100,13 @@ def test_status_online_retained_and_events_carry_id_and_seq(broker, tmp_path):
     assert retained and status["state"] == "online" and status["models"] == {"faceres": "abc"}
     assert late.wait(lambda: late.on("door1/telemetry"))
     assert "outbox_depth" in late.on("door1/telemetry")[0][0]
+    # Nagle off on the device's and the operator's sockets: replies go out at once, not after a delayed ACK
+    from edge.io.operator import Operator
+
+    op = Operator(port=broker.port)
+    for client in (link.client, op.c):
+        assert client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    op.close()
     link.stop()
     late.close()
 

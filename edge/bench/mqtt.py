@@ -20,7 +20,9 @@ from edge.errors import EdgekitError
 
 
 class _Mosquitto:
-    def __init__(self, folder: Path):
+    """`nodelay`: the broker's `set_tcp_nodelay true` (mosquitto's default is false)."""
+
+    def __init__(self, folder: Path, nodelay: bool = False):
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             raise EdgekitError("bench mqtt: mosquitto is not installed", "apt install mosquitto")
@@ -32,7 +34,8 @@ class _Mosquitto:
         # receive maximum and queue sized for a bench; persistence keeps the consumer's session over the outage
         (folder / "m.conf").write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\n"
                                        f"max_inflight_messages 1000\nmax_queued_messages 1000000\n"
-                                       f"persistence true\npersistence_location {folder}/\n")
+                                       f"persistence true\npersistence_location {folder}/\n"
+                                       + ("set_tcp_nodelay true\n" if nodelay else ""))
         self.proc = None
 
     def start(self) -> "_Mosquitto":

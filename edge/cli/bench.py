@@ -10,6 +10,7 @@ from edge.cli import LazyGroup
     "mqtt": "edge.bench.mqtt:command",
     "shelf": "edge.bench.shelf:command",
     "serial": "edge.bench.serial:command",
+    "update": "edge.bench.update:command",
 })
 def bench():
-    """Benchmarks: model, pipeline, mqtt, shelf."""
+    """Benchmarks: model, pipeline, mqtt, update, shelf, serial."""

@@ -30,6 +30,16 @@ from edge.io.security import CommandVerifier
 log = logging.getLogger("edgekit.mqtt")
 
 
+def no_delay(client, userdata, sock) -> None:
+    """paho's on_socket_open: turn Nagle's algorithm off. A command's reply (and each model chunk's) is a small packet
+    sent right behind a PUBACK, so with Nagle it waits for the peer's delayed ACK, about 40 ms a hop (88 ms per command
+    round trip measured with a default mosquitto; 1 ms with this here and `set_tcp_nodelay true` on the broker)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # not a TCP socket (websockets wrapper, unix socket)
+        pass
+
+
 class DeviceLink:
     """`DeviceLink(cfg, device_info)` (device id from cfg.device_id) or `DeviceLink(cfg, device_id, device_info)`."""
 
@@ -92,6 +102,7 @@ class DeviceLink:
         c.reconnect_delay_set(min_delay=1, max_delay=8)  # back within seconds of the broker's return
         c.max_inflight_messages_set(self.cfg.max_inflight)
         c.max_queued_messages_set(0)  # the outbox is the queue; the publisher bounds what it hands to paho
+        c.on_socket_open = no_delay
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
         c.on_publish, c.on_message, c.on_subscribe = self._on_publish, self._on_message, self._on_subscribe
         return c

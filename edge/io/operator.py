@@ -17,6 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.errors import EdgekitError
+from edge.io.link import no_delay
 from edge.io.security import sign_command
 
 
@@ -35,7 +36,7 @@ class Operator:
             self.c.username_pw_set(username, password)
         if ca_file:
             self.c.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        self.c.on_connect, self.c.on_message = self._on_connect, self._on_message
+        self.c.on_connect, self.c.on_message, self.c.on_socket_open = self._on_connect, self._on_message, no_delay
         try:
             self.c.connect(host, port)
         except ssl.SSLError as e:
