@@ -83,3 +83,32 @@ def test_classifier_stage_on_crops(zoo, photo, tmp_path):
     assert sum(sum(v.values()) for v in tallies.values()) == int(obs.zones.any(0).sum())
     scene = ShelfRun(_cfg(smoothing_frames=1, classifier={"card": str(card), "on": "frame"}), zoo).process(photo, 0.0)
     assert all(e["scene"][0]["label"] in ("red", "green", "blue") for e in scene)
+
+
+def test_a_detector_update_with_the_same_labels_swaps_in_and_other_labels_are_refused(zoo, tmp_path):
+    """A model update reaching a running shelf (ShelfRun.reload): the float build of NanoDet (same COCO labels) swaps
+    in and detects; the same model carded with other labels is refused, since zones and planogram name labels."""
+    import json
+    import shutil
+
+    from edge.errors import EdgekitError
+    from edge.media import media
+
+    run = ShelfRun(_cfg(detector="nanodet"), zoo)
+    for suffix in (".tflite", ".card.json"):
+        shutil.copy(zoo / f"nanodet.float{suffix}", tmp_path / f"nanodet{suffix}")
+    card = tmp_path / "nanodet.card.json"
+    card.write_text(json.dumps({**json.loads(card.read_text()), "name": "nanodet", "tflite": "nanodet.tflite"}))
+    run.reload("nanodet", card)
+    assert run.detector.card.target == "float"
+    dets = run.detector.detect(cv2.imread(str(media("obama"))))  # a real photo of a man: the new detector finds him
+    assert "person" in {run.detector.label(int(c)) for c in dets.class_ids}
+    relabelled = tmp_path / "relabelled"
+    relabelled.mkdir()
+    shutil.copy(tmp_path / "nanodet.tflite", relabelled / "nanodet.tflite")
+    other = json.loads(card.read_text())
+    other["labels"] = [f"sku{i}" for i in range(len(other["labels"]))]
+    (relabelled / "nanodet.card.json").write_text(json.dumps(other))
+    with pytest.raises(EdgekitError, match="labels differ"):
+        run.reload("nanodet", relabelled / "nanodet.card.json")
+    assert run.detector.card.target == "float" and run.detector.labels[0] == "person"  # the running one stays
