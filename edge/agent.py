@@ -73,6 +73,9 @@ class Loop:
         self.latest: tuple[np.ndarray, dict] | None = None  # the newest accepted frame (a reference: snapshots, smoke tests)
         self.snapshots = None  # edge.io.snapshots.Snapshots when MQTT is on: event snapshots before the event leaves
         self.restart_requested = False
+        # The interpreters are used by the loop and by the MQTT thread (an `enroll` command, a model swapped in by an
+        # update): one at a time.
+        self.models_lock = threading.Lock()
 
     LIVE_SECTIONS: frozenset[str] = frozenset()  # config sections this app can take without a restart
 
@@ -254,8 +257,6 @@ class DoorbellAgent(Loop):
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._matcher, self._gallery_version = None, -1
         self._crops_written = 0
-        # The interpreters are used by the loop and, for an `enroll` command, by the MQTT thread: one at a time.
-        self.models_lock = threading.Lock()
 
     def matcher(self) -> Matcher:
         if self._gallery_version != self.gallery.version or self._matcher is None:
@@ -386,7 +387,6 @@ class ShelfAgent(Loop):
 
         self.app = ShelfRun(cfg.shelf, cfg.models_dir(), cfg.runtime.accelerator)
         self.events = 0
-        self.models_lock = threading.Lock()
 
     def models(self) -> dict:
         found = {self.app.detector.card.name: self.app.detector.model}

@@ -127,7 +127,7 @@ def attach_link(link, cfg: SiteConfig, agent: Loop) -> None:
     model updates taken into the running app (status and state then report the new versions)."""
     from edge.io.snapshots import Snapshots
 
-    link.info["models"] = agent.model_versions()
+    link.set_info(models=agent.model_versions())
     link.set_telemetry(agent.telemetry)
     add_commands(link, cfg, agent)
     snapshots = Snapshots(cfg.mqtt.snapshots, link, lambda: agent.latest)
