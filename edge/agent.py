@@ -222,7 +222,8 @@ class Loop:
         elapsed = max(time.time() - self.started, 1e-9)
         return {"frames": self.frames, "fps": round(self.frames / elapsed, 2), "dropped": self.capture.dropped - self.idle_skipped,
                 "idle_skipped": self.idle_skipped, "rejected": self.rejected, "reopened": self.capture.reopened,
-                "stages": self.timer.summary(), "peak_rss_mb": peak_rss_mb()}
+                "stages": self.timer.summary(), "peak_rss_mb": peak_rss_mb(),
+                **({"source_failed": self.capture.failure} if self.capture.failure else {})}
 
     def telemetry(self) -> dict:
         """What the MQTT link publishes every telemetry interval (called from its thread: reads only)."""

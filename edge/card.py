@@ -95,7 +95,13 @@ def load_card(path: str | Path, verify: bool = True) -> ModelCard:
     if not path.is_file():
         raise EdgekitError(f"model card {path}: not found", "build it with `edgekit models build` or pass the .card.json path")
     try:
-        card = ModelCard.model_validate(json.loads(path.read_text()))
+        card = ModelCard.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except UnicodeDecodeError:
+        raise EdgekitError(f"model card {path}: not a text file (not UTF-8)", "rebuild it with `edgekit models build`") from None
+    except OSError as e:
+        raise EdgekitError(f"model card {path}: cannot be read ({e.strerror})", "check the file's permissions") from None
+    except RecursionError:
+        raise EdgekitError(f"model card {path}: nested too deeply to be a model card", "rebuild it with `edgekit models build`") from None
     except json.JSONDecodeError as e:
         raise EdgekitError(f"model card {path}: not valid JSON ({e.msg} at line {e.lineno})", "rebuild it with `edgekit models build`") from None
     except ValidationError as e:
@@ -103,9 +109,44 @@ def load_card(path: str | Path, verify: bool = True) -> ModelCard:
         key = ".".join(str(p) for p in err["loc"])
         raise EdgekitError(f"model card {path}: field '{key}': {err['msg']}", "rebuild it with `edgekit models build`") from None
     card._dir = path.parent
+    inside = path.parent.resolve()
+    if not (inside / card.tflite).resolve().is_relative_to(inside) or Path(card.tflite).name != card.tflite:
+        raise EdgekitError(f"model card {path}: field 'tflite' ({card.tflite[:80]!r}) must name a file inside {inside}",
+                           "a card names its model file beside it, e.g. NAME.tflite")
     if verify:
         if not card.path.is_file():
             raise EdgekitError(f"model card {path}: its model file {card.path} is missing", f"rebuild it with `edgekit models build {card.name}`")
         if sha256_file(card.path) != card.sha256:
             raise EdgekitError(f"model card {path}: sha256 mismatch for {card.path.name}", f"rebuild it with `edgekit models build {card.name}`")
     return card
+
+
+SLOT_KEYS = {"face_detector": "detector.model", "face_embedder": "embedder.model", "object_detector": "shelf.detector",
+             "classifier": "shelf.classifier.card"}
+
+
+def require_task(card: ModelCard, task: str, key: str) -> None:
+    """A card in a slot (config key `key`) must be of the slot's task: an embedder loaded as the detector fails at the
+    first frame deep in the tracker otherwise."""
+    if card.task != task:
+        raise EdgekitError(f"model card {card.name}: task {card.task}, but {key} needs a {task}",
+                           f"set {key} to a {task} card" + (f" (e.g. {SLOT_EXAMPLES[task]})" if task in SLOT_EXAMPLES else ""))
+
+
+SLOT_EXAMPLES = {"face_detector": "blazeface_short", "face_embedder": "faceres", "object_detector": "nanodet"}
+
+
+def slot_mismatch(new: ModelCard, old: ModelCard, output_shapes: list[tuple[int, ...]] | None = None) -> str | None:
+    """Why `new` cannot replace `old` in its slot (task, decoder, labels, output shapes), or None. `output_shapes`: what
+    the new model really returns (a card can claim anything); else the new card's declared shapes are compared."""
+    if new.task != old.task:
+        return f"task {new.task}, the slot's is {old.task}"
+    if new.decoder.name != old.decoder.name:
+        return f"decoder {new.decoder.name}, the slot's is {old.decoder.name}"
+    if new.labels != old.labels:
+        return f"{len(new.labels)} labels {new.labels[:3]}..., the slot's are {len(old.labels)} {old.labels[:3]}..."
+    shapes = output_shapes if output_shapes is not None else [tuple(t.shape) for t in new.output_tensors]
+    want = [tuple(t.shape) for t in old.output_tensors]
+    if want and shapes and [tuple(s) for s in shapes] != want:
+        return f"output shapes {[list(s) for s in shapes]}, the slot's are {[list(s) for s in want]}"
+    return None

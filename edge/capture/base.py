@@ -87,6 +87,7 @@ class Capture:
         self._ended = False
         self._grabber_busy = False
         self._handover = threading.Lock()
+        self.failure: str | None = None  # why the source was given up on (never opened, or lost for good)
 
     # -- reading with the reopen policy (runs in the caller's thread, or the grabber's) --
     def _open(self) -> bool:
@@ -100,6 +101,7 @@ class Capture:
             except (SourceError, OSError) as e:
                 failures += 1
                 if retries is not None and failures > retries:
+                    self.failure = f"gave up after {failures} attempts ({e})"
                     self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
                     return False
                 self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": delay})

@@ -25,8 +25,15 @@ def run(config_path, source_uri, max_frames):
     if source_uri is not None:
         kind = "folder" if Path(source_uri).is_dir() else "opencv"
         cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"kind": kind, "uri": source_uri})})
+    cfg.check_outputs()
+    cfg.check_models()
     stats = run_site(cfg, max_frames)
     click.echo(json.dumps({"type": "run_summary", **stats}), err=True)
+    if stats.get("source_failed"):  # systemd's Restart=on-failure restarts only a process that fails
+        from edge.errors import SourceFailed
+
+        raise SourceFailed(f"source {cfg.source.uri}: {stats['source_failed']}",
+                           "check the camera/URL; the service manager restarts edgekit")
     if stats["restart_requested"]:
         restart()
 
