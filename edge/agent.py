@@ -20,7 +20,7 @@ from edge.config import SiteConfig
 from edge.events import EventSink, make_event
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
-from edge.faces.gallery import Gallery
+from edge.faces.gallery import EmbedderTag, Gallery
 from edge.faces.matcher import Matcher
 from edge.stats import StageTimer
 from edge.vision.tracker import IouTracker, face_sharpness, needs_embedding
@@ -261,7 +261,7 @@ class DoorbellAgent(Loop):
 
     def matcher(self) -> Matcher:
         if self._gallery_version != self.gallery.version or self._matcher is None:
-            vectors, names = self.gallery.matrix(self.embedder.name)
+            vectors, names = self.gallery.matrix(EmbedderTag.of(self.embedder))
             self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
         return self._matcher
 
@@ -321,7 +321,7 @@ class DoorbellAgent(Loop):
             vector, why = check_and_embed(self.detector, self.embedder, image, EnrollRules())
         if vector is None:
             raise EdgekitError(f"enroll {name}: picture refused ({why})", "send one sharp picture of one face")
-        return Gallery(self.gallery.path).add(name, self.embedder.name, vector, source)  # own connection: any thread
+        return Gallery(self.gallery.path).add(name, EmbedderTag.of(self.embedder), vector, source)  # own connection: any thread
 
     def _process(self, image: np.ndarray, meta: dict) -> None:
         with self.timer.stage("detect"):

@@ -27,6 +27,7 @@ def run(config_path, source_uri, max_frames):
         cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"kind": kind, "uri": source_uri})})
     cfg.check_outputs()
     cfg.check_models()
+    _check_gallery(cfg)
     stats = run_site(cfg, max_frames)
     click.echo(json.dumps({"type": "run_summary", **stats}), err=True)
     if stats.get("source_failed"):  # systemd's Restart=on-failure restarts only a process that fails
@@ -36,6 +37,23 @@ def run(config_path, source_uri, max_frames):
                            "check the camera/URL; the service manager restarts edgekit")
     if stats["restart_requested"]:
         restart()
+
+
+def _check_gallery(cfg) -> None:
+    """A doorbell whose gallery holds only another embedder's vectors would call everyone unknown (or fail at the
+    first face on vectors of another size): refused in one line; vectors left out are noted in one line."""
+    if cfg.app != "doorbell":
+        return
+    from edge.card import load_card
+    from edge.faces.gallery import EmbedderTag, Gallery
+
+    gallery = Gallery(Path(cfg.gallery.path).expanduser())
+    try:
+        note = gallery.check_fits(EmbedderTag.of_card(load_card(cfg.card(cfg.embedder.model), verify=False)))
+    finally:
+        gallery.close()
+    if note:
+        click.echo(note, err=True)
 
 
 def restart() -> None:
