@@ -263,6 +263,8 @@ class DeviceLink:
             deadline = time.time() + self.cfg.telemetry_interval_s
             while self._running and time.time() < deadline:
                 time.sleep(min(0.2, self.cfg.telemetry_interval_s))
+            if self._running and self.model_updates is not None:
+                self.model_updates.expire()  # a push whose operator vanished does not hold its file forever
             if self._running and self.connected.is_set():
                 self.client.publish(self.prefix + "telemetry", json.dumps(self.telemetry()), qos=0)
 
