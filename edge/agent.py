@@ -22,6 +22,7 @@ from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
 from edge.faces.gallery import EmbedderTag, Gallery
 from edge.faces.matcher import Matcher
+from edge.runtime.lastgood import PROBATION_FRAMES, LastGood
 from edge.stats import StageTimer
 from edge.vision.tracker import IouTracker, face_sharpness, needs_embedding
 
@@ -73,6 +74,8 @@ class Loop:
         self.latest: tuple[np.ndarray, dict] | None = None  # the newest accepted frame (a reference: snapshots, smoke tests)
         self.snapshots = None  # edge.io.snapshots.Snapshots when MQTT is on: event snapshots before the event leaves
         self.restart_requested = False
+        self._failing, self._probation = 0, {}  # frames failed in a row; updated model -> frames run on it
+        self.on_rolled_back = None  # set by the site: the link then reports the models running again
         # The interpreters are used by the loop and by the MQTT thread (an `enroll` command, a model swapped in by an
         # update): one at a time.
         self.models_lock = threading.Lock()
@@ -137,6 +140,7 @@ class Loop:
         if name not in self.models():
             return False
         self._reload(name, card_path)
+        self.on_probation(name)
         return True
 
     def _reload(self, name: str, card_path: Path) -> None:
@@ -197,7 +201,47 @@ class Loop:
         self.frames += 1
         self._recent.append(time.monotonic())
         self.latest = (image, meta)
-        self.process(image, meta)
+        try:
+            self.process(image, meta)
+        except Exception as e:  # noqa: BLE001 - a frame that fails must not end a loop that can recover
+            self._failed(e, meta)
+        else:
+            self._frame_ok()
+
+    MAX_FAILING_FRAMES = 10  # in a row, with no update to undo: give up (the service manager restarts the process)
+
+    def _frame_ok(self) -> None:
+        self._failing = 0
+        for name in list(self._probation):
+            self._probation[name] += 1
+            if self._probation[name] >= PROBATION_FRAMES:  # the new model has proven itself on real frames
+                del self._probation[name]
+                LastGood(self.cfg.models_dir()).release(name)
+
+    def _failed(self, error: Exception, meta: dict) -> None:
+        """A frame failed. A model swapped in by an update and not yet proven is the first suspect: its last good
+        build goes back, on disk and into the loop, and the loop carries on. Otherwise the frame is reported and
+        skipped, until MAX_FAILING_FRAMES in a row."""
+        reason = f"{error.__class__.__name__}: {error}".splitlines()[0][:300]
+        last_good = LastGood(self.cfg.models_dir())
+        suspects = [n for n in last_good.on_probation() if n in self.models()]
+        for name in suspects:
+            if last_good.roll_back(name):
+                self.reload_model(name, self.cfg.models_dir() / f"{name}.card.json")
+                self._probation.pop(name, None)  # the last good build needs no watching
+                self.sink.emit(make_event("model_rolled_back", model=name, at="run time", reason=reason, **meta))
+                if self.on_rolled_back is not None:
+                    self.on_rolled_back(name)
+        if suspects:
+            return
+        self._failing += 1
+        self.sink.emit(make_event("frame_error", error=reason, in_a_row=self._failing, **meta))
+        if self._failing >= self.MAX_FAILING_FRAMES:
+            raise error
+
+    def on_probation(self, name: str) -> None:
+        """An update swapped model `name` in: watched until it has run PROBATION_FRAMES frames."""
+        self._probation[name] = 0
 
     REJECT_REPEAT_S = 10.0
 
@@ -257,7 +301,7 @@ class DoorbellAgent(Loop):
         self.faces_embedded = 0
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._matcher, self._gallery_version = None, -1
-        self._crops_written = 0
+        self._crops = None  # edge.crops.CropStore, made at the first decision
 
     def matcher(self) -> Matcher:
         if self._gallery_version != self.gallery.version or self._matcher is None:
@@ -360,17 +404,20 @@ class DoorbellAgent(Loop):
                 self.emit(event)
 
     def _save_crop(self, event: dict, crop: np.ndarray) -> None:
-        if self.cfg.events.crops_dir:
-            d = Path(self.cfg.events.crops_dir).expanduser()
-            d.mkdir(parents=True, exist_ok=True)
-            path = d / f"{int(time.time() * 1000)}-{event['frame_id']}-{event['track_id']}.jpg"  # names sort by time
-            if cv2.imwrite(str(path), crop):
-                event["crop"] = str(path)
-            self._crops_written += 1
-            if self._crops_written % 50 == 1:  # prune now and then, not on every write
-                crops = sorted(d.glob("*.jpg"))
-                for old in crops[: max(0, len(crops) - self.cfg.events.crops_keep)]:
-                    old.unlink(missing_ok=True)
+        """A JPEG of the face that decided, named on the event; a crop that cannot be written is said on the event
+        (crop_error), the decision still goes out."""
+        from edge.errors import EdgekitError
+
+        if not self.cfg.events.crops_dir:
+            return
+        if self._crops is None:
+            from edge.crops import CropStore
+
+            self._crops = CropStore(self.cfg.events.crops_dir, self.cfg.events.crops_keep)
+        try:
+            event["crop"] = str(self._crops.save(crop, f"{int(time.time() * 1000)}-{event['frame_id']}-{event['track_id']}"))
+        except EdgekitError as e:
+            event["crop_error"] = e.what
 
     def stats(self) -> dict:
         return {**super().stats(), "faces_embedded": self.faces_embedded, "gallery_identities": len(self.matcher())}

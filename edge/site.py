@@ -38,7 +38,7 @@ def local_sinks(cfg: SiteConfig, stream=None) -> list[EventSink]:
     if cfg.events.file:
         path = Path(cfg.events.file).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        sinks.append(JsonLinesSink(path=path))
+        sinks.append(JsonLinesSink(path=path, max_bytes=cfg.events.max_bytes, keep=cfg.events.keep_files))
     return sinks
 
 
@@ -142,6 +142,12 @@ def attach_link(link, cfg: SiteConfig, agent: Loop) -> None:
                 link.set_state(reported_state(agent.cfg, agent))
 
         updater.on_swapped, updater.accelerator = swapped, cfg.runtime.accelerator
+
+        def rolled_back(name: str) -> None:
+            link.set_info(models=agent.model_versions())
+            link.set_state(reported_state(agent.cfg, agent))
+
+        agent.on_rolled_back = rolled_back
         updater.live_frames = lambda: [agent.latest[0]] if agent.latest is not None else []
 
 

@@ -73,7 +73,7 @@ def _confirm(cfg) -> None:
 
     last_good = LastGood(cfg.models_dir())
     for name in last_good.on_probation():
-        last_good.confirm(name)
+        last_good.release(name)
 
 
 def _check_gallery(cfg) -> None:

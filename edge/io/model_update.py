@@ -235,19 +235,22 @@ class ModelUpdater:
         staged_card.write_text(json.dumps(t.card, indent=2) + "\n")
         os.replace(t.path, model_path)  # each file swaps atomically; the card's sha256 ties the two together
         os.replace(staged_card, card_path)
+        from edge.runtime.lastgood import LastGood
+
+        last_good = LastGood(self.dir)
         try:
             latency = self.smoke_test(card_path, slot)
+            # the replaced files stay as the last good build until the loop has run on the new one: kept before the
+            # loop takes it in, so a failure at its very first frame can already roll back
+            last_good.keep(t.model, [copy for _, copy in saved], f"model update {t.sha256[:12]}")
             if self.on_swapped is not None:
                 self.on_swapped(t.model, card_path)
         except Exception as e:  # any failure, expected or not, puts the old files back
+            last_good.release(t.model)
             for live, copy in saved:  # the loop still runs the old model: taking the new one in is the last step
                 os.replace(copy, live)
             reason = str(e) if isinstance(e, EdgekitError) else f"{e.__class__.__name__}: {e}"
             return self._outcome(t.model, False, f"smoke test failed, rolled back to the previous model: {reason}", t.sha256)
-        # the replaced files stay as the last good build until the loop has run on the new one (edge.runtime.lastgood)
-        from edge.runtime.lastgood import LastGood
-
-        LastGood(self.dir).keep(t.model, [copy for _, copy in saved], f"model update {t.sha256[:12]}")
         for _, copy in saved:
             copy.unlink(missing_ok=True)
         return self._outcome(t.model, True, f"installed; smoke test {latency:.1f} ms per frame", t.sha256, latency_ms=round(latency, 2))

@@ -2,7 +2,7 @@
 
 A smoke test cannot prove everything the loop will ask of a model. So a swapped-in model is on probation: the files
 it replaced stay in `MODELS/.lastgood/` with a marker, until the loop has processed `frames` frames with it
-(`confirm`). If the loop fails meanwhile — at run time, or at start-up after a crash or a restart — `roll_back` puts
+(`release`). If the loop fails meanwhile — at run time, or at start-up after a crash or a restart — `roll_back` puts
 the previous files back and the loop carries on with them."""
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ class LastGood:
             return []
         return sorted(p.name[: -len(".probation.json")] for p in self.dir.glob("*.probation.json"))
 
-    def confirm(self, name: str) -> None:
-        """The loop ran on the new model: the old files go."""
+    def release(self, name: str) -> None:
+        """The loop ran on the new model (or the update was undone another way): the old files go."""
         marker = self._marker(name)
         if not marker.exists():
             return

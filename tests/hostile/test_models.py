@@ -109,3 +109,50 @@ def test_an_interrupted_chunked_push_leaves_no_partial_file_behind(device_models
     (incoming / "left-by-a-crash.tflite").write_bytes(b"x" * 100)
     u2.expire()
     assert list(incoming.iterdir()) == []
+
+
+def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(zoo, media, device_models, tmp_path, monkeypatch):
+    """A running doorbell over a real mosquitto takes in a signed update its smoke test missed (switched off here):
+    at the first frame the loop fails with it, puts the last good build back, and keeps running."""
+    import threading
+
+    from edge.config import parse_config
+    from edge.site import run_site
+    from tests.mqtt_broker import MOSQUITTO, Broker
+    from tests.test_mqtt_link import Consumer
+
+    if not __import__("pathlib").Path(MOSQUITTO).exists():
+        pytest.skip("needs mosquitto (Debian package mosquitto)")
+    mu = fleet("model_update")
+    monkeypatch.setattr(mu.ModelUpdater, "smoke_test", lambda self, *args: 1.0)
+    broker = Broker(tmp_path / "broker").start()
+    cfg = parse_config({"device_id": "door-1", "runtime": {"models_dir": str(device_models)},
+                        "gallery": {"path": str(tmp_path / "g.db")}, "events": {"stdout": False},
+                        "source": {"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+                        "mqtt": {"host": "127.0.0.1", "port": broker.port, "telemetry_interval_s": 0.5,
+                                 "outbox": {"path": str(tmp_path / "outbox.db")},
+                                 "model_update": {"public_key": fleet("security").public_key_b64(KEY)}}})
+    consumer = Consumer(broker.port, "edgekit/door-1/#")
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
+    runner.start()
+    op = fleet("operator").Operator(port=broker.port)
+    try:
+        assert consumer.wait(lambda: consumer.on("telemetry") and consumer.on("telemetry")[-1][0]["frames"] > 5, 60)
+        good = sha256_file(device_models / "blazeface_short.tflite")
+        tflite, card = carded(zoo, "faceres", "blazeface_short")
+        reply = op.push_model("door-1", "blazeface_short", tflite, card, KEY)
+        assert reply["ok"], reply  # installed: nothing checked it
+        assert consumer.wait(lambda: consumer.on("events/model_rolled_back"), 30), "no rollback"
+        rolled = consumer.on("events/model_rolled_back")[0][0]
+        assert rolled["model"] == "blazeface_short" and rolled["at"] == "run time" and "AttributeError" in rolled["reason"]
+        assert sha256_file(device_models / "blazeface_short.tflite") == good
+        frames = consumer.on("telemetry")[-1][0]["frames"]
+        assert consumer.wait(lambda: consumer.on("telemetry")[-1][0]["frames"] > frames + 20, 30)  # still running
+        assert runner.is_alive()
+    finally:
+        op.command("door-1", "restart", timeout=10)
+        runner.join(30)
+        op.close()
+        consumer.close()
+        broker.stop()
