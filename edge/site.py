@@ -7,7 +7,6 @@ import sys
 import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge.agent import AGENTS, DoorbellAgent, Loop, ShelfAgent
@@ -92,9 +91,9 @@ def add_commands(link, cfg: SiteConfig, agent: Loop) -> None:
             raw = np.frombuffer(base64.b64decode(data, validate=True), np.uint8)
         except (binascii.Error, ValueError):
             raise EdgekitError("enroll: 'image' is not valid base64", "send the JPEG/PNG file's bytes, base64-encoded") from None
-        image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
-        if image is None:
-            raise EdgekitError("enroll: 'image' is not a JPEG/PNG picture OpenCV can decode", "send a JPEG or PNG")
+        from edge.images import decode_picture
+
+        image = decode_picture(raw.tobytes(), "enroll: 'image'").image  # bounded by limits.max_image_pixels first
         added = agent.enroll(name.strip(), image, source="mqtt")
         link.set_state(reported_state(agent.cfg, agent))
         return {"enrolled": name.strip(), "embeddings": added}
