@@ -365,7 +365,8 @@ class DoorbellAgent(Loop):
             vector, why = check_and_embed(self.detector, self.embedder, image, EnrollRules())
         if vector is None:
             raise EdgekitError(f"enroll {name}: picture refused ({why})", "send one sharp picture of one face")
-        return Gallery(self.gallery.path).add(name, EmbedderTag.of(self.embedder), vector, source)  # own connection: any thread
+        # own connection: any thread
+        return Gallery(self.gallery.path).add(name, EmbedderTag.of(self.embedder), vector, source)
 
     def _process(self, image: np.ndarray, meta: dict) -> None:
         with self.timer.stage("detect"):
@@ -415,7 +416,8 @@ class DoorbellAgent(Loop):
 
             self._crops = CropStore(self.cfg.events.crops_dir, self.cfg.events.crops_keep)
         try:
-            event["crop"] = str(self._crops.save(crop, f"{int(time.time() * 1000)}-{event['frame_id']}-{event['track_id']}"))
+            stem = f"{int(time.time() * 1000)}-{event['frame_id']}-{event['track_id']}"  # names sort by time
+            event["crop"] = str(self._crops.save(crop, stem))
         except EdgekitError as e:
             event["crop_error"] = e.what
 

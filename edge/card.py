@@ -75,6 +75,9 @@ class ModelCard(Strict):
         path.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
 
 
+REBUILD = "rebuild it with `edgekit models build`"
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -97,11 +100,11 @@ def load_card(path: str | Path, verify: bool = True) -> ModelCard:
     try:
         card = ModelCard.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except UnicodeDecodeError:
-        raise EdgekitError(f"model card {path}: not a text file (not UTF-8)", "rebuild it with `edgekit models build`") from None
+        raise EdgekitError(f"model card {path}: not a text file (not UTF-8)", REBUILD) from None
     except OSError as e:
         raise EdgekitError(f"model card {path}: cannot be read ({e.strerror})", "check the file's permissions") from None
     except RecursionError:
-        raise EdgekitError(f"model card {path}: nested too deeply to be a model card", "rebuild it with `edgekit models build`") from None
+        raise EdgekitError(f"model card {path}: nested too deeply to be a model card", REBUILD) from None
     except json.JSONDecodeError as e:
         raise EdgekitError(f"model card {path}: not valid JSON ({e.msg} at line {e.lineno})", "rebuild it with `edgekit models build`") from None
     except ValidationError as e:
@@ -129,8 +132,9 @@ def require_task(card: ModelCard, task: str, key: str) -> None:
     """A card in a slot (config key `key`) must be of the slot's task: an embedder loaded as the detector fails at the
     first frame deep in the tracker otherwise."""
     if card.task != task:
+        example = f" (e.g. {SLOT_EXAMPLES[task]})" if task in SLOT_EXAMPLES else ""
         raise EdgekitError(f"model card {card.name}: task {card.task}, but {key} needs a {task}",
-                           f"set {key} to a {task} card" + (f" (e.g. {SLOT_EXAMPLES[task]})" if task in SLOT_EXAMPLES else ""))
+                           f"set {key} to a {task} card{example}")
 
 
 SLOT_EXAMPLES = {"face_detector": "blazeface_short", "face_embedder": "faceres", "object_detector": "nanodet"}

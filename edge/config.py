@@ -76,7 +76,8 @@ def _writable_target(path: Path, key: str, folder: bool) -> None:
             raise EdgekitError(f"{key} {path}: is {'a folder' if path.is_dir() else 'not a folder'}, expected a {kind}",
                                f"set {key} to a {kind} path")
         if not os.access(path, os.W_OK):
-            raise EdgekitError(f"{key} {path}: not writable by this user", f"fix its permissions or set {key} elsewhere")
+            raise EdgekitError(f"{key} {path}: not writable by this user",
+                               f"fix its permissions or set {key} elsewhere")
         return
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
@@ -84,7 +85,8 @@ def _writable_target(path: Path, key: str, folder: bool) -> None:
     if not parent.is_dir():
         raise EdgekitError(f"{key} {path}: {parent} is a file, so it cannot be created", f"set {key} elsewhere")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise EdgekitError(f"{key} {path}: cannot be created ({parent} is not writable)", f"fix its permissions or set {key} elsewhere")
+        raise EdgekitError(f"{key} {path}: cannot be created ({parent} is not writable)",
+                           f"fix its permissions or set {key} elsewhere")
 
 
 def _optional(module: str, name: str) -> Any:
@@ -130,7 +132,8 @@ class SiteConfig(Strict):
     def _similarities(cls, t):
         # cosine similarities of unit vectors: below 0 a stranger's face passes (a threshold of -1 recognised one)
         if not 0 <= t.unknown <= t.recognize <= t.instant <= 1:
-            raise ValueError(f"need 0 <= unknown <= recognize <= instant <= 1, got {t.unknown}, {t.recognize}, {t.instant}")
+            raise ValueError(f"need 0 <= unknown <= recognize <= instant <= 1, "
+                             f"got {t.unknown}, {t.recognize}, {t.instant}")
         return t
 
     @model_validator(mode="after")

@@ -1,4 +1,5 @@
 """JPEG crops of the faces that decided, kept to exactly the newest `keep` files (a doorbell runs for months)."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -24,9 +25,14 @@ class CropStore:
             self.dir.mkdir(parents=True, exist_ok=True)
             ok = cv2.imwrite(str(path), crop)
         except (OSError, cv2.error) as e:
-            raise EdgekitError(f"events.crops_dir {self.dir}: cannot write {path.name} ({e})", "check the folder") from None
+            raise EdgekitError(
+                f"events.crops_dir {self.dir}: cannot write {path.name} ({e})", "check the folder"
+            ) from None
         if not ok:
-            raise EdgekitError(f"events.crops_dir {self.dir}: cannot write {path.name}", "check the folder is writable and the disk not full")
+            raise EdgekitError(
+                f"events.crops_dir {self.dir}: cannot write {path.name}",
+                "check the folder is writable and the disk not full",
+            )
         self._kept.append(path)
         self._prune()
         return path

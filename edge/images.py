@@ -4,6 +4,7 @@ Every picture is bounded before it is decoded: its dimensions come from the head
 the pixel cap is refused without allocating it (a 30000x30000 PNG is 2.7 MB on disk and 2.7 GB decoded). A JPEG whose
 entropy data is damaged decodes partly (libjpeg fills the rest); it is returned flagged `degraded` with libjpeg's
 reason (simplejpeg's strict mode surfaces the warning OpenCV only prints)."""
+
 from __future__ import annotations
 
 import io
@@ -36,7 +37,9 @@ def list_images(folder: str | Path) -> list[Path]:
     """All image files under folder, recursively, in a stable order."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise EdgekitError(f"image folder {folder}: not found or not a folder", "pass a folder of .jpg/.png/.pgm/.bmp images")
+        raise EdgekitError(
+            f"image folder {folder}: not found or not a folder", "pass a folder of .jpg/.png/.pgm/.bmp images"
+        )
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
@@ -86,8 +89,10 @@ def check_dimensions(data: bytes, what: str) -> None:
         return
     cap = _limits["max_pixels"]
     if w > 0 and h > 0 and w * h > cap:
-        raise EdgekitError(f"{what}: {w}x{h} pixels, over the limit of {cap} pixels",
-                           "resize the picture, or raise limits.max_image_pixels in the site config")
+        raise EdgekitError(
+            f"{what}: {w}x{h} pixels, over the limit of {cap} pixels",
+            "resize the picture, or raise limits.max_image_pixels in the site config",
+        )
 
 
 def _jpeg_complete(data: bytes) -> bool:

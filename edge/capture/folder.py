@@ -33,7 +33,8 @@ class FolderSource:
                 self.on_event({"type": "frame_unreadable", "source": self.name, "file": str(path), "error": e.what})
                 continue
             if picture.degraded:  # a damaged JPEG decodes partly: processed, and said so
-                self.on_event({"type": "frame_degraded", "source": self.name, "file": str(path), "reason": picture.degraded})
+                self.on_event({"type": "frame_degraded", "source": self.name, "file": str(path),
+                               "reason": picture.degraded})
             return picture.image
         return None
 

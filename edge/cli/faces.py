@@ -103,7 +103,8 @@ def enroll(name, images, video, max_views, config_path):
         result.sources += frames.sources
     if not result.vectors:
         raise EdgekitError(f"enroll {name}: no usable picture", "use sharp, frontal pictures with exactly one face")
-    n = gallery.add(name, EmbedderTag.of(embedder), np.stack(result.vectors), source=",".join(Path(l).name for l in result.sources)[:1000])
+    sources = ",".join(Path(label).name for label in result.sources)[:1000]
+    n = gallery.add(name, EmbedderTag.of(embedder), np.stack(result.vectors), source=sources)
     click.echo(f"enrolled {name}: {n} embedding(s) ({embedder.name})")
 
 

@@ -6,6 +6,7 @@ crash the matrix product). Photos are never stored.
 A file that is not an edgekit gallery (not SQLite, or another program's SQLite database) is refused before anything
 is written to it. A gallery that cannot be written (read-only file, folder or file system) opens read-only: listing
 and recognition work, writes say why not in one line."""
+
 from __future__ import annotations
 
 import base64
@@ -57,7 +58,11 @@ class EmbedderTag:
         return cls(card.name, str(card.source.get("sha256", "")), dim)
 
     def accepts(self, model: str, weights: str, dim: int) -> bool:
-        return model == self.model and (not weights or not self.weights or weights == self.weights) and (not self.dim or dim == self.dim)
+        return (
+            model == self.model
+            and (not weights or not self.weights or weights == self.weights)
+            and (not self.dim or dim == self.dim)
+        )
 
     def describe(self) -> str:
         return f"{self.model} ({self.dim}-d, weights {self.weights[:10] or 'unrecorded'})"
@@ -67,15 +72,20 @@ class Gallery:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if self.path.is_dir():
-            raise EdgekitError(f"gallery {self.path}: is a folder", "set gallery.path to a file, e.g. ~/.local/share/edgekit/gallery.db")
+            raise EdgekitError(
+                f"gallery {self.path}: is a folder",
+                "set gallery.path to a file, e.g. ~/.local/share/edgekit/gallery.db",
+            )
         self.read_only: str | None = None  # why writes are refused, or None
         self.db = self._connect()
         try:
             self._check_or_create()
         except sqlite3.DatabaseError as e:
             self.db.close()
-            raise EdgekitError(f"gallery {self.path}: not an edgekit gallery ({e})",
-                               "point gallery.path at another file; this one was left untouched") from None
+            raise EdgekitError(
+                f"gallery {self.path}: not an edgekit gallery ({e})",
+                "point gallery.path at another file; this one was left untouched",
+            ) from None
         self._writes = 0
 
     # ---- opening: read-write where possible, else read-only (or an empty stand-in where it cannot be created) ----
@@ -121,8 +131,10 @@ class Gallery:
 
     def require_writable(self, action: str) -> None:
         if self.read_only:
-            raise EdgekitError(f"gallery {self.path}: {self.read_only}, so it cannot {action}",
-                               "make it writable, or set gallery.path to a writable file (listing and recognition work read-only)")
+            raise EdgekitError(
+                f"gallery {self.path}: {self.read_only}, so it cannot {action}",
+                "make it writable, or set gallery.path to a writable file (listing and recognition work read-only)",
+            )
 
     def _write(self, action: str, work) -> None:
         self.require_writable(action)
@@ -146,16 +158,22 @@ class Gallery:
             if not np.isfinite(v).all():
                 raise EdgekitError(f"embeddings for {r[0]}: contain NaN or infinity", "re-enrol from other pictures")
             if not np.abs(v).sum() > 0:
-                raise EdgekitError(f"embeddings for {r[0]}: a zero vector (matches nothing)", "re-enrol from other pictures")
+                raise EdgekitError(
+                    f"embeddings for {r[0]}: a zero vector (matches nothing)", "re-enrol from other pictures"
+                )
 
         def work():
             for model in {r[1] for r in rows}:
                 dims = {len(r[2]) // 4 for r in rows if r[1] == model}
                 stored = self._dimension(model)
                 if len(dims | ({stored} if stored else set())) > 1:
-                    raise EdgekitError(f"gallery {self.path}: {model} embeddings of {sorted(dims)} values, the gallery holds {stored}",
-                                       "enrol with the same embedder model the gallery was built with")
-            self.db.executemany("INSERT INTO embeddings(identity, model, vector, source, created, weights) VALUES (?,?,?,?,?,?)", rows)
+                    raise EdgekitError(
+                        f"gallery {self.path}: {model} embeddings of {sorted(dims)} values, the gallery holds {stored}",
+                        "enrol with the same embedder model the gallery was built with",
+                    )
+            self.db.executemany(
+                "INSERT INTO embeddings(identity, model, vector, source, created, weights) VALUES (?,?,?,?,?,?)", rows
+            )
 
         self._write(action, work)
 
@@ -178,15 +196,20 @@ class Gallery:
 
     def remove(self, identity: str) -> int:
         removed = []
-        self._write("remove identities", lambda: removed.append(
-            self.db.execute("DELETE FROM embeddings WHERE identity = ?", (identity,)).rowcount))
+        self._write(
+            "remove identities",
+            lambda: removed.append(self.db.execute("DELETE FROM embeddings WHERE identity = ?", (identity,)).rowcount),
+        )
         return removed[0]
 
     # ---- reading ----
     def _rows(self, columns: str, model: str | None = None) -> list[tuple]:
         where, args = ("WHERE model = ?", (model,)) if model else ("", ())
-        return self.db.execute(f"SELECT {columns}, model, {self._weights_col}, length(vector) / 4 FROM embeddings "
-                               f"{where} ORDER BY identity, id", args).fetchall()
+        return self.db.execute(
+            f"SELECT {columns}, model, {self._weights_col}, length(vector) / 4 FROM embeddings "
+            f"{where} ORDER BY identity, id",
+            args,
+        ).fetchall()
 
     def identities(self, model: str | EmbedderTag | None = None) -> dict[str, int]:
         """Identity -> number of stored embeddings (of one embedder, or of all)."""
@@ -202,8 +225,10 @@ class Gallery:
 
     def embedders(self) -> list[dict]:
         """Which embedders made the stored vectors: model, weights sha256, vector size, number of embeddings."""
-        rows = self.db.execute(f"SELECT model, {self._weights_col}, length(vector) / 4, COUNT(*) FROM embeddings "
-                               "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
+        rows = self.db.execute(
+            f"SELECT model, {self._weights_col}, length(vector) / 4, COUNT(*) FROM embeddings "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ).fetchall()
         return [{"model": m, "weights": w, "dim": d, "embeddings": n} for m, w, d, n in rows]
 
     def foreign(self, tag: EmbedderTag) -> dict:
@@ -223,8 +248,11 @@ class Gallery:
         if not other["embeddings"]:
             return None
         n, k = other["identities"], other["embeddings"]
-        return (f"note: {n} identit{'y' if n == 1 else 'ies'} ({k} embedding{'' if k == 1 else 's'}) in {self.path} "
-                f"{'was' if n == 1 else 'were'} enrolled with another embedder ({', '.join(other['made_by'])}), not {tag.model}: hidden")
+        return (
+            f"note: {n} identit{'y' if n == 1 else 'ies'} ({k} embedding{'' if k == 1 else 's'}) in {self.path} "
+            f"{'was' if n == 1 else 'were'} enrolled with another embedder ({', '.join(other['made_by'])}), "
+            f"not {tag.model}: hidden"
+        )
 
     def check_fits(self, tag: EmbedderTag) -> str | None:
         """Before a loop starts: EdgekitError when the gallery holds vectors but none `tag` can match (everyone would
@@ -232,10 +260,12 @@ class Gallery:
         other = self.foreign(tag)
         if other["embeddings"] and not self.identities(tag):
             n = other["identities"]
-            raise EdgekitError(f"gallery {self.path}: its {n} identit{'y' if n == 1 else 'ies'} {'was' if n == 1 else 'were'} "
-                               f"enrolled with {', '.join(other['made_by'])}; the configured embedder is {tag.describe()}, "
-                               "so everyone would be unknown",
-                               "configure the embedder the gallery was enrolled with, or re-enrol with `edgekit faces enroll`")
+            raise EdgekitError(
+                f"gallery {self.path}: its {n} identit{'y' if n == 1 else 'ies'} {'was' if n == 1 else 'were'} "
+                f"enrolled with {', '.join(other['made_by'])}; the configured embedder is {tag.describe()}, "
+                "so everyone would be unknown",
+                "configure the embedder the gallery was enrolled with, or re-enrol with `edgekit faces enroll`",
+            )
         return self.foreign_note(tag)
 
     def matrix(self, model: str | EmbedderTag) -> tuple[np.ndarray, np.ndarray]:
@@ -248,14 +278,20 @@ class Gallery:
             rows = [r for r in rows if len(r[1]) == common]
         if not rows:
             return np.zeros((0, tag.dim), np.float32), np.zeros(0, object)
-        return np.frombuffer(b"".join(v for _, v in rows), np.float32).reshape(len(rows), -1), np.asarray([i for i, _ in rows], object)
+        return np.frombuffer(b"".join(v for _, v in rows), np.float32).reshape(len(rows), -1), np.asarray(
+            [i for i, _ in rows], object
+        )
 
     # ---- export / import ----
     def export(self, path: str | Path) -> int:
         """Write every embedding to a JSON file (atomically: a temporary file renamed over the target)."""
-        rows = self.db.execute(f"SELECT identity, model, vector, source, created, {self._weights_col} FROM embeddings ORDER BY id").fetchall()
-        data = [{"identity": i, "model": m, "vector": base64.b64encode(v).decode(), "source": s, "created": c, "weights": w}
-                for i, m, v, s, c, w in rows]
+        rows = self.db.execute(
+            f"SELECT identity, model, vector, source, created, {self._weights_col} FROM embeddings ORDER BY id"
+        ).fetchall()
+        data = [
+            {"identity": i, "model": m, "vector": base64.b64encode(v).decode(), "source": s, "created": c, "weights": w}
+            for i, m, v, s, c, w in rows
+        ]
         tmp = Path(str(path) + ".tmp")
         tmp.write_text(json.dumps({"format": EXPORT_FORMAT, "embeddings": data}))
         tmp.replace(path)
@@ -263,30 +299,54 @@ class Gallery:
 
     def import_(self, path: str | Path, expect: EmbedderTag | None = None) -> int:
         """Add the embeddings of an export file: all of them or, if any is bad, none. With `expect`, rows named after
-        that embedder must have its vector size and weights (an export from another build of another model is refused)."""
+        that embedder must have its vector size and weights (an export made by another model is refused)."""
         self.require_writable("import")
         try:
             doc = json.loads(Path(path).read_text(encoding="utf-8"))
             if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
-                raise ValueError(f"format {doc.get('format') if isinstance(doc, dict) else None!r}, expected {EXPORT_FORMAT!r}")
-            rows = [(str(e["identity"]), str(e["model"]), base64.b64decode(e["vector"], validate=True), str(e.get("source", "")),
-                     float(e.get("created", time.time())), str(e.get("weights", ""))) for e in doc["embeddings"]]
+                raise ValueError(
+                    f"format {doc.get('format') if isinstance(doc, dict) else None!r}, expected {EXPORT_FORMAT!r}"
+                )
+            rows = [
+                (
+                    str(e["identity"]),
+                    str(e["model"]),
+                    base64.b64decode(e["vector"], validate=True),
+                    str(e.get("source", "")),
+                    float(e.get("created", time.time())),
+                    str(e.get("weights", "")),
+                )
+                for e in doc["embeddings"]
+            ]
             if any(len(r[2]) % 4 or not r[2] or not r[0].strip() or len(r[0].strip()) > 128 for r in rows):
                 raise ValueError("an embedding with an empty or over-long name, or a vector that is not float32")
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-            raise EdgekitError(f"gallery export {path}: unreadable ({type(e).__name__}: {str(e)[:200]})",
-                               "pass a file written by `edgekit faces export`") from None
-        bad = [r for r in rows if not np.isfinite(np.frombuffer(r[2], np.float32)).all() or not np.abs(np.frombuffer(r[2], np.float32)).sum() > 0]
+            raise EdgekitError(
+                f"gallery export {path}: unreadable ({type(e).__name__}: {str(e)[:200]})",
+                "pass a file written by `edgekit faces export`",
+            ) from None
+        bad = [
+            r
+            for r in rows
+            if not np.isfinite(np.frombuffer(r[2], np.float32)).all()
+            or not np.abs(np.frombuffer(r[2], np.float32)).sum() > 0
+        ]
         if bad:
-            raise EdgekitError(f"gallery export {path}: the embedding of {bad[0][0]!r} contains NaN or infinity, or is zero "
-                               f"({len(bad)} such); nothing imported", "export again from a healthy gallery")
+            raise EdgekitError(
+                f"gallery export {path}: the embedding of {bad[0][0]!r} contains NaN or infinity, or is zero "
+                f"({len(bad)} such); nothing imported",
+                "export again from a healthy gallery",
+            )
         if expect is not None:
             wrong = [r for r in rows if r[1] == expect.model and not expect.accepts(r[1], r[5], len(r[2]) // 4)]
             if wrong:
                 r = wrong[0]
-                raise EdgekitError(f"gallery export {path}: {len(wrong)} {expect.model} embedding(s) of {len(r[2]) // 4} values "
-                                   f"(weights {r[5][:10] or 'unrecorded'}); the configured {expect.describe()} cannot match them; "
-                                   "nothing imported", "import with the embedder that made them, or re-enrol")
+                raise EdgekitError(
+                    f"gallery export {path}: {len(wrong)} {expect.model} embedding(s) of {len(r[2]) // 4} values "
+                    f"(weights {r[5][:10] or 'unrecorded'}); the configured {expect.describe()} cannot match them; "
+                    "nothing imported",
+                    "import with the embedder that made them, or re-enrol",
+                )
         self._insert(rows, "import")
         return len(rows)
 

@@ -86,11 +86,12 @@ class ModelUpdater:
         for t in idle:
             self._drop(t)
         staging = self.dir / ".incoming"
-        with self.lock:
-            owned = {t.path.name for t in self.transfers.values()} | {t.path.with_suffix(".card.json").name for t in self.transfers.values()}
-        stale = [p for p in staging.glob("*") if p.name not in owned] if staging.is_dir() else []
-        for p in stale:
-            p.unlink(missing_ok=True)
+        with self.lock:  # held while sweeping: begin creates a staging file and registers it under the same lock
+            live = list(self.transfers.values())
+            owned = {t.path.name for t in live} | {t.path.with_suffix(".card.json").name for t in live}
+            stale = [p for p in staging.glob("*") if p.name not in owned] if staging.is_dir() else []
+            for p in stale:
+                p.unlink(missing_ok=True)
         return len(idle) + len(stale)
 
     def installed(self) -> dict[str, Path]:
@@ -142,8 +143,8 @@ class ModelUpdater:
         staging = self.dir / ".incoming"
         staging.mkdir(exist_ok=True)
         tid = uuid.uuid4().hex
-        t = _Transfer(model, size, sha, card, signature, staging / f"{tid}.tflite")
         with self.lock:
+            t = _Transfer(model, size, sha, card, signature, staging / f"{tid}.tflite")
             self.transfers[tid] = t
         url = body.get("url")
         if url is not None:

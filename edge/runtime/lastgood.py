@@ -4,6 +4,7 @@ A smoke test cannot prove everything the loop will ask of a model. So a swapped-
 it replaced stay in `MODELS/.lastgood/` with a marker, until the loop has processed `frames` frames with it
 (`release`). If the loop fails meanwhile — at run time, or at start-up after a crash or a restart — `roll_back` puts
 the previous files back and the loop carries on with them."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,9 @@ class LastGood:
         for f in files:
             if f.exists():
                 shutil.copy2(f, self.dir / f.name)
-        self._marker(name).write_text(json.dumps({"since": time.time(), "reason": reason, "files": [f.name for f in files]}))
+        self._marker(name).write_text(
+            json.dumps({"since": time.time(), "reason": reason, "files": [f.name for f in files]})
+        )
 
     def on_probation(self) -> list[str]:
         if not self.dir.is_dir():

@@ -1,5 +1,6 @@
 """Hostile and careless input (issue 10): what every reproduction here shares. Tests drive the public CLI in a real
 process and the public classes, so they hold across the runtime's reshaping."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def edgekit(*args, timeout: float = 300, env: dict | None = None, wrap: list[str] | None = None):
     """`edgekit ARGS` as a user runs it; LiteRT's own C++ INFO lines are dropped from stderr."""
     cmd = [*(wrap or []), sys.executable, "-m", "edge.cli", *map(str, args)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    r = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
     r.stderr = "".join(line for line in r.stderr.splitlines(True) if not line.startswith("INFO: "))
     return r
 
@@ -58,8 +65,12 @@ def fleet(name: str):
 
 def write_site(tmp_path: Path, models: Path, name: str = "site.yaml", **sections) -> Path:
     """A doorbell site YAML in tmp_path: the given models dir, a gallery in tmp_path, sections laid over."""
-    cfg = {"runtime": {"models_dir": str(models)}, "gallery": {"path": str(tmp_path / "gallery.db")},
-           "thresholds": {"min_votes": 1, "max_attempts": 2}, **sections}
+    cfg = {
+        "runtime": {"models_dir": str(models)},
+        "gallery": {"path": str(tmp_path / "gallery.db")},
+        "thresholds": {"min_votes": 1, "max_attempts": 2},
+        **sections,
+    }
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -97,7 +108,10 @@ def read_only(*paths: Path):
     try:
         for p in paths:
             if root:
-                if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(p)], capture_output=True).returncode:
+                if (
+                    shutil.which("chattr") is None
+                    or subprocess.run(["chattr", "+i", str(p)], capture_output=True).returncode
+                ):
                     pytest.skip("running as root without chattr: cannot make a file read-only")
             else:
                 p.chmod(0o555 if p.is_dir() else 0o444)

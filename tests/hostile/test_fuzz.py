@@ -2,6 +2,7 @@
 device has — images, video, model cards, model files, gallery exports, MQTT command payloads (chunked model transfers
 included). Each refusal is an EdgekitError (or an error reply) of one line; nothing else escapes; the loop on a
 folder of such files keeps running."""
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,17 @@ from tests.hostile.conftest import edgekit, fleet, summary, write_site
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-MAGIC = [b"", b"\xff\xd8\xff\xe0", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"BM", b"P6\n", b"II*\x00",
-         b"GIF89a", b"\x00\x00\x00\x18ftypmp42"]
+MAGIC = [
+    b"",
+    b"\xff\xd8\xff\xe0",
+    b"\x89PNG\r\n\x1a\n",
+    b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    b"BM",
+    b"P6\n",
+    b"II*\x00",
+    b"GIF89a",
+    b"\x00\x00\x00\x18ftypmp42",
+]
 blobs = st.builds(lambda m, b: m + b, st.sampled_from(MAGIC), st.binary(max_size=2048))
 
 
@@ -89,10 +99,16 @@ def test_a_truncated_or_random_video_ends_the_source_cleanly(tmp_path, real_file
 
 # ---- model cards and model files ----
 @FAST
-@given(data=st.one_of(st.binary(max_size=512), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=6),
-    max_leaves=20).map(lambda v: json.dumps(v).encode())))
+@given(
+    data=st.one_of(
+        st.binary(max_size=512),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+            lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=6),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
 def test_a_random_card_is_one_line(tmp_path, data):
     from edge.card import load_card
 
@@ -105,8 +121,10 @@ def test_a_random_card_is_one_line(tmp_path, data):
 
 
 @FAST
-@given(mutate=st.sampled_from(["name", "task", "tflite", "preprocess", "decoder", "labels", "sha256"]),
-       value=st.one_of(st.none(), st.integers(), st.text(max_size=30), st.lists(st.integers(), max_size=3)))
+@given(
+    mutate=st.sampled_from(["name", "task", "tflite", "preprocess", "decoder", "labels", "sha256"]),
+    value=st.one_of(st.none(), st.integers(), st.text(max_size=30), st.lists(st.integers(), max_size=3)),
+)
 def test_a_real_card_with_one_field_replaced_is_one_line(zoo, tmp_path, mutate, value):
     from edge.card import load_card
 
@@ -146,13 +164,27 @@ vectors = st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min
 
 
 @FAST
-@given(doc=st.one_of(
-    st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
-    st.builds(lambda rows: json.dumps({"format": "edgekit-gallery/1", "embeddings": rows}), st.lists(st.fixed_dictionaries({
-        "identity": st.one_of(st.text(max_size=8), st.integers(), st.none()),
-        "model": st.sampled_from(["faceres", "facenet", "", "x" * 300]),
-        "vector": st.one_of(st.text(max_size=12), vectors.map(lambda v: base64.b64encode(np.asarray(v, np.float32).tobytes()).decode())),
-    }), max_size=4))))
+@given(
+    doc=st.one_of(
+        st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
+        st.builds(
+            lambda rows: json.dumps({"format": "edgekit-gallery/1", "embeddings": rows}),
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "identity": st.one_of(st.text(max_size=8), st.integers(), st.none()),
+                        "model": st.sampled_from(["faceres", "facenet", "", "x" * 300]),
+                        "vector": st.one_of(
+                            st.text(max_size=12),
+                            vectors.map(lambda v: base64.b64encode(np.asarray(v, np.float32).tobytes()).decode()),
+                        ),
+                    }
+                ),
+                max_size=4,
+            ),
+        ),
+    )
+)
 def test_a_random_gallery_export_is_all_or_nothing_and_one_line(tmp_path, doc):
     from edge.faces.gallery import Gallery
 
@@ -177,21 +209,35 @@ def updater(device_models, media):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    conf = fleet("config").ModelUpdateConfig(public_key=fleet("security").public_key_b64(key), models_dir=str(device_models),
-                                             sample_frames=[str(media("obama"))])
+    conf = fleet("config").ModelUpdateConfig(
+        public_key=fleet("security").public_key_b64(key),
+        models_dir=str(device_models),
+        sample_frames=[str(media("obama"))],
+    )
     return fleet("model_update").ModelUpdater(conf), key
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
-                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=12), kids, max_size=5),
-                           max_leaves=15)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=12), kids, max_size=5),
+    max_leaves=15,
+)
 
 
 @FAST
-@given(payload=st.one_of(st.binary(max_size=400), json_values.map(lambda v: json.dumps(v).encode()),
-                         st.dictionaries(st.sampled_from(["step", "transfer", "index", "data", "model", "size", "sha256",
-                                                          "card", "signature", "url", "id"]), json_values, max_size=8)
-                         .map(lambda d: json.dumps(d).encode())))
+@given(
+    payload=st.one_of(
+        st.binary(max_size=400),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.dictionaries(
+            st.sampled_from(
+                ["step", "transfer", "index", "data", "model", "size", "sha256", "card", "signature", "url", "id"]
+            ),
+            json_values,
+            max_size=8,
+        ).map(lambda d: json.dumps(d).encode()),
+    )
+)
 def test_random_command_payloads_get_an_error_reply(updater, payload):
     handle = fleet("commands").handle_command
     reply = handle({"model_update": updater[0].command}, "model_update", payload, 65536)
@@ -199,17 +245,31 @@ def test_random_command_payloads_get_an_error_reply(updater, payload):
 
 
 @SLOW
-@given(chunks=st.lists(st.tuples(st.integers(-2, 6), st.one_of(st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
-                                                              st.text(max_size=20), st.none())), max_size=8),
-       commit=st.booleans())
+@given(
+    chunks=st.lists(
+        st.tuples(
+            st.integers(-2, 6),
+            st.one_of(
+                st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()), st.text(max_size=20), st.none()
+            ),
+        ),
+        max_size=8,
+    ),
+    commit=st.booleans(),
+)
 def test_random_chunks_after_a_signed_begin_are_refused_and_leave_nothing(updater, zoo, chunks, commit):
     u, key = updater
     tflite = (zoo / "blazeface_short.float.tflite").read_bytes()
-    card = {**json.loads((zoo / "blazeface_short.float.card.json").read_text()), "name": "blazeface_short",
-            "tflite": "blazeface_short.tflite"}
+    card = {
+        **json.loads((zoo / "blazeface_short.float.card.json").read_text()),
+        "name": "blazeface_short",
+        "tflite": "blazeface_short.tflite",
+    }
     begin = fleet("model_update").sign_model(key, "blazeface_short", tflite, card)
     handle = fleet("commands").handle_command
-    reply = handle({"model_update": u.command}, "model_update", json.dumps({"step": "begin", **begin}).encode(), 1 << 20)
+    reply = handle(
+        {"model_update": u.command}, "model_update", json.dumps({"step": "begin", **begin}).encode(), 1 << 20
+    )
     t = reply["result"]["transfer"]
     for index, data in chunks:
         body = {"step": "chunk", "transfer": t, "index": index, "data": data}

@@ -1,11 +1,11 @@
 """Galleries that lie or cannot be written (issue 10, bugs 2, 4, 5): a NaN vector, vectors of another embedder,
 read-only files and folders. Each path in is checked; the matcher survives a bad row."""
+
 from __future__ import annotations
 
 import base64
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +14,20 @@ import pytest
 from edge.errors import EdgekitError
 from edge.faces.gallery import Gallery
 from edge.faces.matcher import Matcher
-from tests.hostile.conftest import edgekit, events, install_as, one_line_error, read_only, summary, write_site
+from tests.hostile.conftest import edgekit, events, install_as, one_line_error, read_only, write_site
 
 
 def export_with(path: Path, vectors: list[np.ndarray], model: str = "faceres") -> Path:
-    rows = [{"identity": f"p{i}", "model": model, "vector": base64.b64encode(np.asarray(v, np.float32).tobytes()).decode(),
-             "source": "", "created": 0.0} for i, v in enumerate(vectors)]
+    rows = [
+        {
+            "identity": f"p{i}",
+            "model": model,
+            "vector": base64.b64encode(np.asarray(v, np.float32).tobytes()).decode(),
+            "source": "",
+            "created": 0.0,
+        }
+        for i, v in enumerate(vectors)
+    ]
     path.write_text(json.dumps({"format": "edgekit-gallery/1", "embeddings": rows}))
     return path
 
@@ -68,7 +76,9 @@ def test_the_matcher_survives_a_bad_row(tmp_path):
 def test_a_nan_row_written_behind_the_gallery_s_back_does_not_turn_recognition_off(enrolled, media, tmp_path):
     db = sqlite3.connect(tmp_path / "gallery.db")  # another program writes a bad row straight into the file
     vec = np.full(1024, np.nan, np.float32).tobytes()
-    db.execute("INSERT INTO embeddings(identity, model, vector, source, created) VALUES ('zz', 'faceres', ?, '', 0)", (vec,))
+    db.execute(
+        "INSERT INTO embeddings(identity, model, vector, source, created) VALUES ('zz', 'faceres', ?, '', 0)", (vec,)
+    )
     db.commit()
     db.close()
     r = edgekit("run", "--config", enrolled, "--source", media("obama"))
@@ -84,7 +94,9 @@ def test_a_gallery_of_another_size_than_the_embedder_is_refused_at_start(enrolle
     one_line_error(r, "gallery", "faceres", "1024", "512")
 
 
-def test_a_facenet_config_over_a_faceres_gallery_says_so_instead_of_calling_everyone_unknown(enrolled, zoo, media, tmp_path):
+def test_a_facenet_config_over_a_faceres_gallery_says_so_instead_of_calling_everyone_unknown(
+    enrolled, zoo, media, tmp_path
+):
     site = write_site(tmp_path, zoo, "facenet.yaml", embedder={"model": "facenet"})
     r = edgekit("run", "--config", site, "--source", media("obama"))
     one_line_error(r, "gallery", "faceres", "facenet")
@@ -100,10 +112,12 @@ def test_faces_list_and_import_filter_or_refuse_vectors_of_another_embedder(enro
     other = write_site(tmp_path, zoo, "facenet.yaml", embedder={"model": "facenet"})  # the same gallery
     r = edgekit("faces", "list", "--config", other)
     assert r.returncode == 0 and r.stdout == "", r.stdout
-    assert r.stderr.strip().splitlines() == [f"note: 1 identity (1 embedding) in {tmp_path / 'gallery.db'} was enrolled "
-                                             "with another embedder (faceres), not facenet: hidden"]
+    assert r.stderr.strip().splitlines() == [
+        f"note: 1 identity (1 embedding) in {tmp_path / 'gallery.db'} was enrolled "
+        "with another embedder (faceres), not facenet: hidden"
+    ]
     # an export of 512-d vectors named faceres (or of weights other than the card's) is refused by the faceres site
-    r = edgekit("faces", "import", export_with(tmp_path / "e.json", [np.ones(512) / 512 ** 0.5]), "--config", enrolled)
+    r = edgekit("faces", "import", export_with(tmp_path / "e.json", [np.ones(512) / 512**0.5]), "--config", enrolled)
     one_line_error(r, "e.json", "512", "1024")
 
 

@@ -1,5 +1,6 @@
 """Bad pictures (issue 10, bug 3 and the image bounds): a 0-byte file, a picture too big to decode, a partially
 decoded JPEG, through every command that reads photos and the loop on a folder source."""
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,19 @@ CORRUPT = "shelf/sku110k_sample/corrupt_test_22.jpg"
 
 def huge_png(path: Path, side: int) -> Path:
     """A real, valid grey PNG of side x side pixels that compresses to a few MB (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     z = zlib.compressobj(9)
     row = b"\x00" * (side + 1)
     body = b"".join(z.compress(row) for _ in range(side)) + z.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", body)
+        + chunk(b"IEND", b"")
+    )
     return path
 
 

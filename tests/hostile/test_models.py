@@ -1,6 +1,7 @@
 """Models that do not fit their slot (issue 10, bugs 1, 8, 11): a signed update whose weights are another model's,
 a loop that fails with a freshly swapped model, wrong card tasks, cards pointing outside the models dir, and a chunked
 push cut off half way."""
+
 from __future__ import annotations
 
 import base64
@@ -11,15 +12,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card import sha256_file
 from edge.errors import EdgekitError
-from tests.hostile.conftest import carded, edgekit, events, fleet, install_as, one_line_error, summary, write_site
+from tests.hostile.conftest import carded, edgekit, events, fleet, one_line_error, summary, write_site
 
 KEY = Ed25519PrivateKey.generate()
 
 
 def updater(models, media, **cfg):
     mu = fleet("model_update")
-    conf = fleet("config").ModelUpdateConfig(public_key=fleet("security").public_key_b64(KEY), models_dir=str(models),
-                                             sample_frames=[str(media("obama"))], **cfg)
+    conf = fleet("config").ModelUpdateConfig(
+        public_key=fleet("security").public_key_b64(KEY),
+        models_dir=str(models),
+        sample_frames=[str(media("obama"))],
+        **cfg,
+    )
     return mu.ModelUpdater(conf)
 
 
@@ -30,17 +35,24 @@ def push(u, name: str, tflite: bytes, card: dict, chunks: int | None = None) -> 
     for i, at in enumerate(range(0, len(tflite), size)):
         if chunks is not None and i >= chunks:
             return {"transfer": t}
-        u.command({"step": "chunk", "transfer": t, "index": i, "data": base64.b64encode(tflite[at:at + size]).decode()})
+        u.command(
+            {"step": "chunk", "transfer": t, "index": i, "data": base64.b64encode(tflite[at : at + size]).decode()}
+        )
     return u.command({"step": "commit", "transfer": t})
 
 
 # ---- bug 1: the smoke test checks the card fits the slot ----
-@pytest.mark.parametrize("build,slot,why", [
-    ("faceres", "blazeface_short", "task face_embedder, the slot's is face_detector"),
-    ("blazeface_full", "blazeface_short", "output shapes"),
-    ("facenet", "faceres", "output shapes"),
-])
-def test_a_signed_update_that_does_not_fit_its_slot_is_refused_and_the_old_model_stays(device_models, zoo, media, build, slot, why):
+@pytest.mark.parametrize(
+    "build,slot,why",
+    [
+        ("faceres", "blazeface_short", "task face_embedder, the slot's is face_detector"),
+        ("blazeface_full", "blazeface_short", "output shapes"),
+        ("facenet", "faceres", "output shapes"),
+    ],
+)
+def test_a_signed_update_that_does_not_fit_its_slot_is_refused_and_the_old_model_stays(
+    device_models, zoo, media, build, slot, why
+):
     u = updater(device_models, media)
     before = sha256_file(device_models / f"{slot}.tflite")
     tflite, card = carded(zoo, build, slot)
@@ -50,8 +62,9 @@ def test_a_signed_update_that_does_not_fit_its_slot_is_refused_and_the_old_model
     assert sha256_file(device_models / f"{slot}.tflite") == before
 
 
-def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_start_up(device_models, zoo, media, photos, tmp_path,
-                                                                            monkeypatch):
+def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_start_up(
+    device_models, zoo, media, photos, tmp_path, monkeypatch
+):
     """Defence in depth: a smoke test that missed something (here: switched off) must not brick the device."""
     u = updater(device_models, media)
     monkeypatch.setattr(u, "smoke_test", lambda *args: 1.0)
@@ -77,8 +90,20 @@ def test_an_embedder_card_in_the_detector_slot_is_one_line_at_load(zoo, device_m
 
 
 def test_bench_shelf_with_an_embedder_card_as_its_detector_is_one_line(zoo, shared_data):
-    r = edgekit("bench", "shelf", "--models", "faceres", "--dir", zoo, "--limit", "1", "--tiles", "800",
-                "--images", shared_data / "shelf/sku110k_sample/images")
+    r = edgekit(
+        "bench",
+        "shelf",
+        "--models",
+        "faceres",
+        "--dir",
+        zoo,
+        "--limit",
+        "1",
+        "--tiles",
+        "800",
+        "--images",
+        shared_data / "shelf/sku110k_sample/images",
+    )
     one_line_error(r, "faceres", "face_embedder", "object_detector")
 
 
@@ -111,7 +136,9 @@ def test_an_interrupted_chunked_push_leaves_no_partial_file_behind(device_models
     assert list(incoming.iterdir()) == []
 
 
-def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(zoo, media, device_models, tmp_path, monkeypatch):
+def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(
+    zoo, media, device_models, tmp_path, monkeypatch
+):
     """A running doorbell over a real mosquitto takes in a signed update its smoke test missed (switched off here):
     at the first frame the loop fails with it, puts the last good build back, and keeps running."""
     import threading
@@ -126,12 +153,22 @@ def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(zoo
     mu = fleet("model_update")
     monkeypatch.setattr(mu.ModelUpdater, "smoke_test", lambda self, *args: 1.0)
     broker = Broker(tmp_path / "broker").start()
-    cfg = parse_config({"device_id": "door-1", "runtime": {"models_dir": str(device_models)},
-                        "gallery": {"path": str(tmp_path / "g.db")}, "events": {"stdout": False},
-                        "source": {"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
-                        "mqtt": {"host": "127.0.0.1", "port": broker.port, "telemetry_interval_s": 0.5,
-                                 "outbox": {"path": str(tmp_path / "outbox.db")},
-                                 "model_update": {"public_key": fleet("security").public_key_b64(KEY)}}})
+    cfg = parse_config(
+        {
+            "device_id": "door-1",
+            "runtime": {"models_dir": str(device_models)},
+            "gallery": {"path": str(tmp_path / "g.db")},
+            "events": {"stdout": False},
+            "source": {"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+            "mqtt": {
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "telemetry_interval_s": 0.5,
+                "outbox": {"path": str(tmp_path / "outbox.db")},
+                "model_update": {"public_key": fleet("security").public_key_b64(KEY)},
+            },
+        }
+    )
     consumer = Consumer(broker.port, "edgekit/door-1/#")
     result = {}
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
@@ -145,7 +182,9 @@ def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(zoo
         assert reply["ok"], reply  # installed: nothing checked it
         assert consumer.wait(lambda: consumer.on("events/model_rolled_back"), 30), "no rollback"
         rolled = consumer.on("events/model_rolled_back")[0][0]
-        assert rolled["model"] == "blazeface_short" and rolled["at"] == "run time" and "AttributeError" in rolled["reason"]
+        assert (
+            rolled["model"] == "blazeface_short" and rolled["at"] == "run time" and "AttributeError" in rolled["reason"]
+        )
         assert sha256_file(device_models / "blazeface_short.tflite") == good
         frames = consumer.on("telemetry")[-1][0]["frames"]
         assert consumer.wait(lambda: consumer.on("telemetry")[-1][0]["frames"] > frames + 20, 30)  # still running

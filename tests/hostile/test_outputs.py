@@ -1,14 +1,14 @@
 """Output paths and growth (issue 10, bugs 6 and 9, thresholds): a directory where a file goes, a file where a
 directory goes, a source that never opens, rotation and pruning, threshold sanity."""
+
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from edge.config import parse_config
 from edge.errors import EdgekitError
-from tests.hostile.conftest import edgekit, events, one_line_error, summary, write_site
+from tests.hostile.conftest import edgekit, events, one_line_error, write_site
 
 
 def test_events_file_that_is_a_folder_is_one_line_at_load(zoo, media, tmp_path):
@@ -30,8 +30,14 @@ def test_a_sink_that_fails_mid_run_does_not_kill_the_loop(zoo, media, photos, tm
     reported once as a sink_error event."""
     enroll_site = write_site(tmp_path, zoo)
     assert edgekit("faces", "enroll", "obama", media("obama"), "--config", enroll_site).returncode == 0
-    site = write_site(tmp_path, zoo, "run.yaml", source={"kind": "folder", "uri": str(photos)},
-                      tracking={"max_missed": 0}, events={"file": "/dev/full"})
+    site = write_site(
+        tmp_path,
+        zoo,
+        "run.yaml",
+        source={"kind": "folder", "uri": str(photos)},
+        tracking={"max_missed": 0},
+        events={"file": "/dev/full"},
+    )
     r = edgekit("run", "--config", site)
     assert r.returncode == 0, r.stderr[-3000:]
     assert [e["identity"] for e in events(r) if e["type"] == "face_recognized"] == ["obama", "obama"]
@@ -43,8 +49,12 @@ def test_the_events_file_rotates_by_size_and_count(zoo, media, photos, tmp_path)
     for i in range(3, 12):
         (photos / f"{i}.jpg").write_bytes(b"")  # each one a frame_unreadable event of ~200 bytes
     log = tmp_path / "events.jsonl"
-    site = write_site(tmp_path, zoo, source={"kind": "folder", "uri": str(photos)},
-                      events={"stdout": False, "file": str(log), "max_bytes": 600, "keep_files": 2})
+    site = write_site(
+        tmp_path,
+        zoo,
+        source={"kind": "folder", "uri": str(photos)},
+        events={"stdout": False, "file": str(log), "max_bytes": 600, "keep_files": 2},
+    )
     r = edgekit("run", "--config", site)
     assert r.returncode == 0, r.stderr[-2000:]
     files = sorted(p.name for p in tmp_path.glob("events.jsonl*"))
@@ -64,8 +74,13 @@ def test_crops_are_pruned_to_exactly_crops_keep(zoo, media, tmp_path):
         shutil.copy(media("obama"), d / f"{i}a.jpg")
         cv2.imwrite(str(d / f"{i}b.png"), np.full((480, 640, 3), 90, np.uint8))
     crops = tmp_path / "crops"
-    site = write_site(tmp_path, zoo, source={"kind": "folder", "uri": str(d)}, tracking={"max_missed": 0},
-                      events={"crops_dir": str(crops), "crops_keep": 2})
+    site = write_site(
+        tmp_path,
+        zoo,
+        source={"kind": "folder", "uri": str(d)},
+        tracking={"max_missed": 0},
+        events={"crops_dir": str(crops), "crops_keep": 2},
+    )
     r = edgekit("run", "--config", site)
     assert r.returncode == 0, r.stderr[-2000:]
     assert sum(e["type"] == "face_unknown" for e in events(r)) == 5
@@ -73,16 +88,19 @@ def test_crops_are_pruned_to_exactly_crops_keep(zoo, media, tmp_path):
 
 
 def test_a_source_that_never_opens_exits_non_zero(zoo, tmp_path):
-    site = write_site(tmp_path, zoo, source={"uri": str(tmp_path / "no-such.mp4"), "open_retries": 1,
-                                             "backoff_initial_s": 0.05})
+    site = write_site(
+        tmp_path, zoo, source={"uri": str(tmp_path / "no-such.mp4"), "open_retries": 1, "backoff_initial_s": 0.05}
+    )
     r = edgekit("run", "--config", site)
     assert r.returncode == 3, (r.returncode, r.stderr[-2000:])
     assert "source_failed" in r.stdout
     assert any(line.startswith("error: source ") for line in r.stderr.splitlines()), r.stderr[-2000:]
 
 
-@pytest.mark.parametrize("thresholds", [{"recognize": -1, "unknown": -1, "instant": -1}, {"unknown": -0.1},
-                                        {"recognize": 1.2, "instant": 1.3}])
+@pytest.mark.parametrize(
+    "thresholds",
+    [{"recognize": -1, "unknown": -1, "instant": -1}, {"unknown": -0.1}, {"recognize": 1.2, "instant": 1.3}],
+)
 def test_thresholds_outside_zero_to_one_are_refused(thresholds):
     with pytest.raises(EdgekitError, match="thresholds"):
         parse_config({"thresholds": thresholds})
