@@ -113,7 +113,11 @@ def load_card(path: str | Path, verify: bool = True) -> ModelCard:
         raise EdgekitError(f"model card {path}: field '{key}': {err['msg']}", "rebuild it with `edgekit models build`") from None
     card._dir = path.parent
     inside = path.parent.resolve()
-    if not (inside / card.tflite).resolve().is_relative_to(inside) or Path(card.tflite).name != card.tflite:
+    try:
+        escapes = not (inside / card.tflite).resolve().is_relative_to(inside) or Path(card.tflite).name != card.tflite
+    except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+        escapes = True
+    if escapes or not card.tflite:
         raise EdgekitError(f"model card {path}: field 'tflite' ({card.tflite[:80]!r}) must name a file inside {inside}",
                            "a card names its model file beside it, e.g. NAME.tflite")
     if verify:

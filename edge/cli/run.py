@@ -53,7 +53,6 @@ def _start(cfg, max_frames):
 def _roll_back(cfg, error: Exception) -> bool:
     """Start-up failed: put back the last good build of every model still on probation after an update (a device
     that restarted on a bad model must not stay down). Each one is an event on stdout and a line on stderr."""
-    from edge.events import make_event
     from edge.runtime.lastgood import LastGood
 
     last_good = LastGood(cfg.models_dir())
@@ -61,10 +60,21 @@ def _roll_back(cfg, error: Exception) -> bool:
     reason = str(error).splitlines()[0][:300] if str(error) else error.__class__.__name__
     for name in rolled:
         if cfg.events.stdout:
-            click.echo(json.dumps(make_event("model_rolled_back", model=name, at="start-up", reason=reason)))
+            click.echo(json.dumps(rolled_back_event(name, reason)))
         click.echo(f"note: model {name} rolled back to its last good build: the loop failed to start with the "
                    f"update ({reason})", err=True)
     return bool(rolled)
+
+
+def rolled_back_event(name: str, reason: str) -> dict:
+    """The start-up rollback as the sinks would have it (the loop's bus is not built yet)."""
+    import time
+
+    try:
+        from edge.events.types import ModelRolledBack
+    except ImportError:  # before typed events
+        return {"type": "model_rolled_back", "time": time.time(), "model": name, "at": "start-up", "reason": reason}
+    return ModelRolledBack(model=name, at="start-up", reason=reason, time=time.time()).to_json()
 
 
 def _confirm(cfg) -> None:

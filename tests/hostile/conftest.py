@@ -63,6 +63,35 @@ def fleet(name: str):
     pytest.skip(f"no fleet module {name}")
 
 
+def operator(name: str):
+    """The operator's side (signing, the fleet client): fleetctl.signing / fleetctl.operator on the workstation
+    package, or where they lived before it (edge.io). name: sign_model, public_key_b64 or Operator."""
+    try:
+        if name == "Operator":
+            from fleetctl.operator import Operator as found
+        else:
+            found = getattr(importlib.import_module("fleetctl.signing"), name)
+        return found
+    except ModuleNotFoundError:
+        module = {
+            "sign_model": "edge.io.model_update",
+            "public_key_b64": "edge.io.security",
+            "Operator": "edge.io.operator",
+        }
+        return getattr(importlib.import_module(module[name]), name)
+
+
+def mqtt_helpers():
+    """(Broker, MOSQUITTO, Consumer) for tests against a real mosquitto."""
+    from tests.mqtt_broker import MOSQUITTO, Broker
+
+    try:
+        from tests.fixtures.mqtt import Consumer
+    except ModuleNotFoundError:
+        from tests.test_mqtt_link import Consumer
+    return Broker, MOSQUITTO, Consumer
+
+
 def write_site(tmp_path: Path, models: Path, name: str = "site.yaml", **sections) -> Path:
     """A doorbell site YAML in tmp_path: the given models dir, a gallery in tmp_path, sections laid over."""
     cfg = {

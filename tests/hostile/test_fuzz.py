@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.errors import EdgekitError
-from tests.hostile.conftest import edgekit, fleet, summary, write_site
+from tests.hostile.conftest import edgekit, fleet, operator, summary, write_site
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -210,7 +210,7 @@ def updater(device_models, media):
 
     key = Ed25519PrivateKey.generate()
     conf = fleet("config").ModelUpdateConfig(
-        public_key=fleet("security").public_key_b64(key),
+        public_key=operator("public_key_b64")(key),
         models_dir=str(device_models),
         sample_frames=[str(media("obama"))],
     )
@@ -265,7 +265,7 @@ def test_random_chunks_after_a_signed_begin_are_refused_and_leave_nothing(update
         "name": "blazeface_short",
         "tflite": "blazeface_short.tflite",
     }
-    begin = fleet("model_update").sign_model(key, "blazeface_short", tflite, card)
+    begin = operator("sign_model")(key, "blazeface_short", tflite, card)
     handle = fleet("commands").handle_command
     reply = handle(
         {"model_update": u.command}, "model_update", json.dumps({"step": "begin", **begin}).encode(), 1 << 20

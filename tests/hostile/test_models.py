@@ -12,7 +12,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card import sha256_file
 from edge.errors import EdgekitError
-from tests.hostile.conftest import carded, edgekit, events, fleet, one_line_error, summary, write_site
+from tests.hostile.conftest import (
+    carded,
+    edgekit,
+    events,
+    fleet,
+    mqtt_helpers,
+    one_line_error,
+    operator,
+    summary,
+    write_site,
+)
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -20,7 +30,7 @@ KEY = Ed25519PrivateKey.generate()
 def updater(models, media, **cfg):
     mu = fleet("model_update")
     conf = fleet("config").ModelUpdateConfig(
-        public_key=fleet("security").public_key_b64(KEY),
+        public_key=operator("public_key_b64")(KEY),
         models_dir=str(models),
         sample_frames=[str(media("obama"))],
         **cfg,
@@ -29,7 +39,7 @@ def updater(models, media, **cfg):
 
 
 def push(u, name: str, tflite: bytes, card: dict, chunks: int | None = None) -> dict:
-    begin = fleet("model_update").sign_model(KEY, name, tflite, card)
+    begin = operator("sign_model")(KEY, name, tflite, card)
     t = u.command({"step": "begin", **begin})["transfer"]
     size = 32 * 1024
     for i, at in enumerate(range(0, len(tflite), size)):
@@ -145,8 +155,8 @@ def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(
 
     from edge.config import parse_config
     from edge.site import run_site
-    from tests.mqtt_broker import MOSQUITTO, Broker
-    from tests.test_mqtt_link import Consumer
+
+    Broker, MOSQUITTO, Consumer = mqtt_helpers()
 
     if not __import__("pathlib").Path(MOSQUITTO).exists():
         pytest.skip("needs mosquitto (Debian package mosquitto)")
@@ -165,7 +175,7 @@ def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(
                 "port": broker.port,
                 "telemetry_interval_s": 0.5,
                 "outbox": {"path": str(tmp_path / "outbox.db")},
-                "model_update": {"public_key": fleet("security").public_key_b64(KEY)},
+                "model_update": {"public_key": operator("public_key_b64")(KEY)},
             },
         }
     )
@@ -173,7 +183,7 @@ def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(
     result = {}
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
     runner.start()
-    op = fleet("operator").Operator(port=broker.port)
+    op = operator("Operator")(port=broker.port)
     try:
         assert consumer.wait(lambda: consumer.on("telemetry") and consumer.on("telemetry")[-1][0]["frames"] > 5, 60)
         good = sha256_file(device_models / "blazeface_short.tflite")
