@@ -77,7 +77,11 @@ class Gallery:
                 "set gallery.path to a file, e.g. ~/.local/share/edgekit/gallery.db",
             )
         self.read_only: str | None = None  # why writes are refused, or None
-        self.db = self._connect()
+        try:
+            self.db = self._connect()
+        except sqlite3.Error as e:  # not even readable (permissions), or a file system SQLite cannot use
+            raise EdgekitError(f"gallery {self.path}: cannot be opened ({e})",
+                               "check the file's permissions, or set gallery.path to another file") from None
         try:
             self._check_or_create()
         except sqlite3.DatabaseError as e:
