@@ -91,7 +91,7 @@ def test_bad_card_json_and_missing_card(tmp_path):
 
 
 def test_unknown_accelerator_is_named():
-    with pytest.raises(EdgekitError, match="accelerator 'tpu' is unknown.*cpu, coral"):
+    with pytest.raises(EdgekitError, match="accelerator 'tpu' is unknown.*coral, cpu"):
         config_for("tpu")
 
 

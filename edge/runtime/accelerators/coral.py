@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
+from edge.runtime.accelerators.base import ACCELERATORS
 from edge.runtime.interpreter import load_delegate, require_interpreter
 
 
@@ -22,8 +23,10 @@ class CoralConfig(BaseModel):
     threads: int = Field(1, ge=1, le=64)  # for the ops that stay on the CPU
 
 
+@ACCELERATORS.register("coral")
 class CoralAccelerator:
     name = "coral"
+    Config = CoralConfig
 
     def __init__(self, config: CoralConfig):
         self.config = config

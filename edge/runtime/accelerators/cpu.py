@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.runtime.accelerators.base import ACCELERATORS
 from edge.runtime.interpreter import require_interpreter
 
 
@@ -15,8 +16,10 @@ class CpuConfig(BaseModel):
     threads: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
 
 
+@ACCELERATORS.register("cpu")
 class CpuAccelerator:
     name = "cpu"
+    Config = CpuConfig
 
     def __init__(self, config: CpuConfig):
         self.config = config

@@ -1,4 +1,6 @@
-"""One model: a .tflite with its card, on a chosen accelerator. Callers give and get float arrays."""
+"""The one inference seam: a .tflite with its card, on a chosen accelerator. It preprocesses a BGR frame as the card
+says, runs the interpreter (quantising and dequantising its int8 I/O) and decodes with the card's decoder. The device's
+detectors, embedder and classifier, the converters' gate, face crops and the model-update smoke test all call it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +10,13 @@ import numpy as np
 from edge.card import ModelCard, load_card
 from edge.errors import EdgekitError
 from edge.runtime.accelerators import config_for, make_accelerator
+from edge.preprocess import Transform, preprocess
 from edge.runtime.report import GraphReport, graph_report
+from edge.vision.decoders import get_decoder
+from edge.vision.detections import Detections
 
 
-class _Quant:
+class TensorQuant:
     """Affine (de)quantisation of one tensor, from the tensor's own scale and zero point (per-tensor I/O)."""
 
     def __init__(self, detail: dict):
@@ -34,15 +39,15 @@ class _Quant:
         return (q.astype(np.float32) - self.zero) * self.scale
 
 
-class Model:
-    """Load `NAME.tflite` + `NAME.card.json`; `run(x)` takes the preprocessed float input, returns float outputs
-    in the card's output order."""
+class CardModel:
+    """`infer(image)`: the decoded result for a BGR uint8 frame (Detections in frame pixels, clipped to it; unit
+    vectors; Classes). `prepare` / `run` / `decode` are its three steps, for callers that time or compare one step
+    (the gate runs float and INT8 on the same prepared input; the smoke test times `run`)."""
 
-    def __init__(self, card: ModelCard | str | Path, accelerator=None, verify: bool = True):
+    def __init__(self, card: ModelCard | str | Path, accelerator=None, threads: int | None = None,
+                 verify: bool = True):
         self.card = card if isinstance(card, ModelCard) else load_card(card, verify=verify)
-        if accelerator is None or isinstance(accelerator, str):
-            accelerator = config_for(accelerator or "cpu")
-        self.accelerator = make_accelerator(accelerator)
+        self.accelerator = make_accelerator(accelerator_config(accelerator, threads))
         try:
             self.interpreter = self.accelerator.interpreter(str(self.card.path))
             self.interpreter.allocate_tensors()
@@ -57,7 +62,7 @@ class Model:
         if len(inputs) != 1:
             raise EdgekitError(f"model {self.card.path}: has {len(inputs)} inputs, edgekit models take one", "re-convert with one input")
         self._in = inputs[0]
-        self._in_q = _Quant(self._in)
+        self._in_q = TensorQuant(self._in)
         self.input_shape = tuple(int(d) for d in self._in["shape"])
         outputs = self.interpreter.get_output_details()
         by_name = {d["name"]: d for d in outputs}
@@ -65,9 +70,10 @@ class Model:
         missing = [n for n in wanted if n not in by_name]
         if missing:
             raise EdgekitError(f"model card for {self.card.path}: output tensor(s) {missing} are not in the model", f"rebuild it with `edgekit models build {self.card.name}`")
-        self._outs = [by_name[n] for n in wanted]
-        self._out_q = [_Quant(d) for d in self._outs]
+        self.output_details = [by_name[n] for n in wanted]
+        self._out_q = [TensorQuant(d) for d in self.output_details]
         self._check_card()
+        self.decoder = get_decoder(self.card.decoder.name)(self.card)
 
     def _check_card(self) -> None:
         p = self.card.preprocess
@@ -83,12 +89,50 @@ class Model:
     def input_dtype(self) -> np.dtype:
         return self._in_q.dtype
 
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the model input, in pixels."""
+        return self.card.preprocess.width, self.card.preprocess.height
+
+    @property
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(int(d) for d in o["shape"]) for o in self.output_details]
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Transform]:
+        """The input tensor for a BGR uint8 frame, and the transform from input pixels back to the frame."""
+        return preprocess(image, self.card.preprocess)
+
+    def decode(self, outputs: list[np.ndarray], transform: Transform | None = None, **decoder_kwargs):
+        return self.decoder(outputs, transform, **decoder_kwargs)
+
+    def infer(self, image: np.ndarray, **decoder_kwargs):
+        """preprocess -> run -> decode. Detection boxes are clipped to the frame."""
+        x, transform = self.prepare(image)
+        result = self.decode(self.run(x), transform, **decoder_kwargs)
+        if isinstance(result, Detections):
+            clip_boxes(result, image.shape)
+        return result
+
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         if tuple(x.shape) != self.input_shape:
             raise ValueError(f"model {self.card.name}: input shape {tuple(x.shape)}, expected {self.input_shape}")
         self.interpreter.set_tensor(self._in["index"], self._in_q.quantize(x))
         self.interpreter.invoke()
-        return [q.dequantize(self.interpreter.get_tensor(d["index"])) for d, q in zip(self._outs, self._out_q)]
+        return [q.dequantize(self.interpreter.get_tensor(d["index"])) for d, q in zip(self.output_details, self._out_q)]
 
     def report(self) -> GraphReport:
         return graph_report(self.interpreter)
+
+
+def clip_boxes(dets: Detections, shape: tuple[int, ...]) -> Detections:
+    """Boxes clipped in place to a frame of `shape` (h, w, ...): a box may reach past the edge of a cut-off face."""
+    h, w = shape[:2]
+    np.clip(dets.boxes, 0, np.array([w, h, w, h], np.float32), out=dets.boxes)
+    return dets
+
+
+def accelerator_config(accelerator=None, threads: int | None = None):
+    """An accelerator config from a config, a name ("cpu", "coral") or None (cpu); `threads` overrides its count."""
+    if accelerator is None or isinstance(accelerator, str):
+        return config_for(accelerator or "cpu", **({} if threads is None else {"threads": threads}))
+    return accelerator if threads is None else accelerator.model_copy(update={"threads": threads})
