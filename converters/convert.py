@@ -115,6 +115,3 @@ def threads_config(threads: int):
 
     return config_for("cpu", threads=threads)
 
-
-def summary(result: Result) -> str:
-    return json.dumps(result.metrics, indent=1)

@@ -6,7 +6,7 @@ a device never imports what it does not use (picamera2 off a Pi, TensorFlow for 
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from edge.errors import EdgekitError
 

@@ -119,3 +119,73 @@ def test_coral_options_reach_the_delegate_plugin(float_card, tmp_path, monkeypat
 def test_coral_device_option_is_validated():
     with pytest.raises(Exception, match="device"):
         CoralConfig(device="usb0; rm -rf /")
+
+
+def test_device_gate_and_smoke_test_give_identical_outputs_through_the_seam(zoo, media, tmp_path, monkeypatch):
+    """The device's FaceDetector/FaceEmbedder, the converters' gate and face crop, and the model-update smoke test all
+    call CardModel: the same real image gives the same detections (boxes clipped alike, here a face cut by the frame
+    edge) and the same unit vectors, to the bit."""
+    import cv2
+
+    from converters.calibration import Sample
+    from converters.face_crop import face_crop_from
+    from converters.gate import detection_agreement, embedding_metrics
+    from edge.faces.detector import FaceDetector
+    from edge.faces.embedder import FaceEmbedder
+    from edge.images import read_image
+    from edge.io.config import ModelUpdateConfig
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge.io.model_update import ModelUpdater
+    from edge.io.security import public_key_b64
+    from edge.runtime import CardModel
+
+    decoded = []  # every decode through the seam, by whoever called it
+    real_decode = CardModel.decode
+    monkeypatch.setattr(CardModel, "decode", lambda self, *a, **k: decoded.append(real_decode(self, *a, **k)) or decoded[-1])
+
+    obama = read_image(media("obama"))
+    det_card = zoo / "blazeface_short.card.json"
+    device = FaceDetector(det_card).detect(obama)
+    x1, y1, x2, y2 = device.boxes[0]
+    cut = np.ascontiguousarray(obama[:, int((x1 + x2) / 2):])  # the face's left half is off the frame
+    cut_path = tmp_path / "cut.png"
+    cv2.imwrite(str(cut_path), cut)
+    on_device = FaceDetector(det_card).detect(cut)
+    assert len(on_device) == 1 and on_device.boxes[0, 0] == 0.0  # clipped at the frame's left edge
+
+    def same(a, b):
+        return (np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
+                and np.array_equal(a.keypoints, b.keypoints))
+
+    decoded.clear()
+    m = CardModel(det_card)
+    assert detection_agreement(m, m, [Sample("cut", cut)])["recall"] == 1.0
+    assert len(decoded) == 2 and all(same(d, on_device) for d in decoded)  # the gate: float and INT8 side
+
+    decoded.clear()
+    key = public_key_b64(Ed25519PrivateKey.generate())
+    updater = ModelUpdater(ModelUpdateConfig(public_key=key, sample_frames=[str(cut_path)], models_dir=str(tmp_path)))
+    updater.smoke_test(det_card)
+    assert len(decoded) == 1 and same(decoded[0], on_device)  # the smoke test
+
+    # embeddings: the gate's identity sets embed each picture whole, as FaceEmbedder.embed_crop does
+    emb_card = zoo / "faceres.card.json"
+    embedder = FaceEmbedder(emb_card, mirror=False)
+    faces = tmp_path / "ids"
+    for who, names in (("obama", ("obama", "obama2")), ("biden", ("biden",))):
+        (faces / who).mkdir(parents=True)
+        for n in names:
+            cv2.imwrite(str(faces / who / f"{n}.png"), read_image(media(n)))
+    pictures = [read_image(p) for p in sorted(faces.rglob("*.png"))]
+    expected = [embedder.embed_crop(p) for p in pictures]
+    decoded.clear()
+    e = CardModel(emb_card)
+    embedding_metrics(e, e, [str(faces)], [])
+    assert len(decoded) == 2 * len(pictures)
+    assert all(np.array_equal(d[0], v) for d, v in zip(decoded, expected + expected))
+
+    # the converters' face crop (embedder calibration, pair gate) is the device's crop of the largest face
+    params = load_card(emb_card).decoder.params
+    crop = face_crop_from(det_card, params, embedder.size)(obama)
+    assert np.array_equal(crop, embedder.crops(obama, device[[int(np.argmax(device.areas))]])[0])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edge.card import load_card
-from edge.images import list_images, read_image
+from edge.images import read_image
 from edge.preprocess import preprocess
 from edge.runtime import Model
 from edge.vision.decoders import get_decoder

@@ -9,7 +9,7 @@ from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
 from edge.faces.pairs import Pair, read_pairs
-from edge.images import list_images, read_image
+from edge.images import read_image
 from edge.metrics import rank1
 
 

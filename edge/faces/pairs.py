@@ -26,9 +26,11 @@ class Pair:
 def read_pairs(path: str | Path) -> list[Pair]:
     path = Path(path)
     if not path.is_file():
-        raise EdgekitError(f"pairs file {path}: not found", "pass a CSV with columns file_x,file_y,Decision or LFW's pairs.txt")
+        raise EdgekitError(f"pairs file {path}: not found",
+                           "pass a CSV with columns file_x,file_y,Decision or LFW's pairs.txt")
     text = path.read_text(errors="replace")
-    rows = _csv_rows(path, text) if text.lstrip().startswith("file_x") or path.suffix == ".csv" else _lfw_rows(path, text)
+    is_csv = path.suffix == ".csv" or text.lstrip().startswith("file_x")
+    rows = _csv_rows(path, text) if is_csv else _lfw_rows(path, text)
     return [Pair(resolve_pair_file(path, a), resolve_pair_file(path, b), same) for a, b, same in rows]
 
 
@@ -36,7 +38,8 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, str, bool]]:
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise EdgekitError(f"pairs file {path}: column '{missing[0]}' missing", "the header must be file_x,file_y,Decision")
+        raise EdgekitError(f"pairs file {path}: column '{missing[0]}' missing",
+                           "the header must be file_x,file_y,Decision")
     return [(r["file_x"], r["file_y"], (r["Decision"] or "").strip().lower() in SAME) for r in reader]
 
 

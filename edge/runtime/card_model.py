@@ -42,7 +42,7 @@ class TensorQuant:
 class CardModel:
     """`infer(image)`: the decoded result for a BGR uint8 frame (Detections in frame pixels, clipped to it; unit
     vectors; Classes). `prepare` / `run` / `decode` are its three steps, for callers that time or compare one step
-    (the gate runs float and INT8 on the same prepared input; the smoke test times `run`)."""
+    (the gate runs float and INT8 on the same prepared input; the smoke test times `run`): together they are `infer`."""
 
     def __init__(self, card: ModelCard | str | Path, accelerator=None, threads: int | None = None,
                  verify: bool = True):
@@ -103,15 +103,16 @@ class CardModel:
         return preprocess(image, self.card.preprocess)
 
     def decode(self, outputs: list[np.ndarray], transform: Transform | None = None, **decoder_kwargs):
-        return self.decoder(outputs, transform, **decoder_kwargs)
+        """The card's decoder on raw outputs; detection boxes clipped to the frame the transform came from."""
+        result = self.decoder(outputs, transform, **decoder_kwargs)
+        if isinstance(result, Detections) and transform is not None and transform.frame_size is not None:
+            clip_boxes(result, transform.frame_size)
+        return result
 
     def infer(self, image: np.ndarray, **decoder_kwargs):
-        """preprocess -> run -> decode. Detection boxes are clipped to the frame."""
+        """prepare -> run -> decode: what the device, the gate and the smoke test all call."""
         x, transform = self.prepare(image)
-        result = self.decode(self.run(x), transform, **decoder_kwargs)
-        if isinstance(result, Detections):
-            clip_boxes(result, image.shape)
-        return result
+        return self.decode(self.run(x), transform, **decoder_kwargs)
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         if tuple(x.shape) != self.input_shape:
@@ -124,9 +125,9 @@ class CardModel:
         return graph_report(self.interpreter)
 
 
-def clip_boxes(dets: Detections, shape: tuple[int, ...]) -> Detections:
-    """Boxes clipped in place to a frame of `shape` (h, w, ...): a box may reach past the edge of a cut-off face."""
-    h, w = shape[:2]
+def clip_boxes(dets: Detections, frame_size: tuple[int, int]) -> Detections:
+    """Boxes clipped in place to a frame of `frame_size` (w, h): a box may reach past the edge of a cut-off face."""
+    w, h = frame_size
     np.clip(dets.boxes, 0, np.array([w, h, w, h], np.float32), out=dets.boxes)
     return dets
 
