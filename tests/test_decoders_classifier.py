@@ -79,7 +79,7 @@ def test_a_detector_card_is_refused(tmp_path):
     graph = colour_classifier_graph(16)
     card = write_card(tmp_path, "colour", graph, task="object_detector", decoder={"name": "classifier"},
                       labels=LABELS, outputs=["logits"], output_tensors=output_names(graph), size=(16, 16))
-    with pytest.raises(EdgekitError, match="not a classifier"):
+    with pytest.raises(EdgekitError, match="'object_detector' is not what this stage runs; pick a card whose task is classifier"):
         Classifier(card)
 
 

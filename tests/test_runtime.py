@@ -189,3 +189,24 @@ def test_device_gate_and_smoke_test_give_identical_outputs_through_the_seam(zoo,
     params = load_card(emb_card).decoder.params
     crop = face_crop_from(det_card, params, embedder.size)(obama)
     assert np.array_equal(crop, embedder.crops(obama, device[[int(np.argmax(device.areas))]])[0])
+
+
+def test_registries_name_the_known_members_in_one_line():
+    from edge.capture.base import SOURCES
+    from edge.registry import Registry
+    from edge.vision.decoders import DECODERS
+
+    with pytest.raises(EdgekitError, match=r"^decoder 'ssdlite' is unknown; set the card's decoder.name to one of: "
+                                           r"blazeface, classifier, embedding, nanodet, ssd, yolo$"):
+        DECODERS.get("ssdlite")
+    assert DECODERS.get("nanodet").__module__ == "edge.vision.decoders.nanodet"  # imported when first asked for
+    assert "picamera2" in SOURCES.names()
+    things = Registry("thing")
+
+    @things.register("a")
+    def make_a():
+        return "a"
+
+    assert things.get("a") is make_a and "a" in things and "b" not in things
+    with pytest.raises(EdgekitError, match="thing 'b' is unknown; use one of: a"):
+        things.get("b")

@@ -45,8 +45,12 @@ class CardModel:
     (the gate runs float and INT8 on the same prepared input; the smoke test times `run`): together they are `infer`."""
 
     def __init__(self, card: ModelCard | str | Path, accelerator=None, threads: int | None = None,
-                 verify: bool = True):
+                 verify: bool = True, tasks: tuple[str, ...] | None = None):
+        """`tasks`: the card tasks the caller can use (a detector refuses an embedder card before loading it)."""
         self.card = card if isinstance(card, ModelCard) else load_card(card, verify=verify)
+        if tasks is not None and self.card.task not in tasks:
+            raise EdgekitError(f"model card {self.card.name}: task '{self.card.task}' is not what this stage runs",
+                               f"pick a card whose task is {' or '.join(tasks)}")
         self.accelerator = make_accelerator(accelerator_config(accelerator, threads))
         try:
             self.interpreter = self.accelerator.interpreter(str(self.card.path))

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from edge.card import ModelCard
-from edge.errors import EdgekitError
 from edge.runtime import CardModel
 from edge.vision.crop import box_crop
 from edge.vision.decoders.classifier import Classes
@@ -18,19 +17,9 @@ from edge.vision.detections import Detections
 
 class Classifier:
     def __init__(self, card_path: str | Path | ModelCard, accelerator=None, top_k: int | None = None):
-        self.model = CardModel(card_path, accelerator)
-        card = self.model.card
-        if card.task != "classifier":
-            raise EdgekitError(f"model card {card.name}: task '{card.task}' is not a classifier", "pick a card whose task is classifier")
+        self.model = CardModel(card_path, accelerator, tasks=("classifier",))
+        self.card = self.model.card
         self.top_k = top_k
-
-    @property
-    def card(self) -> ModelCard:
-        return self.model.card
-
-    @property
-    def decoder(self):
-        return self.model.decoder
 
     def classify(self, image: np.ndarray) -> Classes:
         """A whole frame (or one crop)."""

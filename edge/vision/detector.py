@@ -18,22 +18,11 @@ DETECTOR_TASKS = ("object_detector", "face_detector")
 class Detector:
     def __init__(self, card_path: str | Path | ModelCard, accelerator=None, tiles: TilingConfig | dict | None = None,
                  min_score: float | None = None):
-        self.model = CardModel(card_path, accelerator)
-        card = self.model.card
-        if card.task not in DETECTOR_TASKS:
-            raise EdgekitError(f"model card {card.name}: task '{card.task}' is not a detector",
-                               "pick a detector card (e.g. nanodet, blazeface_short)")
+        self.model = CardModel(card_path, accelerator, tasks=DETECTOR_TASKS)
+        self.card, self.decoder = self.model.card, self.model.decoder
         if min_score is not None:
             self.decoder.score_threshold = min_score
         self.tiles = TilingConfig.model_validate(tiles) if isinstance(tiles, dict) else tiles
-
-    @property
-    def card(self) -> ModelCard:
-        return self.model.card
-
-    @property
-    def decoder(self):
-        return self.model.decoder
 
     @property
     def labels(self) -> list[str]:

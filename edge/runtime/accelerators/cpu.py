@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.runtime.accelerators.base import ACCELERATORS
-from edge.runtime.interpreter import require_interpreter
+from edge.runtime.accelerators.base import ACCELERATORS, Accelerator
 
 
 class CpuConfig(BaseModel):
@@ -17,13 +16,6 @@ class CpuConfig(BaseModel):
 
 
 @ACCELERATORS.register("cpu")
-class CpuAccelerator:
+class CpuAccelerator(Accelerator):
     name = "cpu"
     Config = CpuConfig
-
-    def __init__(self, config: CpuConfig):
-        self.config = config
-
-    def interpreter(self, model_path: str):
-        Interpreter = require_interpreter()
-        return Interpreter(model_path=str(model_path), num_threads=self.config.threads)
