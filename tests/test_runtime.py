@@ -10,7 +10,7 @@ import pytest
 from edge.card import ModelCard, Preprocess, DecoderSpec, load_card, sha256_file
 from edge.errors import EdgekitError
 from edge.fetch import PackageFile, fetch
-from edge.runtime import Model
+from edge.runtime import CardModel
 from edge.runtime.accelerators import CoralConfig, config_for
 
 HERE = Path(__file__).parent
@@ -35,7 +35,7 @@ def float_card(tmp_path_factory) -> Path:
 
 
 def test_float_model_runs_and_reports_one_xnnpack_partition(float_card):
-    m = Model(float_card)
+    m = CardModel(float_card)
     x = np.zeros(m.input_shape, np.float32)
     outs = m.run(x)
     assert [o.shape for o in outs] == [(1, 896, 16), (1, 896, 1)]
@@ -44,7 +44,7 @@ def test_float_model_runs_and_reports_one_xnnpack_partition(float_card):
 
 
 def test_wrong_input_shape_is_refused(float_card):
-    m = Model(float_card)
+    m = CardModel(float_card)
     with pytest.raises(ValueError, match="input shape"):
         m.run(np.zeros((1, 64, 64, 3), np.float32))
 
@@ -66,7 +66,7 @@ def test_truncated_model_gives_one_clear_error(float_card, tmp_path):
     card["sha256"] = sha256_file(d / "bf.tflite")
     (d / "bf.card.json").write_text(json.dumps(card))
     with pytest.raises(EdgekitError, match="cannot be loaded"):
-        Model(d / "bf.card.json")
+        CardModel(d / "bf.card.json")
 
 
 def test_card_not_matching_model_is_refused(float_card, tmp_path):
@@ -76,7 +76,7 @@ def test_card_not_matching_model_is_refused(float_card, tmp_path):
     card["preprocess"]["width"] = 192
     (d / "bf.card.json").write_text(json.dumps(card))
     with pytest.raises(EdgekitError, match=r"preprocess gives \(1, 128, 192, 3\) but the model's input is \(1, 128, 128, 3\)"):
-        Model(d / "bf.card.json")
+        CardModel(d / "bf.card.json")
 
 
 def test_bad_card_json_and_missing_card(tmp_path):
@@ -97,7 +97,7 @@ def test_unknown_accelerator_is_named():
 
 def test_missing_edgetpu_library_says_what_is_missing_and_how_to_fall_back(float_card):
     with pytest.raises(EdgekitError) as e:
-        Model(float_card, CoralConfig(library="libedgetpu.so.1", device="usb:0"))
+        CardModel(float_card, CoralConfig(library="libedgetpu.so.1", device="usb:0"))
     msg = str(e.value)
     assert "libedgetpu.so.1" in msg and "usb:0" in msg and "type: cpu" in msg
 
@@ -109,7 +109,7 @@ def test_coral_options_reach_the_delegate_plugin(float_card, tmp_path, monkeypat
     subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(HERE / "coral_stub.c")], check=True)
     log = tmp_path / "stub.log"
     monkeypatch.setenv("EDGEKIT_STUB_LOG", str(log))
-    m = Model(float_card, CoralConfig(library=str(lib), device="pci:0"))
+    m = CardModel(float_card, CoralConfig(library=str(lib), device="pci:0"))
     outs = m.run(np.zeros(m.input_shape, np.float32))
     assert outs[0].shape == (1, 896, 16)
     lines = log.read_text().splitlines()
