@@ -9,8 +9,8 @@ import numpy as np
 
 from edge.card import ModelCard, load_card
 from edge.errors import EdgekitError
-from edge.runtime.accelerators import config_for, make_accelerator
 from edge.preprocess import Transform, preprocess
+from edge.runtime.accelerators import config_for, make_accelerator
 from edge.runtime.report import GraphReport, graph_report
 from edge.vision.decoders import get_decoder
 from edge.vision.detections import Detections
