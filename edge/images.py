@@ -1,4 +1,4 @@
-"""Reading images from disk or bytes with errors that name the file, and listing image folders.
+"""Reading images (from disk or bytes) and video files with errors that name the file, and listing image folders.
 
 Every picture is bounded before it is decoded: its dimensions come from the header (imagesize) and a picture over
 the pixel cap is refused without allocating it (a 30000x30000 PNG is 2.7 MB on disk and 2.7 GB decoded). A JPEG whose
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import imagesize
@@ -93,6 +94,30 @@ def check_dimensions(data: bytes, what: str) -> None:
             f"{what}: {w}x{h} pixels, over the limit of {cap} pixels",
             "resize the picture, or raise limits.max_image_pixels in the site config",
         )
+
+
+def video_frames(path: str | Path, every: int = 1, limit: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, BGR frame) for every `every`-th frame of a video file, at most `limit` of them. A missing file or
+    one OpenCV cannot open raises EdgekitError naming it."""
+    if not Path(path).is_file():
+        raise EdgekitError(f"video {path}: not found", "check the path")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise EdgekitError(f"video {path}: cannot be opened (corrupt or an unknown format)",
+                           "convert it to MP4 (H.264)")
+    i = given = 0
+    try:
+        while limit is None or given < limit:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % every == 0:
+                given += 1
+                yield i, frame
+            i += 1
+    finally:
+        cap.release()
 
 
 def _jpeg_complete(data: bytes) -> bool:

@@ -5,7 +5,10 @@ crash the matrix product). Photos are never stored.
 
 A file that is not an edgekit gallery (not SQLite, or another program's SQLite database) is refused before anything
 is written to it. A gallery that cannot be written (read-only file, folder or file system) opens read-only: listing
-and recognition work, writes say why not in one line."""
+and recognition work, writes say why not in one line.
+
+One connection per Gallery object, shared by the threads that use it (the loop, MQTT commands) under a lock; `close()`
+or a `with` block ends it."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import base64
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +81,7 @@ class Gallery:
                 "set gallery.path to a file, e.g. ~/.local/share/edgekit/gallery.db",
             )
         self.read_only: str | None = None  # why writes are refused, or None
+        self._lock = threading.RLock()
         try:
             self.db = self._connect()
         except sqlite3.Error as e:  # not even readable (permissions), or a file system SQLite cannot use
@@ -92,27 +97,37 @@ class Gallery:
             ) from None
         self._writes = 0
 
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, args).fetchall()
+
     # ---- opening: read-write where possible, else read-only (or an empty stand-in where it cannot be created) ----
     def _connect(self) -> sqlite3.Connection:
         if not self.path.exists():
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 if os.access(self.path.parent, os.W_OK | os.X_OK):
-                    return sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+                    return sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
             except OSError:
                 pass
             self.read_only = "cannot be created: its folder is not writable"
-            return sqlite3.connect(":memory:", isolation_level=None)  # nothing enrolled: an empty gallery, read-only
+            return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)  # nothing enrolled: an empty gallery, read-only
         if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK):
-            return sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            return sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
         self.read_only = "read-only: the file or its folder is not writable"
         uri = self.path.resolve().as_uri()
         try:  # a WAL gallery read-only needs its -shm; on a read-only file system SQLite can only read it immutable
-            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=5.0, isolation_level=None)
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=5.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA application_id").fetchone()
             return db
         except sqlite3.OperationalError:
-            return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
 
     def _check_or_create(self) -> None:
         # Read-only look first: the header read fails on a file that is not SQLite, before any write.
@@ -143,7 +158,7 @@ class Gallery:
     def _write(self, action: str, work) -> None:
         self.require_writable(action)
         try:
-            with self.db:
+            with self._lock, self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 work()
         except sqlite3.OperationalError as e:
@@ -182,8 +197,8 @@ class Gallery:
         self._write(action, work)
 
     def _dimension(self, model: str) -> int | None:
-        row = self.db.execute("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", (model,)).fetchone()
-        return None if row is None else row[0] // 4
+        rows = self._query("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", (model,))
+        return rows[0][0] // 4 if rows else None
 
     def add(self, identity: str, model: str | EmbedderTag, vectors: np.ndarray, source: str = "") -> int:
         """Store vectors for identity. `model`: the EmbedderTag that made them (or, as before, its card name)."""
@@ -209,11 +224,11 @@ class Gallery:
     # ---- reading ----
     def _rows(self, columns: str, model: str | None = None) -> list[tuple]:
         where, args = ("WHERE model = ?", (model,)) if model else ("", ())
-        return self.db.execute(
+        return self._query(
             f"SELECT {columns}, model, {self._weights_col}, length(vector) / 4 FROM embeddings "
             f"{where} ORDER BY identity, id",
             args,
-        ).fetchall()
+        )
 
     def identities(self, model: str | EmbedderTag | None = None) -> dict[str, int]:
         """Identity -> number of stored embeddings (of one embedder, or of all)."""
@@ -225,14 +240,14 @@ class Gallery:
         return counts
 
     def models(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM embeddings ORDER BY model")]
+        return [r[0] for r in self._query("SELECT DISTINCT model FROM embeddings ORDER BY model")]
 
     def embedders(self) -> list[dict]:
         """Which embedders made the stored vectors: model, weights sha256, vector size, number of embeddings."""
-        rows = self.db.execute(
+        rows = self._query(
             f"SELECT model, {self._weights_col}, length(vector) / 4, COUNT(*) FROM embeddings "
             "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        ).fetchall()
+        )
         return [{"model": m, "weights": w, "dim": d, "embeddings": n} for m, w, d, n in rows]
 
     def foreign(self, tag: EmbedderTag) -> dict:
@@ -289,9 +304,9 @@ class Gallery:
     # ---- export / import ----
     def export(self, path: str | Path) -> int:
         """Write every embedding to a JSON file (atomically: a temporary file renamed over the target)."""
-        rows = self.db.execute(
+        rows = self._query(
             f"SELECT identity, model, vector, source, created, {self._weights_col} FROM embeddings ORDER BY id"
-        ).fetchall()
+        )
         data = [
             {"identity": i, "model": m, "vector": base64.b64encode(v).decode(), "source": s, "created": c, "weights": w}
             for i, m, v, s, c, w in rows
@@ -358,7 +373,9 @@ class Gallery:
     def version(self) -> int:
         """Changes whenever the gallery changes, by this process or another one (`edgekit faces enroll` while the
         doorbell runs): SQLite's data_version counts other connections' commits."""
-        return self._writes * 1_000_003 + self.db.execute("PRAGMA data_version").fetchone()[0]
+        with self._lock:
+            return self._writes * 1_000_003 + self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()
