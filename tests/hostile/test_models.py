@@ -17,6 +17,7 @@ from tests.hostile.conftest import (
     edgekit,
     events,
     fleet,
+    install_as,
     mqtt_helpers,
     one_line_error,
     operator,
@@ -206,3 +207,16 @@ def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(
         op.close()
         consumer.close()
         broker.stop()
+
+
+def test_bench_model_with_builds_of_two_different_models_is_one_line(zoo, tmp_path):
+    """NAME.card.json an embedder's, NAME.float.card.json the detector's: not two builds of one model."""
+    import shutil
+
+    d = tmp_path / "models"
+    d.mkdir()
+    for suffix in (".float.tflite", ".float.card.json"):
+        shutil.copy(zoo / f"blazeface_short{suffix}", d / f"blazeface_short{suffix}")
+    install_as(d, zoo, "faceres", "blazeface_short")
+    r = edgekit("bench", "model", "blazeface_short", "--dir", d, "--runs", "1", "--threads", "1")
+    one_line_error(r, "blazeface_short", "face_embedder", "face_detector")
