@@ -71,7 +71,7 @@ class Loop:
         self._last_problem, self._last_reject_event, self._rejected_since = None, float("-inf"), 0
         self.started = time.time()
         self.latest: tuple[np.ndarray, dict] | None = None  # the newest accepted frame (a reference: snapshots, smoke tests)
-        self.snapshots = None  # edge.io.snapshots.Snapshots when MQTT is on: event snapshots before the event leaves
+        self.snapshots = None  # edge.fleet.snapshots.Snapshots when MQTT is on: event snapshots before the event leaves
         self.restart_requested = False
         # The interpreters are used by the loop and by the MQTT thread (an `enroll` command, a model swapped in by an
         # update): one at a time.

@@ -64,7 +64,7 @@ def _optional(module: str, name: str) -> Any:
         return None
 
 
-MqttConfig = _optional("edge.io.config", "MqttConfig")
+MqttConfig = _optional("edge.fleet.config", "MqttConfig")
 PeripheralsConfig = _optional("edge.peripherals.config", "PeripheralsConfig")
 ShelfConfig = _optional("edge.apps.shelf", "ShelfConfig")
 

@@ -1,5 +1,5 @@
 """Events leave the device loop through a sink. An event is a JSON-ready dict with at least `type` and `time`
-(epoch seconds). Sinks: JSON lines to stdout or a file here; the MQTT sink (edge/io) adds id and sequence number."""
+(epoch seconds). Sinks: JSON lines to stdout or a file here; the MQTT sink (edge/fleet) adds id and sequence number."""
 from __future__ import annotations
 
 import json

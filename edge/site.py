@@ -1,4 +1,4 @@
-"""A site: the configured loop (edge.agent) with the optional parts its config switches on: the MQTT link (edge.io),
+"""A site: the configured loop (edge.agent) with the optional parts its config switches on: the MQTT link (edge.fleet),
 serial peripherals (edge.peripherals) and the systemd notify protocol (edge.service), shut down in order on SIGTERM
 or at the end of a file."""
 from __future__ import annotations
@@ -125,7 +125,7 @@ def add_commands(link, cfg: SiteConfig, agent: Loop) -> None:
 def attach_link(link, cfg: SiteConfig, agent: Loop) -> None:
     """What the MQTT link needs from the loop: telemetry, the loop's commands, snapshots of its latest frame, and
     model updates taken into the running app (status and state then report the new versions)."""
-    from edge.io.snapshots import Snapshots
+    from edge.fleet.snapshots import Snapshots
 
     link.set_info(models=agent.model_versions())
     link.set_telemetry(agent.telemetry)
@@ -163,7 +163,7 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
     sinks = local_sinks(cfg, stream)
     link = None
     if cfg.mqtt is not None:
-        from edge.io.link import DeviceLink
+        from edge.fleet.link import DeviceLink
 
         link = DeviceLink(site_mqtt(cfg), cfg.device_id, {"app": cfg.app, "accelerator": cfg.runtime.accelerator.type})
         sinks.append(link.sink)

@@ -15,17 +15,7 @@ from edge.faces.embedder import FaceEmbedder
 from edge.faces.enroll import EnrollRules, check_and_embed
 from edge.faces.gallery import Gallery
 from edge.images import read_image
-
-
-class ListSink:
-    def __init__(self):
-        self.events = []
-
-    def emit(self, e):
-        self.events.append(e)
-
-    def close(self):
-        pass
+from tests.fixtures.events import ListSink
 
 
 @pytest.fixture(scope="module")

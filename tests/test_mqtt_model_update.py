@@ -13,14 +13,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card import sha256_file
 from edge.errors import EdgekitError
-from edge.io.config import ModelUpdateConfig
-from edge.io.link import DeviceLink
-from edge.io.model_update import ModelUpdater, sign_model
-from edge.io.operator import Operator
-from edge.io.security import public_key_b64
+from edge.fleet.config import ModelUpdateConfig
+from edge.fleet.link import DeviceLink
+from edge.fleet.model_update import ModelUpdater
+from fleetctl.signing import sign_model
+from fleetctl.operator import Operator
+from fleetctl.signing import public_key_b64
 from edge.runtime import Model
 from tests.mqtt_broker import MOSQUITTO, Broker
-from tests.test_mqtt_link import Consumer, link_cfg
+from tests.fixtures.mqtt import Consumer, link_cfg
 
 NAME = "blazeface_short"
 

@@ -6,9 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from edge.io.link import DeviceLink
-from tests.test_mqtt_link import ROOT, Broker, Consumer, broker, link_cfg  # noqa: F401  (broker: fixture)
+from edge.fleet.link import DeviceLink
+from tests.fixtures.mqtt import Consumer, link_cfg
+from tests.mqtt_broker import Broker
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_broker_outage_loses_nothing_and_sequence_numbers_are_complete(tmp_path):
@@ -39,9 +43,9 @@ def test_broker_outage_loses_nothing_and_sequence_numbers_are_complete(tmp_path)
 
 AGENT = r"""
 import sys, time
-from edge.io.config import MqttConfig
-from edge.io.outbox import OutboxConfig
-from edge.io.link import DeviceLink
+from edge.fleet.config import MqttConfig
+from edge.fleet.outbox import OutboxConfig
+from edge.fleet.link import DeviceLink
 port, outbox, start, stop = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 link = DeviceLink(MqttConfig(host="127.0.0.1", port=port, outbox=OutboxConfig(path=outbox)), "door3").start()
 link.connected.wait(5)

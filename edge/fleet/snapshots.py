@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edge.errors import EdgekitError
-from edge.io.config import SnapshotConfig
+from edge.fleet.config import SnapshotConfig
 
 
 def encode_jpeg(frame: np.ndarray, quality: int, max_width: int) -> bytes:

@@ -22,10 +22,11 @@ from paho.mqtt.properties import Properties
 
 from edge import __version__
 from edge.errors import EdgekitError
-from edge.io.commands import Dispatcher, Handler, handle_command  # noqa: F401  (handle_command: re-exported)
-from edge.io.config import MqttConfig
-from edge.io.outbox import Outbox
-from edge.io.security import CommandVerifier
+from edge.fleet.commands import Dispatcher, Handler, handle_command  # noqa: F401  (handle_command: re-exported)
+from edge.fleet.config import MqttConfig
+from edge.fleet.nonces import NonceStore, nonces_path_for
+from edge.fleet.outbox import Outbox
+from edge.fleet.security import CommandVerifier
 
 log = logging.getLogger("edgekit.mqtt")
 
@@ -51,7 +52,8 @@ class DeviceLink:
         self.prefix = cfg.prefix.format(device_id=self.device_id)
         self.info = {"software": __version__, **(device_info or {})}
         self.outbox = Outbox(cfg.outbox)
-        self.commands = Dispatcher(cfg.max_payload_bytes, CommandVerifier(cfg.signing, self.device_id, self.outbox))
+        self.nonces = NonceStore(nonces_path_for(cfg.outbox.path))
+        self.commands = Dispatcher(cfg.max_payload_bytes, CommandVerifier(cfg.signing, self.device_id, self.nonces))
         self.telemetry_provider: Callable[[], dict] | None = None
         self.connected = threading.Event()
         self.last_error: str | None = None
@@ -67,13 +69,13 @@ class DeviceLink:
         self.broker = None
         self.discovery = None
         if cfg.discovery.enabled:
-            from edge.io.discovery import Discovery
+            from edge.fleet.discovery import Discovery
 
             camera = self.snapshot_topic(cfg.snapshots.camera) if cfg.snapshots.on_events else None
             self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera)
         self.model_updates = None
         if cfg.model_update.public_key:
-            from edge.io.model_update import ModelUpdater
+            from edge.fleet.model_update import ModelUpdater
 
             self.model_updates = ModelUpdater(cfg.model_update, on_outcome=self._model_outcome)
             self.model_updates.register(self)
@@ -111,7 +113,7 @@ class DeviceLink:
         """Connect in the background (an absent broker is retried; events wait in the outbox). A broker whose TLS
         certificate the configured CA does not trust is a configuration error and raises at once."""
         if self.cfg.embedded:
-            from edge.io.broker import EmbeddedBroker
+            from edge.fleet.broker import EmbeddedBroker
 
             log.warning("mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d; "
                         "set mqtt.host to report to yours", self.cfg.port)
@@ -341,6 +343,7 @@ class DeviceLink:
         self.client.disconnect()
         self.client.loop_stop()
         self.outbox.close()
+        self.nonces.close()
         if self.broker is not None:
             self.broker.stop()
 

@@ -22,8 +22,8 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 
 from edge.errors import EdgekitError
-from edge.io.config import ModelUpdateConfig
-from edge.io.security import load_public_key
+from edge.fleet.config import ModelUpdateConfig
+from edge.fleet.security import load_public_key
 
 CHUNK_BYTES = 32 * 1024  # raw bytes per chunk: base64 keeps a chunk under the default 64 KiB command limit
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -36,13 +36,6 @@ def canonical_card(card: dict) -> bytes:
 def manifest(model: str, model_sha256: str, card: dict) -> bytes:
     """What the signature covers."""
     return f"edgekit-model\n{model}\n{model_sha256}\n{hashlib.sha256(canonical_card(card)).hexdigest()}".encode()
-
-
-def sign_model(private_key, model: str, tflite: bytes, card: dict) -> dict:
-    """The operator side (`edgekit fleet push-model`): the begin message's fields."""
-    sha = hashlib.sha256(tflite).hexdigest()
-    return {"model": model, "size": len(tflite), "sha256": sha, "card": card,
-            "signature": base64.b64encode(private_key.sign(manifest(model, sha, card))).decode()}
 
 
 class _Transfer:
