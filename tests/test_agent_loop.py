@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.agent import DoorbellAgent
+from edge.site import build_loop
 from edge.config import parse_config
 from edge.faces.enroll import EnrollRules, check_and_embed
 from edge.faces.gallery import Gallery
@@ -21,29 +21,29 @@ def agent(zoo, tmp_path):
     cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
                         "source": {"uri": "unused"}, "events": {"crops_dir": str(tmp_path / "crops")},
                         "thresholds": {"min_votes": 1, "max_attempts": 1}})
-    return DoorbellAgent(cfg, ListSink())
+    return build_loop(cfg, [ListSink()])
 
 
 def test_grey_frames_are_processed_like_colour_ones(agent, media):
     grey = cv2.cvtColor(read_image(media("obama")), cv2.COLOR_BGR2GRAY)
     agent.step(grey, meta(1))
     agent.step(grey[..., None], meta(2))
-    assert agent.frames == 2 and agent.rejected == 0 and len(agent.tracker.tracks) == 1
+    assert agent.frames == 2 and agent.checks.rejected == 0 and len(agent.app.tracker.tracks) == 1
 
 
 def test_a_resolution_change_ends_the_tracks_of_the_old_frames(agent, media):
     agent.step(read_image(media("obama")), meta(1))
-    (old,) = agent.tracker.tracks
+    (old,) = agent.app.tracker.tracks
     agent.step(read_image(media("astronaut")), meta(2))
-    types = [e["type"] for e in agent.sink.events]
+    types = [e["type"] for e in agent.bus.sinks[0].events]
     assert "frame_size_changed" in types
-    left = [e for e in agent.sink.events if e["type"] == "face_left"]
-    assert [e["track_id"] for e in left] == [old] and old not in agent.tracker.tracks
+    left = [e for e in agent.bus.sinks[0].events if e["type"] == "face_left"]
+    assert [e["track_id"] for e in left] == [old] and old not in agent.app.tracker.tracks
 
 
 def test_decisions_carry_a_jpeg_crop_of_the_face(agent, media):
     agent.step(read_image(media("obama")), meta(1))
-    (event,) = [e for e in agent.sink.events if e["type"] == "face_unknown"]  # empty gallery: a stranger
+    (event,) = [e for e in agent.bus.sinks[0].events if e["type"] == "face_unknown"]  # empty gallery: a stranger
     crop = cv2.imread(event["crop"])
     assert crop is not None and crop.shape[0] == crop.shape[1] >= 112
 
@@ -51,14 +51,14 @@ def test_decisions_carry_a_jpeg_crop_of_the_face(agent, media):
 def test_someone_enrolled_while_the_loop_runs_is_recognised_on_the_next_track(agent, media):
     obama = read_image(media("obama"))
     agent.step(obama, meta(1))
-    assert [e["type"] for e in agent.sink.events] == ["face_unknown"]
+    assert [e["type"] for e in agent.bus.sinks[0].events] == ["face_unknown"]
     # enrolled from this very photo: the test is about the loop seeing a gallery change, not about a hard pair
-    vec, why = check_and_embed(agent.detector, agent.embedder, obama, EnrollRules())
+    vec, why = check_and_embed(agent.app.detector, agent.app.embedder, obama, EnrollRules())
     assert why == "ok"
-    Gallery(agent.gallery.path).add("Barack Obama", agent.embedder.name, vec)  # another connection, as `faces enroll`
+    Gallery(agent.app.gallery.path).add("Barack Obama", agent.app.embedder.name, vec)  # another connection, as `faces enroll`
     agent.step(np.zeros((obama.shape[0], obama.shape[1] + 2, 3), np.uint8), meta(2))  # new size: tracks end
     agent.step(cv2.resize(obama, (obama.shape[1] + 2, obama.shape[0])), meta(3))
-    recognised = [e for e in agent.sink.events if e["type"] == "face_recognized"]
+    recognised = [e for e in agent.bus.sinks[0].events if e["type"] == "face_recognized"]
     assert len(recognised) == 1 and recognised[0]["identity"] == "Barack Obama"
 
 
@@ -77,10 +77,10 @@ def test_a_stream_of_bad_frames_is_reported_once_per_problem_not_per_frame(agent
         agent.step(np.zeros((480, 640, 3), np.float32), meta(i))
     agent.step(np.zeros((480, 640, 4), np.uint8), meta(301))
     agent.step(read_image(media("obama")), meta(302))  # and the loop goes on
-    rejected = [e for e in agent.sink.events if e["type"] == "frame_rejected"]
+    rejected = [e for e in agent.bus.sinks[0].events if e["type"] == "frame_rejected"]
     assert [e["reason"].split()[1] for e in rejected] == ["dtype", "shape"]
     assert rejected[1]["frames"] == 300  # the first report plus 299 quiet ones, then the new problem
-    assert agent.rejected == 301 and agent.frames == 1
+    assert agent.checks.rejected == 301 and agent.frames == 1
 
 
 def test_old_crops_are_pruned_to_the_configured_number(zoo, tmp_path, media):
@@ -91,9 +91,9 @@ def test_old_crops_are_pruned_to_the_configured_number(zoo, tmp_path, media):
     cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
                         "source": {"uri": "unused"}, "events": {"crops_dir": str(crops), "crops_keep": 3},
                         "thresholds": {"min_votes": 1, "max_attempts": 1}})
-    agent = DoorbellAgent(cfg, ListSink())
+    agent = build_loop(cfg, [ListSink()])
     agent.step(read_image(media("obama")), meta(1))
-    (event,) = [e for e in agent.sink.events if e["type"] == "face_unknown"]
+    (event,) = [e for e in agent.bus.sinks[0].events if e["type"] == "face_unknown"]
     left = sorted(p.name for p in crops.iterdir())
     assert left == ["1008-1-1.jpg", "1009-1-1.jpg", event["crop"].rsplit("/", 1)[1]]
 
@@ -103,16 +103,16 @@ def test_live_reconfiguration_applies_whole_or_not_at_all(agent):
 
     assert agent.reconfigure({"thresholds": {"recognize": 0.7, "instant": 0.8}, "tracking": {"max_missed": 3}}) == \
         {"applied": ["thresholds", "tracking"]}
-    assert agent.app.t.recognize == 0.7 and agent.tracker.max_missed == 3 and agent.cfg.thresholds.instant == 0.8
+    assert agent.app.vote.t.recognize == 0.7 and agent.app.tracker.max_missed == 3 and agent.cfg.thresholds.instant == 0.8
     # one bad value: nothing of the request is applied, and the reply names the key
     with pytest.raises(EdgekitError, match="key 'thresholds.unknown'"):
         agent.reconfigure({"tracking": {"max_missed": 9}, "thresholds": {"unknown": "low"}})
-    assert agent.tracker.max_missed == 3
+    assert agent.app.tracker.max_missed == 3
     with pytest.raises(EdgekitError, match="unknown <= recognize"):
         agent.reconfigure({"thresholds": {"unknown": 0.75}})
     with pytest.raises(EdgekitError, match="source cannot change while running"):
         agent.reconfigure({"source": {"uri": "rtsp://elsewhere"}, "thresholds": {"recognize": 0.65}})
-    assert agent.app.t.recognize == 0.7 and agent.cfg.source.uri == "unused"
+    assert agent.app.vote.t.recognize == 0.7 and agent.cfg.source.uri == "unused"
     with pytest.raises(EdgekitError, match="key 'thresholds.recognise'"):
         agent.reconfigure({"thresholds": {"recognise": 0.65}})  # a misspelt key is named, not ignored
 
@@ -120,18 +120,18 @@ def test_live_reconfiguration_applies_whole_or_not_at_all(agent):
 def test_enrol_from_a_picture_while_running_and_refusals_say_why(agent, media):
     from edge.errors import EdgekitError
 
-    assert agent.enroll("Barack Obama", read_image(media("obama"))) == 1
-    assert Gallery(agent.gallery.path).identities() == {"Barack Obama": 1}
+    assert agent.app.enroll("Barack Obama", read_image(media("obama"))) == 1
+    assert Gallery(agent.app.gallery.path).identities() == {"Barack Obama": 1}
     with pytest.raises(EdgekitError, match=r"picture refused \(no face found\)"):
-        agent.enroll("nobody", np.full((240, 320, 3), 90, np.uint8))
+        agent.app.enroll("nobody", np.full((240, 320, 3), 90, np.uint8))
 
 
 def test_strict_size_rejects_frames_of_another_resolution_with_the_fix_named(zoo, tmp_path, media):
     cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
                         "source": {"uri": "0", "width": 640, "height": 480, "strict_size": True}})
-    agent = DoorbellAgent(cfg, ListSink())
+    agent = build_loop(cfg, [ListSink()])
     agent.step(np.zeros((720, 1280, 3), np.uint8), meta(1))
     agent.step(np.zeros((480, 640, 3), np.uint8), meta(2))
-    (event,) = agent.sink.events
+    (event,) = agent.bus.sinks[0].events
     assert event["type"] == "frame_rejected" and "frame size 1280x720, expected 640x480" in event["reason"]
     assert "strict_size" in event["reason"] and agent.frames == 1

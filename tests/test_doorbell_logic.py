@@ -4,7 +4,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from edge.apps.doorbell import Doorbell, Thresholds
+from edge.apps.doorbell.policy import DoorbellVote, Thresholds
 from edge.errors import EdgekitError
 from edge.faces.gallery import Gallery
 from edge.faces.matcher import Matcher
@@ -19,21 +19,21 @@ def track():
 
 
 def test_instant_match_decides_at_once():
-    bell, t = Doorbell(Thresholds()), track()
+    bell, t = DoorbellVote(Thresholds()), track()
     e = bell.attempt(t, "ann", 0.9, META)
     assert e["type"] == "face_recognized" and e["identity"] == "ann" and e["track_id"] == 1
     assert bell.attempt(t, "ann", 0.95, META) is None  # one event per track decision
 
 
 def test_two_votes_above_recognize_decide():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5)), track()
     assert bell.attempt(t, "ann", 0.65, META) is None
     e = bell.attempt(t, "ann", 0.66, META)
     assert e["type"] == "face_recognized" and e["score"] == 0.66
 
 
 def test_band_waits_then_unknown_after_max_attempts():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=3)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=3)), track()
     assert bell.attempt(t, "ann", 0.55, META) is None
     assert bell.attempt(t, "ann", 0.56, META) is None
     e = bell.attempt(t, "ann", 0.57, META)
@@ -41,7 +41,7 @@ def test_band_waits_then_unknown_after_max_attempts():
 
 
 def test_low_scores_vote_unknown_and_split_votes_wait():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.9, unknown=0.5, majority=0.6)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.9, unknown=0.5, majority=0.6)), track()
     assert bell.attempt(t, "ann", 0.3, META) is None
     assert bell.attempt(t, None, -1.0, META)["type"] == "face_unknown"
     t2 = track()
@@ -51,7 +51,7 @@ def test_low_scores_vote_unknown_and_split_votes_wait():
 
 
 def test_a_face_that_leaves_undecided_is_reported_unknown_once_then_left():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=6)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=6)), track()
     assert bell.attempt(t, "ann", 0.55, META) is None and bell.attempt(t, "ann", 0.52, META) is None
     unknown, left = bell.end(t, META)
     assert unknown["type"] == "face_unknown" and unknown["undecided"] and unknown["score"] == 0.55

@@ -34,9 +34,9 @@ def update(zoo):
     return tflite, card
 
 
-def updater(models: Path, key, media) -> ModelUpdater:
+def updater(models: Path, key, media, on_swapped=None) -> ModelUpdater:
     cfg = ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(models), sample_frames=[str(media("obama"))])
-    return ModelUpdater(cfg, on_outcome=lambda o: outcomes.append(o))
+    return ModelUpdater(cfg, on_outcome=lambda o: outcomes.append(o), on_swapped=on_swapped)
 
 
 outcomes: list = []
@@ -84,7 +84,10 @@ def test_a_model_that_fails_its_smoke_test_is_rolled_back(device_models, update,
     assert sha256_file(device_models / f"{NAME}.tflite") == before
     assert Model(device_models / f"{NAME}.card.json").card.sha256 == before
     assert outcomes[-1]["ok"] is False and "rolled back" in outcomes[-1]["message"]
-    u.on_swapped = lambda name, path: (_ for _ in ()).throw(RuntimeError("the loop could not reload it"))
+    def refuse(name, path):
+        raise RuntimeError("the loop could not reload it")
+
+    u = updater(device_models, key, media, on_swapped=refuse)
     with pytest.raises(EdgekitError, match="could not reload"):  # the loop refusing it rolls back too
         push(u, sign_model(key, NAME, tflite, card), tflite)
     assert sha256_file(device_models / f"{NAME}.tflite") == before

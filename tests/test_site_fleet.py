@@ -121,6 +121,7 @@ def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, galler
 
 
 def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
+    from edge.apps.doorbell.events import FaceLeft, FaceUnknown
     from edge.errors import EdgekitError
     from edge.fleet.config import SnapshotConfig
     from edge.fleet.link import DeviceLink
@@ -134,12 +135,13 @@ def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
     with pytest.raises(EdgekitError, match="no frame has been captured yet"):
         snaps.take()
     frame["latest"] = (np.zeros((2160, 3840, 3), np.uint8), {"frame_id": 3})
-    event = {"type": "face_unknown"}
-    snaps.on_event(event)  # the event still goes out, saying why it has no picture
-    assert event["snapshot_skipped"] == "snapshot: not connected to the broker" and "snapshot" not in event
-    untouched = {"type": "face_left"}
-    snaps.on_event(untouched)
-    assert untouched == {"type": "face_left"}
+    event = FaceUnknown(track_id=1, score=0.1, box=[0, 0, 9, 9])
+    snaps.enrich(event)  # the event still goes out, saying why it has no picture
+    assert event.snapshot_skipped == "snapshot: not connected to the broker" and event.snapshot is None
+    assert event.to_json()["snapshot_skipped"] == event.snapshot_skipped and "snapshot" not in event.to_json()
+    untouched = FaceLeft(track_id=1, identity=None, frames=1)
+    snaps.enrich(untouched)
+    assert untouched.snapshot is None and untouched.snapshot_skipped is None
     offline.outbox.close()
     small = cv2.imdecode(np.frombuffer(encode_jpeg(frame["latest"][0], 80, 1280), np.uint8), cv2.IMREAD_COLOR)
     assert small.shape == (720, 1280, 3)  # a 4K frame is scaled to max_width, keeping its aspect

@@ -8,12 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Literal, Protocol
+from typing import Callable, Iterator, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
+from edge.events.types import Event, SourceError as SourceErrorEvent, SourceFailed, SourceRestarted
 
 
 class SourceError(Exception):
@@ -57,11 +58,13 @@ class Frame:
     time: float  # epoch seconds at capture
 
 
-def open_source(cfg: CaptureConfig) -> Source:
+def open_source(cfg: CaptureConfig, emit=None) -> Source:
+    """The source a config names; `emit` takes the events of sources that skip bad items (a folder's unreadable
+    file)."""
     if cfg.kind == "folder":
         from edge.capture.folder import FolderSource
 
-        return FolderSource(cfg.uri)
+        return FolderSource(cfg.uri, emit)
     if cfg.kind == "picamera2":
         from edge.capture.picamera import Picamera2Source
 
@@ -72,12 +75,10 @@ def open_source(cfg: CaptureConfig) -> Source:
 
 
 class Capture:
-    def __init__(self, cfg: CaptureConfig, source: Source | None = None, on_event=None):
+    def __init__(self, cfg: CaptureConfig, source: Source | None = None, emit: Callable[[Event], object] | None = None):
         self.cfg = cfg
-        self.source = source or open_source(cfg)
-        self.on_event = on_event or (lambda e: None)
-        if hasattr(self.source, "on_event"):  # sources that skip bad items (folders) report them as events
-            self.source.on_event = self.on_event
+        self.emit = emit or (lambda e: None)  # the event bus
+        self.source = source or open_source(cfg, self.emit)
         self.dropped = 0
         self.read_count = 0
         self.reopened = 0
@@ -100,9 +101,9 @@ class Capture:
             except (SourceError, OSError) as e:
                 failures += 1
                 if retries is not None and failures > retries:
-                    self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
+                    self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
                     return False
-                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": delay})
+                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=delay))
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, self.cfg.backoff_max_s)
@@ -114,7 +115,7 @@ class Capture:
             try:
                 image = self.source.read()
             except SourceError as e:
-                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": self.cfg.backoff_initial_s})
+                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=self.cfg.backoff_initial_s))
                 image, failed = None, True
             else:
                 failed = False
@@ -124,7 +125,7 @@ class Capture:
                 return None
             self.source.close()
             if not failed and not self.source.is_live:
-                self.on_event({"type": "source_restarted", "source": self.source.name})
+                self.emit(SourceRestarted(source=self.source.name))
             self.reopened += 1
             if not self._open():
                 return None

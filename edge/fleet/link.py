@@ -14,6 +14,8 @@ import ssl
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import paho.mqtt.client as mqtt
@@ -39,6 +41,18 @@ def no_delay(client, userdata, sock) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):  # not a TCP socket (websockets wrapper, unix socket)
         pass
+
+
+@dataclass
+class Device:
+    """What the link serves from the running loop; each is called from the link's threads."""
+    telemetry: Callable[[], dict]
+    state: Callable[[], dict]  # the retained `state` message
+    model_versions: Callable[[], dict]  # card name -> target, sha256 (in `status`)
+    reload_model: Callable[[str, Path], bool]  # a model update taken in; False if the loop does not run it
+    live_frames: Callable[[], list]  # the latest camera frame(s), for a model update's smoke test
+    commands: dict[str, Handler] = field(default_factory=dict)
+    accelerator: object = None  # the smoke test runs where the loop runs
 
 
 class DeviceLink:
@@ -74,11 +88,7 @@ class DeviceLink:
             camera = self.snapshot_topic(cfg.snapshots.camera) if cfg.snapshots.on_events else None
             self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera)
         self.model_updates = None
-        if cfg.model_update.public_key:
-            from edge.fleet.model_update import ModelUpdater
-
-            self.model_updates = ModelUpdater(cfg.model_update, on_outcome=self._model_outcome)
-            self.model_updates.register(self)
+        self.device: Device | None = None
         self.client = self._client()
         self.sink = _OutboxSink(self)
 
@@ -109,9 +119,11 @@ class DeviceLink:
         c.on_publish, c.on_message, c.on_subscribe = self._on_publish, self._on_message, self._on_subscribe
         return c
 
-    def start(self) -> "DeviceLink":
-        """Connect in the background (an absent broker is retried; events wait in the outbox). A broker whose TLS
-        certificate the configured CA does not trust is a configuration error and raises at once."""
+    def start(self, device: "Device | None" = None) -> "DeviceLink":
+        """Serve `device` (the running loop: its telemetry, state, commands, model updates) and connect in the
+        background (an absent broker is retried; events wait in the outbox). A broker whose TLS certificate the
+        configured CA does not trust is a configuration error and raises at once."""
+        self._serve(device)
         if self.cfg.embedded:
             from edge.fleet.broker import EmbeddedBroker
 
@@ -139,7 +151,38 @@ class DeviceLink:
                          threading.Thread(target=self._commands, name="edgekit-mqtt-cmd", daemon=True)]
         for t in self._threads:
             t.start()
+        if device is not None:
+            self.set_state(device.state())
         return self
+
+    def _serve(self, device: "Device | None") -> None:
+        self.device = device
+        if device is not None:
+            self.info["models"] = device.model_versions()
+            self.telemetry_provider = device.telemetry
+            for name, handler in device.commands.items():
+                if name not in self.handlers:  # the link's own commands stay
+                    self.on_command(name, handler)
+        if self.cfg.model_update.public_key:
+            from edge.fleet.model_update import ModelUpdater
+
+            self.model_updates = ModelUpdater(
+                self.cfg.model_update, on_outcome=self._model_outcome,
+                on_swapped=self._swapped if device is not None else None,
+                live_frames=device.live_frames if device is not None else None,
+                accelerator=device.accelerator if device is not None else None)
+            self.model_updates.register(self)
+
+    def _swapped(self, name: str, card_path) -> None:
+        """A model update installed and smoke-tested: the loop takes it in (raising rolls the update back)."""
+        if self.device.reload_model(name, card_path):
+            self.set_info(models=self.device.model_versions())
+            self.refresh_state()
+
+    def refresh_state(self) -> None:
+        """Re-publish the served device's retained state (after a command changed it)."""
+        if self.device is not None:
+            self.set_state(self.device.state())
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -227,8 +270,9 @@ class DeviceLink:
     def publish_event(self, event: dict) -> int:
         topic = self.prefix + "events/" + _topic_word(str(event.get("type", "event")))
 
-        def build(seq: int) -> bytes:
-            return json.dumps({**event, "id": uuid.uuid4().hex, "seq": seq, "device_id": self.device_id}, separators=(",", ":")).encode()
+        def build(seq: int) -> bytes:  # the bus stamps the id; events sent here directly get one
+            body = {**event, "id": event.get("id") or uuid.uuid4().hex, "seq": seq, "device_id": self.device_id}
+            return json.dumps(body, separators=(",", ":")).encode()
 
         seq = self.outbox.put(topic, build, qos=1)
         if self.discovery:
@@ -247,9 +291,6 @@ class DeviceLink:
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # ---- telemetry and state ----
-    def set_telemetry(self, provider: Callable[[], dict]) -> None:
-        self.telemetry_provider = provider
-
     def telemetry(self) -> dict:
         data = {"time": time.time(), "uptime_s": round(time.time() - self.started_at, 1), **self.outbox.stats(),
                 "messages_refused": self.refused}

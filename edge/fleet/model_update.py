@@ -46,15 +46,15 @@ class _Transfer:
 
 
 class ModelUpdater:
-    def __init__(self, cfg: ModelUpdateConfig, on_outcome: Callable[[dict], None] | None = None):
+    def __init__(self, cfg: ModelUpdateConfig, on_outcome: Callable[[dict], None] | None = None,
+                 on_swapped: Callable[[str, Path], object] | None = None,
+                 live_frames: Callable[[], list[np.ndarray]] | None = None, accelerator=None):
+        """From the running site: `on_swapped` takes the new model into the loop (raising rolls back), the latest
+        camera frames (`live_frames`) join the smoke test's samples, and the smoke test runs on the site's
+        accelerator (a Coral build needs its delegate)."""
         self.cfg = cfg
         self.key = load_public_key(cfg.public_key, "mqtt.model_update.public_key")
-        self.on_outcome = on_outcome
-        # Set by the running site: the loop takes the new model in (raising rolls back), the latest camera frame joins
-        # the smoke test's samples, and the smoke test runs on the site's accelerator (a Coral build needs its delegate).
-        self.on_swapped: Callable[[str, Path], None] | None = None
-        self.live_frames: Callable[[], list[np.ndarray]] | None = None
-        self.accelerator = None
+        self.on_outcome, self.on_swapped, self.live_frames, self.accelerator = on_outcome, on_swapped, live_frames, accelerator
         self.transfers: dict[str, _Transfer] = {}
         self.lock = threading.Lock()
 

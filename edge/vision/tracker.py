@@ -1,7 +1,8 @@
 """IoU tracker: detections keep a track id across frames; tracks unseen for `max_missed` frames end."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,7 +20,7 @@ class Track:
     embedded_frame: int | None = None
     embedded_area: float = 0.0
     embedded_sharpness: float = 0.0
-    data: dict = field(default_factory=dict)  # what the app keeps per track (votes, decision)
+    state: Any = None  # the app's own typed record for this track (the doorbell's FaceVotes)
 
     @property
     def area(self) -> float:
