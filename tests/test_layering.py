@@ -20,7 +20,8 @@ for m in pkgutil.walk_packages(edge.__path__, "edge."):
         importlib.import_module(m.name)
     except ImportError as e:  # optional extras (picamera2) may be absent: only their own module may fail
         failed.append((m.name, str(e)))
-heavy = sorted(n for n in sys.modules if n.split(".")[0] in ("tensorflow", "converters", "keras", "tf_keras", "fleetctl"))
+heavy = sorted(n for n in sys.modules
+               if n.split(".")[0] in ("tensorflow", "converters", "keras", "tf_keras", "fleetctl"))
 print(heavy)
 assert not heavy, heavy
 print("imported", len([n for n in sys.modules if n.startswith("edge")]), "failed", failed)

@@ -66,7 +66,8 @@ def test_a_third_app_runs_in_the_loop_through_the_protocol_only(media, tmp_path)
     commands = loop_commands(link=None, loop=loop, snapshots=type("NoSnapshots", (), {"command": None})())
     assert commands["bright_count"]({}) == {"bright": 20}
     assert reported_state(loop)["brightness"] == {"seen": 20} and reported_state(loop)["app"] == "brightness"
-    assert loop.reconfigure({"tracking": {"iou": 0.9}}) == {"applied": ["tracking"]} and loop.app.cfg.tracking.iou == 0.9
+    assert loop.reconfigure({"tracking": {"iou": 0.9}}) == {"applied": ["tracking"]}
+    assert loop.app.cfg.tracking.iou == 0.9
     with pytest.raises(EdgekitError, match="thresholds cannot change while running"):
         loop.reconfigure({"thresholds": {"recognize": 0.7}})
     assert loop.model_versions() == {} and loop.reload_model("faceres", tmp_path / "x.card.json") is False

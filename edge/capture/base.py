@@ -115,7 +115,8 @@ class Capture:
             try:
                 image = self.source.read()
             except SourceError as e:
-                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=self.cfg.backoff_initial_s))
+                retry = self.cfg.backoff_initial_s
+                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=retry))
                 image, failed = None, True
             else:
                 failed = False

@@ -54,7 +54,8 @@ class ModelUpdater:
         accelerator (a Coral build needs its delegate)."""
         self.cfg = cfg
         self.key = load_public_key(cfg.public_key, "mqtt.model_update.public_key")
-        self.on_outcome, self.on_swapped, self.live_frames, self.accelerator = on_outcome, on_swapped, live_frames, accelerator
+        self.on_outcome, self.on_swapped = on_outcome, on_swapped
+        self.live_frames, self.accelerator = live_frames, accelerator
         self.transfers: dict[str, _Transfer] = {}
         self.lock = threading.Lock()
 
