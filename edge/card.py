@@ -138,17 +138,15 @@ def load_card(path: str | Path, verify: bool = True) -> ModelCard:
     return card
 
 
-SLOT_KEYS = {"face_detector": "detector.model", "face_embedder": "embedder.model", "object_detector": "shelf.detector",
-             "classifier": "shelf.classifier.card"}
-
-
-def require_task(card: ModelCard, task: str, key: str) -> None:
-    """A card in a slot (config key `key`) must be of the slot's task: an embedder loaded as the detector fails at the
-    first frame deep in the tracker otherwise."""
-    if card.task != task:
-        example = f" (e.g. {SLOT_EXAMPLES[task]})" if task in SLOT_EXAMPLES else ""
-        raise EdgekitError(f"model card {card.name}: task {card.task}, but {key} needs a {task}",
-                           f"set {key} to a {task} card{example}")
+def require_task(card: ModelCard, tasks: str | tuple[str, ...], key: str) -> None:
+    """A card in a slot (config key `key`) must be of one of the slot's tasks: an embedder loaded as the detector fails
+    at the first frame deep in the tracker otherwise."""
+    tasks = (tasks,) if isinstance(tasks, str) else tasks
+    if card.task not in tasks:
+        wanted = " or ".join(tasks)
+        example = f" (e.g. {SLOT_EXAMPLES[tasks[0]]})" if tasks[0] in SLOT_EXAMPLES else ""
+        raise EdgekitError(f"model card {card.name}: task {card.task}, but {key} needs a {wanted}",
+                           f"set {key} to a {wanted} card{example}")
 
 
 SLOT_EXAMPLES = {"face_detector": "blazeface_short", "face_embedder": "faceres", "object_detector": "nanodet"}

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from edge.apps.doorbell import Thresholds
+from edge.apps.doorbell.policy import Thresholds
 from edge.capture.base import CaptureConfig
 from edge.errors import EdgekitError
 from edge.runtime.accelerators import AcceleratorConfig, CpuConfig
@@ -97,14 +97,14 @@ def _optional(module: str, name: str) -> Any:
         return None
 
 
-MqttConfig = _optional("edge.io.config", "MqttConfig")
+MqttConfig = _optional("edge.fleet.config", "MqttConfig")
 PeripheralsConfig = _optional("edge.peripherals.config", "PeripheralsConfig")
-ShelfConfig = _optional("edge.apps.shelf", "ShelfConfig")
+ShelfConfig = _optional("edge.apps.shelf.policy", "ShelfConfig")
 
 
 class SiteConfig(Strict):
     device_id: str = Field("edgekit", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    app: Literal["doorbell", "shelf"] = "doorbell"
+    app: str = "doorbell"  # a name in edge.apps.APPS
     source: CaptureConfig = CaptureConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     detector: DetectorConfig = DetectorConfig()
@@ -136,6 +136,15 @@ class SiteConfig(Strict):
                              f"got {t.unknown}, {t.recognize}, {t.instant}")
         return t
 
+    @field_validator("app")
+    @classmethod
+    def _known_app(cls, v):
+        from edge.apps import APPS
+
+        if v not in APPS:
+            raise ValueError(f"unknown app {v!r}; known: {', '.join(APPS.names())}")
+        return v
+
     @model_validator(mode="after")
     def _app_has_its_section(self):
         if self.app == "shelf" and self.shelf is None:
@@ -152,20 +161,19 @@ class SiteConfig(Strict):
 
         return card_path(name, self.models_dir())
 
-    def slots(self) -> list[tuple[str, Path, str]]:
-        """(config key, card path, task) of every model this site's app loads."""
+    def slots(self) -> list[tuple[str, Path, tuple[str, ...]]]:
+        """(config key, card path, the tasks it may have) of every model this site's app loads."""
+        from edge.card import card_path
+
         if self.app == "doorbell":
-            return [("detector.model", self.card(self.detector.model), "face_detector"),
-                    ("embedder.model", self.card(self.embedder.model), "face_embedder")]
-        d = self.models_dir()
-
-        def where(name: str) -> Path:
-            p = Path(name).expanduser()
-            return p if p.suffix in (".json", ".tflite") else d / f"{name}.card.json"
-
-        out = [("shelf.detector", where(self.shelf.detector), "object_detector")]
+            return [("detector.model", self.card(self.detector.model), ("face_detector",)),
+                    ("embedder.model", self.card(self.embedder.model), ("face_embedder",))]
+        if self.app != "shelf" or self.shelf is None:
+            return []  # another app checks its own cards when it loads them
+        detectors = ("object_detector", "face_detector")  # the shelf counts any detector's classes
+        out = [("shelf.detector", card_path(self.shelf.detector, self.models_dir()), detectors)]
         if self.shelf.classifier is not None:
-            out.append(("shelf.classifier.card", where(self.shelf.classifier.card), "classifier"))
+            out.append(("shelf.classifier.card", card_path(self.shelf.classifier.card, self.models_dir()), ("classifier",)))
         return out
 
     def check_models(self) -> None:
@@ -173,8 +181,8 @@ class SiteConfig(Strict):
         traceback at the first frame."""
         from edge.card import load_card, require_task
 
-        for key, path, task in self.slots():
-            require_task(load_card(path, verify=False), task, key)
+        for key, path, tasks in self.slots():
+            require_task(load_card(path, verify=False), tasks, key)
 
     def check_outputs(self) -> None:
         """The paths the loop writes, checked before it starts (EdgekitError naming the key)."""

@@ -1,11 +1,9 @@
-"""Events leave the device loop through a sink. An event is a JSON-ready dict with at least `type` and `time`
-(epoch seconds). Sinks: JSON lines to stdout or a file here; the MQTT sink (edge/io) adds id and sequence number."""
+"""Where an event's JSON goes: JSON lines to stdout or a file here; the MQTT outbox (edge.fleet.link) is another."""
 from __future__ import annotations
 
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -14,10 +12,6 @@ class EventSink(Protocol):
     def emit(self, event: dict) -> None: ...
 
     def close(self) -> None: ...
-
-
-def make_event(type_: str, **fields) -> dict:
-    return {"type": type_, "time": fields.pop("time", time.time()), **fields}
 
 
 class RotatingFile:
@@ -62,6 +56,9 @@ class JsonLinesSink:
                  keep: int = 5):
         self._own = path is not None
         self.name = f"events.file {path}" if path is not None else "stdout"
+        if path is not None:
+            path = Path(path).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._f = RotatingFile(path, max_bytes, keep) if path is not None else (stream or sys.stdout)
 
     def emit(self, event: dict) -> None:
@@ -72,49 +69,3 @@ class JsonLinesSink:
     def close(self) -> None:
         if self._own:
             self._f.close()
-
-
-class FanoutSink:
-    """Every event to every sink. A sink that fails (disk full, its folder gone, a closed pipe) never stops the loop
-    or the other sinks: they hear one `sink_error` event naming it, again at most once a minute while it lasts."""
-
-    REPEAT_S = 60.0
-
-    def __init__(self, *sinks: EventSink):
-        self.sinks = list(sinks)
-        self._failing: dict[int, tuple[str, float, int]] = {}  # sink index -> (error, last reported, events lost)
-
-    def emit(self, event: dict) -> None:
-        failed = []
-        for i, s in enumerate(self.sinks):
-            try:
-                s.emit(event)
-            except Exception as e:  # noqa: BLE001 - whatever a sink raises, the loop goes on
-                failed.append((i, f"{e.__class__.__name__}: {e}"[:300]))
-            else:
-                self._failing.pop(i, None)
-        for i, error in failed:
-            self._report(i, error)
-
-    def _report(self, i: int, error: str) -> None:
-        last_error, last_time, lost = self._failing.get(i, ("", float("-inf"), 0))
-        now = time.monotonic()
-        if error == last_error and now - last_time < self.REPEAT_S:
-            self._failing[i] = (last_error, last_time, lost + 1)
-            return
-        self._failing[i] = (error, now, 0)
-        name = getattr(self.sinks[i], "name", type(self.sinks[i]).__name__)
-        report = make_event("sink_error", sink=name, error=error, events_lost=lost + 1)
-        for j, s in enumerate(self.sinks):
-            if j != i and j not in self._failing:
-                try:
-                    s.emit(report)
-                except Exception:  # noqa: BLE001 - reported on its own next emit
-                    pass
-
-    def close(self) -> None:
-        for s in self.sinks:
-            try:
-                s.close()
-            except Exception:  # noqa: BLE001 - a sink that cannot close (disk full) must not block the others
-                pass
