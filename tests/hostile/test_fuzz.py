@@ -164,7 +164,7 @@ def test_a_truncated_or_random_model_file_with_a_matching_card_is_one_line(zoo, 
     """The sha256 in the card matches (a card rewritten for the damaged file): loading must still fail in one line."""
     import hashlib
 
-    from edge.runtime import Model
+    from edge.runtime import CardModel as Model
 
     good = (zoo / "blazeface_short.tflite").read_bytes()
     data = np.random.default_rng(int(at * 1e6)).bytes(len(good)) if noise else cut(good, at)
