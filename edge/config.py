@@ -173,7 +173,8 @@ class SiteConfig(Strict):
         detectors = ("object_detector", "face_detector")  # the shelf counts any detector's classes
         out = [("shelf.detector", card_path(self.shelf.detector, self.models_dir()), detectors)]
         if self.shelf.classifier is not None:
-            out.append(("shelf.classifier.card", card_path(self.shelf.classifier.card, self.models_dir()), ("classifier",)))
+            classifier = card_path(self.shelf.classifier.card, self.models_dir())
+            out.append(("shelf.classifier.card", classifier, ("classifier",)))
         return out
 
     def check_models(self) -> None:

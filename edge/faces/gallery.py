@@ -117,7 +117,8 @@ class Gallery:
             except OSError:
                 pass
             self.read_only = "cannot be created: its folder is not writable"
-            return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)  # nothing enrolled: an empty gallery, read-only
+            # nothing enrolled: an empty gallery, read-only
+            return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK):
             return sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
         self.read_only = "read-only: the file or its folder is not writable"

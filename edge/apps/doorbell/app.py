@@ -56,7 +56,8 @@ class DoorbellApp(App):
                                f"the gallery's {enrolled} identities were enrolled with ({str(old_weights)[:12]})",
                                "push a build of the same weights, or clear the gallery and re-enrol after updating")
         if new.dim != self.embedder.dim:
-            raise EdgekitError(f"model {name}: embeds into {new.dim} dimensions, the running one into {self.embedder.dim}")
+            raise EdgekitError(f"model {name}: embeds into {new.dim} dimensions, "
+                               f"the running one into {self.embedder.dim}")
         with self.ctx.models_lock:
             self.embedder, self._matcher = new, None  # the matcher is rebuilt from the gallery on the next face
 
