@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import IO, Protocol
 
+from edge.private import open_private
+
 
 class EventSink(Protocol):
     def emit(self, event: dict) -> None: ...
@@ -24,7 +26,7 @@ class JsonLinesSink:
 
     def __init__(self, path: str | Path | None = None, stream: IO[str] | None = None):
         self._own = path is not None
-        self._f = open(path, "a", encoding="utf-8") if path is not None else (stream or sys.stdout)
+        self._f = open_private(path, "a", encoding="utf-8") if path is not None else (stream or sys.stdout)
 
     def emit(self, event: dict) -> None:
         self._f.write(json.dumps(event, separators=(",", ":")) + "\n")

@@ -36,9 +36,7 @@ def local_sinks(cfg: SiteConfig, stream=None) -> list[EventSink]:
     if cfg.events.stdout:
         sinks.append(JsonLinesSink(stream=stream or sys.stdout))
     if cfg.events.file:
-        path = Path(cfg.events.file).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sinks.append(JsonLinesSink(path=path))
+        sinks.append(JsonLinesSink(path=Path(cfg.events.file).expanduser()))  # made 0600 in a 0700 folder
     return sinks
 
 
