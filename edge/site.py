@@ -115,9 +115,10 @@ def add_commands(link, cfg: SiteConfig, agent: Loop) -> None:
         commands.update(identities=identities, remove_identity=remove_identity, enroll=enroll)
     if isinstance(agent, ShelfAgent):
         commands["shelf_state"] = lambda body: agent.app.shelf.state()
+    read_only = {"stats", "get_config", "identities", "shelf_state"}  # the rest change the device: signed only
     for name, handler in commands.items():
         if name not in link.handlers:  # the MQTT part may register richer versions of its own
-            link.on_command(name, handler)
+            link.on_command(name, handler, read_only=name in read_only)
 
 
 def attach_link(link, cfg: SiteConfig, agent: Loop) -> None:
@@ -129,7 +130,7 @@ def attach_link(link, cfg: SiteConfig, agent: Loop) -> None:
     link.set_telemetry(agent.telemetry)
     add_commands(link, cfg, agent)
     snapshots = Snapshots(cfg.mqtt.snapshots, link, lambda: agent.latest)
-    link.on_command("snapshot", snapshots.command)
+    link.on_command("snapshot", snapshots.command, read_only=True)
     if cfg.mqtt.snapshots.on_events:
         agent.snapshots = snapshots
     updater = link.model_updates

@@ -28,11 +28,18 @@ def _broker_options(f):
     return f
 
 
+def signing_key(path: str):
+    """A private key file for signing, refused if other users can read it."""
+    from edge.io.security import load_private_key
+    from edge.private import check_secret
+
+    return load_private_key(check_secret(path, "signing key"))
+
+
 def _operator(o: dict):
     from edge.io.operator import Operator
-    from edge.io.security import load_private_key
 
-    key = load_private_key(o.pop("sign_file")) if o.get("sign_file") else None
+    key = signing_key(o.pop("sign_file")) if o.get("sign_file") else None
     return Operator(sign_key=key, **{k: o[k] for k in ("host", "port", "root", "username", "password", "ca_file", "cert_file", "key_file")})
 
 
@@ -61,7 +68,8 @@ def ls(wait, as_json, **o):
         s, t = d.get("status", {}), d.get("telemetry")
         tel = (f"fps={t.get('fps', '-')} outbox={t.get('outbox_depth', '-')} dropped={t.get('messages_dropped', '-')} "
                f"({time.time() - t.get('time', time.time()):.0f} s ago)") if t else "no telemetry yet"
-        click.echo(f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} {tel}")
+        unsigned = "  ALLOWS UNSIGNED COMMANDS" if s.get("allow_unsigned") else ""
+        click.echo(f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} {tel}{unsigned}")
 
 
 @fleet.command()
@@ -70,9 +78,13 @@ def ls(wait, as_json, **o):
 @click.option("--count", type=int, default=0, help="stop after N events (0: run until Ctrl-C)")
 @click.option("--seconds", type=float, default=0, help="stop after this many seconds (0: no limit)")
 def watch(device, count, seconds, **o):
-    """Print events live as JSON lines (all devices, or DEVICE)."""
+    """Print events live as JSON lines (all devices, or DEVICE); a repeat of an event already shown (same device and
+    seq, as QoS 1 redelivery after an outage can bring) is dropped."""
     import queue
 
+    from edge.io.operator import Repeats
+
+    repeats = Repeats()
     op = _operator(o)
     q: queue.SimpleQueue = queue.SimpleQueue()
     op.listeners.append(q.put)
@@ -83,6 +95,8 @@ def watch(device, count, seconds, **o):
             try:
                 msg = q.get(timeout=0.2)
             except queue.Empty:
+                continue
+            if repeats.seen(msg.topic, msg.payload):
                 continue
             click.echo(msg.payload.decode(errors="replace"))
             n += 1
@@ -140,9 +154,8 @@ def push_model(card, devices, model_key, name, url, **o):
     from tqdm import tqdm
 
     from edge.io.operator import read_model
-    from edge.io.security import load_private_key
 
-    key = load_private_key(model_key)
+    key = signing_key(model_key)
     tflite, card_json = read_model(Path(card))
     name = name or card_json["name"]
     op = _operator(o)

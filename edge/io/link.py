@@ -77,6 +77,7 @@ class DeviceLink:
 
             self.model_updates = ModelUpdater(cfg.model_update, on_outcome=self._model_outcome)
             self.model_updates.register(self)
+            self.commands.verifier.trust("model_update", self.model_updates.key)  # the model key signs its steps
         self.client = self._client()
         self.sink = _OutboxSink(self)
 
@@ -110,12 +111,24 @@ class DeviceLink:
     def start(self) -> "DeviceLink":
         """Connect in the background (an absent broker is retried; events wait in the outbox). A broker whose TLS
         certificate the configured CA does not trust is a configuration error and raises at once."""
+        if self.cfg.signing.allow_unsigned:
+            log.warning("WARNING: mqtt.signing.allow_unsigned is on: any client on the broker can enrol faces, "
+                        "change thresholds, remove identities, restart and update models. Labs only.")
         if self.cfg.embedded:
             from edge.io.broker import EmbeddedBroker
 
-            log.warning("mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d; "
-                        "set mqtt.host to report to yours", self.cfg.port)
-            self.broker = EmbeddedBroker(self.cfg.port).start()
+            from edge.io.broker import broker_login
+            from edge.paths import state_dir
+
+            login, path, made = broker_login(state_dir())
+            self.client.username_pw_set(login["username"], login["password"])
+            log.warning("mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d "
+                        "(login: username %s, password in %s); set mqtt.host to report to yours",
+                        self.cfg.port, login["username"], path)
+            if made:
+                log.warning("mqtt: new in-process broker password (for `edgekit fleet ... --username %s --password`): %s",
+                            login["username"], login["password"])
+            self.broker = EmbeddedBroker(self.cfg.port, login).start()
         self._running = True
         try:
             self.client.connect(self.cfg.broker_host, self.cfg.port, keepalive=self.cfg.keepalive_s)
@@ -162,7 +175,10 @@ class DeviceLink:
             self.client.publish(self.prefix + "status", json.dumps(self.status("online")), qos=1, retain=True)
 
     def status(self, state: str) -> dict:
-        return {"state": state, "device_id": self.device_id, "since": self.started_at, **self.info}
+        status = {"state": state, "device_id": self.device_id, "since": self.started_at, **self.info}
+        if self.cfg.signing.allow_unsigned:
+            status["allow_unsigned"] = True  # said in the retained status too: whoever watches the fleet sees it
+        return status
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
@@ -281,8 +297,8 @@ class DeviceLink:
         self._publish_state()
 
     # ---- commands: parsed and run on their own thread, so a slow one never stalls acknowledgements ----
-    def on_command(self, name: str, handler: Handler) -> None:
-        self.commands.register(name, handler)
+    def on_command(self, name: str, handler: Handler, read_only: bool = False) -> None:
+        self.commands.register(name, handler, read_only)
 
     @property
     def handlers(self) -> dict[str, Handler]:
@@ -295,12 +311,24 @@ class DeviceLink:
             return
         name = msg.topic[len(self.prefix + "cmd/"):]
         props = getattr(msg, "properties", None)
-        reply_to = getattr(props, "ResponseTopic", None) or self.prefix + f"cmd/{name}/reply"
+        reply_to, asked = self.prefix + f"cmd/{name}/reply", getattr(props, "ResponseTopic", None)
         correlation = getattr(props, "CorrelationData", None)
+        if asked and asked != reply_to and not self._operator_topic(asked):
+            # a reply published on e.g. <prefix>cmd/restart would be the device's own next command
+            self._reply(reply_to, correlation, {"ok": False, "error": f"response topic {asked[:128]!r} refused: replies "
+                        f"go to {reply_to} or under {self.cfg.operator_replies} (mqtt.operator_replies)"})
+            return
+        reply_to = asked or reply_to
         try:
             self._jobs.put_nowait((name, msg.payload, reply_to, correlation))
         except queue.Full:
             self._reply(reply_to, correlation, {"ok": False, "error": "device busy: too many commands queued, retry later"})
+
+    def _operator_topic(self, topic: str) -> bool:
+        """A reply topic in the operators' tree: no wildcards, no command level, ends in /reply."""
+        rest = topic[len(self.cfg.operator_replies):]
+        return (topic.startswith(self.cfg.operator_replies) and topic.endswith("/reply") and not set(topic) & set("+#\0")
+                and "cmd" not in rest.split("/"))
 
     def _commands(self) -> None:
         while self._running:
