@@ -12,4 +12,12 @@ def models_dir() -> Path:
 
 
 def state_dir() -> Path:
+    """The device's own state (the in-process broker's credentials): $EDGEKIT_HOME, /var/lib/edgekit under systemd."""
     return Path(os.environ.get("EDGEKIT_HOME") or platformdirs.user_data_dir("edgekit"))
+
+
+def shared_data_dir() -> Path:
+    """The project's third-party test and evaluation data (EDGEKIT_SHARED_DATA, default ../shared/data beside the
+    checkout): for the converters' calibration and gate and `edgekit faces eval`, never shipped."""
+    env = os.environ.get("EDGEKIT_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
