@@ -28,18 +28,11 @@ def _broker_options(f):
     return f
 
 
-def signing_key(path: str):
-    """A private key file for signing, refused if other users can read it."""
-    from edge.io.security import load_private_key
-    from edge.private import check_secret
-
-    return load_private_key(check_secret(path, "signing key"))
-
-
 def _operator(o: dict):
-    from edge.io.operator import Operator
+    from fleetctl.operator import Operator
+    from fleetctl.signing import load_private_key
 
-    key = signing_key(o.pop("sign_file")) if o.get("sign_file") else None
+    key = load_private_key(o.pop("sign_file")) if o.get("sign_file") else None
     return Operator(sign_key=key, **{k: o[k] for k in ("host", "port", "root", "username", "password", "ca_file", "cert_file", "key_file")})
 
 
@@ -82,7 +75,7 @@ def watch(device, count, seconds, **o):
     seq, as QoS 1 redelivery after an outage can bring) is dropped."""
     import queue
 
-    from edge.io.operator import Repeats
+    from fleetctl.operator import Repeats
 
     repeats = Repeats()
     op = _operator(o)
@@ -153,9 +146,10 @@ def push_model(card, devices, model_key, name, url, **o):
     """Sign the model a CARD describes and send it to each device; show progress and each device's outcome."""
     from tqdm import tqdm
 
-    from edge.io.operator import read_model
+    from fleetctl.operator import read_model
+    from fleetctl.signing import load_private_key
 
-    key = signing_key(model_key)
+    key = load_private_key(model_key)
     tflite, card_json = read_model(Path(card))
     name = name or card_json["name"]
     op = _operator(o)
@@ -183,7 +177,7 @@ def keygen(out):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from edge.io.security import public_key_b64
+    from fleetctl.signing import public_key_b64
 
     path = Path(out).expanduser()
     if path.exists():
