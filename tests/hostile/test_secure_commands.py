@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def broker(tmp_path_factory):
     b.stop()
 
 
-def started(tmp_path_factory, zoo, media, broker, name: str, signing: dict | None):
+def started(tmp_path_factory, zoo, media, broker, name: str, signing: dict | None, notify: bool = False):
     d = tmp_path_factory.mktemp(name)
     mqtt_section = {"host": "127.0.0.1", "port": broker.port, "protocol": "5"}
     if signing is not None:
@@ -39,7 +40,13 @@ def started(tmp_path_factory, zoo, media, broker, name: str, signing: dict | Non
     r = edgekit("faces", "enroll", "Barack Obama", media("obama"), "--config", device.config)
     assert r.returncode == 0, r.stderr[-2000:]
     client = Client(broker.port, f"edgekit/{name}/#")
-    device.start()
+    env = None
+    if notify:  # systemd's notify socket, as the service gets it: READY's STATUS= is what `systemctl status` shows
+        device.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        device.notify.bind(str(d / "notify.sock"))
+        device.notify.settimeout(0.5)
+        env = {"NOTIFY_SOCKET": str(d / "notify.sock")}
+    device.start(env)
     device.status = wait_online(client, device)
     device.client = client
     return device
@@ -67,10 +74,11 @@ def keyed_device(tmp_path_factory, zoo, media, broker):
 
 @pytest.fixture(scope="module")
 def lab_device(tmp_path_factory, zoo, media, broker):
-    device = started(tmp_path_factory, zoo, media, broker, "door-lab", {"allow_unsigned": True})
+    device = started(tmp_path_factory, zoo, media, broker, "door-lab", {"allow_unsigned": True}, notify=True)
     yield device
     device.client.close()
     device.stop()
+    device.notify.close()
 
 
 def send(device: Device, name: str, body: dict, response_topic: str | None = None) -> dict:
@@ -144,5 +152,13 @@ def test_secure_a_response_topic_on_the_command_tree_does_not_restart_the_device
 def test_secure_allow_unsigned_is_loud(lab_device):
     assert "allow_unsigned" in lab_device.log() and "WARNING" in lab_device.log().upper()
     assert lab_device.status.get("allow_unsigned") is True  # the retained status says so too
+    ready = []
+    end = time.time() + 20
+    while time.time() < end and not ready:
+        try:
+            ready = [m for m in lab_device.notify.recv(4096).decode().splitlines() if m.startswith("STATUS=")]
+        except socket.timeout:
+            pass
+    assert ready and "WARNING: unsigned commands allowed" in ready[0], ready  # and systemd's status line
     got = send(lab_device, "set_config", {"config": {"thresholds": {"recognize": 0.61, "unknown": 0.5}}})
     assert got["ok"] is True, got
