@@ -173,7 +173,7 @@ class Operator:
 
         card = {**card, "name": model, "tflite": f"{model}.tflite"}
         begin = {"step": "begin", **sign_model(private_key, model, tflite, card)}
-        signer = self.sign_key or private_key  # every step is a signed command; the device trusts the model key for them
+        signer = self.sign_key or private_key  # every step is a signed command; the device trusts the model key too
         if url is not None:  # the device downloads, checks and installs in one step
             return self.command(device, "model_update", {**begin, "url": url}, max(timeout, 300), key=signer)
         reply = self.command(device, "model_update", begin, timeout, key=signer)

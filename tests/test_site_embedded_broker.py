@@ -54,7 +54,8 @@ def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path,
         consumer.c.publish("edgekit/door-1/cmd/identities", json.dumps(signed), qos=1)
         assert consumer.wait(lambda: consumer.on("cmd/identities/reply"))
         assert consumer.on("cmd/identities/reply")[0][0] == {"id": 1, "ok": True, "result": {"identities": {"caller": 1}}}
-        consumer.c.publish("edgekit/door-1/cmd/restart", json.dumps(sign_command("door-1", "restart", {"id": 2}, ed25519=KEY)), qos=1)
+        signed = sign_command("door-1", "restart", {"id": 2}, ed25519=KEY)
+        consumer.c.publish("edgekit/door-1/cmd/restart", json.dumps(signed), qos=1)
         assert consumer.wait(lambda: consumer.on("cmd/restart/reply"))
         consumer.close()
     finally:

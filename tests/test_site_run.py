@@ -194,14 +194,17 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         listener.client.publish("edgekit/door-1/cmd/identities", json.dumps(signed("identities", {"id": 7})), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/identities/reply")[0]
         assert reply == {"id": 7, "ok": True, "result": {"identities": {"caller": 1}}}
-        listener.client.publish("edgekit/door-1/cmd/remove_identity", json.dumps(signed("remove_identity", {"id": 8, "name": "nobody"})), qos=1)
+        command = signed("remove_identity", {"id": 8, "name": "nobody"})
+        listener.client.publish("edgekit/door-1/cmd/remove_identity", json.dumps(command), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/remove_identity/reply")[0]
         assert reply["ok"] is False and "'nobody' is not in the gallery" in reply["error"]
-        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps(signed("set_config", {"id": 9, "config": {"thresholds": {"recognise": 1}}})), qos=1)
+        command = signed("set_config", {"id": 9, "config": {"thresholds": {"recognise": 1}}})
+        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps(command), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/set_config/reply")[0]
         assert reply["ok"] is False and "thresholds.recognise" in reply["error"]
         listener.messages.clear()
-        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps(signed("set_config", {"id": 10, "config": {"thresholds": {"recognize": 0.65}}})), qos=1)
+        command = signed("set_config", {"id": 10, "config": {"thresholds": {"recognize": 0.65}}})
+        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps(command), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/set_config/reply")[0]
         assert reply == {"id": 10, "ok": True, "result": {"applied": ["thresholds"]}}
         state = listener.wait(lambda t: t == "edgekit/door-1/state")[-1]
@@ -216,7 +219,8 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         assert reply == {"id": 11, "ok": True, "result": {"enrolled": "Barack Obama", "embeddings": 1}}
         assert listener.wait(lambda t: t == "edgekit/door-1/state")[-1]["gallery"]["names"] == ["Barack Obama", "caller"]
         listener.messages.clear()
-        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps(signed("enroll", {"id": 12, "name": "x", "image": "@@@"})), qos=1)
+        command = signed("enroll", {"id": 12, "name": "x", "image": "@@@"})
+        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps(command), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/enroll/reply")[0]
         assert reply["id"] == 12 and reply["ok"] is False and "not valid base64" in reply["error"]
     finally:

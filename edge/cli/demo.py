@@ -90,7 +90,8 @@ def demo(workdir, embedder, mqtt_choice):
     click.echo("== enrolling 'Barack Obama' from face_recognition's obama.jpg and obama3.jpg", err=True)
     enroll.main(["Barack Obama", *map(str, media["obama_photos"]), "--config", str(cfg_path)], standalone_mode=False)
     login = broker_login(workdir)[0] if use_mqtt else None  # the in-process broker takes no anonymous client
-    broker = EmbeddedBroker(free_port(), login).start() if use_mqtt else None  # in-process: the demo needs nothing running
+    # in-process: the demo needs nothing running
+    broker = EmbeddedBroker(free_port(), login).start() if use_mqtt else None
     try:
         listener = None
         if broker is not None:
@@ -98,7 +99,8 @@ def demo(workdir, embedder, mqtt_choice):
             for suffix in ("", "-wal", "-shm"):
                 Path(str(outbox) + suffix).unlink(missing_ok=True)
             # the listener subscribes before the loop starts, so the device link connects to the broker started here
-            mqtt = {"host": broker.host, "port": broker.port, "protocol": "3.1.1", "outbox": {"path": str(outbox)}, **login}
+            mqtt = {"host": broker.host, "port": broker.port, "protocol": "3.1.1", "outbox": {"path": str(outbox)},
+                    **login}
             cfg = parse_config({**site, "mqtt": mqtt}, "demo config")
             listener = EventListener(broker.port, "edgekit/demo-doorbell/", login)
             click.echo(f"== MQTT: an in-process broker on {broker.host}:{broker.port}, a subscriber on edgekit/demo-doorbell/#", err=True)

@@ -80,12 +80,14 @@ def hidden_by(path: str, what: str) -> None:
     """Refuse a path the hardened unit cannot see: ProtectHome= hides /home, /root, /run/user; PrivateTmp= gives the
     service its own empty /tmp and /var/tmp."""
     p = path.rstrip("/") + "/"
-    option = "ProtectHome=yes" if p.startswith(HIDDEN_BY_PROTECT_HOME) else "PrivateTmp=yes" if p.startswith(HIDDEN_BY_PRIVATE_TMP) else None
+    option = ("ProtectHome=yes" if p.startswith(HIDDEN_BY_PROTECT_HOME) else
+              "PrivateTmp=yes" if p.startswith(HIDDEN_BY_PRIVATE_TMP) else None)
     if option:
         raise EdgekitError(f"--exec: {what} is under {'/'.join(path.split('/')[:2])}/, which the unit's {option} "
                            "hides from the service: it could not start",
-                           "install edgekit with a system Python outside /home, /root and /tmp: /usr/bin/python3 -m venv "
-                           "/opt/edgekit && /opt/edgekit/bin/pip install edgekit, then --exec /opt/edgekit/bin/edgekit")
+                           "install edgekit with a system Python outside /home, /root and /tmp: "
+                           "/usr/bin/python3 -m venv /opt/edgekit && /opt/edgekit/bin/pip install edgekit, "
+                           "then --exec /opt/edgekit/bin/edgekit")
 
 
 def interpreter_chain(exec_path: str, prefix: Path) -> list[str]:
@@ -196,7 +198,8 @@ def _live_systemd() -> bool:
               help="root to install under (a staging directory or image root)")
 @click.option("--exec", "exec_path", default=None, help="edgekit executable for ExecStart (default: this one)")
 @click.option("--allow", multiple=True, metavar="IP|NET|HOST",
-              help="also let the service reach this address (the site's mqtt.host and camera URL are added by themselves)")
+              help="also let the service reach this address (the site's mqtt.host and camera URL are added "
+              "by themselves)")
 @click.option("--dry-run", is_flag=True, help="print what would be written; write nothing")
 def install(systemd_, prefix, exec_path, allow, dry_run):
     """Install edgekit as a system service."""

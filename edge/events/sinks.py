@@ -20,7 +20,8 @@ class JsonLinesSink:
 
     def __init__(self, path: str | Path | None = None, stream: IO[str] | None = None):
         self._own = path is not None  # a file is made 0600 in a 0700 folder (edge.private)
-        self._f = open_private(Path(path).expanduser(), "a", encoding="utf-8") if path is not None else (stream or sys.stdout)
+        self._f = (open_private(Path(path).expanduser(), "a", encoding="utf-8") if path is not None
+                   else (stream or sys.stdout))
 
     def emit(self, event: dict) -> None:
         self._f.write(json.dumps(event, separators=(",", ":")) + "\n")

@@ -29,7 +29,7 @@ def broker_login(state_dir: Path) -> tuple[dict, Path, bool]:
     check_secret(path, "in-process broker credentials")
     try:
         login = json.loads(path.read_text())
-        if not (isinstance(login, dict) and isinstance(login.get("username"), str) and isinstance(login.get("password"), str)):
+        if not (isinstance(login, dict) and all(isinstance(login.get(k), str) for k in ("username", "password"))):
             raise ValueError("no username and password")
     except (OSError, ValueError) as e:
         raise EdgekitError(f"in-process broker credentials {path}: unreadable ({e})",

@@ -138,8 +138,8 @@ class DeviceLink:
                         "(login: username %s, password in %s); set mqtt.host to report to yours",
                         self.cfg.port, login["username"], path)
             if made:
-                log.warning("mqtt: new in-process broker password (for `edgekit fleet ... --username %s --password`): %s",
-                            login["username"], login["password"])
+                log.warning("mqtt: new in-process broker password (for `edgekit fleet ... --username %s "
+                            "--password`): %s", login["username"], login["password"])
             self.broker = EmbeddedBroker(self.cfg.port, login).start()
         self._running = True
         try:
@@ -357,8 +357,9 @@ class DeviceLink:
         correlation = getattr(props, "CorrelationData", None)
         if asked and asked != reply_to and not self._operator_topic(asked):
             # a reply published on e.g. <prefix>cmd/restart would be the device's own next command
-            self._reply(reply_to, correlation, {"ok": False, "error": f"response topic {asked[:128]!r} refused: replies "
-                        f"go to {reply_to} or under {self.cfg.operator_replies} (mqtt.operator_replies)"})
+            why = (f"response topic {asked[:128]!r} refused: replies go to {reply_to} or under "
+                   f"{self.cfg.operator_replies} (mqtt.operator_replies)")
+            self._reply(reply_to, correlation, {"ok": False, "error": why})
             return
         reply_to = asked or reply_to
         try:
@@ -369,8 +370,8 @@ class DeviceLink:
     def _operator_topic(self, topic: str) -> bool:
         """A reply topic in the operators' tree: no wildcards, no command level, ends in /reply."""
         rest = topic[len(self.cfg.operator_replies):]
-        return (topic.startswith(self.cfg.operator_replies) and topic.endswith("/reply") and not set(topic) & set("+#\0")
-                and "cmd" not in rest.split("/"))
+        return (topic.startswith(self.cfg.operator_replies) and topic.endswith("/reply")
+                and not set(topic) & set("+#\0") and "cmd" not in rest.split("/"))
 
     def _commands(self) -> None:
         while self._running:

@@ -120,7 +120,8 @@ class ModelUpdater:
         staging = private_dir(self.dir / ".incoming")
         with self.lock:
             stale = [v for v in self.transfers.values() if time.time() - v.started > 3600]
-            stale += sorted(self.transfers.values(), key=lambda v: v.started)[:max(0, len(self.transfers) - MAX_TRANSFERS + 1)]
+            over = max(0, len(self.transfers) - MAX_TRANSFERS + 1)
+            stale += sorted(self.transfers.values(), key=lambda v: v.started)[:over]
         for old in dict.fromkeys(stale):
             self._drop(old)
         tid = uuid.uuid4().hex

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
+from edge.private import check_secret
 
 
 class SigningConfig(BaseModel):
@@ -52,8 +53,6 @@ class CommandVerifier:
     """Checks a command's signature, time window and nonce; raises EdgekitError saying what is wrong."""
 
     def __init__(self, cfg: SigningConfig, device_id: str, store=None):
-        from edge.private import check_secret
-
         self.cfg, self.device_id = cfg, device_id
         self.store = store  # a NonceStore: nonces on disk, so a restart does not reopen the replay window
         self.keys = [load_public_key(k, f"mqtt.signing.ed25519_public_keys[{i}]") for i, k in enumerate(cfg.ed25519_public_keys)]

@@ -113,7 +113,8 @@ def syscall_set(name: str) -> set[str]:
     """The system calls in a systemd set, its nested sets expanded (from `systemd-analyze syscall-filter`)."""
     groups: dict[str, list[str]] = {}
     current = None
-    for line in subprocess.run(["systemd-analyze", "syscall-filter"], capture_output=True, text=True).stdout.splitlines():
+    listing = subprocess.run(["systemd-analyze", "syscall-filter"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
         if line.startswith("@"):
             current = groups.setdefault(line.split()[0], [])
         elif current is not None and line.strip() and not line.strip().startswith("#"):
