@@ -35,7 +35,7 @@ def _resize(image: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Transform]
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     px, py = (spec.width - nw) // 2, (spec.height - nh) // 2
-    canvas = np.zeros((spec.height, spec.width) + image.shape[2:], dtype=image.dtype)
+    canvas = np.full((spec.height, spec.width) + image.shape[2:], spec.pad, dtype=image.dtype)
     canvas[py : py + nh, px : px + nw] = resized
     return canvas, Transform(s, s, float(px), float(py))
 
