@@ -160,7 +160,7 @@ def ultralytics_card(facts: TfliteFacts, meta: dict, where: str, opts: Options) 
     return dict(
         task="object_detector", labels=labels, outputs=["output0"], output_tensors=[_spec(facts.outputs[0])],
         preprocess=Preprocess(width=w, height=h, layout=layout, color="RGB", resize="letterbox", pad=114,
-                              mean=mean, std=std),
+                              interpolation="linear", mean=mean, std=std),
         decoder=DecoderSpec(name="yolo", params=params),
         licence=str(meta.get("license", "")),
         source={"ultralytics": {k: as_plain(meta[k]) for k in ("description", "version", "date", "stride", "task")
