@@ -6,6 +6,7 @@ Recognised: an Ultralytics export (its metadata: embedded in the .tflite, or `me
 in `TFLite_Detection_PostProcess` (labels from a label map), an Edge TPU-compiled file (`edgetpu-custom-op`: refused
 where no Edge TPU delegate loads), two-stage detectors and TF select ops (refused: no accelerator here runs them).
 Anything else needs `decoder` and `labels` from the caller."""
+
 from __future__ import annotations
 
 import ctypes
@@ -71,17 +72,23 @@ def refuse_unrunnable(facts: TfliteFacts, opts: Options) -> str:
     if two_stage:
         raise EdgekitError(
             f"{path}: a two-stage detector (Faster R-CNN style: {', '.join(two_stage)}); edgekit runs single-stage "
-            "detectors only", "use an SSD or YOLO export (no INT8 accelerator edgekit targets runs proposal cropping)")
-    flex = sorted(k[len("custom:"):] for k in facts.custom_ops if k.startswith("custom:Flex"))
+            "detectors only",
+            "use an SSD or YOLO export (no INT8 accelerator edgekit targets runs proposal cropping)",
+        )
+    flex = sorted(k[len("custom:") :] for k in facts.custom_ops if k.startswith("custom:Flex"))
     if flex:
-        raise EdgekitError(f"{path}: needs TensorFlow select ops ({', '.join(flex[:4])}), which the device's "
-                           "interpreter does not have", "re-export with TFLite builtin ops only")
+        raise EdgekitError(
+            f"{path}: needs TensorFlow select ops ({', '.join(flex[:4])}), which the device's "
+            "interpreter does not have",
+            "re-export with TFLite builtin ops only",
+        )
     if facts.has_custom(EDGETPU_OP):
         if not _edgetpu_loads(opts.edgetpu_library):
-            raise EdgekitError(f"{path}: compiled for the Edge TPU ({EDGETPU_OP}), and this machine has no Edge TPU "
-                               f"delegate ({opts.edgetpu_library} does not load)",
-                               "import it on the device with the Coral and libedgetpu, or import the CPU .tflite "
-                               "it was compiled from")
+            raise EdgekitError(
+                f"{path}: compiled for the Edge TPU ({EDGETPU_OP}), and this machine has no Edge TPU "
+                f"delegate ({opts.edgetpu_library} does not load)",
+                "import it on the device with the Coral and libedgetpu, or import the CPU .tflite it was compiled from",
+            )
         return "coral"
     return "cpu"
 
@@ -102,12 +109,15 @@ def ultralytics_metadata(facts: TfliteFacts) -> tuple[dict | None, str]:
 
 def _input(facts: TfliteFacts) -> tuple[Tensor, str, int, int, int]:
     if len(facts.inputs) != 1:
-        raise EdgekitError(f"{facts.path}: has {len(facts.inputs)} inputs, edgekit detectors take one",
-                           "export a single-input model")
+        raise EdgekitError(
+            f"{facts.path}: has {len(facts.inputs)} inputs, edgekit detectors take one", "export a single-input model"
+        )
     t = facts.inputs[0]
     if len(t.shape) != 4 or t.shape[0] != 1:
-        raise EdgekitError(f"{facts.path}: input {t.name} has shape {t.shape}, expected [1, H, W, C] or [1, C, H, W]",
-                           "export with a fixed input size and batch 1")
+        raise EdgekitError(
+            f"{facts.path}: input {t.name} has shape {t.shape}, expected [1, H, W, C] or [1, C, H, W]",
+            "export with a fixed input size and batch 1",
+        )
     if t.shape[3] in (1, 3):
         return t, "NHWC", t.shape[1], t.shape[2], t.shape[3]
     if t.shape[1] in (1, 3):
@@ -126,8 +136,10 @@ def pixel_mapping(facts: TfliteFacts, opts: Options, known: tuple[float, float] 
     elif t.dtype == "uint8" and t.scale:
         return [float(t.zero_point)] * 3, [1.0 / t.scale] * 3, "uint8 input: raw pixels (its quantisation)"
     else:
-        raise EdgekitError(f"{facts.path}: its {t.dtype} input does not say what pixel range it expects",
-                           "pass --input-range 0,1 (or -1,1 or 0,255)")
+        raise EdgekitError(
+            f"{facts.path}: its {t.dtype} input does not say what pixel range it expects",
+            "pass --input-range 0,1 (or -1,1 or 0,255)",
+        )
     std = 255.0 / (hi - lo)
     return [-lo * std] * 3, [std] * 3, f"pixels 0..255 -> {lo:g}..{hi:g} ({why})"
 
@@ -139,34 +151,58 @@ def _spec(t: Tensor) -> TensorSpec:
 def ultralytics_card(facts: TfliteFacts, meta: dict, where: str, opts: Options) -> dict:
     task = meta.get("task", "detect")
     if task != "detect":
-        raise EdgekitError(f"{facts.path}: an Ultralytics '{task}' export ({where}); edgekit imports 'detect' models",
-                           "export the detection model (task=detect)")
+        raise EdgekitError(
+            f"{facts.path}: an Ultralytics '{task}' export ({where}); edgekit imports 'detect' models",
+            "export the detection model (task=detect)",
+        )
     labels = from_names(meta.get("names", {}))
     if opts.labels:
         labels = read_label_file(opts.labels)[0]
     if not labels:
         raise EdgekitError(f"{facts.path}: its Ultralytics metadata ({where}) has no class names", "pass --labels FILE")
-    t, layout, h, w, _ = _input(facts)
+    _, layout, h, w, _ = _input(facts)
     imgsz = meta.get("imgsz") or [h, w]
     if [int(v) for v in imgsz] != [h, w]:
         raise EdgekitError(f"{facts.path}: metadata imgsz {imgsz} but the input is {h}x{w}", "re-export the model")
     out = facts.outputs[0].shape if facts.outputs else []
     if len(facts.outputs) != 1 or 4 + len(labels) not in out[-2:]:
-        raise EdgekitError(f"{facts.path}: output {out} has no axis of 4 + {len(labels)} classes (a YOLOv8/11 head)",
-                           "only YOLOv8/YOLO11 detect exports without NMS are supported; check the class names")
+        raise EdgekitError(
+            f"{facts.path}: output {out} has no axis of 4 + {len(labels)} classes (a YOLOv8/11 head)",
+            "only YOLOv8/YOLO11 detect exports without NMS are supported; check the class names",
+        )
     mean, std, how = pixel_mapping(facts, opts, (0.0, 1.0))
-    params = {"num_classes": len(labels), "score_threshold": opts.score_threshold or 0.25,
-              "iou_threshold": ULTRALYTICS_IOU, "max_detections": opts.max_detections or ULTRALYTICS_MAX_DET}
+    params = {
+        "num_classes": len(labels),
+        "score_threshold": opts.score_threshold or 0.25,
+        "iou_threshold": ULTRALYTICS_IOU,
+        "max_detections": opts.max_detections or ULTRALYTICS_MAX_DET,
+    }
     return dict(
-        task="object_detector", labels=labels, outputs=["output0"], output_tensors=[_spec(facts.outputs[0])],
-        preprocess=Preprocess(width=w, height=h, layout=layout, color="RGB", resize="letterbox", pad=114,
-                              interpolation="linear", mean=mean, std=std),
+        task="object_detector",
+        labels=labels,
+        outputs=["output0"],
+        output_tensors=[_spec(facts.outputs[0])],
+        preprocess=Preprocess(
+            width=w,
+            height=h,
+            layout=layout,
+            color="RGB",
+            resize="letterbox",
+            pad=114,
+            interpolation="linear",
+            mean=mean,
+            std=std,
+        ),
         decoder=DecoderSpec(name="yolo", params=params),
         licence=str(meta.get("license", "")),
-        source={"ultralytics": {k: as_plain(meta[k]) for k in ("description", "version", "date", "stride", "task")
-                                if k in meta}, "metadata_from": where},
+        source={
+            "ultralytics": {
+                k: as_plain(meta[k]) for k in ("description", "version", "date", "stride", "task") if k in meta
+            },
+            "metadata_from": where,
+        },
         notes=f"Ultralytics export: letterbox with 114 grey, {how}; NMS at IoU {ULTRALYTICS_IOU}; at most "
-              f"{params['max_detections']} boxes per call (decoder.params.max_detections).",
+        f"{params['max_detections']} boxes per call (decoder.params.max_detections).",
     )
 
 
@@ -177,8 +213,11 @@ def _find_labels(facts: TfliteFacts, opts: Options) -> Path:
         p = facts.path.with_name(name)
         if p.is_file() and not name.endswith(".pbtxt"):
             return p
-    raise EdgekitError(f"{facts.path}: an SSD (TFLite_Detection_PostProcess) with no label map beside it "
-                       f"({', '.join(LABEL_FILES[:3])})", "pass --labels FILE (one class per line, or 'ID label')")
+    raise EdgekitError(
+        f"{facts.path}: an SSD (TFLite_Detection_PostProcess) with no label map beside it "
+        f"({', '.join(LABEL_FILES[:3])})",
+        "pass --labels FILE (one class per line, or 'ID label')",
+    )
 
 
 def ssd_card(facts: TfliteFacts, opts: Options) -> dict:
@@ -191,31 +230,38 @@ def ssd_card(facts: TfliteFacts, opts: Options) -> dict:
     graph_outs = [t for t in facts.outputs if t.name in role_of]
     if len(graph_outs) != 4:
         raise EdgekitError(f"{facts.path}: the graph's outputs are not the post-process op's four", "re-export the SSD")
-    t, layout, h, w, _ = _input(facts)
+    _, layout, h, w, _ = _input(facts)
     mean, std, how = pixel_mapping(facts, opts, None)
     cap = int(op.get("max_detections", 0)) or None
     params = {"score_threshold": opts.score_threshold or 0.5, "skip_ids": unused_ids(labels)}
     if cap:
         params["max_detections"] = cap  # fixed inside the graph: for the reader, the decoder does not apply it
     return dict(
-        task="object_detector", labels=labels, outputs=[role_of[t.name] for t in graph_outs],
+        task="object_detector",
+        labels=labels,
+        outputs=[role_of[t.name] for t in graph_outs],
         output_tensors=[_spec(t) for t in graph_outs],
         preprocess=Preprocess(width=w, height=h, layout=layout, color="RGB", resize="stretch", mean=mean, std=std),
         decoder=DecoderSpec(name="ssd", params=params),
         source={"labels_from": str(label_path), "post_process": {k: as_plain(v) for k, v in op.items()}},
         notes=f"SSD with {SSD_OP} in the graph (anchors and NMS inside, IoU {op.get('nms_iou_threshold', '?'):.2g}); "
-              f"{how}; the graph returns at most {cap} boxes (op option max_detections); "
-              f"{len(params['skip_ids'])} unused label ids ({PLACEHOLDER}) are dropped.",
+        f"{how}; the graph returns at most {cap} boxes (op option max_detections); "
+        f"{len(params['skip_ids'])} unused label ids ({PLACEHOLDER}) are dropped.",
     )
 
 
 def bare_card(facts: TfliteFacts, opts: Options) -> dict:
     if not opts.decoder:
-        raise EdgekitError(f"{facts.path}: neither Ultralytics metadata nor a {SSD_OP} op: edgekit cannot tell how "
-                           "to decode its outputs", "pass --decoder yolo (with --labels FILE and --input-range)")
+        raise EdgekitError(
+            f"{facts.path}: neither Ultralytics metadata nor a {SSD_OP} op: edgekit cannot tell how "
+            "to decode its outputs",
+            "pass --decoder yolo (with --labels FILE and --input-range)",
+        )
     if opts.decoder != "yolo":
-        raise EdgekitError(f"{facts.path}: --decoder {opts.decoder} needs a card edgekit cannot learn from the file",
-                           "write models/NAME.yaml and use `edgekit convert` (see models/nanodet.yaml)")
+        raise EdgekitError(
+            f"{facts.path}: --decoder {opts.decoder} needs a card edgekit cannot learn from the file",
+            "write models/NAME.yaml and use `edgekit convert` (see models/nanodet.yaml)",
+        )
     if not opts.labels:
         raise EdgekitError(f"{facts.path}: a bare graph carries no class names", "pass --labels FILE")
     meta = {"names": dict(enumerate(read_label_file(opts.labels)[0])), "task": "detect"}
@@ -253,12 +299,22 @@ def import_model(path: str | Path, out_dir: Path, opts: Options | None = None) -
     if dest.resolve() != path.resolve():
         shutil.copyfile(path, dest)
     source = {"format": "tflite", "imported_from": str(path), "sha256": sha256_file(path), **fields.pop("source", {})}
-    card = ModelCard(name=name, target=target if facts.quantized or target == "coral" else "float", tflite=dest.name,
-                     sha256=sha256_file(dest), inputs=[_spec(t) for t in facts.inputs], source=source,
-                     quantization={"kind": facts.quantization_kind, "requantised": False,
-                                   "note": "imported as is: no second quantisation"},
-                     gate={"passed": None, "note": "imported: no float reference to gate against"},
-                     tools=tool_versions(), **fields)
+    card = ModelCard(
+        name=name,
+        target=target if facts.quantized or target == "coral" else "float",
+        tflite=dest.name,
+        sha256=sha256_file(dest),
+        inputs=[_spec(t) for t in facts.inputs],
+        source=source,
+        quantization={
+            "kind": facts.quantization_kind,
+            "requantised": False,
+            "note": "imported as is: no second quantisation",
+        },
+        gate={"passed": None, "note": "imported: no float reference to gate against"},
+        tools=tool_versions(),
+        **fields,
+    )
     card._dir = out_dir
     notes = validate(card, target)
     card.save(out_dir / f"{name}.card.json")
@@ -280,7 +336,9 @@ def validate(card: ModelCard, target: str) -> list[str]:
     card.partitions = report.as_dict()
     notes = [f"graph: {report}"]
     if report.partitions != 1:
-        notes.append(f"note: {report.partitions} XNNPACK partitions (1 is best; ops left on reference kernels run slow)")
+        notes.append(
+            f"note: {report.partitions} XNNPACK partitions (1 is best; ops left on reference kernels run slow)"
+        )
     cap = card.decoder.params.get("max_detections")
     if cap is not None and cap < 100:
         notes.append(f"note: at most {cap} detections per call (fixed in the graph): too few for dense shelves")

@@ -3,6 +3,7 @@
 Formats: one label per line (TF's `labelmap.txt`: line 0 is the background `???`); `ID label` or `ID: label` lines
 (Coral's `coco_labels.txt`, ids may skip); Ultralytics' `names` mapping. COCO leaves ids unused: those entries are
 placeholders (`???`, `n/a`, empty), kept so the ids line up, and listed so the decoder drops them."""
+
 from __future__ import annotations
 
 import re
@@ -44,8 +45,10 @@ def fit_to_classes(labels: list[str], num_classes: int, source: str) -> list[str
     if len(labels) == num_classes + 1 and labels[0] == PLACEHOLDER:
         labels = labels[1:]
     if len(labels) > num_classes:
-        raise EdgekitError(f"label file {source}: {len(labels)} labels for a model with {num_classes} classes",
-                           "pass the label file made for this model (--labels FILE)")
+        raise EdgekitError(
+            f"label file {source}: {len(labels)} labels for a model with {num_classes} classes",
+            "pass the label file made for this model (--labels FILE)",
+        )
     return labels + [PLACEHOLDER] * (num_classes - len(labels))
 
 

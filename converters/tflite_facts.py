@@ -1,6 +1,7 @@
 """What a .tflite file says about itself, read from its flatbuffer without running it: custom ops (and their options),
 builtin ops, I/O tensors, how its weights are stored, and the metadata Ultralytics embeds (a zip appended to the file,
 holding `temp_meta.txt`)."""
+
 from __future__ import annotations
 
 import ast
@@ -50,7 +51,8 @@ class TfliteFacts:
     def quantized(self) -> bool:
         """INT8 inside (weights or I/O): such a file is kept as it is, never quantised a second time."""
         return bool(self.weight_dtypes.get("int8") or self.weight_dtypes.get("uint8")) or any(
-            t.dtype in ("int8", "uint8") for t in self.inputs)
+            t.dtype in ("int8", "uint8") for t in self.inputs
+        )
 
     @property
     def quantization_kind(self) -> str:
@@ -110,9 +112,14 @@ def read_facts(path: Path) -> TfliteFacts:
         if buf is not None and buf.data is not None and len(buf.data):
             weights[_TYPES.get(t.type, str(t.type))] += 1
     return TfliteFacts(
-        path=Path(path), ops=ops, custom_options=custom, custom_outputs=custom_out,
-        inputs=[_tensor(sg.tensors[i]) for i in sg.inputs], outputs=[_tensor(sg.tensors[i]) for i in sg.outputs],
-        weight_dtypes=weights, embedded_metadata=_ultralytics_metadata(data),
+        path=Path(path),
+        ops=ops,
+        custom_options=custom,
+        custom_outputs=custom_out,
+        inputs=[_tensor(sg.tensors[i]) for i in sg.inputs],
+        outputs=[_tensor(sg.tensors[i]) for i in sg.outputs],
+        weight_dtypes=weights,
+        embedded_metadata=_ultralytics_metadata(data),
     )
 
 

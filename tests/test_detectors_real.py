@@ -1,6 +1,7 @@
 """Every detector decoder on real trained weights that users bring (../shared/data/models): YOLOv8n COCO and SKU-110K
 Ultralytics exports, the classic quantised SSD MobileNet v1 with TFLite_Detection_PostProcess. Cards come from
 `edgekit models import`; the YOLO boxes are checked against an independent numpy decode of the raw tensor."""
+
 from __future__ import annotations
 
 import cv2
@@ -55,7 +56,7 @@ def greedy_nms(boxes, scores, iou):
         xx2 = np.minimum(boxes[i, 2], boxes[order, 2])
         yy2 = np.minimum(boxes[i, 3], boxes[order, 3])
         inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
         order = order[inter / (area(boxes[i]) + area(boxes[order]) - inter) <= iou]
     return np.array(keep, int)
 
@@ -136,7 +137,7 @@ def test_yolov8_coco_finds_people_bus_tie_as_ultralytics_does(shared_data, model
     names = [det.label(c) for c in d.class_ids]
     for label, n in expected.items():
         assert names.count(label) >= n, (photo, names)
-    ref_boxes, ref_scores, ref_cls = reference_yolo(*raw_yolo(models / rel, img), img.shape)
+    ref_boxes, _, ref_cls = reference_yolo(*raw_yolo(models / rel, img), img.shape)
     assert sorted(d.class_ids) == sorted(ref_cls)
     assert match(d.boxes, ref_boxes).max() < 3.0 and match(ref_boxes, d.boxes).max() < 3.0
 

@@ -1,5 +1,6 @@
 """`edgekit models import`: what it learns from real third-party files, and the one-line refusals for what it cannot
 run or cannot learn."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,13 @@ def _cli(*args, env_models):
     import os
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEKIT_MODELS": str(env_models)}
-    return subprocess.run([sys.executable, "-m", "edge.cli", "models", "import", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", "models", "import", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_quantised_file_is_kept_byte_for_byte(shared_data, tmp_path):
@@ -28,8 +34,11 @@ def test_quantised_file_is_kept_byte_for_byte(shared_data, tmp_path):
     r = import_model(src, tmp_path, Options(name="sku"))
     assert sha256_file(tmp_path / "sku.tflite") == sha256_file(src) == r.card.sha256
     card = load_card(r.card_path)
-    assert card.quantization == {"kind": "full integer (int8 I/O)", "requantised": False,
-                                 "note": "imported as is: no second quantisation"}
+    assert card.quantization == {
+        "kind": "full integer (int8 I/O)",
+        "requantised": False,
+        "note": "imported as is: no second quantisation",
+    }
     assert card.inputs[0].dtype == "int8" and card.target == "cpu"
     assert card.partitions["partitions"] >= 1 and card.partitions["delegated_ops"] > 200
 
@@ -44,8 +53,13 @@ def test_cli_prints_what_it_learnt(shared_data, tmp_path):
     assert card["source"]["labels_from"].endswith("labelmap.txt")
 
 
-@pytest.mark.parametrize("rel", ["yolov8n_coco/yolov8n_full_integer_quant_edgetpu.tflite",
-                                 "coral_ssd_mobilenet_v2_edgetpu/ssd_mobilenet_v2_coco_quant_postprocess_segment_0_of_2_edgetpu.tflite"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "yolov8n_coco/yolov8n_full_integer_quant_edgetpu.tflite",
+        "coral_ssd_mobilenet_v2_edgetpu/ssd_mobilenet_v2_coco_quant_postprocess_segment_0_of_2_edgetpu.tflite",
+    ],
+)
 def test_edge_tpu_file_is_refused_in_one_line_without_the_delegate(shared_data, tmp_path, rel):
     p = _cli(shared_data / "models" / rel, env_models=tmp_path)
     assert p.returncode == 2

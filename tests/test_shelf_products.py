@@ -1,6 +1,7 @@
 """A shelf that counts products: configs/shelf.yaml's `products` profile (the SKU-110K YOLOv8n, imported by the test
 from ../shared/data) on real shelf photos: products boxed per shelf, and out-of-stock when a shelf is emptied (masked
 out of a real photo), restocked when it is back."""
+
 from __future__ import annotations
 
 import cv2
@@ -21,7 +22,9 @@ CONFIG = ROOT / "configs" / "shelf.yaml"
 @pytest.fixture(scope="module")
 def models(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
-    import_model(shared_data / "models/sku110k_yolov8n/best_full_integer_quant.tflite", out, Options(name="sku110k_yolov8n"))
+    import_model(
+        shared_data / "models/sku110k_yolov8n/best_full_integer_quant.tflite", out, Options(name="sku110k_yolov8n")
+    )
     return out
 
 
@@ -59,7 +62,9 @@ def test_a_typo_in_an_unchosen_profile_is_named_at_load():
 
 
 def test_missing_product_card_names_the_import_command(tmp_path):
-    with pytest.raises(EdgekitError, match="edgekit models import .*best_full_integer_quant.tflite --name sku110k_yolov8n"):
+    with pytest.raises(
+        EdgekitError, match="edgekit models import .*best_full_integer_quant.tflite --name sku110k_yolov8n"
+    ):
         ShelfRun(products_config(), tmp_path)
 
 

@@ -1,6 +1,7 @@
 """Detector profiles of a shelf config: named sets of shelf keys (detector, tiles, thresholds, zones...) laid over
 the section's own, one chosen by `profile:` (or `edgekit shelf ... --profile NAME`). A COCO detector and a product
 detector want different classes, tiling and planograms; one file keeps both."""
+
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -61,8 +61,10 @@ def command(names, folder, runs, thread_counts):
     for name in names:
         for threads in (int(t) for t in thread_counts.split(",")):
             r = bench_one(name, folder, threads, runs)
-            q = r["int8"]
-            f = r.get("float") or {"median_ms": float("nan"), "p95_ms": float("nan"), "partitions": -1, "size_kb": float("nan")}
-            ratio = f"{r['ratio']:10.2f}" if r["ratio"] is not None else f"{'-':>10s}"
+            q, f = r["int8"], r.get("float")
+            if f is None:  # an imported model: no float build
+                click.echo(f"{name:16s} {threads:3d} {'-':>20s}  {q['median_ms']:9.2f}/{q['p95_ms']:<9.2f} {'-':>10s} "
+                           f"{'-':>6s}/{q['partitions']:<6d} {'-':>7s}/{q['size_kb']:<6.0f}")
+                continue
             click.echo(f"{name:16s} {threads:3d} {f['median_ms']:9.2f}/{f['p95_ms']:<9.2f}  {q['median_ms']:9.2f}/{q['p95_ms']:<9.2f} "
-                       f"{ratio} {f['partitions']:>6d}/{q['partitions']:<6d} {f['size_kb']:7.0f}/{q['size_kb']:<6.0f}")
+                       f"{r['ratio']:10.2f} {f['partitions']:>6d}/{q['partitions']:<6d} {f['size_kb']:7.0f}/{q['size_kb']:<6.0f}")

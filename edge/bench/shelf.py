@@ -33,8 +33,8 @@ def bench(models: list[str], folder: Path, images: list[Path], tile_sizes: list[
     for name in models:
         card = folder / f"{name}.card.json"
         for label, tiles in settings(tile_sizes, overlap):
-            runs.append({"model": name, "setting": label, "det": Detector(card, config_for("cpu", threads=threads), tiles),
-                         "ms": [], "n": [], "boxes": []})
+            det = Detector(card, config_for("cpu", threads=threads), tiles)
+            runs.append({"model": name, "setting": label, "det": det, "ms": [], "n": [], "boxes": []})
     frames, skipped = [], []
     for p in paths:
         try:
@@ -58,14 +58,15 @@ def bench(models: list[str], folder: Path, images: list[Path], tile_sizes: list[
 
 
 @click.command()
-@click.option("--images", type=click.Path(path_type=Path), multiple=True, help=f"shelf photos or folders [default: {DEFAULT_IMAGES}]")
+@click.option("--images", type=click.Path(path_type=Path), multiple=True,
+              help=f"shelf photos or folders [default: {DEFAULT_IMAGES}]")
 @click.option("--models", default="nanodet,nanodet.float", show_default=True, help="card names in the models dir")
 @click.option("--dir", "folder", type=click.Path(path_type=Path), help="models directory (default: the zoo)")
 @click.option("--tiles", "tile_sizes", default="800,600", show_default=True, help="tile sizes in frame pixels")
 @click.option("--overlap", default=0.2, show_default=True)
 @click.option("--threads", default=2, show_default=True)
 @click.option("--limit", type=int, help="first N photos only")
-@click.option("--reference", help="MODEL:SETTING the agreement is measured against, e.g. 'nanodet:tiles 800' (default: the first run)")
+@click.option("--reference", help="MODEL:SETTING to agree with, e.g. 'nanodet:tiles 800' (default: the first)")
 def command(images, models, folder, tile_sizes, overlap, threads, limit, reference):
     """Detections and time per shelf photo, whole frame vs tiled."""
     from edge.paths import models_dir
@@ -80,13 +81,14 @@ def command(images, models, folder, tile_sizes, overlap, threads, limit, referen
         raise EdgekitError(f"--reference {reference}: no such run", "use MODEL:whole or MODEL:tiles SIZE of this bench")
     first = runs[0]
     w, h = (int(v) for v in first["frame"].split("x"))
-    click.echo(f"{first['images']} photos from {', '.join(map(str, images))} (first {first['frame']}), {threads} threads; "
-               f"agree = F1 vs {ref['model']}:{ref['setting']}"
+    click.echo(f"{first['images']} photos from {', '.join(map(str, images))} (first {first['frame']}), "
+               f"{threads} threads; agree = F1 vs {ref['model']}:{ref['setting']}"
                + (f"; skipped {len(first['skipped'])}: {'; '.join(first['skipped'])}" if first["skipped"] else ""))
     click.echo(f"{'model':16s} {'setting':10s} {'calls':>5s} {'det/img mean':>12s} {'min-max':>8s} {'ms/img p50':>10s} "
                f"{'p95':>7s} {'agree':>6s}")
     for r in runs:
         n, ms = np.array(r["n"]), np.array(r["ms"])
+        agree = np.mean([f1(a, b) for a, b in zip(r["boxes"], ref["boxes"])])
         calls = 1 if r["setting"] == "whole" else len(tile_grid(h, w, int(r["setting"].split()[1]), overlap)) + 1
         click.echo(f"{r['model']:16s} {r['setting']:10s} {calls:5d} {n.mean():12.1f} {f'{n.min()}-{n.max()}':>8s} "
-                   f"{np.median(ms):10.0f} {np.percentile(ms, 95):7.0f} {np.mean([f1(a, b) for a, b in zip(r['boxes'], ref['boxes'])]):6.2f}")
+                   f"{np.median(ms):10.0f} {np.percentile(ms, 95):7.0f} {agree:6.2f}")

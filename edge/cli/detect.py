@@ -1,5 +1,6 @@
 """`edgekit detect PHOTO... --model NAME`: any detector card on photos, one JSON line per photo, optionally the photos
 with their boxes drawn. The first thing to do with a model just imported."""
+
 from __future__ import annotations
 
 import json
@@ -23,21 +24,36 @@ def draw_detections(frame: np.ndarray, dets, label_of) -> np.ndarray:
     for box, score, cid in zip(np.round(dets.boxes).astype(int), dets.scores, dets.class_ids):
         colour = COLOURS[int(cid) % len(COLOURS)]
         cv2.rectangle(img, tuple(box[:2]), tuple(box[2:]), colour, thick)
-        cv2.putText(img, f"{label_of(int(cid))} {score:.2f}", (int(box[0]), max(10, int(box[1]) - 3)),
-                    cv2.FONT_HERSHEY_SIMPLEX, font, colour, max(1, thick // 2), cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{label_of(int(cid))} {score:.2f}",
+            (int(box[0]), max(10, int(box[1]) - 3)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font,
+            colour,
+            max(1, thick // 2),
+            cv2.LINE_AA,
+        )
     return img
 
 
 def as_json(path: Path, dets, label_of, ms: float) -> dict:
-    return {"file": str(path), "ms": round(ms, 1), "detections": [
-        {"label": label_of(int(c)), "score": round(float(s), 4), "box": [round(float(v), 1) for v in b]}
-        for b, s, c in zip(dets.boxes, dets.scores, dets.class_ids)]}
+    return {
+        "file": str(path),
+        "ms": round(ms, 1),
+        "detections": [
+            {"label": label_of(int(c)), "score": round(float(s), 4), "box": [round(float(v), 1) for v in b]}
+            for b, s, c in zip(dets.boxes, dets.scores, dets.class_ids)
+        ],
+    }
 
 
 @click.command()
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "model", required=True, help="detector card name in the models dir, or a .card.json path")
-@click.option("--tiles", "tile_size", type=int, help="cut large photos into tiles of SIZE px (20% overlap, plus the whole photo)")
+@click.option(
+    "--tiles", "tile_size", type=int, help="cut large photos into tiles of SIZE px (20% overlap, plus the whole photo)"
+)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="write each photo with its boxes drawn here")
 @click.option("--threads", default=2, show_default=True)
 @click.option("--dir", "folder", type=click.Path(path_type=Path), help="models directory (default: the zoo)")
@@ -72,4 +88,6 @@ def detect(photos, model, tile_size, out_dir, threads, folder):
             if not cv2.imwrite(str(target), draw_detections(frame, dets, det.label)):
                 raise EdgekitError(f"--out {out_dir}: cannot write {target.name}", "pass a writable folder")
     if failed:
-        raise EdgekitError(f"{failed} of {len(paths)} photos could not be read (listed above)", "replace or remove them")
+        raise EdgekitError(
+            f"{failed} of {len(paths)} photos could not be read (listed above)", "replace or remove them"
+        )

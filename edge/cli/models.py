@@ -47,7 +47,8 @@ def _range(value: str | None):
     try:
         lo, hi = (float(v) for v in value.split(","))
     except ValueError:
-        raise click.BadParameter(f"'{value}': expected LOW,HIGH, e.g. 0,1 or -1,1", param_hint="--input-range") from None
+        raise click.BadParameter(f"'{value}': expected LOW,HIGH, e.g. 0,1 or -1,1",
+                                 param_hint="--input-range") from None
     return lo, hi
 
 
@@ -55,11 +56,12 @@ def _range(value: str | None):
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--name", help="card name (default: from the file name)")
 @click.option("--labels", type=click.Path(path_type=Path), help="label file, when the model carries none")
-@click.option("--decoder", type=click.Choice(["yolo"]), help="how to decode a bare graph (no metadata, no post-process op)")
-@click.option("--input-range", "input_range", help="LOW,HIGH the model wants pixels 0..255 mapped to, when it cannot tell")
-@click.option("--max-detections", type=int, help="cap on boxes per call (default: the exporter's, e.g. 300 for Ultralytics)")
+@click.option("--decoder", type=click.Choice(["yolo"]), help="decoder of a bare graph (no metadata or post-process op)")
+@click.option("--input-range", "input_range", help="LOW,HIGH the pixels 0..255 map to, if the file cannot tell")
+@click.option("--max-detections", type=int, help="cap on boxes per call (default: the exporter's; Ultralytics 300)")
 @click.option("--score-threshold", type=float, help="decoder score floor")
-@click.option("--dir", "out_dir", type=click.Path(path_type=Path), help="models directory (default: $EDGEKIT_MODELS or the user cache)")
+@click.option("--dir", "out_dir", type=click.Path(path_type=Path),
+              help="models directory (default: $EDGEKIT_MODELS or the user cache)")
 def import_(file, name, labels, decoder, input_range, max_detections, score_threshold, out_dir):
     """Bring your own detector FILE (.tflite): recognise it, validate it and write its card (no re-quantisation)."""
     from converters.importer import Options, import_model
@@ -68,8 +70,9 @@ def import_(file, name, labels, decoder, input_range, max_detections, score_thre
                    max_detections=max_detections, score_threshold=score_threshold)
     r = import_model(file, out_dir or models_dir(), opts)
     c = r.card
-    click.echo(f"{c.name}: {r.family} detector, {len(c.labels)} classes, input {c.preprocess.width}x{c.preprocess.height} "
-               f"{c.inputs[0].dtype}, {c.quantization['kind']}, kept as is")
+    click.echo(f"{c.name}: {r.family} detector, {len(c.labels)} classes, "
+               f"input {c.preprocess.width}x{c.preprocess.height} {c.inputs[0].dtype}, "
+               f"{c.quantization['kind']}, kept as is")
     for note in r.notes:
         click.echo(f"  {note}")
     click.echo(f"wrote {r.card_path}")

@@ -1,5 +1,6 @@
 """Agreement between two sets of detections of the same photo (no ground truth needed): boxes matched one to one,
 greedily by IoU, best pairs first. Used to compare settings (tiling, INT8 exports) where no labels exist."""
+
 from __future__ import annotations
 
 import numpy as np
