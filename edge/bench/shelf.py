@@ -60,7 +60,8 @@ def bench(models: list[str], folder: Path, images: list[Path], tile_sizes: list[
 @click.command()
 @click.option("--images", type=click.Path(path_type=Path), multiple=True,
               help=f"shelf photos or folders [default: {DEFAULT_IMAGES}]")
-@click.option("--models", default="nanodet,nanodet.float", show_default=True, help="card names in the models dir")
+@click.option("--models", help="card names in the models dir [default: nanodet,nanodet.float, and sku110k_yolov8n "
+              "when imported]")
 @click.option("--dir", "folder", type=click.Path(path_type=Path), help="models directory (default: the zoo)")
 @click.option("--tiles", "tile_sizes", default="800,600", show_default=True, help="tile sizes in frame pixels")
 @click.option("--overlap", default=0.2, show_default=True)
@@ -75,6 +76,8 @@ def command(images, models, folder, tile_sizes, overlap, threads, limit, referen
 
     folder = folder or models_dir()
     images = list(images) or [DEFAULT_IMAGES]
+    if models is None:  # the product detector of configs/shelf.yaml's `products` profile, once imported
+        models = "nanodet,nanodet.float" + (",sku110k_yolov8n" if (folder / "sku110k_yolov8n.card.json").is_file() else "")
     runs = bench([m for m in models.split(",") if m], folder, images, [int(s) for s in tile_sizes.split(",") if s], overlap, threads, limit)
     ref = next((r for r in runs if f"{r['model']}:{r['setting']}" == reference), None) if reference else runs[0]
     if ref is None:
