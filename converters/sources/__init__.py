@@ -15,6 +15,7 @@ _MODULES = {
     "tfjs": "converters.sources.tfjs",
     "tflite": "converters.sources.tflite",
     "onnx": "converters.sources.onnx",
+    "pytorch": "converters.sources.pytorch",
 }
 
 
