@@ -60,7 +60,7 @@ def as_json(path: Path, dets, label_of, ms: float) -> dict:
 def detect(photos, model, tile_size, out_dir, threads, folder):
     """Run a detector card on PHOTOS (files or folders): one JSON line per photo with labels, scores and boxes
     (x1, y1, x2, y2 in photo pixels) and the detector's time in ms."""
-    from edge.apps.shelf_run import card_path
+    from edge.card import card_path
     from edge.images import list_images, read_image
     from edge.paths import models_dir
     from edge.runtime.accelerators import config_for
