@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from converters.importer import Options, import_model
-from edge.apps.shelf import ShelfConfig
-from edge.apps.shelf_run import ShelfRun
+from edge.apps.shelf.policy import ShelfConfig
+from edge.apps.shelf.run import ShelfRun
 from edge.config import parse_config
 from edge.errors import EdgekitError
 from tests.conftest import ROOT
