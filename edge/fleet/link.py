@@ -80,6 +80,10 @@ class DeviceLink:
         self._running = False
         self._state: dict = {}
         self._own_state: dict = {}
+        # The retained state goes out only while connected, and on_connect sends the current one: published while
+        # connecting, paho queued it and on_connect sent it again (a subscriber saw one state twice).
+        self._state_lock = threading.Lock()
+        self._state_online = False
         self._jobs: queue.Queue = queue.Queue(maxsize=32)
         self.broker = None
         self.discovery = None
@@ -204,8 +208,10 @@ class DeviceLink:
         self.last_error = None
         client.publish(self.prefix + "status", json.dumps(self.status("online")), qos=1, retain=True)
         client.subscribe(self.prefix + "cmd/+", qos=1)
-        if self._state or self._own_state:
-            self._publish_state()
+        with self._state_lock:
+            self._state_online = True
+            if self._state or self._own_state:
+                self._send_state()
         if self.discovery:
             client.subscribe(self.discovery.status_topic, qos=1)
             self.discovery.publish_all(client, self._state)
@@ -226,6 +232,8 @@ class DeviceLink:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
+        with self._state_lock:
+            self._state_online = False
         if reason_code.is_failure and not (self.last_error or "").startswith("broker refused"):  # keep the why
             self.last_error = f"disconnected: {reason_code}"
 
@@ -332,6 +340,11 @@ class DeviceLink:
             self.discovery.publish_all(self.client, self._state)
 
     def _publish_state(self) -> None:
+        with self._state_lock:
+            if self._state_online:
+                self._send_state()
+
+    def _send_state(self) -> None:
         self.client.publish(self.prefix + "state", json.dumps({**self._state, **self._own_state}), qos=1, retain=True)
 
     def _model_outcome(self, outcome: dict) -> None:
