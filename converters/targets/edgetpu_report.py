@@ -62,9 +62,9 @@ def report(model_path: Path, log_path: Path | None = None, compiled_path: Path |
     compiled = em.compiled_by_edgetpu(model)
     if compiled:
         cpu = ", ".join(f"{n} {c}" for n, c in sorted(compiled["cpu_ops"].items())) or "none"
-        return [f"{model_path}: already compiled by edgetpu_compiler ({compiled['edgetpu_custom_ops']} edgetpu-custom-op, "
-                f"{compiled['cpu_op_count']} ops on the CPU: {cpu}); it needs an Edge TPU to run (no CPU fallback for "
-                "the custom op); report on the model it was compiled from"], 0
+        return [(f"{model_path}: already compiled by edgetpu_compiler ({compiled['edgetpu_custom_ops']} edgetpu-custom-op, "
+                 f"{compiled['cpu_op_count']} ops on the CPU: {cpu}); it needs an Edge TPU to run (no CPU fallback for "
+                 "the custom op); report on the model it was compiled from")], 0
     placements = em.place(model)
     lines = [f"Edge TPU mapping of {model_path} as {ops.COMPILER} would do it (from the documented op list and rules)", "",
              f"{'Operator':30s} {'Count':>5s}  Status / why"]
