@@ -110,7 +110,7 @@ def device_run(python: list[str], env: dict, models: Path, pics: list[Path], out
     cmd = [*python, str(REPO / "scripts" / "arm64" / "device_check.py"), "--models", str(models), "--photos",
            *map(str, pics), "--inputs", str(CACHE / "run" / "inputs"), "--out", str(out)]
     t0 = time.perf_counter()
-    sh(cmd + (["--save-inputs"] if save else []), env=env)
+    sh(cmd + (["--save-inputs"] if save else []), env=env, stdout=sys.stderr)  # stdout: the result JSON only
     return time.perf_counter() - t0
 
 
