@@ -88,3 +88,14 @@ def test_a_conv_version_compiler_16_refuses_is_named(tmp_path):
     r = coral.check(write_model(model))
     assert r["op_versions_too_new"]["CONV_2D"]["version"] == 6
     assert any("refuses (the whole model)" in p for p in coral.problems({"coral": r}))
+
+
+def test_a_file_that_is_no_tflite_is_one_line_naming_it(tmp_path, capsys):
+    from edge.cli import main
+
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"not a model at all")
+    with pytest.raises(SystemExit) as e:
+        main(["models", "coral-report", str(bad)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "model.tflite: not a TFLite flatbuffer" in err and "Traceback" not in err
