@@ -99,3 +99,9 @@ def test_a_file_that_is_no_tflite_is_one_line_naming_it(tmp_path, capsys):
         main(["models", "coral-report", str(bad)])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "model.tflite: not a TFLite flatbuffer" in err and "Traceback" not in err
+
+
+def test_a_model_with_shapeless_tensors_is_reported(shared_data):
+    """MobileFaceNet uint8 (SHAPE/PACK ops leave tensors with no shape): the report crashed on them."""
+    lines, _ = report(shared_data / "models" / "mobilefacenet_insightface" / "mobilefacenet_uint8.tflite")
+    assert any(line.startswith("SHAPE ") and "Operation not supported" in line for line in lines)

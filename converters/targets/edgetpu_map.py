@@ -74,7 +74,7 @@ def _why_not(model, op, name: str, version: int) -> tuple[str, str] | None:
     for t in acts:
         if view3(t.shape)[3] > 1:
             return ops.LIMITATION, f"tensor {[int(d) for d in t.shape]}: only the 3 innermost dims may exceed 1 (documented)"
-    rows = [(_row(t.shape, name == "TRANSPOSE"), [int(d) for d in t.shape]) for t in acts]
+    rows = [(_row(t.shape, name == "TRANSPOSE"), [int(d) for d in t.shape]) for t in acts if t.shape is not None]
     row, shape = max(rows) if rows else (0, [])
     if row > ops.ROW_LIMIT:
         what = "tensor" if name == "TRANSPOSE" else "row (x*z)"
