@@ -16,7 +16,7 @@ from converters.targets import coral, edgetpu_map
 from converters.targets.coral_rewrites import rewrite
 from converters.tflite_surgery import op_names, read_model
 from edge.card import sha256_file
-from edge.runtime import Model
+from edge.runtime import CardModel
 
 
 def _graph(kind: str):
@@ -115,7 +115,7 @@ def test_nanodet_rewritten_for_coral_detects_the_same_objects(zoo, shared_data, 
     card["sha256"] = sha256_file(tmp_path / "coral" / "nanodet.tflite")
     (tmp_path / "coral" / "nanodet.card.json").write_text(json.dumps(card))
     photos = [cv2.imread(str(shared_data / "shelf" / "ultralytics_assets" / n)) for n in ("bus.jpg", "zidane.jpg")]
-    before, after = Model(tmp_path / "nanodet.card.json"), Model(tmp_path / "coral" / "nanodet.card.json")
+    before, after = CardModel(tmp_path / "nanodet.card.json"), CardModel(tmp_path / "coral" / "nanodet.card.json")
     agreement = detection_agreement(before, after, [SimpleNamespace(image=f) for f in photos])
     assert agreement["float_detections"] >= 4, agreement  # people and the bus
     assert agreement["recall"] == agreement["precision"] == 1.0 and agreement["matched_iou_mean"] > 0.95, agreement

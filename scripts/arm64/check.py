@@ -82,9 +82,9 @@ def requirements() -> list[str]:
 
 
 def site_packages() -> Path:
-    site = CACHE / "site"
-    if (site / ".complete").is_file():
-        return site
+    site, wanted = CACHE / "site", "\n".join(requirements())
+    if (site / ".requirements").is_file() and (site / ".requirements").read_text() == wanted:
+        return site  # filled for these requirements (pyproject's change: fetched again)
     wheels = CACHE / "wheels"
     tags = [a for p in PLATFORMS for a in ("--platform", p)]
     common = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", *tags]
@@ -95,7 +95,8 @@ def site_packages() -> Path:
     shutil.rmtree(site, ignore_errors=True)
     sh([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels), "--target", str(site),
         *common, *requirements()])
-    (site / ".complete").write_text("\n".join(sorted(p.name for p in wheels.glob("*.whl"))) + "\n")
+    (site / ".wheels").write_text("\n".join(sorted(p.name for p in wheels.glob("*.whl"))) + "\n")
+    (site / ".requirements").write_text(wanted)
     return site
 
 
@@ -178,7 +179,7 @@ def main(argv=None) -> int:
     result["seconds"] = {"setup (cached after the first run)": round(setup_s, 1), "x86 run": round(x86_s, 1),
                          "arm64 emulated run (not a speed figure)": round(arm_s, 1),
                          "total": round(time.perf_counter() - t0, 1)}
-    result["arm64"] = {"qemu_cpu": QEMU_CPU, "litert": LITERT, "wheels": (site / ".complete").read_text().split()}
+    result["arm64"] = {"qemu_cpu": QEMU_CPU, "litert": LITERT, "wheels": (site / ".wheels").read_text().split()}
     (run_dir / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "arm64"}, indent=1))
     return 0 if result["passed"] else 1

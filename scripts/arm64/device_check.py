@@ -20,8 +20,7 @@ import numpy as np
 from edge.card import load_card
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
-from edge.preprocess import preprocess
-from edge.runtime import Model
+from edge.runtime import CardModel
 
 DETECTOR = "blazeface_short"
 EMBEDDERS = ("faceres", "facenet")
@@ -37,8 +36,8 @@ def run(models: Path, photos: list[Path], inputs: Path, save_inputs: bool) -> tu
     for card_path in int8_cards(models):
         card = load_card(card_path)
         t0 = time.perf_counter()
-        model = Model(card)
-        x = preprocess(first, card.preprocess)[0]
+        model = CardModel(card)
+        x = model.prepare(first)[0]
         if save_inputs:
             np.save(inputs / f"{card.name}.npy", x)
         x_shared = np.load(inputs / f"{card.name}.npy")
