@@ -8,11 +8,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Literal, Protocol
+from typing import Callable, Iterator, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.events.types import Event, SourceError as SourceErrorEvent, SourceFailed, SourceRestarted
 from edge.registry import Registry
 
 
@@ -57,25 +58,23 @@ class Frame:
     time: float  # epoch seconds at capture
 
 
-# Source classes by `source.kind`, each built with cls.from_config(cfg); imported when first used (picamera2 only
-# imports on a Pi).
+# Source classes by `source.kind`, each built with cls.from_config(cfg, emit); imported when first used (picamera2
+# only imports on a Pi). `emit` takes the events of sources that skip bad items (a folder's unreadable file).
 SOURCES: Registry[type] = Registry("source kind", "set source.kind to one of: {known}")
 SOURCES.lazy("opencv", "edge.capture.opencv:OpenCVSource")
 SOURCES.lazy("folder", "edge.capture.folder:FolderSource")
 SOURCES.lazy("picamera2", "edge.capture.picamera:Picamera2Source")
 
 
-def open_source(cfg: CaptureConfig) -> Source:
-    return SOURCES.get(cfg.kind).from_config(cfg)
+def open_source(cfg: CaptureConfig, emit=None) -> Source:
+    return SOURCES.get(cfg.kind).from_config(cfg, emit)
 
 
 class Capture:
-    def __init__(self, cfg: CaptureConfig, source: Source | None = None, on_event=None):
+    def __init__(self, cfg: CaptureConfig, source: Source | None = None, emit: Callable[[Event], object] | None = None):
         self.cfg = cfg
-        self.source = source or open_source(cfg)
-        self.on_event = on_event or (lambda e: None)
-        if hasattr(self.source, "on_event"):  # sources that skip bad items (folders) report them as events
-            self.source.on_event = self.on_event
+        self.emit = emit or (lambda e: None)  # the event bus
+        self.source = source or open_source(cfg, self.emit)
         self.dropped = 0
         self.read_count = 0
         self.reopened = 0
@@ -98,9 +97,9 @@ class Capture:
             except (SourceError, OSError) as e:
                 failures += 1
                 if retries is not None and failures > retries:
-                    self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
+                    self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
                     return False
-                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": delay})
+                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=delay))
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, self.cfg.backoff_max_s)
@@ -112,7 +111,8 @@ class Capture:
             try:
                 image = self.source.read()
             except SourceError as e:
-                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": self.cfg.backoff_initial_s})
+                retry = self.cfg.backoff_initial_s
+                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=retry))
                 image, failed = None, True
             else:
                 failed = False
@@ -122,7 +122,7 @@ class Capture:
                 return None
             self.source.close()
             if not failed and not self.source.is_live:
-                self.on_event({"type": "source_restarted", "source": self.source.name})
+                self.emit(SourceRestarted(source=self.source.name))
             self.reopened += 1
             if not self._open():
                 return None

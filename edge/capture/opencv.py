@@ -16,7 +16,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
 
 class OpenCVSource:
     @classmethod
-    def from_config(cls, cfg):
+    def from_config(cls, cfg, emit=None):
         return cls(cfg.uri, cfg.width, cfg.height)
 
     def __init__(self, uri: str, width: int | None = None, height: int | None = None):
