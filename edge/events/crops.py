@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 
 from edge.events.types import Event
+from edge.private import private_dir, write_private
 
 
 class CropWriter:
@@ -27,12 +28,14 @@ class CropWriter:
         frame, track = getattr(event, "frame_id", 0), getattr(event, "track_id", 0)
         path = self.dir / f"{int(time.time() * 1000)}-{frame}-{track}.jpg"  # names sort by time
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            ok = cv2.imwrite(str(path), crop)
+            private_dir(self.dir)
+            ok, jpeg = cv2.imencode(".jpg", crop)
+            if ok:  # a face: 0600 whatever the umask (cv2.imwrite would make it 0666 & ~umask)
+                write_private(path, jpeg.tobytes())
         except (OSError, cv2.error) as e:
             ok, why = False, f"{e.__class__.__name__}: {e}"[:200]
         else:
-            why = "not written (folder not writable, or the disk full)"
+            why = "could not be encoded as JPEG"
         if not ok:
             event.crop_error = f"events.crops_dir {self.dir}: {path.name} {why}"
             return

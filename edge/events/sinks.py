@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import IO, Protocol
 
+from edge.private import open_private
+
 
 class EventSink(Protocol):
     def emit(self, event: dict) -> None: ...
@@ -21,7 +23,7 @@ class RotatingFile:
     def __init__(self, path: str | Path, max_bytes: int, keep: int):
         self.path, self.max_bytes, self.keep = Path(path), max_bytes, keep
         self.rotates = not self.path.exists() or self.path.is_file()
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._f = open_private(self.path, "a", encoding="utf-8")  # 0600 in a 0700 folder (edge.private)
         self._size = self.path.stat().st_size if self.rotates else 0
 
     def write(self, text: str) -> None:
@@ -42,7 +44,7 @@ class RotatingFile:
             os.replace(self.path, f"{self.path}.1")
         else:
             self.path.unlink(missing_ok=True)
-        self._f, self._size = open(self.path, "a", encoding="utf-8"), 0
+        self._f, self._size = open_private(self.path, "a", encoding="utf-8"), 0
 
     def close(self) -> None:
         self._f.close()
@@ -58,7 +60,6 @@ class JsonLinesSink:
         self.name = f"events.file {path}" if path is not None else "stdout"
         if path is not None:
             path = Path(path).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
         self._f = RotatingFile(path, max_bytes, keep) if path is not None else (stream or sys.stdout)
 
     def emit(self, event: dict) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import EdgekitError
+from edge.private import private_dir, private_file
 
 APPLICATION_ID = 0x45444B47  # "EDKG" in the SQLite header: marks the file as an edgekit gallery
 SCHEMA = """
@@ -111,8 +112,8 @@ class Gallery:
     def _connect(self) -> sqlite3.Connection:
         if not self.path.exists():
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                if os.access(self.path.parent, os.W_OK | os.X_OK):
+                if os.access(private_dir(self.path.parent), os.W_OK | os.X_OK):
+                    private_file(self.path)  # 0600 before SQLite opens it: its -wal/-shm files take the same mode
                     return sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
             except OSError:
                 pass
