@@ -34,8 +34,8 @@ def doorbell(zoo, tmp_path, gallery=None, **kw):
     return build_loop(cfg, [ListSink()])
 
 
-def decisions(gate: MotionGate, frames) -> list[bool]:
-    return [gate.check(f) for f in frames]
+def decisions(gate: MotionGate, frames, tracking=False) -> list[bool]:
+    return [gate.check(f, tracking) for f in frames]
 
 
 def test_a_still_frame_runs_the_detector_only_at_the_keepalive_rate(media):
@@ -51,8 +51,10 @@ def test_real_motion_runs_the_detector(media, method):
     frames = clip(media, "bikes", 90)  # people and bicycles crossing
     gate = MotionGate(MotionConfig(method=method))
     decisions(gate, frames[:30])  # the background model settles
-    ran = decisions(gate, frames[30:])
-    assert gate.counts["motion"] >= 50 and sum(ran) >= 55
+    tracking = decisions(gate, frames[30:60], tracking=True)
+    searching = decisions(gate, frames[60:], tracking=False)
+    assert sum(tracking) >= 28  # every moving frame while something is tracked
+    assert 8 <= sum(searching) <= 10 and gate.counts["search"] >= 18  # every 3rd while nothing is
     assert gate.detector.regions(frames[-1]).shape[1] == 4
 
 
@@ -70,10 +72,10 @@ def scene_with_motion_left(media) -> list[np.ndarray]:
 def test_motion_inside_a_mask_does_not_run_the_detector(media):
     frames = scene_with_motion_left(media)
     unmasked = MotionGate(MotionConfig())
-    decisions(unmasked, frames)
+    decisions(unmasked, frames, tracking=True)
     assert unmasked.counts["motion"] >= 45  # a talking head in a car: the face and the window move
     masked = MotionGate(MotionConfig(masks=[[(0, 40), (400, 40), (400, 370), (0, 370)]]))
-    decisions(masked, frames)
+    decisions(masked, frames, tracking=True)
     assert masked.counts["motion"] == 0 and masked.counts["still"] > 70
 
 

@@ -60,6 +60,10 @@ class App:
     def process(self, image: np.ndarray, meta: dict) -> None:
         raise NotImplementedError
 
+    def tracking(self) -> bool:
+        """Whether the app follows something now (the motion gate then runs its detector on every moving frame)."""
+        return False
+
     def idle(self, image: np.ndarray, meta: dict) -> None:
         """A frame the motion gate kept from the detector (nothing moved): no detections, and no evidence that
         anything left, so tracks stay as they are. Timers that run on frame time go on here."""

@@ -71,7 +71,7 @@ class FrameLoop:
         self.latest.value = (image, meta)
         if self.motion is not None:
             with self.timer.stage("motion"):
-                moved = self.motion.check(image)
+                moved = self.motion.check(image, self.app.tracking())
             if not moved:
                 self.app.idle(image, meta)
                 return

@@ -27,7 +27,8 @@ class MotionConfig(BaseModel):
     # background restarts from that frame instead of reporting motion until the old one fades
     reset_share: float = Field(0.4, gt=0, le=1)
     keepalive_frames: int = Field(15, ge=1, description="without motion the detector still runs every N frames")
-    hold_frames: int = Field(15, ge=0, description="...and on every frame for N frames after motion stopped")
+    hold_frames: int = Field(15, ge=0, description="while tracking: every frame for N frames after motion stopped")
+    search_every: int = Field(3, ge=1, description="motion but nothing tracked: the detector runs every N frames")
     # polygons [[x, y], ...] in frame pixels whose motion is ignored (a street behind the porch, a clock on the shelf)
     masks: list[list[tuple[float, float]]] = []
     regions: bool = False  # detect on a crop around the motion (scaled to the model input) instead of the whole frame

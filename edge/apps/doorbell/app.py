@@ -117,6 +117,9 @@ class DoorbellApp(App):
                 event.crop_image = crops[k]  # the crop enricher saves it when events.crops_dir is set
                 self.ctx.emit(event)
 
+    def tracking(self) -> bool:
+        return bool(self.tracker.tracks)
+
     def _detect(self, image: np.ndarray):
         """The whole frame, or only around the motion when the gate says where (motion.regions)."""
         motion = self.ctx.motion
