@@ -130,6 +130,24 @@ def test_detection_on_the_motion_crop_maps_back_to_frame_pixels(zoo, media, tmp_
         assert iou_matrix(face[None], whole.boxes).max() > 0.6
 
 
+def test_a_still_scene_is_decoded_only_on_every_third_frame(zoo, media, tmp_path):
+    from edge.capture import Capture
+
+    still = letterbox(read_image(media("astronaut")), 640, 480)
+    video = tmp_path / "still.avi"
+    out = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    for _ in range(90):
+        out.write(still)
+    out.release()
+    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
+                        "source": {"uri": str(video)}, "events": {"stdout": False}, "motion": {"idle_every": 3}})
+    loop = build_loop(cfg, [ListSink()], Capture(cfg.source))
+    stats = loop.run()
+    assert loop.capture.read_count == 90 and stats["frames"] + loop.capture.undecoded == 90
+    assert 28 <= stats["frames"] <= 34 and stats["dropped"] == 0
+    assert 6 <= stats["stages"]["detect"]["n"] <= 7  # keep-alive every 15 frames of the 90, skipped ones counted
+
+
 def run_footage(zoo, gallery, path, tmp_path, **kw) -> tuple[list[tuple], dict]:
     from edge.capture import Capture
 

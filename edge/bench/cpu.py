@@ -50,7 +50,7 @@ def scenes(tmp: Path, source: str | None, fps: float) -> dict[str, Path | str]:
     return {"faces (carphone, 640x480)": write_mjpg(tmp / "faces.avi", faces, fps),
             "people walking (vtest.avi, 768x576)": VTEST if VTEST.is_file() else
             "not installed (Debian package opencv-doc)",
-            "empty (a real frame held still, no sensor noise)": write_mjpg(tmp / "empty.avi", [still] * 60, fps)}
+            "empty (a real frame held still, no sensor noise)": write_mjpg(tmp / "empty.avi", [still] * 300, fps)}
 
 
 def capture_only(video: Path, fps: float, seconds: float) -> float:
@@ -90,6 +90,7 @@ def cpu_share(site: dict, video: Path, fps: float, seconds: float, motion: bool 
            "detect_runs": stats["stages"].get("detect", stats["stages"].get("shelf", {})).get("n", 0)}
     if motion:
         out["motion_p50_ms"] = stats["stages"]["motion"]["p50_ms"]
+        out["undecoded"] = loop.capture.undecoded
     return out
 
 
@@ -115,7 +116,8 @@ def first_event_delay(site: dict, tmp: Path, fps: float) -> dict:
 
 
 @click.command()
-@click.option("--source", type=click.Path(exists=True, dir_okay=False), help="one video file (default: the three scenes)")
+@click.option("--source", type=click.Path(exists=True, dir_okay=False),
+              help="one video file (default: the three scenes)")
 @click.option("--fps", default=30.0, show_default=True, help="the camera's frame rate (the file is replayed at it)")
 @click.option("--seconds", default=20.0, show_default=True, help="per run")
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),

@@ -2,8 +2,9 @@
 (edge.vision.motion), and every `keepalive_frames` otherwise, so a still face is seen again now and then and its
 track lives on (the tracker counts misses per detector run, not per frame). While the app tracks something (its
 `tracking()`), every frame with motion and `hold_frames` after it are detected; while it tracks nothing, motion is
-searched every `search_every` frames (3: a face is found at most 2 frames later than on every frame). Frames the gate
-holds back go to the app's `idle` instead of `process`."""
+searched every `search_every` frames (3: a face is found at most 2 frames later than on every frame). While nothing
+moves, only every `idle_every`-th frame is decoded at all (Capture.wanted). Frames the gate holds back go to the
+app's `idle` instead of `process`."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,6 +25,8 @@ class MotionGate:
         self.boxes: np.ndarray | None = None
         self._since_detect = self._since_motion = 10**9
         self.counts = {MOTION: 0, HOLD: 0, KEEPALIVE: 0, STILL: 0, SEARCH: 0}
+        self.reason = KEEPALIVE
+        self.undecoded = self._undecoded_run = 0
 
     def check(self, frame: np.ndarray, tracking: bool = False) -> bool:
         """Whether the detector runs on this frame; `tracking`: the app follows something now (every frame counts
@@ -43,6 +46,17 @@ class MotionGate:
         self._since_detect = 0 if ran else self._since_detect + 1
         return ran
 
+    def wants_next(self) -> bool:
+        """Capture asks before each frame (Capture.wanted, maybe from its grabber thread): while the scene is still,
+        only every `idle_every`-th frame is decoded and checked; the rest count towards the keep-alive."""
+        if self.reason != STILL or self._undecoded_run + 1 >= self.cfg.idle_every:
+            self._undecoded_run = 0
+            return True
+        self._undecoded_run += 1
+        self._since_detect += 1
+        self.undecoded += 1
+        return False
+
     def _due(self, every: int) -> bool:
         return self._since_detect + 1 >= every
 
@@ -50,4 +64,4 @@ class MotionGate:
         """Frames by decision; `detector_share`: the fraction of frames the detector ran on."""
         total = sum(self.counts.values())
         skipped = self.counts[STILL] + self.counts[SEARCH]
-        return {**self.counts, "detector_share": round(1 - skipped / max(total, 1), 3)}
+        return {**self.counts, "undecoded": self.undecoded, "detector_share": round(1 - skipped / max(total, 1), 3)}

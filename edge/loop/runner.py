@@ -32,6 +32,8 @@ class FrameLoop:
         self.timer = StageTimer()
         self.models_lock = threading.Lock()
         self.motion = MotionGate(cfg.motion) if cfg.motion is not None else None
+        if self.motion is not None and cfg.motion.idle_every > 1:
+            self.capture.wanted = self.motion.wants_next  # still scenes: frames grabbed, not decoded
         self.app = APPS.get(cfg.app)(cfg, AppContext(bus.emit, self.timer, self.models_lock, self.motion))
         self.checks = FrameCheck(expected_size(cfg.source), bus.emit)
         self._stop = threading.Event()

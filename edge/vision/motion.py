@@ -1,7 +1,7 @@
-"""Motion in a frame: a small grey copy against a background model (a running average, OpenCV's accumulateWeighted,
-by default: 0.03 ms per 160x120 frame here, 25x cheaper than the MOG2 subtractor; MOG2 and KNN model noisy
-pixels better), masked polygons ignored, moving regions as boxes in frame pixels. The site config's `motion` section (MotionConfig) sets
-it up; the loop's motion gate (edge.loop.motion) decides from it when the detector runs."""
+"""Motion in a frame: a small grey copy against a background model (by default a running average, OpenCV's
+accumulateWeighted: 0.03 ms per 160x120 frame here, 25x cheaper than the MOG2 subtractor; MOG2 and KNN model noisy
+pixels better), masked polygons ignored, moving regions as boxes in frame pixels. The site config's `motion` section
+(MotionConfig) sets it up; the loop's motion gate (edge.loop.motion) decides from it when the detector runs."""
 from __future__ import annotations
 
 from typing import Literal
@@ -29,6 +29,7 @@ class MotionConfig(BaseModel):
     keepalive_frames: int = Field(15, ge=1, description="without motion the detector still runs every N frames")
     hold_frames: int = Field(15, ge=0, description="while tracking: every frame for N frames after motion stopped")
     search_every: int = Field(3, ge=1, description="motion but nothing tracked: the detector runs every N frames")
+    idle_every: int = Field(3, ge=1, description="nothing moving: motion is checked (and the frame decoded) every N")
     # polygons [[x, y], ...] in frame pixels whose motion is ignored (a street behind the porch, a clock on the shelf)
     masks: list[list[tuple[float, float]]] = []
     regions: bool = False  # detect on a crop around the motion (scaled to the model input) instead of the whole frame
