@@ -179,3 +179,19 @@ def test_the_demo_decides_the_same_with_motion_gating_on(zoo, media, gallery, tm
     assert [(t, i) for t, i, _ in gated] == [(t, i) for t, i, _ in plain]
     assert all(g[2] - p[2] <= 2 for p, g in zip(plain, gated))  # no decision more than 2 frames later
     assert stats["motion"]["still"] > 0  # the gate did hold frames back (Obama's and Biden's stills)
+
+
+def test_a_still_face_is_looked_for_while_something_moves_elsewhere(zoo, media, tmp_path):
+    """Detection on the motion crop covers the live tracks too: the still visitor's track does not starve."""
+    scene = letterbox(read_image(media("astronaut"))[300:, :], 640, 480)  # her suit: no face
+    obama = read_image(media("obama"))
+    scene[20:320, 0:300] = cv2.resize(obama[:obama.shape[1]], (300, 300))  # head and shoulders
+    loop = doorbell(zoo, tmp_path, motion={"regions": True}, tracking={"max_missed": 3})
+    for i, f in enumerate(clip(media, "carphone", 90), 1):
+        frame = scene.copy()
+        frame[330:474, 460:636] = f  # the caller moving in the far corner
+        loop.step(frame, meta(i))
+        if i == 1:
+            (still,) = [t for t in loop.app.tracker.tracks.values() if t.box[2] < 310]
+    assert still.id in loop.app.tracker.tracks and loop.app.tracker.tracks[still.id].hits >= 20
+    assert not [e for e in loop.bus.sinks[0].events if e["type"] == "face_left" and e["track_id"] == still.id]

@@ -32,7 +32,9 @@ class MotionConfig(BaseModel):
     idle_every: int = Field(3, ge=1, description="nothing moving: motion is checked (and the frame decoded) every N")
     # polygons [[x, y], ...] in frame pixels whose motion is ignored (a street behind the porch, a clock on the shelf)
     masks: list[list[tuple[float, float]]] = []
-    regions: bool = False  # detect on a crop around the motion (scaled to the model input) instead of the whole frame
+    # detect on the crop around the motion (and the live tracks) instead of the whole frame shrunk to the model
+    # input: a face 25 px wide in 640x480 was found in 100 of 117 moving frames this way, 3 of 117 on the whole frame
+    regions: bool = True
     region_margin: float = Field(0.25, ge=0, description="the crop grows by this fraction of its size on each side")
 
     @field_validator("masks")

@@ -121,11 +121,13 @@ class DoorbellApp(App):
         return bool(self.tracker.tracks)
 
     def _detect(self, image: np.ndarray):
-        """The whole frame, or only around the motion when the gate says where (motion.regions)."""
+        """The whole frame, or only around the motion and the live tracks when the gate says where (motion.regions):
+        a visitor standing still while a car passes elsewhere is still looked for."""
         motion = self.ctx.motion
         if motion is None or motion.boxes is None:
             return self.detector.detect(image)
-        return detect_around(self.detector.detect, image, motion.boxes, self.detector.model.input_size,
+        boxes = np.concatenate([motion.boxes, *(t.box[None] for t in self.tracker.tracks.values())])
+        return detect_around(self.detector.detect, image, boxes, self.detector.model.input_size,
                              motion.cfg.region_margin)
 
     def _to_embed(self, image: np.ndarray, dets, frame_id: int) -> tuple[list[int], dict]:
