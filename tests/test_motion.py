@@ -195,3 +195,18 @@ def test_a_still_face_is_looked_for_while_something_moves_elsewhere(zoo, media, 
             (still,) = [t for t in loop.app.tracker.tracks.values() if t.box[2] < 310]
     assert still.id in loop.app.tracker.tracks and loop.app.tracker.tracks[still.id].hits >= 20
     assert not [e for e in loop.bus.sinks[0].events if e["type"] == "face_left" and e["track_id"] == still.id]
+
+
+def test_bench_cpu_reports_both_modes_for_a_source(zoo, media):
+    import json
+
+    from click.testing import CliRunner
+
+    from edge.bench.cpu import command
+
+    r = CliRunner().invoke(command, ["--source", str(media("carphone")), "--seconds", "1"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output[r.output.index("{"):])
+    (scene,) = report["scenes"].values()
+    assert scene["without_motion"]["cpu_per_wall"] > 0 and "motion_p50_ms" in scene["with_motion"]
+    assert scene["ratio"] > 0 and report["cpus"] >= 1
