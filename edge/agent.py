@@ -153,11 +153,13 @@ class Loop:
     def run(self, max_frames: int | None = None) -> dict:
         frame_meta = {"frame_id": 0, "frame_time": 0.0}
         if self.notifier is not None:
-            self.notifier.ready("models loaded; opening " + self.cfg.source.uri)
+            self.notifier.ready("models loaded; opening " + self.capture.source.name)  # credentials masked
         t_wait = time.perf_counter()
         for frame in self.capture.frames():
             self.timer.add("capture", time.perf_counter() - t_wait)
             frame_meta = {"frame_id": frame.frame_id, "frame_time": round(frame.time, 3)}
+            if frame.gap_s is not None:  # the source was lost and came back: nothing seen before continues
+                self.finish(frame_meta)
             self.step(frame.image, frame_meta)
             if self.notifier is not None:
                 self.notifier.frame()

@@ -44,7 +44,10 @@ def local_sinks(cfg: SiteConfig, stream=None) -> list[EventSink]:
 
 def reported_state(cfg: SiteConfig, agent: Loop) -> dict:
     """The retained `state`: what this device runs (config without secrets) and the app's summary (gallery, shelf)."""
+    from edge.capture.urls import mask_url
+
     config = cfg.model_dump(mode="json")
+    config["source"]["uri"] = mask_url(config["source"]["uri"])  # camera credentials stay on the device
     if config.get("mqtt"):
         config["mqtt"].pop("password", None)
     state = {"app": cfg.app, "config": config, "models": agent.model_versions()}

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from edge.capture.base import SourceError
+from edge.capture.urls import mask_url
 
 # FFmpeg prints its own decode errors to stderr, once per bad packet (at the frame rate on a flaky stream); the
 # capture reports what matters as events. Read when the first VideoCapture opens; set the variable to override.
@@ -18,7 +19,7 @@ class OpenCVSource:
     def __init__(self, uri: str, width: int | None = None, height: int | None = None):
         self.uri, self.width, self.height = uri, width, height
         self.is_live = uri.isdigit() or uri.startswith("/dev/video") or "://" in uri
-        self.name = uri
+        self.name = mask_url(uri)
         self.cap = None
         self.fps = None
 
@@ -29,7 +30,7 @@ class OpenCVSource:
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"cannot open {self.uri}")
+            raise SourceError(f"cannot open {self.name}")
         if self.width:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
         if self.height:
@@ -39,11 +40,11 @@ class OpenCVSource:
 
     def read(self) -> np.ndarray | None:
         if self.cap is None:
-            raise SourceError(f"{self.uri} is not open")
+            raise SourceError(f"{self.name} is not open")
         ok, frame = self.cap.read()
         if not ok:
             if self.is_live:  # a camera or stream that stops delivering has failed; a file has ended
-                raise SourceError(f"{self.uri} stopped delivering frames")
+                raise SourceError(f"{self.name} stopped delivering frames")
             return None
         return frame
 
