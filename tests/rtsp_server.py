@@ -91,9 +91,8 @@ def serve(args) -> None:
         factory = Factory(launch_line(clips.split("+"), args.stamp), args.stamp)
         if args.user:
             permissions = GstRtspServer.RTSPPermissions()
-            permissions.add_role_empty("camera")
-            permissions.add_permission_for_role("camera", "media.factory.access", True)
-            permissions.add_permission_for_role("camera", "media.factory.construct", True)
+            permissions.add_role_from_structure(Gst.Structure.new_from_string(
+                "camera, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
             factory.set_permissions(permissions)
         mounts.add_factory(path, factory)
     if args.user:
