@@ -64,7 +64,7 @@ def test_rtsp_resolution_change_mid_stream_keeps_frames_flowing(rtsp_ok, media):
     keeps handing out frames at the size the stream opened with (rescaled): no error, no reconnect, no stall."""
     with RtspServer({"/sizes": [media("carphone"), media("bikes")]}) as server:
         events = []
-        frames = take(Capture(cfg(server.url("/sizes")), on_event=events.append), 150)
+        frames = take(Capture(cfg(server.url("/sizes"), read_timeout_s=4.0), on_event=events.append), 150)
     assert len(frames) == 150 and not events, events  # 120 frames of carphone, then bikes
     assert {f.image.shape for f in frames} == {(144, 176, 3)}
     carphone, bikes = frames[60].image.astype(float), frames[145].image.astype(float)
