@@ -53,7 +53,7 @@ def h264_clip(frames: list[np.ndarray], mp4: Path, repeats: int = 1, fps: float 
     if not mp4.is_file():
         from edge.demo import write_video
 
-        avi = write_video(mp4.with_suffix(".avi"), frames * repeats, fps)
+        avi = write_video(mp4.with_name(mp4.stem + ".source.avi"), frames * repeats, fps)
         transcode_to_h264(avi, mp4)
         avi.unlink()
     return mp4
