@@ -54,8 +54,8 @@ def on_stamp(identity, buffer):
 
 
 def launch_line(clips: list[str], stamp: bool) -> str:
-    """One clip: the file's H.264 as it is. Several: GStreamer's `concat` plays them back to back in one stream (used
-    for a resolution change mid-stream; with concat only the first client's media prerolls, so one client per server)."""
+    """One clip: the file's H.264 as it is. Several: GStreamer's `concat` plays them back to back in one stream (a
+    resolution change mid-stream; with concat only the first client's media prerolled here: one client per server)."""
     if len(clips) == 1:
         head, tail = f"filesrc location={clips[0]} ! qtdemux ! h264parse ! ", ""
     else:

@@ -167,6 +167,9 @@ class MjpegServer:
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={camera.boundary}")
                 self.end_headers()
+                # a camera's own send queue is small (an ESP32's TCP window is a few KB): the kernel's autotuned
+                # megabytes would hide a client that falls behind
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
                 camera._conns.add(self.connection)
                 try:
                     camera.stream(self.wfile)

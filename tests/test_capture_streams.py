@@ -147,7 +147,8 @@ def test_mjpeg_resolution_change_mid_stream_and_after_a_reconnect(media):
         camera.kill()
     assert seen[0] == ((120, 160), 90) and ((120, 160), 160) in seen[10:30]  # new content, old size
     assert seen[-1] == ((480, 640), 160)
-    assert [e["type"] for e in events if e["type"] in ("source_lost", "source_restored")] == ["source_lost", "source_restored"]
+    outage = [e["type"] for e in events if e["type"] in ("source_lost", "source_restored")]
+    assert outage == ["source_lost", "source_restored"]
 
 
 def test_garbage_in_an_mjpeg_stream_never_stops_the_capture(media):
@@ -158,10 +159,11 @@ def test_garbage_in_an_mjpeg_stream_never_stops_the_capture(media):
     frames = [cv2.resize(photo, (320, 240))]
     with MjpegServer(frames, fps=60) as camera:
         jpg = cv2.imencode(".jpg", frames[0])[1].tobytes()
+        head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
         camera.garbage = [
             rng.integers(0, 256, 5000, dtype=np.uint8).tobytes(),  # noise between parts
-            b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 4000\r\n\r\n" + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes() + b"\r\n",
-            b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg) + jpg[: len(jpg) // 3] + b"\r\n",  # truncated
+            head % 4000 + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes() + b"\r\n",  # a part of noise
+            head % len(jpg) + jpg[: len(jpg) // 3] + b"\r\n",  # a truncated JPEG
             b"--frame\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0garbage-without-length\r\n",
         ] * 3
         events = []
@@ -169,7 +171,8 @@ def test_garbage_in_an_mjpeg_stream_never_stops_the_capture(media):
         got = take(capture, 120)
         assert not camera.garbage  # all of it went out
     assert len(got) == 120
-    good = [f for f in got if f.image.shape == (240, 320, 3) and abs(float(f.image.mean()) - float(frames[0].mean())) < 8]
+    mean = float(frames[0].mean())
+    good = [f for f in got if f.image.shape == (240, 320, 3) and abs(float(f.image.mean()) - mean) < 8]
     assert len(good) >= 100, f"{len(good)} good frames"
     assert all(f.image.dtype == np.uint8 for f in got)
 
@@ -192,7 +195,8 @@ def test_rtsp_wrong_credentials_and_wrong_path_are_one_line_each_with_the_secret
 def test_mjpeg_wrong_credentials_and_path_and_port(media):
     frames = [np.full((120, 160, 3), 90, np.uint8)]
     with MjpegServer(frames, user="cam", password=SECRET) as camera:
-        for url, says in ((camera.url(user="cam", password="nope"), "401"), (camera.url("/x.mjpg", "cam", SECRET), "404")):
+        for url, says in ((camera.url(user="cam", password="nope"), "401"),
+                          (camera.url("/x.mjpg", "cam", SECRET), "404")):
             with pytest.raises(EdgekitError, match=says) as e:
                 list(Capture(cfg(url)).frames())
             assert SECRET not in str(e.value)
@@ -214,3 +218,27 @@ def test_mjpeg_wrong_credentials_and_path_and_port(media):
 ])
 def test_urls_are_masked(url, masked):
     assert mask_url(url) == masked
+
+
+def test_a_reader_slower_than_the_camera_gets_the_newest_frame_not_a_growing_backlog(media):
+    """30 fps stamped MJPEG, a consumer at ~8 fps: the frames it gets are fresh (the grabber keeps the newest; the
+    socket's receive buffer is bounded), and their age does not grow over the run."""
+    import cv2
+
+    from edge.bench.stamp import read_stamp
+
+    frame = cv2.resize(cv2.imread(str(media("obama"))), (640, 480))
+    with MjpegServer([frame], fps=30, stamp=True) as camera:
+        capture = Capture(cfg(camera.url()))
+        ages = []
+
+        def slow(n, f):
+            stamp = read_stamp(f.image)
+            if stamp is not None and n > 5:
+                ages.append(time.time() - stamp)
+            time.sleep(0.12)
+
+        take(capture, 40, slow)
+    assert len(ages) >= 30 and capture.dropped >= 60, (len(ages), capture.dropped)
+    first, last = np.median(ages[:10]), np.median(ages[-10:])
+    assert last < 0.6 and last - first < 0.3, (first, last)

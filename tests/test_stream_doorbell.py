@@ -31,9 +31,10 @@ def site(zoo, tmp_path_factory):
     frames = read_clip(demo["footage"])
     avi = demo["footage"]
     config = work / "site.yaml"
-    config.write_text(yaml.safe_dump({"device_id": "door", "source": {"uri": str(avi)}, "gallery": {"path": str(work / "g.db")},
-                                      "events": {"stdout": True}}))
-    enroll.main(["carphone caller", "--video", str(demo["caller_clip"]), "--config", str(config)], standalone_mode=False)
+    config.write_text(yaml.safe_dump({"device_id": "door", "source": {"uri": str(avi)},
+                                      "gallery": {"path": str(work / "g.db")}, "events": {"stdout": True}}))
+    enroll.main(["carphone caller", "--video", str(demo["caller_clip"]), "--config", str(config)],
+                standalone_mode=False)
     enroll.main(["Barack Obama", *map(str, demo["obama_photos"]), "--config", str(config)], standalone_mode=False)
     # twice over: a live run stops at 118 processed frames (Biden in view since 105), before the clip ends even
     # when a busy machine drops frames; past 130 the caller reappears where Biden was (the tracker would merge them)

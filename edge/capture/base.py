@@ -121,8 +121,9 @@ class Capture:
             except (SourceError, OSError) as e:
                 failures += 1
                 self._lost_attempts += 1
-                if getattr(e, "permanent", False) and not self.delivered:
-                    self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
+                if getattr(e, "permanent", False) and not self.delivered:  # a wrong URL or password: say so, once
+                    self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e),
+                                   "attempts": failures})
                     raise EdgekitError(f"source.uri: {e}") from None
                 if retries is not None and failures > retries:
                     self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
@@ -219,7 +220,8 @@ class Capture:
                     self.read_count += 1
                     if self._slot is not None:
                         self.dropped += 1  # the consumer was busy: keep only the newest frame
-                    self._slot = Frame(image, self.read_count, time.time(), self._take_gap() or getattr(self._slot, "gap_s", None))
+                    gap = self._take_gap() or getattr(self._slot, "gap_s", None)  # an overwritten frame's gap stays
+                    self._slot = Frame(image, self.read_count, time.time(), gap)
                     self._cond.notify_all()
                 if paced:
                     next_t += period

@@ -30,11 +30,19 @@ class StreamConfigError(SourceError):
     permanent = True
 
 
+# HTTP streams: the socket's receive buffer. Left to the kernel it grows while the reader falls behind (to tcp_rmem's
+# maximum, 32 MB on the test machine: minutes of MJPEG), and every frame then waits behind that backlog. 256 KiB holds
+# a few 640x480 JPEGs (30-60 KB each); beyond that TCP slows the camera down, which drops frames on its side.
+HTTP_RECV_BUFFER = 256 * 1024
+
+
 def ffmpeg_options(uri: str, transport: str, extra: dict[str, str]) -> str:
     """OPENCV_FFMPEG_CAPTURE_OPTIONS for this URL: `key;value|key;value`."""
     options = {}
     if scheme(uri) in ("rtsp", "rtsps"):
         options["rtsp_transport"] = transport
+    if scheme(uri) in ("http", "https"):
+        options["recv_buffer_size"] = str(HTTP_RECV_BUFFER)
     options.update(extra)
     return "|".join(f"{k};{v}" for k, v in options.items())
 
