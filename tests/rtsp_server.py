@@ -110,7 +110,7 @@ def serve(args) -> None:
 def transcode(src: str, dst: str) -> None:
     Gst.init(None)
     pipeline = Gst.parse_launch(
-        f"filesrc location={src} ! avidemux ! jpegdec ! videoconvert ! x264enc speed-preset=fast key-int-max=30 ! "
+        f"filesrc location={src} ! avidemux ! jpegdec ! videoconvert ! x264enc speed-preset=veryfast key-int-max=30 ! "
         f"video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location={dst}")
     pipeline.set_state(Gst.State.PLAYING)
     msg = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR)

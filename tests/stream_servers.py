@@ -44,7 +44,9 @@ def transcode_to_h264(avi: Path, mp4: Path) -> Path:
     """An MJPG .avi (the demo's footage) as an H.264 .mp4, through GStreamer's x264enc (OpenCV's wheels cannot
     write H.264)."""
     if not mp4.is_file():
-        subprocess.run([SYSTEM_PYTHON, str(RTSP_SCRIPT), "--transcode", str(avi), str(mp4)], check=True, timeout=120)
+        part = mp4.with_name(mp4.name + ".part")  # an interrupted encode leaves no half file under the real name
+        subprocess.run([SYSTEM_PYTHON, str(RTSP_SCRIPT), "--transcode", str(avi), str(part)], check=True, timeout=600)
+        part.rename(mp4)
     return mp4
 
 
@@ -249,7 +251,7 @@ def main() -> None:
         server = MjpegServer(read_frames(args.footage), args.fps, args.stamp, port=args.port).start()
         print(server.url(), flush=True)
     else:
-        clip = h264_clip(read_frames(args.footage), Path("/tmp") / f"{args.footage.stem}-x20.mp4", 20, args.fps)
+        clip = h264_clip(read_frames(args.footage), Path("/tmp") / f"{args.footage.stem}-x8.mp4", 8, args.fps)
         server = RtspServer({"/door": [clip]}, stamp=args.stamp)
         if args.port:
             server.port = args.port
