@@ -63,8 +63,9 @@ def launch_line(clips: list[str], stamp: bool) -> str:
         tail = " " + " ".join(f"filesrc location={c} ! qtdemux ! h264parse ! queue ! c." for c in clips)
     if stamp:
         head += ("avdec_h264 ! videoconvert ! video/x-raw,format=NV12 ! identity name=stamp sync=true "
-                 "signal-handoffs=true ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! ")
-    return f"( {head}rtph264pay name=pay0 pt=96 config-interval=-1{tail} )"
+                 "signal-handoffs=true ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=1 ! ")
+    interval = 1 if stamp else -1  # SPS/PPS once a second (every frame is an IDR when stamped), else at each IDR
+    return f"( {head}rtph264pay name=pay0 pt=96 config-interval={interval}{tail} )"
 
 
 class Factory(GstRtspServer.RTSPMediaFactory):

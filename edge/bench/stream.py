@@ -31,16 +31,22 @@ class LatencyProbe:
         self.stamps: dict[int, float] = {}
         self.decoded, self.processed, self.events = [], [], []
         self.unstamped = 0
-        self.since = time.time() + warmup_s  # the first frames wait for the stream to start: not the steady state
+        # frames stamped before the stream has run for warmup_s are left out: a server prerolls its first frames
+        # before the session plays, and the first ones wait for the connection (not the steady state)
+        self.since: float | None = None
         inner_process, inner_emit = agent.process, agent.sink.emit
 
         def process(image, meta):
             stamp = read_stamp(image)
+            if self.since is None:
+                self.since = time.time() + warmup_s
+            steady = stamp is not None and stamp >= self.since
+            if steady:
+                self.stamps[meta["frame_id"]] = stamp  # before the frame's own events are emitted
             inner_process(image, meta)
             if stamp is None:
                 self.unstamped += 1
-            elif stamp >= self.since:
-                self.stamps[meta["frame_id"]] = stamp
+            elif steady:
                 self.decoded.append(meta["frame_time"] - stamp)
                 self.processed.append(time.time() - stamp)
 
