@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -257,9 +258,10 @@ def main() -> None:
             server.port = args.port
         server.start()
         print(server.url(), flush=True)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # kill PID: stop the RTSP child too
     try:
         signal.pause()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         server.stop()

@@ -242,3 +242,20 @@ def test_a_reader_slower_than_the_camera_gets_the_newest_frame_not_a_growing_bac
     assert len(ages) >= 30 and capture.dropped >= 60, (len(ages), capture.dropped)
     first, last = np.median(ages[:10]), np.median(ages[-10:])
     assert last < 0.6 and last - first < 0.3, (first, last)
+
+
+def test_usb_v4l2_devices_take_the_opencv_path_behind_the_same_interface():
+    """No camera device exists here (no v4l2loopback): the V4L2 path is exercised up to OpenCV's VideoCapture."""
+    from edge.capture.base import open_source
+    from edge.capture.opencv import OpenCVSource
+    from edge.capture.stream import StreamSource
+
+    assert isinstance(open_source(cfg("rtsp://cam/stream")), StreamSource)
+    assert isinstance(open_source(cfg("http://cam:81/stream")), StreamSource)
+    for uri in ("/dev/video7", "3"):
+        source = open_source(cfg(uri))
+        assert isinstance(source, OpenCVSource) and source.is_live
+    events = []
+    assert list(Capture(cfg("/dev/video7", open_retries=1), on_event=events.append).frames()) == []
+    assert [e["type"] for e in events] == ["source_error", "source_failed"]
+    assert "cannot open /dev/video7" in events[-1]["error"]

@@ -206,3 +206,15 @@ def test_a_stall_is_a_read_timeout_not_a_hang_and_the_watchdog_stops_petting(sit
     gaps = [b - a for a, b in zip(pets, pets[1:])]
     assert max(gaps) >= 2.5  # no pets while no frames came (systemd would restart a service stuck like this)
     assert pets[-1] > stalled + 3.0  # and they came back with the frames
+
+
+def test_edgekit_run_with_a_wrong_password_says_so_in_one_line(site):
+    need_rtsp()
+    with RtspServer({"/door": [site["mp4"]]}, user="door", password=SECRET) as rtsp:
+        r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(site["config"]), "--source",
+                            rtsp.url(user="door", password=SECRET + "x")], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "NOTIFY_SOCKET": ""})
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert "401 Unauthorized: the camera refused the user name or password" in last and "door:***@" in last
+    assert SECRET not in r.stdout + r.stderr
