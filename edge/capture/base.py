@@ -124,7 +124,7 @@ class Capture:
                 if getattr(e, "permanent", False) and not self.delivered:  # a wrong URL or password: say so, once
                     self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e),
                                    "attempts": failures})
-                    raise EdgekitError(f"source.uri: {e}") from None
+                    raise EdgekitError(f"source.uri {getattr(e, 'what', e)}", getattr(e, "fix", None)) from None
                 if retries is not None and failures > retries:
                     self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
                     return False

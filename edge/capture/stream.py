@@ -29,6 +29,10 @@ class StreamConfigError(SourceError):
 
     permanent = True
 
+    def __init__(self, what: str, fix: str):
+        super().__init__(f"{what} ({fix})")
+        self.what, self.fix = what, fix
+
 
 # HTTP streams: the socket's receive buffer. Left to the kernel it grows while the reader falls behind (to tcp_rmem's
 # maximum, 32 MB on the test machine: minutes of MJPEG), and every frame then waits behind that backlog. 256 KiB holds
@@ -78,8 +82,10 @@ class StreamSource:
             if why is None:
                 raise SourceError(f"cannot open {self.name} (no stream FFmpeg can decode within "
                                   f"{self.open_timeout_s:g} s)")
-            error = StreamConfigError if why.permanent else SourceError
-            raise error(mask_text(f"{self.name}: {why.reason} ({why.fix})", self.uri))
+            what = mask_text(f"{self.name}: {why.reason}", self.uri)
+            if why.permanent:
+                raise StreamConfigError(what, why.fix)
+            raise SourceError(f"{what} ({why.fix})")
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
         self.cap = cap
 
