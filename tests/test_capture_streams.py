@@ -259,3 +259,27 @@ def test_usb_v4l2_devices_take_the_opencv_path_behind_the_same_interface():
     assert list(Capture(cfg("/dev/video7", open_retries=1), on_event=events.append).frames()) == []
     assert [e["type"] for e in events] == ["source_error", "source_failed"]
     assert "cannot open /dev/video7" in events[-1]["error"]
+
+
+def test_a_wrong_password_found_on_a_reopen_before_any_frame_ends_the_capture_with_the_error():
+    """The first open works but the stream fails before a frame, and the reopen (in the reader thread) is refused."""
+    class Flaky:
+        is_live, name, opens = True, "rtsp://cam:***@door/stream", 0
+
+        def open(self):
+            from edge.capture.stream import StreamConfigError
+
+            self.opens += 1
+            if self.opens > 1:
+                raise StreamConfigError("rtsp://cam:***@door/stream: 401 Unauthorized", "put the right ones in source.uri")
+
+        def read(self):
+            from edge.capture.base import SourceError
+
+            raise SourceError("connection reset")
+
+        def close(self):
+            pass
+
+    with pytest.raises(EdgekitError, match="401 Unauthorized"):
+        list(Capture(cfg("rtsp://cam:x@door/stream"), source=Flaky()).frames())

@@ -199,9 +199,16 @@ class Capture:
 
         done = [False]
 
+        failure: list[EdgekitError] = []
+
         def grab():
             try:
                 grab_loop()
+            except EdgekitError as e:  # a wrong URL found on a reopen before any frame came: the consumer raises it
+                failure.append(e)
+                with self._cond:
+                    self._ended = True
+                    self._cond.notify_all()
             finally:
                 with self._handover:
                     done[0] = True
@@ -236,6 +243,8 @@ class Capture:
                         self._cond.wait(0.5)
                     frame, self._slot = self._slot, None
                     if frame is None:
+                        if failure:
+                            raise failure[0]
                         return
                 yield frame
         finally:
