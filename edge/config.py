@@ -105,7 +105,9 @@ class SiteConfig(Strict):
         return Path(self.runtime.models_dir).expanduser() if self.runtime.models_dir else models_dir()
 
     def card(self, name: str) -> Path:
-        return self.models_dir() / f"{name}.card.json"
+        from edge.card import card_path
+
+        return card_path(name, self.models_dir())
 
 
 def load_config(path: str | Path) -> SiteConfig:

@@ -6,13 +6,13 @@ python3-gst-1.0, gstreamer1.0-plugins-{base,good,bad,ugly}) serving H.264 mp4 cl
 Run by the SYSTEM interpreter (/usr/bin/python3: the GObject bindings are Debian packages, not wheels); it imports
 nothing from edgekit. Prints `READY <port>` once it listens.
 
-  rtsp_server.py --port 8554 --media /door=clip.mp4 [--media /sizes=small.mp4+big.mp4] [--user U --password P]
-                 [--stamp]
+  rtsp_server.py --port 8554 --media /door=clip.mp4 [--media /sizes=sizes.ts] [--user U --password P] [--stamp]
   rtsp_server.py --transcode footage.avi clip.mp4    # MJPG avi -> H.264 mp4 (x264, same frame rate), then exit
+  rtsp_server.py --join sizes.ts small.mp4 big.mp4    # clips back to back in one MPEG-TS, then exit
 
 Each client gets its own pipeline, from the clip's first frame (a camera starting a stream per session); at the clip's
-end the stream ends (tests make clips as long as they need). `a.mp4+b.mp4` plays a then b in one stream (a
-resolution change mid-stream). --stamp re-encodes live and writes the
+end the stream ends (tests make clips as long as they need). A .ts made by --join plays clips of two sizes in one
+stream (a resolution change mid-stream). --stamp re-encodes live and writes the
 wall-clock time (ms) into each frame as it leaves for the encoder (a row of 16 px blocks, see edge/bench/stamp.py),
 so a client can measure capture-to-event latency."""
 import argparse
@@ -53,19 +53,15 @@ def on_stamp(identity, buffer):
             memory.unmap(info)
 
 
-def launch_line(clips: list[str], stamp: bool) -> str:
-    """One clip: the file's H.264 as it is. Several: GStreamer's `concat` plays them back to back in one stream (a
-    resolution change mid-stream; with concat only the first client's media prerolled here: one client per server)."""
-    if len(clips) == 1:
-        head, tail = f"filesrc location={clips[0]} ! qtdemux ! h264parse ! ", ""
-    else:
-        head = "concat name=c ! "
-        tail = " " + " ".join(f"filesrc location={c} ! qtdemux ! h264parse ! queue ! c." for c in clips)
+def launch_line(clip: str, stamp: bool) -> str:
+    """The clip's H.264 as it is (mp4: qtdemux; MPEG-TS: tsdemux), or re-encoded live with a time stamp."""
+    demux = "tsdemux" if clip.endswith(".ts") else "qtdemux"
+    head = f"filesrc location={clip} ! {demux} ! h264parse ! "
     if stamp:
         head += ("avdec_h264 ! videoconvert ! video/x-raw,format=NV12 ! identity name=stamp sync=true "
                  "signal-handoffs=true ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=1 ! ")
     interval = 1 if stamp else -1  # SPS/PPS once a second (every frame is an IDR when stamped), else at each IDR
-    return f"( {head}rtph264pay name=pay0 pt=96 config-interval={interval}{tail} )"
+    return f"( {head}rtph264pay name=pay0 pt=96 config-interval={interval} )"
 
 
 class Factory(GstRtspServer.RTSPMediaFactory):
@@ -88,8 +84,8 @@ def serve(args) -> None:
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
     for spec in args.media:
-        path, clips = spec.split("=", 1)
-        factory = Factory(launch_line(clips.split("+"), args.stamp), args.stamp)
+        path, clip = spec.split("=", 1)
+        factory = Factory(launch_line(clip, args.stamp), args.stamp)
         if args.user:
             permissions = GstRtspServer.RTSPPermissions()
             permissions.add_role_from_structure(Gst.Structure.new_from_string(
@@ -120,17 +116,34 @@ def transcode(src: str, dst: str) -> None:
         sys.exit(f"rtsp_server --transcode: {msg.parse_error()[0].message}")
 
 
+def join(dst: str, clips: list[str]) -> None:
+    """H.264 mp4 clips back to back as one MPEG-TS stream (a resolution change where the sizes differ). Done once,
+    offline: served live through `concat`, the switch to the second clip stalled for seconds now and then."""
+    Gst.init(None)
+    branches = " ".join(f"filesrc location={c} ! qtdemux ! h264parse ! c." for c in clips)
+    pipeline = Gst.parse_launch(f"concat name=c ! h264parse ! video/x-h264,stream-format=byte-stream ! mpegtsmux ! "
+                                f"filesink location={dst} {branches}")
+    pipeline.set_state(Gst.State.PLAYING)
+    msg = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    if msg.type == Gst.MessageType.ERROR:
+        sys.exit(f"rtsp_server --join: {msg.parse_error()[0].message}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--media", action="append", default=[], help="/path=clip.mp4[+clip2.mp4]")
+    p.add_argument("--media", action="append", default=[], help="/path=clip.mp4 (or .ts)")
     p.add_argument("--user")
     p.add_argument("--password")
     p.add_argument("--stamp", action="store_true")
     p.add_argument("--transcode", nargs=2, metavar=("SRC_AVI", "DST_MP4"))
+    p.add_argument("--join", nargs="+", metavar=("DST_TS", "CLIP"))
     args = p.parse_args()
     if args.transcode:
         transcode(*args.transcode)
+    elif args.join:
+        join(args.join[0], args.join[1:])
     else:
         serve(args)
 

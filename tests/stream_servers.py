@@ -51,6 +51,13 @@ def transcode_to_h264(avi: Path, mp4: Path) -> Path:
     return mp4
 
 
+def joined_clips(clips: list[Path], ts: Path) -> Path:
+    """H.264 clips back to back in one MPEG-TS file (tests/rtsp_server.py --join)."""
+    if not ts.is_file():
+        subprocess.run([SYSTEM_PYTHON, str(RTSP_SCRIPT), "--join", str(ts), *map(str, clips)], check=True, timeout=120)
+    return ts
+
+
 def h264_clip(frames: list[np.ndarray], mp4: Path, repeats: int = 1, fps: float = 30.0) -> Path:
     """`frames` played `repeats` times at `fps`, as an H.264 mp4 (written once; reused while it exists)."""
     if not mp4.is_file():
@@ -69,7 +76,7 @@ def free_port() -> int:
 
 
 class RtspServer:
-    def __init__(self, media: dict[str, list[Path]], user: str | None = None, password: str | None = None,
+    def __init__(self, media: dict[str, Path], user: str | None = None, password: str | None = None,
                  stamp: bool = False):
         self.media, self.user, self.password, self.stamp = media, user, password, stamp
         self.port = free_port()
@@ -77,8 +84,8 @@ class RtspServer:
 
     def start(self) -> "RtspServer":
         args = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--port", str(self.port)]
-        for mount, clips in self.media.items():
-            args += ["--media", f"{mount}=" + "+".join(map(str, clips))]
+        for mount, clip in self.media.items():
+            args += ["--media", f"{mount}={clip}"]
         if self.user:
             args += ["--user", self.user, "--password", self.password]
         if self.stamp:
@@ -253,7 +260,7 @@ def main() -> None:
         print(server.url(), flush=True)
     else:
         clip = h264_clip(read_frames(args.footage), Path("/tmp") / f"{args.footage.stem}-x8.mp4", 8, args.fps)
-        server = RtspServer({"/door": [clip]}, stamp=args.stamp)
+        server = RtspServer({"/door": clip}, stamp=args.stamp)
         if args.port:
             server.port = args.port
         server.start()

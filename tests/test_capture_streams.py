@@ -12,7 +12,7 @@ from edge.capture import Capture
 from edge.capture.base import CaptureConfig
 from edge.capture.urls import mask_url
 from edge.errors import EdgekitError
-from tests.stream_servers import MjpegServer, RtspServer, rtsp_missing
+from tests.stream_servers import MjpegServer, RtspServer, joined_clips, rtsp_missing
 
 SECRET = "s3cret-Pa55"
 
@@ -50,7 +50,7 @@ def take(capture: Capture, n: int, on_frame=None, limit_s: float = 20.0) -> list
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_rtsp_serves_the_registry_clip_over_tcp_and_udp(rtsp_ok, media, transport):
-    with RtspServer({"/door": [media("carphone")]}) as server:
+    with RtspServer({"/door": media("carphone")}) as server:
         events = []
         frames = take(Capture(cfg(server.url(), transport=transport), on_event=events.append), 60)
     assert len(frames) == 60 and frames[0].image.shape == (144, 176, 3)
@@ -59,20 +59,21 @@ def test_rtsp_serves_the_registry_clip_over_tcp_and_udp(rtsp_ok, media, transpor
     assert not [e for e in events if e["type"] != "source_restored"], events
 
 
-def test_rtsp_resolution_change_mid_stream_keeps_frames_flowing(rtsp_ok, media):
-    """carphone (176x144) then bikes (640x272) in ONE RTSP session: a new SPS mid-stream. OpenCV's FFmpeg backend
+def test_rtsp_resolution_change_mid_stream_keeps_frames_flowing(rtsp_ok, media, tmp_path):
+    """carphone (176x144) then bikes (640x272) in ONE RTSP session (one MPEG-TS): a new SPS mid-stream. OpenCV's FFmpeg backend
     keeps handing out frames at the size the stream opened with (rescaled): no error, no reconnect, no stall."""
-    with RtspServer({"/sizes": [media("carphone"), media("bikes")]}) as server:
+    sizes = joined_clips([media("carphone"), media("bikes")], tmp_path / "sizes.ts")
+    with RtspServer({"/sizes": sizes}) as server:
         events = []
-        frames = take(Capture(cfg(server.url("/sizes"), read_timeout_s=4.0), on_event=events.append), 150)
-    assert len(frames) == 150 and not events, events  # 120 frames of carphone, then bikes
+        frames = take(Capture(cfg(server.url("/sizes"), read_timeout_s=4.0), on_event=events.append), 135)
+    assert len(frames) == 135 and not events, events  # 120 frames of carphone, then bikes
     assert {f.image.shape for f in frames} == {(144, 176, 3)}
-    carphone, bikes = frames[60].image.astype(float), frames[145].image.astype(float)
+    carphone, bikes = frames[60].image.astype(float), frames[132].image.astype(float)
     assert np.abs(carphone - bikes).mean() > 20  # the second clip's pictures, scaled into the first one's size
 
 
 def test_rtsp_camera_that_hangs_with_its_socket_open_is_a_read_timeout_then_recovers(rtsp_ok, media):
-    with RtspServer({"/door": [media("bikes")]}) as server:
+    with RtspServer({"/door": media("bikes")}) as server:
         events = []
         capture = Capture(cfg(server.url(), read_timeout_s=1.0, open_timeout_s=1.5), on_event=events.append)
         marks = {}
@@ -81,7 +82,7 @@ def test_rtsp_camera_that_hangs_with_its_socket_open_is_a_read_timeout_then_reco
             if n == 20:
                 server.freeze()  # SIGSTOP: TCP stays up, nothing is sent, opens are accepted by the kernel only
                 marks["frozen"] = time.monotonic()
-                threading.Timer(4.0, server.thaw).start()
+                threading.Timer(3.0, server.thaw).start()
             if "frozen" in marks and "gap" not in marks and frame.gap_s is not None:
                 marks["gap"], marks["restored_after_freeze_s"] = frame.gap_s, time.monotonic() - marks["frozen"]
                 capture.stop()
@@ -92,7 +93,7 @@ def test_rtsp_camera_that_hangs_with_its_socket_open_is_a_read_timeout_then_reco
     assert len(lost) == 1 and "stalled" in lost[0]["error"] and "read_timeout_s" in lost[0]["error"], events
     # frames the server had sent before it froze still arrive for a while: the outage counts from the last of them
     assert restored and 1.0 <= restored[0]["outage_s"] <= 12 and marks["gap"] == restored[0]["outage_s"]
-    assert marks["restored_after_freeze_s"] >= 4.0
+    assert marks["restored_after_freeze_s"] >= 3.0
     assert events.index(lost[0]) < events.index(restored[0])
 
 
@@ -178,7 +179,7 @@ def test_garbage_in_an_mjpeg_stream_never_stops_the_capture(media):
 
 
 def test_rtsp_wrong_credentials_and_wrong_path_are_one_line_each_with_the_secret_masked(rtsp_ok, media):
-    with RtspServer({"/door": [media("carphone")]}, user="door", password=SECRET) as server:
+    with RtspServer({"/door": media("carphone")}, user="door", password=SECRET) as server:
         for url, says in ((server.url(user="door", password="wrong-" + SECRET), "401 Unauthorized: the camera refused"),
                           (server.url(), "401 Unauthorized: the camera needs a user name and password"),
                           (server.url("/nope", user="door", password=SECRET), "404 Not Found")):
@@ -238,9 +239,9 @@ def test_a_reader_slower_than_the_camera_gets_the_newest_frame_not_a_growing_bac
                 ages.append(time.time() - stamp)
             time.sleep(0.12)
 
-        take(capture, 40, slow)
-    assert len(ages) >= 30 and capture.dropped >= 60, (len(ages), capture.dropped)
-    first, last = np.median(ages[:10]), np.median(ages[-10:])
+        take(capture, 30, slow)
+    assert len(ages) >= 20 and capture.dropped >= 40, (len(ages), capture.dropped)
+    first, last = np.median(ages[:8]), np.median(ages[-8:])
     assert last < 0.6 and last - first < 0.3, (first, last)
 
 

@@ -1,15 +1,10 @@
-"""Doorbell decisions, tracker, matcher and gallery: pure logic and real SQLite files."""
-import sqlite3
-
+"""Doorbell decisions and the matcher: pure logic (the tracker and the gallery: test_tracker, test_faces_gallery)."""
 import numpy as np
 import pytest
 
 from edge.apps.doorbell import Doorbell, Thresholds
-from edge.errors import EdgekitError
-from edge.faces.gallery import Gallery
 from edge.faces.matcher import Matcher
-from edge.vision.detections import Detections
-from edge.vision.tracker import IouTracker, Track, needs_embedding
+from edge.vision.tracker import Track
 
 META = {"frame_id": 7, "frame_time": 1.0}
 
@@ -68,32 +63,6 @@ def test_thresholds_must_be_ordered():
         Thresholds(recognize=0.4, unknown=0.6)
 
 
-def test_tracker_keeps_ids_across_moving_boxes_and_ends_tracks():
-    tr = IouTracker(iou=0.3, max_missed=2)
-    a = Detections(boxes=np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32), scores=np.ones(2, np.float32), class_ids=np.zeros(2, np.int32))
-    d1, _ = tr.update(a, 1)
-    moved = a.with_(boxes=a.boxes + 2)
-    d2, ended = tr.update(moved, 2)
-    assert list(d1.track_ids) == list(d2.track_ids) and not ended
-    _, ended = tr.update(Detections(), 3)
-    _, ended = tr.update(Detections(), 4)
-    assert not ended
-    _, ended = tr.update(Detections(), 5)
-    assert sorted(t.id for t in ended) == sorted(d1.track_ids.tolist())
-    d3, _ = tr.update(a, 6)
-    assert set(d3.track_ids) .isdisjoint(set(d1.track_ids))  # new faces, new ids
-
-
-def test_embedding_cadence():
-    t = track()
-    assert needs_embedding(t, 0, every=10, grow=1.3)
-    t.embedded_frame, t.embedded_area = 0, t.area
-    assert not needs_embedding(t, 5, 10, 1.3)
-    assert needs_embedding(t, 10, 10, 1.3)
-    t.box = np.array([0, 0, 12, 12], np.float32)  # 44% larger: the face came closer
-    assert needs_embedding(t, 5, 10, 1.3)
-
-
 def unit(rng, n, d=64):
     v = rng.normal(size=(n, d)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
@@ -119,45 +88,3 @@ def test_matcher_takes_each_identitys_best_embedding_over_a_large_gallery():
     empty = Matcher(np.zeros((0, 64), np.float32), np.zeros(0, object))
     names0, s0 = empty.match(q)
     assert list(names0) == [None] * 3
-
-
-def test_gallery_roundtrip_export_import_and_remove(tmp_path):
-    g = Gallery(tmp_path / "g.db")
-    rng = np.random.default_rng(1)
-    g.add("ann", "faceres", unit(rng, 3, 8))
-    g.add("bob", "faceres", unit(rng, 1, 8))
-    g.add("ann", "facenet", unit(rng, 1, 8))
-    assert g.identities() == {"ann": 4, "bob": 1}
-    v, ids = g.matrix("faceres")
-    assert v.shape == (4, 8) and sorted(set(ids)) == ["ann", "bob"]
-    g.export(tmp_path / "x.json")
-    g2 = Gallery(tmp_path / "g2.db")
-    assert g2.import_(tmp_path / "x.json") == 5 and g2.identities() == g.identities()
-    assert g.remove("ann") == 4 and g.identities() == {"bob": 1}
-
-
-def test_gallery_rejects_a_file_that_is_not_sqlite_and_leaves_it_untouched(tmp_path):
-    bad = tmp_path / "gallery.db"
-    bad.write_bytes(b"this is not a database" * 100)
-    before = bad.read_bytes()
-    with pytest.raises(EdgekitError, match="not an edgekit gallery"):
-        Gallery(bad)
-    assert bad.read_bytes() == before
-
-
-def test_gallery_write_is_all_or_nothing(tmp_path):
-    g = Gallery(tmp_path / "g.db")
-    with pytest.raises(EdgekitError, match="identity name"):
-        g.add("", "faceres", np.zeros((2, 4), np.float32))
-    bad_vectors = [np.zeros(4, np.float32), "not a vector"]
-    with pytest.raises(Exception):
-        g.add("ann", "faceres", bad_vectors)
-    assert g.identities() == {}
-    # another connection sees a consistent file (WAL)
-    assert sqlite3.connect(tmp_path / "g.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def test_gallery_import_of_garbage_names_the_file(tmp_path):
-    (tmp_path / "x.json").write_text("{]")
-    with pytest.raises(EdgekitError, match="x.json: unreadable"):
-        Gallery(tmp_path / "g.db").import_(tmp_path / "x.json")

@@ -50,13 +50,18 @@ def need_rtsp():
         pytest.skip(why)
 
 
-def edgekit_run(config: Path, source: str, max_frames: int | None = None) -> tuple[list[dict], str]:
+def start_run(config: Path, source: str, max_frames: int | None = None) -> subprocess.Popen:
     args = [sys.executable, "-m", "edge.cli", "run", "--config", str(config), "--source", source]
     if max_frames:
         args += ["--max-frames", str(max_frames)]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=120, env={**os.environ, "NOTIFY_SOCKET": ""})
-    assert r.returncode == 0, r.stderr[-2000:]
-    return [json.loads(line) for line in r.stdout.splitlines()], r.stdout + r.stderr
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NOTIFY_SOCKET": ""})
+
+
+def finish_run(proc: subprocess.Popen) -> tuple[list[dict], str]:
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    return [json.loads(line) for line in out.splitlines()], out + err
 
 
 def decisions(events: list[dict]) -> tuple[set, int]:
@@ -66,13 +71,14 @@ def decisions(events: list[dict]) -> tuple[set, int]:
 
 def test_edgekit_run_recognises_the_demo_faces_over_rtsp_and_mjpeg_as_from_the_file(site):
     need_rtsp()
-    from_file, _ = edgekit_run(site["config"], str(site["avi"]))
+    with RtspServer({"/door": site["mp4"]}, user="door", password=SECRET) as rtsp, \
+            MjpegServer(site["frames"], fps=15) as mjpeg:  # all three runs at once: the two cameras run in real time
+        runs = [start_run(site["config"], str(site["avi"])),
+                start_run(site["config"], rtsp.url(user="door", password=SECRET), max_frames=118),
+                start_run(site["config"], mjpeg.url(), max_frames=118)]
+        (from_file, _), (over_rtsp, rtsp_out), (over_http, http_out) = [finish_run(p) for p in runs]
     recognised, unknown = decisions(from_file)
     assert recognised == {"carphone caller", "Barack Obama"} and unknown >= 1  # Biden is not enrolled
-    with RtspServer({"/door": [site["mp4"]]}, user="door", password=SECRET) as rtsp:
-        over_rtsp, rtsp_out = edgekit_run(site["config"], rtsp.url(user="door", password=SECRET), max_frames=118)
-    with MjpegServer(site["frames"], fps=15) as mjpeg:
-        over_http, http_out = edgekit_run(site["config"], mjpeg.url(), max_frames=118)
     for events, out in ((over_rtsp, rtsp_out), (over_http, http_out)):
         assert decisions(events)[0] == recognised and decisions(events)[1] >= 1, [e["type"] for e in events]
         assert not [e for e in events if e["type"].startswith("source_")], events
@@ -131,7 +137,7 @@ def test_camera_killed_mid_stream_and_back_30s_later(site):
     need_rtsp()
     from edge.site import reported_state
 
-    server = RtspServer({"/door": [site["mp4"]]}, user="door", password=SECRET).start()
+    server = RtspServer({"/door": site["mp4"]}, user="door", password=SECRET).start()
     agent, lines, thread = doorbell(site, server.url(user="door", password=SECRET), backoff_initial_s=0.5,
                                     backoff_max_s=2.0, read_timeout_s=2.0, open_timeout_s=3.0)
     try:
@@ -210,7 +216,7 @@ def test_a_stall_is_a_read_timeout_not_a_hang_and_the_watchdog_stops_petting(sit
 
 def test_edgekit_run_with_a_wrong_password_says_so_in_one_line(site):
     need_rtsp()
-    with RtspServer({"/door": [site["mp4"]]}, user="door", password=SECRET) as rtsp:
+    with RtspServer({"/door": site["mp4"]}, user="door", password=SECRET) as rtsp:
         r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(site["config"]), "--source",
                             rtsp.url(user="door", password=SECRET + "x")], capture_output=True, text=True, timeout=60,
                            env={**os.environ, "NOTIFY_SOCKET": ""})

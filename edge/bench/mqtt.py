@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 from edge.errors import EdgekitError
 
 
-class _Mosquitto:
+class Mosquitto:
     """`nodelay`: the broker's `set_tcp_nodelay true` (mosquitto's default is false)."""
 
     def __init__(self, folder: Path, nodelay: bool = False):
@@ -38,7 +38,7 @@ class _Mosquitto:
                                        + ("set_tcp_nodelay true\n" if nodelay else ""))
         self.proc = None
 
-    def start(self) -> "_Mosquitto":
+    def start(self) -> "Mosquitto":
         with open(self.dir / "log", "ab") as log:
             self.proc = subprocess.Popen([self.exe, "-c", str(self.dir / "m.conf")], stdout=subprocess.DEVNULL, stderr=log)
         for _ in range(200):
@@ -106,7 +106,7 @@ def command(events, rate, latency_events, outage, outage_rate, inflight, outbox_
     from edge.io.outbox import OutboxConfig
 
     work = Path(tempfile.mkdtemp(prefix="edgekit-bench-mqtt-"))
-    broker = _Mosquitto(work).start()
+    broker = Mosquitto(work).start()
     consumer = _Consumer(broker.port)
     extra = {"max_inflight": inflight} if inflight else {}
     cfg = MqttConfig(host="127.0.0.1", port=broker.port, device_id="bench", telemetry_interval_s=3600,

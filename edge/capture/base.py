@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
 from edge.events import make_event
+from edge.registry import Registry
 
 
 class SourceError(Exception):
@@ -67,24 +68,16 @@ class Frame:
     gap_s: float | None = None  # the first frame after a lost live source came back: how long it was away
 
 
+# Source classes by `source.kind`, each built with cls.from_config(cfg); imported when first used (picamera2 only
+# imports on a Pi).
+SOURCES: Registry[type] = Registry("source kind", "set source.kind to one of: {known}")
+SOURCES.lazy("opencv", "edge.capture.opencv:OpenCVSource")
+SOURCES.lazy("folder", "edge.capture.folder:FolderSource")
+SOURCES.lazy("picamera2", "edge.capture.picamera:Picamera2Source")
+
+
 def open_source(cfg: CaptureConfig) -> Source:
-    if cfg.kind == "folder":
-        from edge.capture.folder import FolderSource
-
-        return FolderSource(cfg.uri)
-    if cfg.kind == "picamera2":
-        from edge.capture.picamera import Picamera2Source
-
-        return Picamera2Source(cfg.width, cfg.height)
-    from edge.capture.urls import is_stream_url
-
-    if is_stream_url(cfg.uri):
-        from edge.capture.stream import StreamSource
-
-        return StreamSource(cfg.uri, cfg.transport, cfg.open_timeout_s, cfg.read_timeout_s, cfg.ffmpeg_options)
-    from edge.capture.opencv import OpenCVSource
-
-    return OpenCVSource(cfg.uri, cfg.width, cfg.height)
+    return SOURCES.get(cfg.kind).from_config(cfg)
 
 
 class Capture:
@@ -279,11 +272,3 @@ def check_frame(image, expected: tuple[int, int] | None = None) -> str | None:
 
 def expected_size(cfg: CaptureConfig) -> tuple[int, int] | None:
     return (cfg.width, cfg.height) if cfg.strict_size and cfg.width and cfg.height else None
-
-
-def require(cfg: CaptureConfig) -> None:
-    if cfg.kind == "folder":
-        from pathlib import Path
-
-        if not Path(cfg.uri).is_dir():
-            raise EdgekitError(f"source.uri {cfg.uri}: not a folder", "set source.uri to a folder of images, or source.kind to opencv")

@@ -9,6 +9,10 @@ from edge.images import list_images, read_image
 class FolderSource:
     is_live = False
 
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.uri)
+
     def __init__(self, folder: str):
         self.folder, self.name = folder, folder
         self.files, self.i = [], 0

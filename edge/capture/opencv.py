@@ -1,4 +1,4 @@
-"""OpenCV VideoCapture: a device index or /dev/videoN, an RTSP/HTTP URL, or a video file."""
+"""OpenCV VideoCapture: a device index or /dev/videoN, or a video file (RTSP/HTTP URLs: edge.capture.stream)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from edge.capture.base import SourceError
-from edge.capture.urls import mask_url
+from edge.capture.urls import is_stream_url, mask_url
 
 # FFmpeg prints its own decode errors to stderr, once per bad packet (at the frame rate on a flaky stream); the
 # capture reports what matters as events. Read when the first VideoCapture opens; set the variable to override.
@@ -16,6 +16,14 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
 
 
 class OpenCVSource:
+    @classmethod
+    def from_config(cls, cfg):
+        if is_stream_url(cfg.uri):  # network cameras: OpenCV too, with bounded waits (edge.capture.stream)
+            from edge.capture.stream import StreamSource
+
+            return StreamSource.from_config(cfg)
+        return cls(cfg.uri, cfg.width, cfg.height)
+
     def __init__(self, uri: str, width: int | None = None, height: int | None = None):
         self.uri, self.width, self.height = uri, width, height
         self.is_live = uri.isdigit() or uri.startswith("/dev/video") or "://" in uri

@@ -54,6 +54,10 @@ def ffmpeg_options(uri: str, transport: str, extra: dict[str, str]) -> str:
 class StreamSource:
     is_live = True
 
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.uri, cfg.transport, cfg.open_timeout_s, cfg.read_timeout_s, cfg.ffmpeg_options)
+
     def __init__(self, uri: str, transport: str = "tcp", open_timeout_s: float = 10.0, read_timeout_s: float = 5.0,
                  options: dict[str, str] | None = None):
         self.uri, self.transport = uri, transport

@@ -169,7 +169,9 @@ def eval_(data_dir, peer, sweep, as_json, crop, margin, mirror, config_path):
     from edge.faces.evaluate import FaceSource, identification, pair_scores, verification_report
 
     cfg = _cfg(config_path)
-    root = Path(data_dir) if data_dir else Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
+    from edge.paths import shared_data_dir
+
+    root = Path(data_dir) if data_dir else shared_data_dir() / "faces"
     pair_files = [root / "deepface" / n for n in ("pairs.csv", "pairs_extended.csv") if (root / "deepface" / n).is_file()]
     id_sets = [(n, root / sub) for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")) if (root / sub).is_dir()]
     if not pair_files and not id_sets:

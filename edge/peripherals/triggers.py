@@ -41,6 +41,3 @@ class Triggers:
 
     def burst_active(self, now: float | None = None) -> bool:
         return (time.monotonic() if now is None else now) < self._until
-
-    def burst_left(self, now: float | None = None) -> float:
-        return max(0.0, self._until - (time.monotonic() if now is None else now))

@@ -1,3 +1,5 @@
-from edge.runtime.model import Model
+from edge.runtime.card_model import CardModel
 
-__all__ = ["Model"]
+Model = CardModel  # the name before the seam took preprocessing and decoding in (fleet tests load models by it)
+
+__all__ = ["CardModel", "Model"]
