@@ -52,7 +52,7 @@ def take(capture: Capture, n: int, on_frame=None, limit_s: float = 20.0) -> list
 def test_rtsp_serves_the_registry_clip_over_tcp_and_udp(rtsp_ok, media, transport):
     with RtspServer({"/door": media("carphone")}) as server:
         events = []
-        frames = take(Capture(cfg(server.url(), transport=transport), on_event=events.append), 60)
+        frames = take(Capture(cfg(server.url(), transport=transport), emit=events.append), 60)
     assert len(frames) == 60 and frames[0].image.shape == (144, 176, 3)
     assert [f.frame_id for f in frames] == sorted(f.frame_id for f in frames)
     assert float(frames[-1].image.mean()) > 20  # decoded pictures, not grey error frames
@@ -65,7 +65,7 @@ def test_rtsp_resolution_change_mid_stream_keeps_frames_flowing(rtsp_ok, media, 
     sizes = joined_clips([media("carphone"), media("bikes")], tmp_path / "sizes.ts")
     with RtspServer({"/sizes": sizes}) as server:
         events = []
-        frames = take(Capture(cfg(server.url("/sizes"), read_timeout_s=4.0), on_event=events.append), 135)
+        frames = take(Capture(cfg(server.url("/sizes"), read_timeout_s=4.0), emit=events.append), 135)
     assert len(frames) == 135 and not events, events  # 120 frames of carphone, then bikes
     assert {f.image.shape for f in frames} == {(144, 176, 3)}
     carphone, bikes = frames[60].image.astype(float), frames[132].image.astype(float)
@@ -75,7 +75,7 @@ def test_rtsp_resolution_change_mid_stream_keeps_frames_flowing(rtsp_ok, media, 
 def test_rtsp_camera_that_hangs_with_its_socket_open_is_a_read_timeout_then_recovers(rtsp_ok, media):
     with RtspServer({"/door": media("bikes")}) as server:
         events = []
-        capture = Capture(cfg(server.url(), read_timeout_s=1.0, open_timeout_s=1.5), on_event=events.append)
+        capture = Capture(cfg(server.url(), read_timeout_s=1.0, open_timeout_s=1.5), emit=events.append)
         marks = {}
 
         def on_frame(n, frame):
@@ -101,7 +101,7 @@ def test_mjpeg_stall_with_the_socket_open_times_out_and_resumes(media):
     frames = [np.full((240, 320, 3), v, np.uint8) for v in (60, 120, 180)]
     with MjpegServer(frames, fps=30) as camera:
         events = []
-        capture = Capture(cfg(camera.url(), read_timeout_s=1.0), on_event=events.append)
+        capture = Capture(cfg(camera.url(), read_timeout_s=1.0), emit=events.append)
         stalled_at = {}
 
         def on_frame(n, frame):
@@ -125,7 +125,7 @@ def test_mjpeg_resolution_change_mid_stream_and_after_a_reconnect(media):
     small, big = [np.full((120, 160, 3), 90, np.uint8)], [np.full((480, 640, 3), 160, np.uint8)]
     camera = MjpegServer(small, fps=30).start()
     events = []
-    capture = Capture(cfg(camera.url()), on_event=events.append)
+    capture = Capture(cfg(camera.url()), emit=events.append)
     seen, state = [], {}
 
     def on_frame(n, frame):
@@ -168,7 +168,7 @@ def test_garbage_in_an_mjpeg_stream_never_stops_the_capture(media):
             b"--frame\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0garbage-without-length\r\n",
         ] * 3
         events = []
-        capture = Capture(cfg(camera.url()), on_event=events.append)
+        capture = Capture(cfg(camera.url()), emit=events.append)
         got = take(capture, 120)
         assert not camera.garbage  # all of it went out
     assert len(got) == 120
@@ -185,7 +185,7 @@ def test_rtsp_wrong_credentials_and_wrong_path_are_one_line_each_with_the_secret
                           (server.url("/nope", user="door", password=SECRET), "404 Not Found")):
             events = []
             with pytest.raises(EdgekitError) as e:
-                list(Capture(cfg(url), on_event=events.append).frames())
+                list(Capture(cfg(url), emit=events.append).frames())
             text = str(e.value)
             assert says in text and SECRET not in text and "\n" not in text, text
             assert [ev["type"] for ev in events] == ["source_failed"] and SECRET not in str(events)
@@ -204,7 +204,7 @@ def test_mjpeg_wrong_credentials_and_path_and_port(media):
         assert len(take(Capture(cfg(camera.url(user="cam", password=SECRET))), 3)) == 3
         port = camera.port
     events = []
-    capture = Capture(cfg(f"http://cam:{SECRET}@127.0.0.1:{port}/stream.mjpg", open_retries=1), on_event=events.append)
+    capture = Capture(cfg(f"http://cam:{SECRET}@127.0.0.1:{port}/stream.mjpg", open_retries=1), emit=events.append)
     assert list(capture.frames()) == []  # nothing listens any more: retried (a camera may come back), then failed
     assert [e["type"] for e in events] == ["source_error", "source_failed"]
     assert "connection refused" in events[-1]["error"] and SECRET not in str(events)
@@ -257,7 +257,7 @@ def test_usb_v4l2_devices_take_the_opencv_path_behind_the_same_interface():
         source = open_source(cfg(uri))
         assert isinstance(source, OpenCVSource) and source.is_live
     events = []
-    assert list(Capture(cfg("/dev/video7", open_retries=1), on_event=events.append).frames()) == []
+    assert list(Capture(cfg("/dev/video7", open_retries=1), emit=events.append).frames()) == []
     assert [e["type"] for e in events] == ["source_error", "source_failed"]
     assert "cannot open /dev/video7" in events[-1]["error"]
 

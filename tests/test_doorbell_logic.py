@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edge.apps.doorbell import Doorbell, Thresholds
+from edge.apps.doorbell.policy import DoorbellVote, Thresholds, needs_embedding
 from edge.faces.matcher import Matcher
 from edge.vision.tracker import Track
 
@@ -14,21 +14,21 @@ def track():
 
 
 def test_instant_match_decides_at_once():
-    bell, t = Doorbell(Thresholds()), track()
+    bell, t = DoorbellVote(Thresholds()), track()
     e = bell.attempt(t, "ann", 0.9, META)
     assert e["type"] == "face_recognized" and e["identity"] == "ann" and e["track_id"] == 1
     assert bell.attempt(t, "ann", 0.95, META) is None  # one event per track decision
 
 
 def test_two_votes_above_recognize_decide():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5)), track()
     assert bell.attempt(t, "ann", 0.65, META) is None
     e = bell.attempt(t, "ann", 0.66, META)
     assert e["type"] == "face_recognized" and e["score"] == 0.66
 
 
 def test_band_waits_then_unknown_after_max_attempts():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=3)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=3)), track()
     assert bell.attempt(t, "ann", 0.55, META) is None
     assert bell.attempt(t, "ann", 0.56, META) is None
     e = bell.attempt(t, "ann", 0.57, META)
@@ -36,7 +36,7 @@ def test_band_waits_then_unknown_after_max_attempts():
 
 
 def test_low_scores_vote_unknown_and_split_votes_wait():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.9, unknown=0.5, majority=0.6)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.9, unknown=0.5, majority=0.6)), track()
     assert bell.attempt(t, "ann", 0.3, META) is None
     assert bell.attempt(t, None, -1.0, META)["type"] == "face_unknown"
     t2 = track()
@@ -46,7 +46,7 @@ def test_low_scores_vote_unknown_and_split_votes_wait():
 
 
 def test_a_face_that_leaves_undecided_is_reported_unknown_once_then_left():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=6)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=6)), track()
     assert bell.attempt(t, "ann", 0.55, META) is None and bell.attempt(t, "ann", 0.52, META) is None
     unknown, left = bell.end(t, META)
     assert unknown["type"] == "face_unknown" and unknown["undecided"] and unknown["score"] == 0.55
@@ -88,3 +88,23 @@ def test_matcher_takes_each_identitys_best_embedding_over_a_large_gallery():
     empty = Matcher(np.zeros((0, 64), np.float32), np.zeros(0, object))
     names0, s0 = empty.match(q)
     assert list(names0) == [None] * 3
+
+
+def test_a_face_that_sharpens_is_embedded_again_before_its_turn():
+    t = Track(1, np.array([0, 0, 100, 100], np.float32), 0, 0)
+    assert needs_embedding(t, 0, every=10, grow=1.3, sharpness=50.0)  # on creation
+    t.embedded_frame, t.embedded_area, t.embedded_sharpness = 0, t.area, 50.0
+    assert not needs_embedding(t, 3, 10, 1.3, sharpness=60.0, sharpen=1.5)
+    assert needs_embedding(t, 3, 10, 1.3, sharpness=80.0, sharpen=1.5)  # motion blur gone: a better look
+    assert not needs_embedding(t, 3, 10, 1.3)  # no sharpness given: the clock and the size decide
+    assert needs_embedding(t, 10, 10, 1.3, sharpness=10.0)
+
+
+def test_embedding_cadence():
+    t = Track(1, np.array([0, 0, 10, 10], np.float32), 0, 0)
+    assert needs_embedding(t, 0, every=10, grow=1.3)
+    t.embedded_frame, t.embedded_area = 0, t.area
+    assert not needs_embedding(t, 5, 10, 1.3)
+    assert needs_embedding(t, 10, 10, 1.3)
+    t.box = np.array([0, 0, 12, 12], np.float32)  # 44% larger: the face came closer
+    assert needs_embedding(t, 5, 10, 1.3)

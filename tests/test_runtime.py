@@ -133,11 +133,11 @@ def test_device_gate_and_smoke_test_give_identical_outputs_through_the_seam(zoo,
     from edge.faces.detector import FaceDetector
     from edge.faces.embedder import FaceEmbedder
     from edge.images import read_image
-    from edge.io.config import ModelUpdateConfig
+    from edge.fleet.config import ModelUpdateConfig
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from edge.io.model_update import ModelUpdater
-    from edge.io.security import public_key_b64
+    from edge.fleet.model_update import ModelUpdater
+    from fleetctl.signing import public_key_b64
     from edge.runtime import CardModel
 
     decoded = []  # every decode through the seam, by whoever called it

@@ -19,7 +19,7 @@ SECRET = "Door-s3cret"
 
 
 @pytest.fixture(scope="module")
-def site(zoo, tmp_path_factory):
+def stream_site(zoo, tmp_path_factory):
     """The demo's footage (MJPG .avi at its own 15 fps; H.264 .mp4 of it twice over) and a gallery with the demo's two
     people enrolled. Live sources run at the footage's own rate: a loop slower than the camera drops frames (newest
     wins), and on a busy machine Biden's 25 frames could all be dropped at a faster one."""
@@ -69,13 +69,13 @@ def decisions(events: list[dict]) -> tuple[set, int]:
             sum(e["type"] == "face_unknown" for e in events))
 
 
-def test_edgekit_run_recognises_the_demo_faces_over_rtsp_and_mjpeg_as_from_the_file(site):
+def test_edgekit_run_recognises_the_demo_faces_over_rtsp_and_mjpeg_as_from_the_file(stream_site):
     need_rtsp()
-    with RtspServer({"/door": site["mp4"]}, user="door", password=SECRET) as rtsp, \
-            MjpegServer(site["frames"], fps=15) as mjpeg:  # all three runs at once: the two cameras run in real time
-        runs = [start_run(site["config"], str(site["avi"])),
-                start_run(site["config"], rtsp.url(user="door", password=SECRET), max_frames=118),
-                start_run(site["config"], mjpeg.url(), max_frames=118)]
+    with RtspServer({"/door": stream_site["mp4"]}, user="door", password=SECRET) as rtsp, \
+            MjpegServer(stream_site["frames"], fps=15) as mjpeg:  # all three runs at once: the two cameras run in real time
+        runs = [start_run(stream_site["config"], str(stream_site["avi"])),
+                start_run(stream_site["config"], rtsp.url(user="door", password=SECRET), max_frames=118),
+                start_run(stream_site["config"], mjpeg.url(), max_frames=118)]
         (from_file, _), (over_rtsp, rtsp_out), (over_http, http_out) = [finish_run(p) for p in runs]
     recognised, unknown = decisions(from_file)
     assert recognised == {"carphone caller", "Barack Obama"} and unknown >= 1  # Biden is not enrolled
@@ -110,17 +110,18 @@ class Lines:
                     raise AssertionError(f"no such event within {timeout} s: {[e['type'] for e in self.events]}")
 
 
-def doorbell(site, uri: str, notifier=None, **source):
-    from edge.agent import DoorbellAgent
+def doorbell(stream_site, uri: str, notifier=None, **source):
+    """The doorbell loop (edge.site.build_loop) on `uri` in a thread, its events as JSON lines in `lines`."""
     from edge.config import load_config
     from edge.events import JsonLinesSink
+    from edge.site import build_loop
 
-    cfg = load_config(site["config"])
+    cfg = load_config(stream_site["config"])
     cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"uri": uri, **source})})
     lines, made = Lines(), []
 
-    def run():  # the agent's gallery (SQLite) belongs to the thread that made it
-        made.append(DoorbellAgent(cfg, JsonLinesSink(stream=lines), notifier=notifier))
+    def run():  # the app's gallery (SQLite) belongs to the thread that made it
+        made.append(build_loop(cfg, [JsonLinesSink(stream=lines)], notifier=notifier))
         made[0].run()
 
     thread = threading.Thread(target=run, daemon=True)
@@ -131,14 +132,14 @@ def doorbell(site, uri: str, notifier=None, **source):
     return made[0], lines, thread
 
 
-def test_camera_killed_mid_stream_and_back_30s_later(site):
+def test_camera_killed_mid_stream_and_back_30s_later(stream_site):
     """Reconnect with backoff, source_lost / source_restored with the outage, the track seen before the gap closed
     (face_left) before anything after it is decided: the person after the gap is a new track, decided afresh."""
     need_rtsp()
     from edge.site import reported_state
 
-    server = RtspServer({"/door": site["mp4"]}, user="door", password=SECRET).start()
-    agent, lines, thread = doorbell(site, server.url(user="door", password=SECRET), backoff_initial_s=0.5,
+    server = RtspServer({"/door": stream_site["mp4"]}, user="door", password=SECRET).start()
+    agent, lines, thread = doorbell(stream_site, server.url(user="door", password=SECRET), backoff_initial_s=0.5,
                                     backoff_max_s=2.0, read_timeout_s=2.0, open_timeout_s=3.0)
     try:
         first = lines.wait_for(lambda e: e["type"] == "face_recognized", 30)
@@ -150,7 +151,7 @@ def test_camera_killed_mid_stream_and_back_30s_later(site):
         server.start()  # same port, 30 s later
         restored = lines.wait_for(lambda e: e["type"] == "source_restored", 20)
         again = lines.wait_for(lambda e: e["type"] == "face_recognized" and e["track_id"] != first["track_id"], 20)
-        state = json.dumps(reported_state(agent.cfg, agent))
+        state = json.dumps(reported_state(agent))
     finally:
         agent.stop()
         thread.join(10)
@@ -171,7 +172,7 @@ def test_camera_killed_mid_stream_and_back_30s_later(site):
     assert SECRET not in json.dumps(events) and SECRET not in state and "door:***@127.0.0.1" in state
 
 
-def test_a_stall_is_a_read_timeout_not_a_hang_and_the_watchdog_stops_petting(site, tmp_path):
+def test_a_stall_is_a_read_timeout_not_a_hang_and_the_watchdog_stops_petting(stream_site, tmp_path):
     from edge.service import Notifier
 
     path = str(tmp_path / "notify")
@@ -188,8 +189,8 @@ def test_a_stall_is_a_read_timeout_not_a_hang_and_the_watchdog_stops_petting(sit
 
     threading.Thread(target=receive, daemon=True).start()
     notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "600000"})  # a pet due every 0.3 s
-    camera = MjpegServer(site["frames"], fps=30, user="cam", password=SECRET).start()
-    agent, lines, thread = doorbell(site, camera.url(user="cam", password=SECRET), notifier, read_timeout_s=1.5,
+    camera = MjpegServer(stream_site["frames"], fps=30, user="cam", password=SECRET).start()
+    agent, lines, thread = doorbell(stream_site, camera.url(user="cam", password=SECRET), notifier, read_timeout_s=1.5,
                                     backoff_initial_s=0.2)
     try:
         lines.wait_for(lambda e: e["type"] == "face_recognized", 30)
@@ -214,10 +215,10 @@ def test_a_stall_is_a_read_timeout_not_a_hang_and_the_watchdog_stops_petting(sit
     assert pets[-1] > stalled + 3.0  # and they came back with the frames
 
 
-def test_edgekit_run_with_a_wrong_password_says_so_in_one_line(site):
+def test_edgekit_run_with_a_wrong_password_says_so_in_one_line(stream_site):
     need_rtsp()
-    with RtspServer({"/door": site["mp4"]}, user="door", password=SECRET) as rtsp:
-        r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(site["config"]), "--source",
+    with RtspServer({"/door": stream_site["mp4"]}, user="door", password=SECRET) as rtsp:
+        r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(stream_site["config"]), "--source",
                             rtsp.url(user="door", password=SECRET + "x")], capture_output=True, text=True, timeout=60,
                            env={**os.environ, "NOTIFY_SOCKET": ""})
     assert r.returncode != 0 and "Traceback" not in r.stderr

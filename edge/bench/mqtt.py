@@ -101,9 +101,9 @@ def _wait_drained(link, timeout: float) -> float:
               "would drop the oldest of a 60 s x 2000/s backlog, by design)")
 def command(events, rate, latency_events, outage, outage_rate, inflight, outbox_max):
     """Events/s through the disk outbox to mosquitto at QoS 1, latency p50/p95, drain rate after an outage."""
-    from edge.io.config import MqttConfig
-    from edge.io.link import DeviceLink
-    from edge.io.outbox import OutboxConfig
+    from edge.fleet.config import MqttConfig
+    from edge.fleet.link import DeviceLink
+    from edge.fleet.outbox import OutboxConfig
 
     work = Path(tempfile.mkdtemp(prefix="edgekit-bench-mqtt-"))
     broker = Mosquitto(work).start()

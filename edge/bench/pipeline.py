@@ -95,21 +95,22 @@ NEVER_DECIDE = {"recognize": 1.0, "instant": 1.0, "unknown": -1.0, "max_attempts
 
 
 def peak_rss_mb() -> float:
-    from edge.agent import peak_rss_mb as peak
+    from edge.loop.telemetry import peak_rss_mb as peak
 
     return peak()
 
 
 def timed_run(site: dict, frames: list[np.ndarray], **source) -> tuple[dict, float]:
-    from edge.agent import DoorbellAgent
     from edge.capture import Capture
+    from edge.site import build_loop
 
     cfg = parse_config(site)
-    agent = DoorbellAgent(cfg, NullSink(), Capture(cfg.source.model_copy(update=source), MemorySource(frames)))
-    agent.detector.detect(frames[0])  # first invocations set up XNNPACK: not part of the steady state
-    agent.embedder.embed_crop(np.zeros((agent.embedder.size,) * 2 + (3,), np.uint8))
+    loop = build_loop(cfg, [NullSink()], Capture(cfg.source.model_copy(update=source), MemorySource(frames)))
+    app = loop.app
+    app.detector.detect(frames[0])  # first invocations set up XNNPACK: not part of the steady state
+    app.embedder.embed_crop(np.zeros((app.embedder.size,) * 2 + (3,), np.uint8))
     t = time.perf_counter()
-    stats = agent.run()
+    stats = loop.run()
     return stats, stats["frames"] / (time.perf_counter() - t)
 
 

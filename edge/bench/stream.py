@@ -25,40 +25,51 @@ def percentiles(values: list[float]) -> dict:
 
 
 class LatencyProbe:
-    """Wraps an agent's `process` and its sink to time each stamped frame and each event."""
+    """Times each stamped frame through the loop's app, and each decision event: wraps `loop.app.process` and is
+    itself one of the bus's sinks."""
 
-    def __init__(self, agent, warmup_s: float = 2.0):
+    def __init__(self, warmup_s: float = 2.0):
         self.stamps: dict[int, float] = {}
         self.decoded, self.processed, self.events = [], [], []
         self.unstamped = 0
+        self.counts: dict[str, int] = {}
+        self.warmup_s = warmup_s
         # frames stamped before the stream has run for warmup_s are left out: a server prerolls its first frames
         # before the session plays, and the first ones wait for the connection (not the steady state)
         self.since: float | None = None
-        inner_process, inner_emit = agent.process, agent.sink.emit
+
+    def watch(self, app) -> None:
+        inner = app.process
 
         def process(image, meta):
             stamp = read_stamp(image)
             if self.since is None:
-                self.since = time.time() + warmup_s
+                self.since = time.time() + self.warmup_s
             steady = stamp is not None and stamp >= self.since
             if steady:
                 self.stamps[meta["frame_id"]] = stamp  # before the frame's own events are emitted
-            inner_process(image, meta)
+            inner(image, meta)
             if stamp is None:
                 self.unstamped += 1
             elif steady:
                 self.decoded.append(meta["frame_time"] - stamp)
                 self.processed.append(time.time() - stamp)
 
-        def emit(event):
-            stamp = self.stamps.get(event.get("frame_id"))
-            if stamp is not None and event["type"] in ("face_recognized", "face_unknown"):
-                self.events.append(event["time"] - stamp)
-            inner_emit(event)
+        app.process = process
 
-        agent.process, agent.sink.emit = process, emit
+    def emit(self, event: dict) -> None:  # the sink side
+        self.counts[event["type"]] = self.counts.get(event["type"], 0) + 1
+        stamp = self.stamps.get(event.get("frame_id"))
+        if stamp is not None and event["type"] in ("face_recognized", "face_unknown"):
+            self.events.append(event["time"] - stamp)
+
+    def close(self) -> None:
+        pass
 
     def report(self) -> dict:
+        if not self.stamps:
+            return {"note": "the frames carry no edgekit test stamp (a real camera): no latency figure",
+                    "unstamped_frames": self.unstamped}
         third = len(self.processed) // 3
         drift = None
         if third >= 10:
@@ -67,33 +78,18 @@ class LatencyProbe:
                 "events": percentiles(self.events), "drift_ms": drift, "unstamped_frames": self.unstamped}
 
 
-class CountingSink:
-    def __init__(self):
-        self.counts: dict[str, int] = {}
-
-    def emit(self, event):
-        self.counts[event["type"]] = self.counts.get(event["type"], 0) + 1
-
-    def close(self):
-        pass
-
-
 def run_live(cfg, seconds: float) -> dict:
-    """The doorbell on `cfg.source` (a network camera) for `seconds`; its stats, latency and event counts."""
-    from edge.agent import DoorbellAgent
+    """The configured app on `cfg.source` (a network camera) for `seconds`: stats, latency and event counts."""
+    from edge.site import build_loop
 
-    sink = CountingSink()
-    agent = DoorbellAgent(cfg, sink)
-    probe = LatencyProbe(agent)
-    threading.Timer(seconds, agent.stop).start()
+    probe = LatencyProbe()
+    loop = build_loop(cfg, [probe])
+    probe.watch(loop.app)
+    threading.Timer(seconds, loop.stop).start()
     t = time.perf_counter()
-    stats = agent.run()
+    stats = loop.run()
     wall = time.perf_counter() - t
-    latency = probe.report()
-    if not probe.stamps:
-        latency = {"note": "the frames carry no edgekit test stamp (a real camera): no latency figure",
-                   "unstamped_frames": probe.unstamped}
-    return {"source": agent.capture.source.name, "transport": cfg.source.transport, "seconds": round(wall, 1),
+    return {"source": loop.capture.source.name, "transport": cfg.source.transport, "seconds": round(wall, 1),
             "frames_processed": stats["frames"], "fps": round(stats["frames"] / wall, 1),
-            "frames_read": agent.capture.read_count, "dropped": stats["dropped"], "reopened": stats["reopened"],
-            "stages": stats["stages"], "latency": latency, "events": sink.counts}
+            "frames_read": loop.capture.read_count, "dropped": stats["dropped"], "reopened": stats["reopened"],
+            "stages": stats["stages"], "latency": probe.report(), "events": probe.counts}

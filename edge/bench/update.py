@@ -28,11 +28,11 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from edge.bench.mqtt import Mosquitto
-    from edge.io.config import ModelUpdateConfig, MqttConfig
-    from edge.io.link import DeviceLink
-    from edge.io.operator import Operator, read_model
-    from edge.io.outbox import OutboxConfig
-    from edge.io.security import public_key_b64
+    from edge.fleet.config import ModelUpdateConfig, MqttConfig
+    from edge.fleet.link import DeviceLink
+    from fleetctl.operator import Operator, read_model
+    from edge.fleet.outbox import OutboxConfig
+    from fleetctl.signing import public_key_b64
 
     folder, device = work / f"broker-{int(nodelay)}", work / f"device-{int(nodelay)}"
     folder.mkdir()

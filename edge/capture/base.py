@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Literal, Protocol
+from typing import Callable, Iterator, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
-from edge.events import make_event
+from edge.events.types import (Event, SourceError as SourceErrorEvent, SourceFailed, SourceLost, SourceRestarted,
+                               SourceRestored)
 from edge.registry import Registry
 
 
@@ -68,25 +69,23 @@ class Frame:
     gap_s: float | None = None  # the first frame after a lost live source came back: how long it was away
 
 
-# Source classes by `source.kind`, each built with cls.from_config(cfg); imported when first used (picamera2 only
-# imports on a Pi).
+# Source classes by `source.kind`, each built with cls.from_config(cfg, emit); imported when first used (picamera2
+# only imports on a Pi). `emit` takes the events of sources that skip bad items (a folder's unreadable file).
 SOURCES: Registry[type] = Registry("source kind", "set source.kind to one of: {known}")
 SOURCES.lazy("opencv", "edge.capture.opencv:OpenCVSource")
 SOURCES.lazy("folder", "edge.capture.folder:FolderSource")
 SOURCES.lazy("picamera2", "edge.capture.picamera:Picamera2Source")
 
 
-def open_source(cfg: CaptureConfig) -> Source:
-    return SOURCES.get(cfg.kind).from_config(cfg)
+def open_source(cfg: CaptureConfig, emit=None) -> Source:
+    return SOURCES.get(cfg.kind).from_config(cfg, emit)
 
 
 class Capture:
-    def __init__(self, cfg: CaptureConfig, source: Source | None = None, on_event=None):
+    def __init__(self, cfg: CaptureConfig, source: Source | None = None, emit: Callable[[Event], object] | None = None):
         self.cfg = cfg
-        self.source = source or open_source(cfg)
-        self.on_event = on_event or (lambda e: None)
-        if hasattr(self.source, "on_event"):  # sources that skip bad items (folders) report them as events
-            self.source.on_event = self.on_event
+        self.emit = emit or (lambda e: None)  # the event bus
+        self.source = source or open_source(cfg, self.emit)
         self.dropped = 0
         self.read_count = 0
         self.reopened = 0
@@ -115,13 +114,12 @@ class Capture:
                 failures += 1
                 self._lost_attempts += 1
                 if getattr(e, "permanent", False) and not self.delivered:  # a wrong URL or password: say so, once
-                    self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e),
-                                   "attempts": failures})
+                    self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
                     raise EdgekitError(f"source.uri {getattr(e, 'what', e)}", getattr(e, "fix", None)) from None
                 if retries is not None and failures > retries:
-                    self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
+                    self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
                     return False
-                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": delay})
+                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=delay))
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, self.cfg.backoff_max_s)
@@ -144,7 +142,7 @@ class Capture:
                 return None
             self.source.close()
             if error is None and not self.source.is_live:
-                self.on_event({"type": "source_restarted", "source": self.source.name})
+                self.emit(SourceRestarted(source=self.source.name))
             self.reopened += 1
             if not self._open():
                 return None
@@ -154,18 +152,16 @@ class Capture:
         self.delivered, self._last_image_t = True, time.monotonic()
         if self._lost_at is not None:
             self._gap = round(self._last_image_t - self._lost_at, 2)
-            self.on_event(make_event("source_restored", source=self.source.name, outage_s=self._gap,
-                                     attempts=self._lost_attempts + 1))
+            self.emit(SourceRestored(source=self.source.name, outage_s=self._gap, attempts=self._lost_attempts + 1))
             self._lost_at = None
 
     def _failed_read(self, error: str) -> None:
         """A live source that was delivering is lost (once, until it delivers again); anything else is an error."""
         if self.source.is_live and self.delivered and self._lost_at is None:
             self._lost_at, self._lost_attempts = self._last_image_t, 0
-            self.on_event(make_event("source_lost", source=self.source.name, error=error, frames=self.read_count))
+            self.emit(SourceLost(source=self.source.name, error=error, frames=self.read_count))
         else:
-            self.on_event({"type": "source_error", "source": self.source.name, "error": error,
-                           "retry_in_s": self.cfg.backoff_initial_s})
+            self.emit(SourceErrorEvent(source=self.source.name, error=error, retry_in_s=self.cfg.backoff_initial_s))
 
     def frames(self) -> Iterator[Frame]:
         if not self._open():

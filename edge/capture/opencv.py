@@ -17,11 +17,11 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
 
 class OpenCVSource:
     @classmethod
-    def from_config(cls, cfg):
+    def from_config(cls, cfg, emit=None):
         if is_stream_url(cfg.uri):  # network cameras: OpenCV too, with bounded waits (edge.capture.stream)
             from edge.capture.stream import StreamSource
 
-            return StreamSource.from_config(cfg)
+            return StreamSource.from_config(cfg, emit)
         return cls(cfg.uri, cfg.width, cfg.height)
 
     def __init__(self, uri: str, width: int | None = None, height: int | None = None):

@@ -13,7 +13,7 @@ class Picamera2Source:
     name = "picamera2"
 
     @classmethod
-    def from_config(cls, cfg):
+    def from_config(cls, cfg, emit=None):
         return cls(cfg.width, cfg.height)
 
     def __init__(self, width: int | None, height: int | None):

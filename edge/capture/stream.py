@@ -55,7 +55,7 @@ class StreamSource:
     is_live = True
 
     @classmethod
-    def from_config(cls, cfg):
+    def from_config(cls, cfg, emit=None):
         return cls(cfg.uri, cfg.transport, cfg.open_timeout_s, cfg.read_timeout_s, cfg.ffmpeg_options)
 
     def __init__(self, uri: str, transport: str = "tcp", open_timeout_s: float = 10.0, read_timeout_s: float = 5.0,

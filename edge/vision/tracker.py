@@ -1,7 +1,8 @@
 """IoU tracker: detections keep a track id across frames; tracks unseen for `max_missed` frames end."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ class Track:
     embedded_frame: int | None = None
     embedded_area: float = 0.0
     embedded_sharpness: float = 0.0
-    data: dict = field(default_factory=dict)  # what the app keeps per track (votes, decision)
+    state: Any = None  # the app's own typed record for this track (the doorbell's FaceVotes)
 
     @property
     def area(self) -> float:
@@ -66,18 +67,6 @@ class IouTracker:
         ended = list(self.tracks.values())
         self.tracks.clear()
         return ended
-
-
-def needs_embedding(track: Track, frame_id: int, every: int, grow: float, sharpness: float | None = None,
-                    sharpen: float = 1.5) -> bool:
-    """Embed a track on creation, then every `every` frames, or sooner when the face grew by `grow` (x area) or got
-    sharper by `sharpen` (x variance of the Laplacian; pass `sharpness` to use it): a visitor walking up to the door
-    is re-embedded as the face becomes big and clear, not only on a fixed clock."""
-    if track.embedded_frame is None:
-        return True
-    if frame_id - track.embedded_frame >= every or track.area >= track.embedded_area * grow:
-        return True
-    return sharpness is not None and sharpness >= max(track.embedded_sharpness, 1e-6) * sharpen
 
 
 def face_sharpness(frame: np.ndarray, box: np.ndarray) -> float:
