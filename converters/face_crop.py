@@ -21,12 +21,15 @@ def face_crop_from(detector_card: Path, params: dict, size: int):
     decode = get_decoder(model.card.decoder.name)(model.card)
     margin, mode = float(params.get("margin", 1.3)), params.get("crop", "box")
 
-    def crop(image: np.ndarray) -> np.ndarray | None:
+    def crop(image: np.ndarray, pick: str = "largest") -> np.ndarray | None:
+        """The largest face, or with pick="central" the one nearest the image centre (LFW's subject)."""
+        from edge.faces.lfw import central_face
+
         x, t = preprocess(image, model.card.preprocess)
         dets = decode(model.run(x), t)
         if not len(dets):
             return None
-        i = int(np.argmax(dets.areas))
-        return face_crop(image, dets.boxes[i], None if dets.keypoints is None else dets.keypoints[i], margin, size, mode)
+        i = central_face(dets.boxes, image.shape) if pick == "central" else int(np.argmax(dets.areas))
+        return face_crop(image, dets.boxes[i], None if dets.keypoints is None else dets.keypoints[i], margin, size, mode, params.get("fit"))
 
     return crop

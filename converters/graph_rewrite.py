@@ -94,6 +94,40 @@ def global_avgpool_to_mean(graph_def):
     return graph_def, count
 
 
+def avgpool_to_depthwise(graph_def):
+    """Non-global AvgPool with VALID padding -> DepthwiseConv2dNative with a constant 1/(kh*kw) kernel, same window and
+    strides: the same average (exact for power-of-two windows such as 2x2), but a conv XNNPACK takes in INT8, where it
+    leaves AVERAGE_POOL_2D on the reference kernels (face-api's dlib ResNet: 4 pools, 5 partitions). SAME-padded pools
+    average over fewer cells at the border, so they are left alone. Run after global_avgpool_to_mean."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    count, extra = 0, []
+    for node in graph_def.node:
+        if node.op != "AvgPool" or node.attr["padding"].s != b"VALID" or node.attr["data_format"].s not in (b"", b"NHWC"):
+            continue
+        shape = graph.get_tensor_by_name(node.input[0] + ":0" if ":" not in node.input[0] else node.input[0]).shape
+        k, strides = list(node.attr["ksize"].list.i), list(node.attr["strides"].list.i)
+        if shape.rank != 4 or shape[3] is None or k[0] != 1 or k[3] != 1:
+            continue
+        kernel = node.name + "/edgekit_avg_kernel"
+        const = tf.compat.v1.NodeDef(name=kernel, op="Const")
+        const.attr["dtype"].type = tf.float32.as_datatype_enum
+        weights = np.full((k[1], k[2], int(shape[3]), 1), 1.0 / (k[1] * k[2]), np.float32)
+        const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(weights))
+        extra.append(const)
+        node.op = "DepthwiseConv2dNative"
+        node.input.append(kernel)
+        del node.attr["ksize"]
+        node.attr["strides"].list.i[:] = strides
+        node.attr["dilations"].list.i[:] = [1, 1, 1, 1]
+        count += 1
+    graph_def.node.extend(extra)
+    return graph_def, count
+
+
 def _int_const(name: str, values: list[int]):
     import tensorflow as tf
     from tensorflow.core.framework import node_def_pb2

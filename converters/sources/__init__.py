@@ -13,6 +13,7 @@ _MODULES = {
     "savedmodel": "converters.sources.savedmodel",
     "frozen_graph": "converters.sources.frozen_graph",
     "tfjs": "converters.sources.tfjs",
+    "tfjs_weights": "converters.sources.tfjs_weights",
     "tflite": "converters.sources.tflite",
     "onnx": "converters.sources.onnx",
 }

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from edge.errors import EdgekitError
-from converters.graph_rewrite import fuse_clip_to_relu6, global_avgpool_to_mean, neg_inf_pad_to_edge_pad, prune, split_v_to_slices
+from converters.graph_rewrite import (avgpool_to_depthwise, fuse_clip_to_relu6, global_avgpool_to_mean,
+                                      neg_inf_pad_to_edge_pad, prune, split_v_to_slices)
 from converters.sources import FloatModel
 
 
@@ -47,6 +48,7 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
                 raise EdgekitError(f"{where}: input {inputs[0]} has unknown dimensions {[d.size for d in dims]}", "the card's preprocess width/height fix them: set them")
 
     graph_def, pools = global_avgpool_to_mean(graph_def)
+    graph_def, local_pools = avgpool_to_depthwise(graph_def)
 
     def imports():
         tf.compat.v1.import_graph_def(graph_def, name="")
@@ -66,6 +68,6 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
         output_names=[o.split(":")[0] for o in outputs],
         input_name=inputs[0].split(":")[0],
         tf_converter=converter,
-        notes={k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools), ("split_v_to_slices", splits), ("neg_inf_pad_to_edge_pad", pads), *relayout.items()) if v},
+        notes={k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools), ("avgpool_to_depthwise", local_pools), ("split_v_to_slices", splits), ("neg_inf_pad_to_edge_pad", pads), *relayout.items()) if v},
         input_layout="NHWC" if nchw_to_nhwc else None,
     )

@@ -13,19 +13,24 @@ def _cfg(config_path) -> SiteConfig:
     return load_config(config_path) if config_path else SiteConfig()
 
 
-def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = None, mirror: bool | None = None):
-    """The configured detector and embedder; crop/margin/mirror override the card and config (for measuring)."""
+def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = None, mirror: bool | None = None,
+            use_float: bool = False):
+    """The configured detector and embedder (or their float references); crop/margin/mirror override the card and
+    config (for measuring)."""
     from edge.faces.detector import FaceDetector
     from edge.faces.embedder import FaceEmbedder
 
     accel = cfg.runtime.accelerator
-    for name in (cfg.detector.model, cfg.embedder.model):
-        if not cfg.card(name).is_file():
+    cards = [cfg.card(cfg.detector.model), cfg.card(cfg.embedder.model)]
+    if use_float:
+        cards = [c.with_name(c.name.replace(".card.json", ".float.card.json")) for c in cards]
+    for name, card in zip((cfg.detector.model, cfg.embedder.model), cards):
+        if not card.is_file():
             from edge.errors import EdgekitError
 
-            raise EdgekitError(f"model card {cfg.card(name)}: not found", f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
-    return (FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score),
-            FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror if mirror is None else mirror,
+            raise EdgekitError(f"model card {card}: not found", f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
+    return (FaceDetector(cards[0], accel, cfg.detector.min_score),
+            FaceEmbedder(cards[1], accel, cfg.embedder.mirror if mirror is None else mirror,
                          crop or cfg.embedder.align, margin))
 
 
@@ -50,7 +55,9 @@ def crop_options(f):
     """--crop/--margin/--mirror: try another face crop than the card's without rebuilding (what `eval` compares)."""
     f = click.option("--mirror/--no-mirror", default=None, help="test-time mirroring (default: the card's)")(f)
     f = click.option("--margin", type=float, help="crop side = box side x MARGIN (default: the card's)")(f)
-    return click.option("--crop", type=click.Choice(["box", "aligned", "template"]), help="face crop (default: the card's)")(f)
+    from edge.vision.align import CROPS
+
+    return click.option("--crop", type=click.Choice(CROPS), help="face crop (default: the card's)")(f)
 
 
 @click.group()
@@ -160,15 +167,28 @@ def calibrate(pairs_csv, identities_dir, roc_csv, crop, margin, mirror, config_p
 @click.option("--peer", is_flag=True, help="also score the face_recognition library (dlib) on the same pairs")
 @click.option("--sweep", is_flag=True, help="compare crops (box / aligned / template), margins 1.1-1.5 and mirroring on the pairs")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document instead of lines")
+@click.option("--lfw", "lfw_path", is_flag=False, flag_value="", default=None,
+              help="LFW's 10-fold protocol instead (default folder ../shared/data/faces/lfw)")
+@click.option("--folds", type=click.IntRange(2, 10), help="LFW: only the first N folds")
+@click.option("--limit", type=click.IntRange(1), help="LFW: the first N same and N different pairs of each fold")
+@click.option("--float/--no-float", "with_float", default=True, show_default=True, help="LFW: also the float models")
+@click.option("--cache", type=click.Path(), help="LFW: embeddings cache folder (default: the user cache)")
 @crop_options
 @config_option
-def eval_(data_dir, peer, sweep, as_json, crop, margin, mirror, config_path):
+def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, cache, crop, margin, mirror, config_path):
     """Accuracy through the full pipeline (detect, crop/align, embed): verification on the deepface pairs, and rank-1
-    identification on face-api.js BBT and AT&T with one enrolled picture per person and with all but one."""
+    identification on face-api.js BBT and AT&T with one enrolled picture per person and with all but one.
+    With --lfw: LFW View 2 (10 folds, each fold's threshold from the other nine), INT8, float and --peer."""
     from edge.errors import EdgekitError
     from edge.faces.evaluate import FaceSource, identification, pair_scores, verification_report
 
     cfg = _cfg(config_path)
+    if lfw_path is not None:
+        from edge.cli.faces_lfw import run_lfw
+
+        run_lfw(cfg, lfw_path or None, lambda is_float: _models(cfg, crop, margin, mirror, is_float), peer, folds,
+                limit, with_float, cache, as_json)
+        return
     root = Path(data_dir) if data_dir else Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
     pair_files = [root / "deepface" / n for n in ("pairs.csv", "pairs_extended.csv") if (root / "deepface" / n).is_file()]
     id_sets = [(n, root / sub) for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")) if (root / sub).is_dir()]

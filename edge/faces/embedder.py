@@ -32,6 +32,7 @@ class FaceEmbedder:
         if self.crop not in CROPS:
             raise EdgekitError(f"embedder {card.name}: crop '{self.crop}' is unknown", f"use one of: {', '.join(CROPS)}")
         self.margin = float(p.get("margin", 1.3)) if margin is None else float(margin)
+        self.fit = p.get("fit")  # named chips: which keypoints the similarity is fitted to (default: the template's)
         self.size = card.preprocess.width
         self.name = card.name
 
@@ -45,7 +46,7 @@ class FaceEmbedder:
 
     def crops(self, frame: np.ndarray, dets: Detections) -> list[np.ndarray]:
         kps = dets.keypoints if dets.keypoints is not None else [None] * len(dets)
-        return [face_crop(frame, b, k, self.margin, self.size, self.crop) for b, k in zip(dets.boxes, kps)]
+        return [face_crop(frame, b, k, self.margin, self.size, self.crop, self.fit) for b, k in zip(dets.boxes, kps)]
 
     def _vector(self, crop: np.ndarray) -> np.ndarray:
         x, _ = preprocess(crop, self.model.card.preprocess)

@@ -1,0 +1,62 @@
+"""`edgekit faces eval --lfw`: LFW's 10-fold protocol for the INT8 pipeline, its float models and the peer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+def default_lfw() -> Path:
+    """../shared/data/faces/lfw beside the checkout, or under EDGEKIT_SHARED_DATA."""
+    import os
+
+    shared = os.environ.get("EDGEKIT_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return Path(shared) / "faces" / "lfw"
+
+
+def float_card(card: Path) -> Path:
+    return card.with_name(card.name.replace(".card.json", ".float.card.json"))
+
+
+def run_lfw(cfg, path, models, peer: bool, folds, limit, with_float: bool, cache, as_json: bool) -> dict:
+    """`models(card_override)` -> (detector, embedder); prints a line per pipeline, returns the JSON document."""
+    from edge.faces import lfw
+
+    pairs = lfw.read_pairs(path or default_lfw(), folds, limit)
+    cache_root = Path(cache) if cache else lfw.cache_dir()
+    say = (lambda *a: None) if as_json else click.echo
+    photos = pairs.photos()
+    say(f"LFW View 2: {len(pairs)} pairs in {len(set(pairs.fold.tolist()))} folds, {len(photos)} photos "
+        f"({pairs.images}); subject: {lfw.SUBJECT_RULE}; a photo without a face makes its pairs errors")
+    out = {"subject_rule": lfw.SUBJECT_RULE, "cache": str(cache_root)}
+    runs = [("lfw", False)] + ([("lfw_float", True)] if with_float else [])
+    for key, is_float in runs:
+        detector, embedder = models(is_float)
+        label = f"{detector.model.card.name} -> {embedder.name} ({'float' if is_float else detector.model.card.target})"
+        cache_ = lfw.EmbeddingCache(cache_root, lfw.pipeline_key(detector, embedder))
+        vectors = lfw.embed_photos(photos, pairs.images, lfw.pipeline_embed(detector, embedder), cache_, label)
+        scores, missed = lfw.pair_scores(pairs, vectors)
+        out[key] = {"pipeline": label, "crop": embedder.crop, "margin": embedder.margin, "mirror": embedder.mirror,
+                    "min_score": float(detector.decode.score_threshold), **lfw.lfw_report(scores, pairs, missed)}
+        say(_line(label + f", crop {embedder.crop}", out[key]))
+    if peer:
+        cache_ = lfw.EmbeddingCache(cache_root, {"peer": "face_recognition 1.3.0", "detector": "hog", "upsample": 1,
+                                                 "rule": "central"})
+        vectors = lfw.embed_photos(photos, pairs.images, lfw.peer_embed(), cache_, "face_recognition")
+        scores, missed = lfw.pair_scores(pairs, vectors, distance=True)
+        out["lfw_peer"] = {"pipeline": "face_recognition (dlib HOG, upsample 1, ResNet, 5-point chip)",
+                           **lfw.lfw_report(scores, pairs, missed)}
+        out["lfw_peer"]["thresholds"] = {k: (-v if k in ("recognize", "unlock") else v)
+                                         for k, v in out["lfw_peer"]["thresholds"].items()}  # back to distances
+        say(_line("face_recognition (distance thresholds)", out["lfw_peer"]))
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+    return out
+
+
+def _line(label: str, r: dict) -> str:
+    t = r["thresholds"]
+    return (f"  {label}: accuracy {100 * r['accuracy_mean']:.2f}% +- {100 * r['accuracy_std']:.2f}, AUC {r['auc']:.4f}, "
+            f"TAR {r['tar_at_far_1e-3']:.4f} at FAR 1e-3, {r['faces_missed']} photo(s) without a face "
+            f"({r['pairs_with_a_missed_face']} pairs counted wrong); thresholds recognize {t['recognize']:.3f}, "
+            f"unlock {t['unlock']:.3f}")
