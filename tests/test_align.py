@@ -96,3 +96,36 @@ def test_aligned_crops_embed_a_tilted_smaller_face_like_the_upright_one(models, 
     emb.crop = card_crop
     assert sims["aligned"] > 0.88 and sims["template"] > 0.88, sims
     assert min(sims["aligned"], sims["template"]) > sims["box"] + 0.04, sims
+
+
+@pytest.mark.parametrize("name", ["Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Abel_Pacheco/Abel_Pacheco_0001.jpg",
+                                  "Angelina_Jolie/Angelina_Jolie_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg"])
+@pytest.mark.parametrize("tilt", [0, 25])
+def test_chip_puts_the_eyes_where_the_template_says(models, shared_data, name, tilt):
+    """dlib's 150x150 chip of a deep-funneled LFW face (also turned 25 degrees and shrunk): BlazeFace run again on
+    the chip finds the eyes within 4 px of the template's eye points."""
+    from edge.vision.templates import TEMPLATES
+
+    det, _ = models
+    image = read_image(shared_data / "faces" / "lfw" / "images" / name)
+    image = _rotated(image, tilt, 0.8) if tilt else image
+    d = det.detect(image)
+    i = int(np.argmin(np.hypot(*(((d.boxes[:, :2] + d.boxes[:, 2:]) / 2 - 125).T))))
+    chip = face_crop(image, d.boxes[i], d.keypoints[i], 1.0, 150, "dlib_chip")
+    assert chip.shape == (150, 150, 3)
+    # the detector wants context around a face: the chip in the middle of a frame twice its size
+    frame = cv2.copyMakeBorder(chip, 75, 75, 75, 75, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    again = det.detect(frame)
+    assert len(again) >= 1
+    eyes = again.keypoints[int(np.argmax(again.scores))][:2] - 75
+    want = np.asarray(TEMPLATES["dlib_chip"].points[:2])
+    assert np.abs(eyes - want).max() < 4.0, (eyes, want)
+
+
+def test_chip_templates_scale_to_the_embedder_size():
+    from edge.vision.templates import TEMPLATES
+
+    pts, idx = TEMPLATES["arcface_112"].target(224)
+    assert idx == (0, 1, 2, 3) and np.allclose(pts[0], (76.5892, 103.3926))
+    pts, idx = TEMPLATES["dlib_chip"].target(150, fit=(0, 1, 3))
+    assert idx == (0, 1, 3) and len(pts) == 3

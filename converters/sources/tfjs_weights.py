@@ -30,6 +30,14 @@ def read_weights(manifest: Path) -> dict[str, np.ndarray]:
             if not p.is_file():
                 raise EdgekitError(f"{manifest}: weight shard {shard} is missing next to it", "keep the manifest and its shards in one folder")
             data += p.read_bytes()
+        def nbytes(w):
+            q = w.get("quantization")
+            return int(np.prod(w["shape"])) * np.dtype(_DTYPES[q["dtype"] if q else w["dtype"]]).itemsize
+
+        described = sum(nbytes(w) for w in group["weights"])
+        if described != len(data):
+            raise EdgekitError(f"{manifest}: shards hold {len(data)} bytes, the manifest describes {described}",
+                               "re-fetch the package: the shards do not match the manifest")
         offset = 0
         for w in group["weights"]:
             shape, q = [int(d) for d in w["shape"]], w.get("quantization")
@@ -40,9 +48,6 @@ def read_weights(manifest: Path) -> dict[str, np.ndarray]:
             if q and q["dtype"] in ("uint8", "uint16"):
                 raw = raw.astype(np.float32) * np.float32(q["scale"]) + np.float32(q["min"])
             out[w["name"]] = raw.astype(np.int32 if w["dtype"] == "int32" else np.float32).reshape(shape)
-        if offset != len(data):
-            raise EdgekitError(f"{manifest}: shards hold {len(data)} bytes, the manifest describes {offset}",
-                               "re-fetch the package: the shards do not match the manifest")
     return out
 
 

@@ -14,7 +14,7 @@ def _cfg(config_path) -> SiteConfig:
 
 
 def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = None, mirror: bool | None = None,
-            use_float: bool = False):
+            use_float: bool = False, fit: tuple | None = None):
     """The configured detector and embedder (or their float references); crop/margin/mirror override the card and
     config (for measuring)."""
     from edge.faces.detector import FaceDetector
@@ -31,7 +31,7 @@ def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = Non
             raise EdgekitError(f"model card {card}: not found", f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
     return (FaceDetector(cards[0], accel, cfg.detector.min_score),
             FaceEmbedder(cards[1], accel, cfg.embedder.mirror if mirror is None else mirror,
-                         crop or cfg.embedder.align, margin))
+                         crop or cfg.embedder.align, margin, fit))
 
 
 def _far_detector(cfg: SiteConfig):
@@ -51,9 +51,22 @@ def _gallery(cfg: SiteConfig):
 config_option = click.option("--config", "config_path", type=click.Path(), help="site YAML (default: built-in defaults)")
 
 
+def _keypoints(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        idx = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        idx = ()
+    if len(idx) < 2 or any(i not in range(4) for i in idx):
+        raise click.BadParameter(f"'{value}': two or more of 0 (right eye), 1 (left eye), 2 (nose), 3 (mouth)")
+    return idx
+
+
 def crop_options(f):
     """--crop/--margin/--mirror: try another face crop than the card's without rebuilding (what `eval` compares)."""
     f = click.option("--mirror/--no-mirror", default=None, help="test-time mirroring (default: the card's)")(f)
+    f = click.option("--fit", callback=_keypoints, help="named chips: keypoints to fit, e.g. 0,1,3 (eyes, mouth)")(f)
     f = click.option("--margin", type=float, help="crop side = box side x MARGIN (default: the card's)")(f)
     from edge.vision.align import CROPS
 
@@ -142,14 +155,14 @@ def import_(path, config_path):
 @click.option("--roc", "roc_csv", type=click.Path(), help="also write the ROC (threshold, far, tar) to this CSV")
 @crop_options
 @config_option
-def calibrate(pairs_csv, identities_dir, roc_csv, crop, margin, mirror, config_path):
+def calibrate(pairs_csv, identities_dir, roc_csv, crop, margin, mirror, fit, config_path):
     """ROC, accuracy, AUC, TAR at FAR 1e-2/1e-3 and the recommended thresholds, for the configured embedder."""
     from edge.faces import calibrate as cal
 
     if bool(pairs_csv) == bool(identities_dir):
         raise click.UsageError("give one of --pairs CSV or --identities DIR")
     cfg = _cfg(config_path)
-    detector, embedder = _models(cfg, crop, margin, mirror)
+    detector, embedder = _models(cfg, crop, margin, mirror, fit=fit)
     if pairs_csv:
         scores, same, skipped = cal.scores_from_pairs(detector, embedder, Path(pairs_csv))
     else:
@@ -175,7 +188,8 @@ def calibrate(pairs_csv, identities_dir, roc_csv, crop, margin, mirror, config_p
 @click.option("--cache", type=click.Path(), help="LFW: embeddings cache folder (default: the user cache)")
 @crop_options
 @config_option
-def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, cache, crop, margin, mirror, config_path):
+def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, cache, crop, margin, mirror, fit,
+          config_path):
     """Accuracy through the full pipeline (detect, crop/align, embed): verification on the deepface pairs, and rank-1
     identification on face-api.js BBT and AT&T with one enrolled picture per person and with all but one.
     With --lfw: LFW View 2 (10 folds, each fold's threshold from the other nine), INT8, float and --peer."""
@@ -186,7 +200,7 @@ def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, ca
     if lfw_path is not None:
         from edge.cli.faces_lfw import run_lfw
 
-        run_lfw(cfg, lfw_path or None, lambda is_float: _models(cfg, crop, margin, mirror, is_float), peer, folds,
+        run_lfw(cfg, lfw_path or None, lambda is_float: _models(cfg, crop, margin, mirror, is_float, fit), peer, folds,
                 limit, with_float, cache, as_json)
         return
     root = Path(data_dir) if data_dir else Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
@@ -194,7 +208,7 @@ def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, ca
     id_sets = [(n, root / sub) for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")) if (root / sub).is_dir()]
     if not pair_files and not id_sets:
         raise EdgekitError(f"faces data {root}: no deepface pairs, faceapi_bbt or att in it", "pass --data with the shared faces folder")
-    detector, embedder = _models(cfg, crop, margin, mirror)
+    detector, embedder = _models(cfg, crop, margin, mirror, fit=fit)
     source = FaceSource(detector)  # each picture is read and detected once, whatever is compared
     threshold = cfg.thresholds.recognize
     say = (lambda *a: None) if as_json else click.echo

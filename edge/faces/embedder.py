@@ -16,7 +16,7 @@ class FaceEmbedder:
     """`align`: None = the card's crop, True/False = "aligned"/"box", or a crop name from edge.vision.align.CROPS."""
 
     def __init__(self, card_path, accelerator=None, mirror: bool | None = None, align: bool | str | None = None,
-                 margin: float | None = None):
+                 margin: float | None = None, fit: tuple | None = None):
         self.model = Model(card_path, accelerator)
         card = self.model.card
         if card.decoder.name != "embedding":
@@ -32,7 +32,7 @@ class FaceEmbedder:
         if self.crop not in CROPS:
             raise EdgekitError(f"embedder {card.name}: crop '{self.crop}' is unknown", f"use one of: {', '.join(CROPS)}")
         self.margin = float(p.get("margin", 1.3)) if margin is None else float(margin)
-        self.fit = p.get("fit")  # named chips: which keypoints the similarity is fitted to (default: the template's)
+        self.fit = fit if fit is not None else p.get("fit")  # named chips: which keypoints the similarity is fitted to (default: the template's)
         self.size = card.preprocess.width
         self.name = card.name
 
