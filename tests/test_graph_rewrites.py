@@ -91,3 +91,34 @@ def test_weights_manifest_errors_are_named(tmp_path, dlib_card):
         read_weights(tmp_path / "m.json")
     with pytest.raises(EdgekitError, match="architecture 'resnet_from_nowhere' is unknown"):
         sources.load(dlib_card.source.model_copy(update={"architecture": "resnet_from_nowhere"}), manifest)
+
+
+@pytest.fixture(scope="module")
+def mobilefacenet(shared_data):
+    path = shared_data / "models" / "mobilefacenet_insightface" / "mobilefacenet.tflite"
+    if not path.is_file():
+        pytest.skip(f"needs {path}")
+    return path
+
+
+def test_mxnet_prelu_becomes_one_prelu_op_exactly(mobilefacenet, media):
+    import cv2
+
+    from converters.tflite_surgery import prepare_for_quantizer
+    from edge.images import read_image
+    from edge.runtime.interpreter import Interpreter
+
+    data = mobilefacenet.read_bytes()
+    fixed, notes = prepare_for_quantizer(data, str(mobilefacenet))
+    before, after = op_names(read_model(data)), op_names(read_model(fixed))
+    assert notes["prelu_fused"] == 33 and before.count("MAXIMUM") == 33
+    assert after.count("PRELU") == 33 and "MAXIMUM" not in after and "MINIMUM" not in after
+    face = cv2.resize(read_image(media("obama"))[100:400, 300:600], (112, 112))[None, ..., ::-1].astype(np.float32)
+    outs = []
+    for model in (data, fixed):
+        it = Interpreter(model_content=model)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], face)
+        it.invoke()
+        outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    assert np.array_equal(outs[0], outs[1])

@@ -153,16 +153,27 @@ def import_(path, config_path):
 @click.option("--pairs", "pairs_csv", type=click.Path(), help="CSV with file_x,file_y,Decision (Yes/No)")
 @click.option("--identities", "identities_dir", type=click.Path(), help="folder of folders, one per identity")
 @click.option("--roc", "roc_csv", type=click.Path(), help="also write the ROC (threshold, far, tar) to this CSV")
+@click.option("--lfw", "lfw_path", is_flag=False, flag_value="", default=None,
+              help="LFW's folds: the recognize and unlock operating points (default folder ../shared/data/faces/lfw)")
+@click.option("--cache", type=click.Path(), help="LFW: embeddings cache folder (default: the user cache)")
 @crop_options
 @config_option
-def calibrate(pairs_csv, identities_dir, roc_csv, crop, margin, mirror, fit, config_path):
-    """ROC, accuracy, AUC, TAR at FAR 1e-2/1e-3 and the recommended thresholds, for the configured embedder."""
+def calibrate(pairs_csv, identities_dir, roc_csv, lfw_path, cache, crop, margin, mirror, fit, config_path):
+    """ROC, accuracy, AUC, TAR at FAR 1e-2/1e-3 and the recommended thresholds, for the configured embedder.
+    With --lfw: `recognize` (balanced, from the 10 folds) and `unlock` (FAR <= 1e-3) for thresholds in the config."""
     from edge.faces import calibrate as cal
 
-    if bool(pairs_csv) == bool(identities_dir):
-        raise click.UsageError("give one of --pairs CSV or --identities DIR")
+    if sum(x is not None and x is not False for x in (pairs_csv, identities_dir, lfw_path)) != 1:
+        raise click.UsageError("give one of --pairs CSV, --identities DIR or --lfw [DIR]")
     cfg = _cfg(config_path)
     detector, embedder = _models(cfg, crop, margin, mirror, fit=fit)
+    if lfw_path is not None:
+        from edge.cli.faces_lfw import calibrate_lfw
+
+        report = calibrate_lfw(lfw_path or None, detector, embedder, cache)
+        report.update(model=embedder.name, crop=embedder.crop, margin=embedder.margin, mirror=embedder.mirror)
+        click.echo(json.dumps(report, indent=1))
+        return
     if pairs_csv:
         scores, same, skipped = cal.scores_from_pairs(detector, embedder, Path(pairs_csv))
     else:

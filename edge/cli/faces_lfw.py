@@ -60,3 +60,19 @@ def _line(label: str, r: dict) -> str:
             f"TAR {r['tar_at_far_1e-3']:.4f} at FAR 1e-3, {r['faces_missed']} photo(s) without a face "
             f"({r['pairs_with_a_missed_face']} pairs counted wrong); thresholds recognize {t['recognize']:.3f}, "
             f"unlock {t['unlock']:.3f}")
+
+
+def calibrate_lfw(path, detector, embedder, cache) -> dict:
+    """Both operating points from LFW's folds for the configured pipeline: `recognize` (balanced: the mean of the
+    folds' best-accuracy thresholds) and `unlock` (at most 1 in 1000 different-person pairs accepted)."""
+    from edge.faces import lfw
+
+    pairs = lfw.read_pairs(path or default_lfw())
+    cache_ = lfw.EmbeddingCache(Path(cache) if cache else lfw.cache_dir(), lfw.pipeline_key(detector, embedder))
+    vectors = lfw.embed_photos(pairs.photos(), pairs.images, lfw.pipeline_embed(detector, embedder), cache_, "LFW")
+    scores, missed = lfw.pair_scores(pairs, vectors)
+    r = lfw.lfw_report(scores, pairs, missed)
+    t = r.pop("thresholds")
+    return {"source": f"LFW View 2, {len(pairs)} pairs, 10 folds", "subject_rule": lfw.SUBJECT_RULE, **r,
+            "recommended": {"recognize": round(t["recognize"], 3), "unlock": round(t["unlock"], 3)},
+            "unlock_tar": t["unlock_tar"], "unlock_far": t["unlock_far"]}
