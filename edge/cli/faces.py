@@ -186,6 +186,25 @@ def calibrate(pairs_csv, identities_dir, roc_csv, lfw_path, cache, crop, margin,
     click.echo(json.dumps(report, indent=1))
 
 
+@faces.command()
+@click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
+@click.option("--detector", "detectors", multiple=True, help="detector model(s) (default: blazeface_short, blazeface_full)")
+@click.option("--scores", default="0.5,0.4,0.3", show_default=True, help="score thresholds to report")
+@click.option("--zoom", default=0.6, show_default=True, help="second pass on the central share of a photo without a face (0: off)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document (with every miss) instead of lines")
+@config_option
+def recall(data_dir, detectors, scores, zoom, as_json, config_path):
+    """Detector recall: every LFW photo (each holds a face) and false faces on one-person sets (AT&T, BBT)."""
+    from edge.cli.faces_lfw import recall_report
+
+    try:
+        thresholds = sorted({float(v) for v in scores.split(",")}, reverse=True)
+    except ValueError:
+        raise click.BadParameter(f"'{scores}': comma-separated scores, e.g. 0.5,0.4,0.3", param_hint="--scores") from None
+    recall_report(_cfg(config_path), data_dir, detectors or ("blazeface_short", "blazeface_full"), thresholds,
+                  zoom or None, as_json)
+
+
 @faces.command(name="eval")
 @click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
 @click.option("--peer", is_flag=True, help="also score the face_recognition library (dlib) on the same pairs")

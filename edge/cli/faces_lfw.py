@@ -76,3 +76,35 @@ def calibrate_lfw(path, detector, embedder, cache) -> dict:
     return {"source": f"LFW View 2, {len(pairs)} pairs, 10 folds", "subject_rule": lfw.SUBJECT_RULE, **r,
             "recommended": {"recognize": round(t["recognize"], 3), "unlock": round(t["unlock"], 3)},
             "unlock_tar": t["unlock_tar"], "unlock_far": t["unlock_far"]}
+
+
+def recall_report(cfg, data_dir, detectors, scores, zoom, as_json) -> dict:
+    """`faces recall`: per detector and score threshold, photos without a face (LFW: all of them hold one) and false
+    faces on one-person sets; each LFW miss is listed."""
+    from edge.faces import recall
+    from edge.faces.detector import FaceDetector
+
+    faces_root = Path(data_dir) if data_dir else default_lfw().parent
+    sets = recall.photo_sets(faces_root)
+    say = (lambda *a: None) if as_json else click.echo
+    out = {}
+    for name in detectors:
+        card = cfg.card(name)
+        if not card.is_file():
+            say(f"{name}: not built, skipped (`edgekit models build {name}`)")
+            continue
+        det = FaceDetector(card, cfg.runtime.accelerator, min(scores))
+        for set_name, (root, photos) in sets.items():
+            found = recall.run(det, photos, root, zoom, f"{name} {set_name}", max(scores))
+            for t in scores:
+                r = recall.summary(found, t, bool(zoom))
+                out.setdefault(name, {}).setdefault(set_name, {})[f"{t:g}"] = r
+                after = f", {r['without_a_face_after_zoom']} after the zoomed second pass" if zoom else ""
+                several = "several faces (bystanders are real in LFW)" if set_name == "lfw" else "a false second face"
+                say(f"  {name:<16} {set_name:<12} score >= {t:<4g} {r['photos']:>6} photos: {r['without_a_face']} "
+                    f"without a face{after}; {r['with_several_faces']} with {several}")
+                if set_name == "lfw" and r["misses"] and len(r["misses"]) <= 20:
+                    say("      missed: " + ", ".join(r["misses"]))
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+    return out
