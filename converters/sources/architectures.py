@@ -42,33 +42,7 @@ def _faceapi_face_recognition(tf, w: dict):
     return "input", "embedding"
 
 
-def _faceapi_face_landmark_68(tf, w: dict):
-    """face-api's FaceLandmark68Net: four dense blocks of depthwise-separable convs (stride 2 each: 112 -> 7), a 7x7
-    average pool, a fully connected layer to 68 (x, y) pairs in [0, 1] of the (square) input."""
-    def separable(x, name, stride):
-        y = tf.nn.separable_conv2d(x, w[f"{name}/depthwise_filter"], w[f"{name}/pointwise_filter"], [1, stride, stride, 1], "SAME")
-        return y + w[f"{name}/bias"]
-
-    x = tf.compat.v1.placeholder(tf.float32, [1, 112, 112, 3], name="input")
-    out = x
-    for i in range(4):
-        d = f"dense{i}"
-        if i == 0:
-            out1 = tf.nn.relu(tf.nn.conv2d(out, w[f"{d}/conv0/filters"], 2, "SAME") + w[f"{d}/conv0/bias"])
-        else:
-            out1 = tf.nn.relu(separable(out, f"{d}/conv0", 2))
-        out2 = separable(out1, f"{d}/conv1", 1)
-        out3 = separable(tf.nn.relu(out1 + out2), f"{d}/conv2", 1)
-        out4 = separable(tf.nn.relu(out1 + out2 + out3), f"{d}/conv3", 1)
-        out = tf.nn.relu(out1 + out2 + out3 + out4)
-    out = tf.nn.avg_pool2d(out, 7, 2, "VALID")
-    flat = tf.reshape(out, [1, -1])
-    tf.identity(tf.matmul(flat, w["fc/weights"]) + w["fc/bias"], name="landmarks")
-    return "input", "landmarks"
-
-
-ARCHITECTURES = {"faceapi_face_recognition": _faceapi_face_recognition,
-                 "faceapi_face_landmark_68": _faceapi_face_landmark_68}
+ARCHITECTURES = {"faceapi_face_recognition": _faceapi_face_recognition}
 
 
 def build_graph_def(name: str, weights: dict, where: str):
