@@ -38,7 +38,8 @@ class Pairs:
         return len(self.a)
 
     def photos(self) -> list[str]:
-        return sorted(set(self.a) | set(self.b))
+        """Every photo once, in the order of the pairs (fold by fold: an interrupted run has whole folds cached)."""
+        return list(dict.fromkeys(p for pair in zip(self.a, self.b) for p in pair))
 
 
 def locate(path: str | Path) -> tuple[Path, Path]:
