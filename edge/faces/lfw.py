@@ -4,8 +4,9 @@
   photos resolve under images/<Name>/<Name>_<iiii>.jpg beside meta/ (or beside the pairs file).
 - Accuracy: for each fold, the threshold that maximises accuracy on the other nine folds is applied to it; mean and
   standard deviation over the folds. AUC and TAR at FAR 1e-3 over all pairs pooled.
-- A photo where no face is found makes its pairs errors (never dropped): a same pair scores -inf, a different pair
-  +inf, so every metric counts it wrong.
+- A photo where no face is found makes its pairs errors in the accuracy (never dropped). In the ROC (AUC, TAR at
+  FAR) such a pair is a rejection, the biometric convention for a failure to acquire: a same pair is a false
+  reject; a different pair cannot be falsely accepted by a face that was never seen.
 - The subject: LFW centres the person named on each photo (the face detector of the original collection was run and
   the photo cropped around it), so the face whose box centre is nearest the image centre is taken. The most confident
   face is the wrong rule here: 757 LFW photos hold several faces and bystanders are often sharper."""
@@ -140,12 +141,13 @@ def embed_photos(photos: list[str], images: Path, embed: Callable, cache: Embedd
 
 def pair_scores(pairs: Pairs, vectors: dict, distance: bool = False) -> tuple[np.ndarray, int]:
     """(score per pair, photos of these pairs without a face). Cosine similarity of unit vectors, or minus the
-    Euclidean distance (`distance`: face_recognition's measure). Missed pairs: -inf if same, +inf if different."""
+    Euclidean distance (`distance`: face_recognition's measure). A pair with a missed face scores -inf (rejected);
+    ten_fold counts it as an error either way."""
     scores = np.empty(len(pairs))
     for i, (a, b) in enumerate(zip(pairs.a, pairs.b)):
         va, vb = vectors[a], vectors[b]
         if va is None or vb is None:
-            scores[i] = -np.inf if pairs.same[i] else np.inf
+            scores[i] = -np.inf
         else:
             scores[i] = -float(np.linalg.norm(va - vb)) if distance else float(va @ vb)
     missed = sum(vectors[p] is None for p in pairs.photos())
@@ -159,7 +161,8 @@ def ten_fold(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) -> dict:
         train, test = (fold != f) & np.isfinite(scores), fold == f
         _, t = best_accuracy(scores[train], same[train])
         thresholds.append(t)
-        accs.append(float(((scores[test] >= t) == same[test]).mean()))
+        right = ((scores[test] >= t) == same[test]) & np.isfinite(scores[test])  # a missed face is an error
+        accs.append(float(right.mean()))
     return {"accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)), "fold_accuracies": accs,
             "fold_thresholds": thresholds}
 
