@@ -233,7 +233,9 @@ def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, ca
         run_lfw(cfg, lfw_path or None, lambda is_float: _models(cfg, crop, margin, mirror, is_float, fit), peer, folds,
                 limit, with_float, cache, as_json)
         return
-    root = Path(data_dir) if data_dir else Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
+    from edge.cli.faces_lfw import default_lfw
+
+    root = Path(data_dir) if data_dir else default_lfw().parent  # ../shared/data/faces, or under EDGEKIT_SHARED_DATA
     pair_files = [root / "deepface" / n for n in ("pairs.csv", "pairs_extended.csv") if (root / "deepface" / n).is_file()]
     id_sets = [(n, root / sub) for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")) if (root / sub).is_dir()]
     if not pair_files and not id_sets:
