@@ -113,7 +113,7 @@ def _opcode(model, builtin: int) -> int:
 
 
 def fuse_prelu(model) -> int:
-    """PReLU spelt out (MXNet exports): ADD(MAXIMUM(x, 0), MUL(MINIMUM(x, 0), alpha)), operands in either order ->
+    """PReLU spelt out (MXNet exports): ADD(MAXIMUM(x, 0) or RELU(x), MUL(MINIMUM(x, 0), alpha)), any operand order ->
     one PRELU(x, alpha). XNNPACK takes PRELU in INT8; MAXIMUM/MINIMUM it leaves on the reference kernels, one
     partition cut each (MobileFaceNet-ArcFace: 33 of them). Exact: max(x,0) + a*min(x,0) is PReLU's definition."""
     sg = model.subgraphs[0]
@@ -140,7 +140,9 @@ def fuse_prelu(model) -> int:
             continue
         for a, b in ((0, 1), (1, 0)):
             mx, mul = producer.get(op.inputs[a]), producer.get(op.inputs[b])
-            x = split(mx, "MAXIMUM")
+            # TF's converter turns Maximum(x, 0) into RELU: both spell the positive part
+            relu = mx is not None and _opname(model, mx) == "RELU"
+            x = mx.inputs[0] if relu else split(mx, "MAXIMUM")
             if x is None or mul is None or _opname(model, mul) != "MUL":
                 continue
             for k in (0, 1):

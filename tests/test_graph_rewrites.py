@@ -122,3 +122,43 @@ def test_mxnet_prelu_becomes_one_prelu_op_exactly(mobilefacenet, media):
         it.invoke()
         outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
     assert np.array_equal(outs[0], outs[1])
+
+
+def _tfjs_prelu_graph():
+    """conv -> PReLU spelt as TF.js exports it: Relu(x) + alpha * (x - Abs(x)) * 0.5."""
+    alpha = np.linspace(0.1, 0.3, 8).astype(np.float32)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, 16, 16, 3], name="x")
+        y = tf.nn.conv2d(x, np.random.default_rng(0).normal(0, 1, (3, 3, 3, 8)).astype(np.float32), 1, "SAME")
+        z = tf.nn.relu(y) + tf.multiply(tf.multiply(alpha, tf.subtract(y, tf.abs(y))), 0.5)
+        tf.identity(tf.nn.conv2d(z, np.full((1, 1, 8, 4), 0.1, np.float32), 1, "SAME"), name="out")
+    return g.as_graph_def()
+
+
+def test_tf_prelu_becomes_one_prelu_op_and_quantises_in_one_partition():
+    from converters.quantize import quantize
+    from converters.sources.tf_graph import from_graph_def
+    from edge.runtime.interpreter import Interpreter
+    from edge.runtime.report import graph_report
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (1, 16, 16, 3)).astype(np.float32)
+    g = tf.Graph()
+    with g.as_default():
+        tf.compat.v1.import_graph_def(_tfjs_prelu_graph(), name="")
+    with tf.compat.v1.Session(graph=g) as s:
+        want = s.run("out:0", {"x:0": x})
+    fm = from_graph_def(_tfjs_prelu_graph(), ["x"], ["out"], "tfjs-prelu")
+    ops = op_names(read_model(fm.tflite))
+    assert ops.count("PRELU") == 1 and not {"ABS", "MAXIMUM", "MINIMUM", "RELU"} & set(ops)
+    it = Interpreter(model_content=fm.tflite)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    assert np.abs(it.get_tensor(it.get_output_details()[0]["index"]) - want).max() < 1e-5
+    assert fm.tf_converter is None  # INT8 through ai-edge-quantizer, from the fused float model
+    int8, info = quantize(fm, [rng.normal(0, 1, (1, 16, 16, 3)).astype(np.float32) for _ in range(8)])
+    q = Interpreter(model_content=int8)
+    q.allocate_tensors()
+    assert info["engine"] == "ai-edge-quantizer" and graph_report(q).partitions == 1
