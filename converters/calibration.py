@@ -2,23 +2,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from edge.errors import EdgekitError
-from edge.images import list_images, read_image
+from edge.images import list_images, read_image, video_frames
+from edge.paths import shared_data_dir
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
-
-
-def shared_data_dir() -> Path:
-    env = os.environ.get("EDGEKIT_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def resolve_all(entry: str) -> list[Path]:
@@ -77,18 +71,14 @@ def load_samples(entries: list[str], video_stride: int = 8, limit: int | None = 
                 crop_paths.update(found)
     for p in tqdm(paths, desc="reading images", unit="file", leave=False, disable=None):
         if p.suffix.lower() in VIDEO_SUFFIXES:
-            cap = cv2.VideoCapture(str(p))
-            i = 0
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                if i % video_stride == 0:
-                    samples.append(Sample(f"{names[p]}#{i}", frame, p in crop_paths))
-                i += 1
-            cap.release()
-            if i == 0:
-                skipped.append(f"{p}: no frames could be read")
+            try:
+                frames = [Sample(f"{names[p]}#{i}", f, p in crop_paths) for i, f in video_frames(p, video_stride)]
+                if not frames:
+                    skipped.append(f"{p}: no frames could be read")
+            except EdgekitError as e:
+                frames = []
+                skipped.append(str(e))
+            samples += frames
             continue
         try:
             samples.append(Sample(names[p], read_image(p), p in crop_paths))

@@ -50,5 +50,5 @@ def make_card(source_card, tflite_path: Path, output_names: list[str], target: s
         notes=source_card.notes,
         **extra,
     )
-    card._dir = tflite_path.parent
+    card.placed_in(tflite_path.parent)
     return card

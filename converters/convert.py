@@ -20,7 +20,7 @@ from converters.source_card import SourceCard
 from converters.targets import get_target
 from edge.errors import EdgekitError
 from edge.preprocess import preprocess
-from edge.runtime import Model
+from edge.runtime import CardModel
 
 
 class GateFailed(EdgekitError):
@@ -75,7 +75,7 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         int8_path.write_bytes(int8)
         float_card = make_card(card, float_path, fm.output_names, "float")
         int8_card = make_card(card, int8_path, fm.output_names, target, quantization={**qinfo, **fm.notes_public()})
-        mf, mq = Model(float_card, threads_config(threads)), Model(int8_card, threads_config(threads))
+        mf, mq = CardModel(float_card, threads=threads), CardModel(int8_card, threads=threads)
         report = mq.report()
         log(f"[{card.name}] INT8 graph: {report}")
         metrics = {"held_out_images": len(held_out), "calibration_images": len(calib_set), "outputs": output_agreement(mf, mq, held_out, ranges)}
@@ -136,13 +136,3 @@ def keep_refused(stage: Path, dest: Path, float_card, int8_card) -> Path:
     for f in stage.iterdir():
         os.replace(f, dest / f.name)
     return dest
-
-
-def threads_config(threads: int):
-    from edge.runtime.accelerators import config_for
-
-    return config_for("cpu", threads=threads)
-
-
-def summary(result: Result) -> str:
-    return json.dumps(result.metrics, indent=1)

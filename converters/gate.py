@@ -1,8 +1,6 @@
 """The accuracy gate: float and INT8 side by side on held-out real images; refuse an INT8 model that lost too much."""
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +10,12 @@ from converters.calibration import resolve, resolve_all
 from edge.errors import EdgekitError
 from edge.images import list_images, read_image
 from edge.metrics import best_accuracy, rank1, roc_auc
-from edge.preprocess import preprocess
+from edge.faces.evaluate import score_pairs
+from edge.faces.pairs import read_pairs
 from edge.vision.detections import iou_matrix
 
 DEFAULT_MAX_DROP = {"verification_accuracy": 0.005, "auc": 0.005, "rank1": 0.02, "recall": 0.10, "precision": 0.10,
                     "top1_agreement": 0.05, "iou": 0.15, "lfw_accuracy": 0.003}
-
-
-@dataclass
-class GateResult:
-    metrics: dict = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -42,7 +31,7 @@ def output_agreement(float_model, int8_model, samples, ranges: dict | None = Non
     err: dict[str, float] = {}
     ranges = ranges or {}
     for s in tqdm(samples, desc="gate: outputs", unit="img", leave=False, disable=None):
-        x, _ = preprocess(s.image, float_model.card.preprocess)
+        x, _ = float_model.prepare(s.image)  # the same tensor into both: the cards' preprocessing is one
         for name, yf, yq in zip(float_model.card.outputs, float_model.run(x), int8_model.run(x)):
             if name in ranges:
                 lo, hi = ranges[name]
@@ -73,16 +62,11 @@ def detection_agreement(float_model, int8_model, samples, iou: float = 0.5, marg
     range: every difference on the held-out set was a face at 0.52-0.55), so recall counts float detections scoring
     at least threshold + margin and precision INT8 detections scoring that much; each may match any detection of
     the other model above the threshold itself."""
-    from edge.vision.decoders import get_decoder
-
-    decode_f = get_decoder(float_model.card.decoder.name)(float_model.card)
-    decode_q = get_decoder(int8_model.card.decoder.name)(int8_model.card)
-    confident = getattr(decode_f, "score_threshold", 0.0) + margin
+    confident = getattr(float_model.decoder, "score_threshold", 0.0) + margin
     n_f = n_q = found = right = 0
     ious, kp_err = [], []
     for s in tqdm(samples, desc="gate: detections", unit="img", leave=False, disable=None):
-        x, t = preprocess(s.image, float_model.card.preprocess)
-        df, dq = decode_f(float_model.run(x), t), decode_q(int8_model.run(x), t)
+        df, dq = float_model.infer(s.image), int8_model.infer(s.image)
         sure_f, sure_q = df[df.scores >= confident], dq[dq.scores >= confident]
         n_f, n_q = n_f + len(sure_f), n_q + len(sure_q)
         found += len(_match(sure_f, dq, iou))
@@ -104,8 +88,8 @@ def classifier_agreement(float_model, int8_model, samples) -> dict:
     """Share of held-out images on which INT8 and float pick the same top-1 class."""
     same = 0
     for s in tqdm(samples, desc="gate: top-1", unit="img", leave=False, disable=None):
-        x, _ = preprocess(s.image, float_model.card.preprocess)
-        same += int(np.argmax(float_model.run(x)[0]) == np.argmax(int8_model.run(x)[0]))
+        top_f, top_q = (int(np.argmax(m.infer(s.image).probabilities)) for m in (float_model, int8_model))
+        same += int(top_f == top_q)
     return {"top1_agreement": round(same / max(len(samples), 1), 4)}
 
 
@@ -123,12 +107,6 @@ def _identity_sets(entries: list[str]) -> list[tuple[str, list[Path], list[str]]
     return out
 
 
-def _embed(model, image) -> np.ndarray:
-    x, _ = preprocess(image, model.card.preprocess)
-    v = model.run(x)[0].reshape(-1)
-    return v / max(np.linalg.norm(v), 1e-12)
-
-
 def embedding_metrics(float_model, int8_model, identities: list[str], pairs: list[str], face_crop=None) -> dict:
     """Rank-1 (one enrolled image per identity, the rest probes) and pair verification (accuracy at the best threshold,
     ROC AUC), float vs INT8. Pair CSVs hold whole photos: `face_crop(image)` cuts the face out first."""
@@ -140,35 +118,28 @@ def embedding_metrics(float_model, int8_model, identities: list[str], pairs: lis
         first[idx] = True
         images = [read_image(f) for f in files]
         for tag, model in (("float", float_model), ("int8", int8_model)):
-            emb = np.stack([_embed(model, im) for im in tqdm(images, desc=f"gate: {entry} {tag}", leave=False, disable=None)])
+            emb = np.stack([model.infer(im)[0] for im in tqdm(images, desc=f"gate: {entry} {tag}", leave=False, disable=None)])
             out.setdefault(f"rank1[{entry}]", {})[tag] = round(rank1(emb[first], ids[first], emb[~first], ids[~first]), 4)
             iu = np.triu_indices(len(ids), 1)
             sims, same = (emb @ emb.T)[iu], (ids[:, None] == ids[None, :])[iu]
             out.setdefault(f"verification_accuracy[{entry}]", {})[tag] = round(best_accuracy(sims, same)[0], 4)
             out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(sims, same), 4)
     for entry in pairs:
-        path = resolve(entry)
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = read_pairs(resolve(entry))
         if face_crop is None:
             raise EdgekitError(f"gate pairs {entry}: need a face detector to crop whole photos", "set `detector:` in the card and build it first")
-        cache: dict[str, np.ndarray | None] = {}
-        for row in rows:
-            for key in ("file_x", "file_y"):
-                name = row[key]
-                if name not in cache:
-                    try:
-                        cache[name] = face_crop(read_image(_pair_file(path, name)))
-                    except EdgekitError:  # e.g. a truncated JPEG in the set: its pairs are left out and counted
-                        cache[name] = None
-        usable = [r for r in rows if cache[r["file_x"]] is not None and cache[r["file_y"]] is not None]
-        same = np.asarray([r["Decision"].strip().lower() == "yes" for r in usable])
+        cache: dict[Path, np.ndarray | None] = {}
+        for f in dict.fromkeys(f for p in rows for f in (p.a, p.b)):
+            try:
+                cache[f] = face_crop(read_image(f))
+            except EdgekitError:  # e.g. a truncated JPEG in the set: its pairs are left out and counted
+                cache[f] = None
         for tag, model in (("float", float_model), ("int8", int8_model)):
-            emb = {n: _embed(model, c) for n, c in cache.items() if c is not None}
-            sims = np.asarray([emb[r["file_x"]] @ emb[r["file_y"]] for r in usable])
+            emb = {f: model.infer(c)[0] for f, c in cache.items() if c is not None}
+            sims, same, left_out = score_pairs(rows, emb.get, lambda x, y: float(x @ y))
             out.setdefault(f"verification_accuracy[{entry}]", {})[tag] = round(best_accuracy(sims, same)[0], 4)
             out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(sims, same), 4)
-        out[f"pairs_used[{entry}]"] = {"float": len(usable), "int8": len(usable), "of": len(rows)}
+        out[f"pairs_used[{entry}]"] = {"float": len(rows) - left_out, "int8": len(rows) - left_out, "of": len(rows)}
     return out
 
 
@@ -185,21 +156,12 @@ def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_cro
              tqdm(pairs.photos(), desc=f"gate: {entry} crops", leave=False, disable=None)}
     out = {}
     for tag, model in (("float", float_model), ("int8", int8_model)):
-        vectors = {p: None if c is None else _embed(model, c) for p, c in crops.items()}
+        vectors = {p: None if c is None else model.infer(c)[0] for p, c in crops.items()}
         scores, missed = lfw.pair_scores(pairs, vectors)
         out.setdefault(f"lfw_accuracy[{entry}]", {})[tag] = round(lfw.ten_fold(scores, pairs.same, pairs.fold)["accuracy_mean"], 4)
         out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(scores, pairs.same), 4)
     out[f"lfw_pairs[{entry}]"] = {"pairs": len(pairs), "photos_without_a_face": int(missed)}
     return out
-
-
-def _pair_file(csv_path: Path, name: str) -> Path:
-    for base in (csv_path.parent, csv_path.parent / "images"):
-        if (base / name).is_file():
-            return base / name
-        if (base / Path(name).name).is_file():
-            return base / Path(name).name
-    return csv_path.parent / name
 
 
 def judge(metrics: dict, max_drop: dict[str, float], min_cosine: float, partitions: int | None, target: str) -> list[str]:

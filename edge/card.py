@@ -71,6 +71,11 @@ class ModelCard(Strict):
 
     _dir: Path = Path(".")
 
+    def placed_in(self, folder: Path) -> "ModelCard":
+        """The card read from (or written to) `folder`: its model file is resolved there."""
+        self._dir = Path(folder)
+        return self
+
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
 
@@ -83,15 +88,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def card_path_for(model_path: Path) -> Path:
-    return model_path.with_suffix("").with_suffix(".card.json") if model_path.suffix == ".tflite" else model_path
+def card_path(name: str | Path, models_dir: Path | None = None) -> Path:
+    """Where a model's card is: NAME in `models_dir` -> NAME.card.json there; NAME.tflite -> the card beside it; a
+    .json path as is."""
+    p = Path(name).expanduser()
+    if p.suffix == ".tflite":
+        return p.with_name(p.name[: -len(".tflite")] + ".card.json")
+    if p.suffix == ".json" or models_dir is None:
+        return p
+    return Path(models_dir) / f"{name}.card.json"
 
 
 def load_card(path: str | Path, verify: bool = True) -> ModelCard:
     """Load NAME.card.json (or the card beside NAME.tflite); check the model file exists and matches its sha256."""
-    path = Path(path)
-    if path.suffix == ".tflite":
-        path = path.with_name(path.name[: -len(".tflite")] + ".card.json")
+    path = card_path(path)
     if not path.is_file():
         raise EdgekitError(f"model card {path}: not found", "build it with `edgekit models build` or pass the .card.json path")
     try:
@@ -102,7 +112,7 @@ def load_card(path: str | Path, verify: bool = True) -> ModelCard:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         raise EdgekitError(f"model card {path}: field '{key}': {err['msg']}", "rebuild it with `edgekit models build`") from None
-    card._dir = path.parent
+    card.placed_in(path.parent)
     if verify:
         if not card.path.is_file():
             raise EdgekitError(f"model card {path}: its model file {card.path} is missing", f"rebuild it with `edgekit models build {card.name}`")

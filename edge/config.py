@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from edge.apps.doorbell import Thresholds
+from edge.apps.doorbell.policy import Thresholds
 from edge.capture.base import CaptureConfig
 from edge.errors import EdgekitError
 from edge.runtime.accelerators import AcceleratorConfig, CpuConfig
@@ -40,7 +40,7 @@ class EmbedderConfig(Strict):
     @field_validator("align")
     @classmethod
     def _known_crop(cls, v):
-        from edge.vision.align import CROPS
+        from edge.vision.crop import CROPS
 
         if isinstance(v, str) and v not in CROPS:
             raise ValueError(f"unknown crop '{v}': use one of {', '.join(CROPS)}")
@@ -74,14 +74,14 @@ def _optional(module: str, name: str) -> Any:
         return None
 
 
-MqttConfig = _optional("edge.io.config", "MqttConfig")
+MqttConfig = _optional("edge.fleet.config", "MqttConfig")
 PeripheralsConfig = _optional("edge.peripherals.config", "PeripheralsConfig")
-ShelfConfig = _optional("edge.apps.shelf", "ShelfConfig")
+ShelfConfig = _optional("edge.apps.shelf.policy", "ShelfConfig")
 
 
 class SiteConfig(Strict):
     device_id: str = Field("edgekit", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    app: Literal["doorbell", "shelf"] = "doorbell"
+    app: str = "doorbell"  # a name in edge.apps.APPS
     source: CaptureConfig = CaptureConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     detector: DetectorConfig = DetectorConfig()
@@ -103,6 +103,15 @@ class SiteConfig(Strict):
             raise ValueError(f"this edgekit install has no '{info.field_name}' support; remove the section")
         return v
 
+    @field_validator("app")
+    @classmethod
+    def _known_app(cls, v):
+        from edge.apps import APPS
+
+        if v not in APPS:
+            raise ValueError(f"unknown app {v!r}; known: {', '.join(APPS.names())}")
+        return v
+
     @model_validator(mode="after")
     def _app_has_its_section(self):
         if self.app == "shelf" and self.shelf is None:
@@ -115,7 +124,9 @@ class SiteConfig(Strict):
         return Path(self.runtime.models_dir).expanduser() if self.runtime.models_dir else models_dir()
 
     def card(self, name: str) -> Path:
-        return self.models_dir() / f"{name}.card.json"
+        from edge.card import card_path
+
+        return card_path(name, self.models_dir())
 
 
 def load_config(path: str | Path) -> SiteConfig:
@@ -136,5 +147,6 @@ def parse_config(data: dict, where: str = "config") -> SiteConfig:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         hint = "remove it or check its spelling" if err["type"] == "extra_forbidden" else "see configs/doorbell.yaml"
-        what = f"key '{key}': {err['msg']}" if key else err["msg"].removeprefix("Value error, ")
+        msg = err["msg"].removeprefix("Value error, ")
+        what = f"key '{key}': {msg}" if key else msg
         raise EdgekitError(f"{where}: {what}", hint) from None

@@ -9,14 +9,15 @@ import cv2
 import numpy as np
 
 from edge.media import media
-from edge.preprocess import Preprocess, _resize
+from edge.images import video_frames
+from edge.preprocess import letterbox
 
 SIZE = (640, 480)
 
 
 def _fit(image: np.ndarray) -> np.ndarray:
     """Letterbox any picture onto a 640x480 frame, as a doorbell camera would deliver it."""
-    return _resize(image, Preprocess(width=SIZE[0], height=SIZE[1], resize="letterbox"))[0]
+    return letterbox(image, *SIZE)
 
 
 def _top_square(image: np.ndarray) -> np.ndarray:
@@ -25,15 +26,7 @@ def _top_square(image: np.ndarray) -> np.ndarray:
 
 
 def read_clip(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return [frame for _, frame in video_frames(path)]
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 15.0) -> Path:

@@ -1,7 +1,8 @@
-"""Reading images from disk with errors that name the file, and listing image folders."""
+"""Reading images and video files from disk with errors that name the file, and listing image folders."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -32,6 +33,30 @@ def read_image(path: str | Path) -> np.ndarray:
     if image is None:
         raise EdgekitError(f"image {path}: cannot be decoded (corrupt or not an image)", "replace the file")
     return image
+
+
+def video_frames(path: str | Path, every: int = 1, limit: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, BGR frame) for every `every`-th frame of a video file, at most `limit` of them. A missing file or
+    one OpenCV cannot open raises EdgekitError naming it."""
+    if not Path(path).is_file():
+        raise EdgekitError(f"video {path}: not found", "check the path")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise EdgekitError(f"video {path}: cannot be opened (corrupt or an unknown format)",
+                           "convert it to MP4 (H.264)")
+    i = given = 0
+    try:
+        while limit is None or given < limit:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % every == 0:
+                given += 1
+                yield i, frame
+            i += 1
+    finally:
+        cap.release()
 
 
 def _jpeg_complete(data: np.ndarray) -> bool:

@@ -11,12 +11,14 @@ from edge.card import Preprocess
 
 @dataclass(frozen=True)
 class Transform:
-    """Maps model-input pixel coordinates back to frame coordinates: frame = (xy - pad) / scale."""
+    """Maps model-input pixel coordinates back to frame coordinates: frame = (xy - pad) / scale. `frame_size` (w, h)
+    is the frame's, for clipping boxes to it."""
 
     scale_x: float
     scale_y: float
     pad_x: float
     pad_y: float
+    frame_size: tuple[int, int] | None = None
 
     def to_frame(self, xy: np.ndarray) -> np.ndarray:
         """xy: (..., 2k) array of interleaved x, y in input pixels; returns the same shape in frame pixels."""
@@ -26,18 +28,24 @@ class Transform:
         return out
 
 
-def _resize(image: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Transform]:
+def resize(image: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Transform]:
+    """The image at the spec's input size (stretched or letterboxed) and the transform back to the image."""
     h, w = image.shape[:2]
     if spec.resize == "stretch":
         sx, sy = spec.width / w, spec.height / h
-        return cv2.resize(image, (spec.width, spec.height), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR), Transform(sx, sy, 0.0, 0.0)
+        return cv2.resize(image, (spec.width, spec.height), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR), Transform(sx, sy, 0.0, 0.0, (w, h))
     s = min(spec.width / w, spec.height / h)
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     px, py = (spec.width - nw) // 2, (spec.height - nh) // 2
     canvas = np.zeros((spec.height, spec.width) + image.shape[2:], dtype=image.dtype)
     canvas[py : py + nh, px : px + nw] = resized
-    return canvas, Transform(s, s, float(px), float(py))
+    return canvas, Transform(s, s, float(px), float(py), (w, h))
+
+
+def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The image scaled to fit width x height, centred on black (aspect ratio kept)."""
+    return resize(image, Preprocess(width=width, height=height, resize="letterbox"))[0]
 
 
 def to_color(image: np.ndarray, color: str) -> np.ndarray:
@@ -54,7 +62,7 @@ def preprocess(image_bgr: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Tra
     """Return a float32 batch of one (layout per spec) and the transform back to frame coordinates."""
     if image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3):
         raise ValueError(f"expected a uint8 HxW or HxWxC image, got {image_bgr.dtype} with shape {image_bgr.shape}")
-    resized, transform = _resize(image_bgr, spec)
+    resized, transform = resize(image_bgr, spec)
     x = to_color(resized, spec.color).astype(np.float32)
     if spec.prewhiten:
         std = max(float(x.std()), 1.0 / np.sqrt(x.size))

@@ -1,10 +1,13 @@
-"""Shared fixtures: real data locations, the built model zoo, package-shipped media."""
+"""Shared fixtures: real data locations, the built model zoo, package-shipped media; per-concern fixtures live in
+the plug-ins under tests/fixtures/ (a real mosquitto, the doorbell's gallery, event sinks)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.doorbell", "tests.fixtures.events"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("EDGEKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -7,7 +7,7 @@ import pytest
 
 from edge.errors import EdgekitError
 from edge.images import read_image
-from edge.vision.align import TEMPLATE, eye_level_matrix, face_crop, template_matrix
+from edge.vision.crop import TEMPLATE, eye_level_matrix, face_crop, template_matrix
 
 
 def _apply(m, pts):

@@ -91,14 +91,14 @@ def test_no_face_no_detections(detector):
 
 def test_scores_are_probabilities_over_the_threshold(detector, media):
     image = read_image(media("astronaut"))
-    loose = detector.decode.score_threshold
+    loose = detector.decoder.score_threshold
     try:
-        detector.decode.score_threshold = 0.05
+        detector.decoder.score_threshold = 0.05
         many = detector.detect(image)
-        detector.decode.score_threshold = 0.999999
+        detector.decoder.score_threshold = 0.999999
         none = detector.detect(image)
     finally:
-        detector.decode.score_threshold = loose
+        detector.decoder.score_threshold = loose
     assert len(many) >= 1 and ((many.scores >= 0.05) & (many.scores <= 1)).all()
     assert len(none) == 0
 

@@ -3,10 +3,10 @@ import shutil
 import threading
 import time
 
-import cv2
 import numpy as np
 import pytest
 
+from tests.fixtures.events import keep
 from edge.capture import Capture
 from edge.capture.base import CaptureConfig, check_frame
 
@@ -23,7 +23,7 @@ def test_file_source_reads_every_frame_then_stops(media):
 
 def test_file_source_loops_when_asked(media):
     events = []
-    cap = Capture(cfg(uri=str(media("carphone")), at_end="loop"), on_event=events.append)
+    cap = Capture(cfg(uri=str(media("carphone")), at_end="loop"), emit=keep(events))
     n = 0
     for _ in cap.frames():
         n += 1
@@ -45,7 +45,7 @@ def test_realtime_replay_keeps_only_the_newest_frame_under_load(media):
 def test_missing_file_is_retried_with_backoff_and_recovers(media, tmp_path):
     target = tmp_path / "cam.mp4"
     events = []
-    cap = Capture(cfg(uri=str(target), open_retries=20), on_event=events.append)
+    cap = Capture(cfg(uri=str(target), open_retries=20), emit=keep(events))
     threading.Timer(0.4, lambda: shutil.copy(media("carphone"), target)).start()  # the "camera" appears later
     frames = list(cap.frames())
     errors = [e for e in events if e["type"] == "source_error"]
@@ -59,7 +59,7 @@ def test_truncated_video_ends_cleanly(media, tmp_path):
     bad = tmp_path / "cut.mp4"
     bad.write_bytes(data[: len(data) // 3])
     events = []
-    frames = list(Capture(cfg(uri=str(bad)), on_event=events.append).frames())
+    frames = list(Capture(cfg(uri=str(bad)), emit=keep(events)).frames())
     assert len(frames) < 100  # whatever decodes, then a clean end: no exception
     assert frames or events[-1]["type"] == "source_failed"
 
@@ -68,12 +68,12 @@ def test_garbage_video_never_opens_and_stop_ends_the_retries(tmp_path):
     bad = tmp_path / "x.mp4"
     bad.write_bytes(b"\x00" * 1000)
     events = []
-    cap = Capture(cfg(uri=str(bad), open_retries=1000), on_event=events.append)
+    cap = Capture(cfg(uri=str(bad), open_retries=1000), emit=keep(events))
     threading.Timer(0.3, cap.stop).start()
     assert list(cap.frames()) == []
     assert events and all(e["type"] == "source_error" for e in events)
     events.clear()
-    assert list(Capture(cfg(uri=str(bad), open_retries=2), on_event=events.append).frames()) == []
+    assert list(Capture(cfg(uri=str(bad), open_retries=2), emit=keep(events)).frames()) == []
     assert [e["type"] for e in events] == ["source_error", "source_error", "source_failed"]
 
 

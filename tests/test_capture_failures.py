@@ -3,6 +3,7 @@ Each is an event naming the problem; the capture never raises into the loop."""
 import shutil
 import threading
 
+from tests.fixtures.events import keep
 from edge.capture import Capture
 from edge.capture.base import CaptureConfig
 
@@ -15,7 +16,7 @@ def test_looping_file_deleted_mid_run_fails_with_an_event_after_its_retries(medi
     clip = tmp_path / "door.mp4"
     shutil.copy(media("carphone"), clip)
     events = []
-    cap = Capture(cfg(uri=str(clip), at_end="loop", open_retries=3), on_event=events.append)
+    cap = Capture(cfg(uri=str(clip), at_end="loop", open_retries=3), emit=keep(events))
     n = 0
     for _ in cap.frames():
         n += 1
@@ -34,7 +35,7 @@ def test_looping_file_cut_short_mid_run_ends_the_pass_and_then_fails_cleanly(med
     whole = sum(1 for _ in Capture(cfg(uri=str(clip))).frames())
     events = []
     n = 0
-    for _ in Capture(cfg(uri=str(clip), at_end="loop", open_retries=2), on_event=events.append).frames():
+    for _ in Capture(cfg(uri=str(clip), at_end="loop", open_retries=2), emit=keep(events)).frames():
         n += 1
         if n == 10:
             clip.write_bytes(data[: len(data) // 4])  # rewritten in place, shorter, under the reader
@@ -50,7 +51,7 @@ def test_corrupt_picture_in_a_folder_is_an_event_naming_it(media, tmp_path):
     (tmp_path / "3.png").write_bytes(b"not a png at all")
     shutil.copy(media("astronaut"), tmp_path / "4.png")
     events = []
-    frames = list(Capture(cfg(kind="folder", uri=str(tmp_path)), on_event=events.append).frames())
+    frames = list(Capture(cfg(kind="folder", uri=str(tmp_path)), emit=keep(events)).frames())
     assert len(frames) == 2 and [f.frame_id for f in frames] == [1, 2]
     bad = [e for e in events if e["type"] == "frame_unreadable"]
     assert [e["file"].rsplit("/", 1)[1] for e in bad] == ["2.jpg", "3.png"]
@@ -62,7 +63,7 @@ def test_folder_that_vanishes_between_loops_is_reported_and_stop_ends_the_wait(m
     folder.mkdir()
     shutil.copy(media("obama"), folder / "a.jpg")
     events = []
-    cap = Capture(cfg(kind="folder", uri=str(folder), at_end="loop", open_retries=1000), on_event=events.append)
+    cap = Capture(cfg(kind="folder", uri=str(folder), at_end="loop", open_retries=1000), emit=keep(events))
     n = 0
     for _ in cap.frames():
         n += 1

@@ -1,5 +1,4 @@
 """A network camera (MJPEG over HTTP, served by the test on loopback) that disappears mid-run and comes back."""
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -7,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 
+from tests.fixtures.events import keep
 from edge.capture import Capture
 from edge.capture.base import CaptureConfig
 
@@ -51,7 +51,7 @@ def test_camera_that_vanishes_is_reopened_with_backoff_and_frames_resume():
     cam = Camera()
     url = f"http://127.0.0.1:{cam.port}/stream.mjpg"
     events = []
-    cap = Capture(CaptureConfig(uri=url, backoff_initial_s=0.1, backoff_max_s=0.4), on_event=events.append)
+    cap = Capture(CaptureConfig(uri=url, backoff_initial_s=0.1, backoff_max_s=0.4), emit=keep(events))
     seen, phase = [], {"replugged": None}
 
     def replug():

@@ -19,7 +19,7 @@ from converters.convert import GateFailed, convert  # noqa: E402
 from converters.quantize import quantize  # noqa: E402
 from converters.source_card import load_source_card  # noqa: E402
 from converters.targets import coral  # noqa: E402
-from converters.tflite_surgery import op_names, prepare_for_quantizer, read_model  # noqa: E402
+from converters.tflite_surgery import op_names, read_model  # noqa: E402
 from converters.zoo import CARDS_DIR, fetch_source  # noqa: E402
 from edge.errors import EdgekitError  # noqa: E402
 from edge.preprocess import preprocess  # noqa: E402

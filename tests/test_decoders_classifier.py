@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from edge.errors import EdgekitError
-from edge.vision.classify import Classifier, attributes, crop_box
+from edge.vision.classify import Classifier
+from edge.vision.crop import box_crop
 from edge.vision.detections import Detections
 
 pytest.importorskip("tensorflow")
@@ -65,20 +66,20 @@ def test_each_detection_crop_is_classified(tmp_path):
     assert [r.labels[0] if r else None for r in res] == ["red", "blue", None]  # the third box lies outside the frame
     only = clf.classify_detections(frame, dets, margin=0.0, only=np.array([False, True, True]))
     assert only[0] is None and only[1].labels == ["blue"]
-    assert attributes(res)[0][0]["label"] == "red" and attributes(res)[2] is None
+    assert res[0].as_dict()[0]["label"] == "red" and res[2] is None
 
 
 def test_crop_margin_is_clipped_to_the_frame():
     frame = np.zeros((50, 50, 3), np.uint8)
-    assert crop_box(frame, np.array([0, 0, 20, 10]), 0.5).shape[:2] == (15, 30)
-    assert crop_box(frame, np.array([60, 60, 70, 70]), 0.1) is None
+    assert box_crop(frame, np.array([0, 0, 20, 10]), 0.5).shape[:2] == (15, 30)
+    assert box_crop(frame, np.array([60, 60, 70, 70]), 0.1) is None
 
 
 def test_a_detector_card_is_refused(tmp_path):
     graph = colour_classifier_graph(16)
     card = write_card(tmp_path, "colour", graph, task="object_detector", decoder={"name": "classifier"},
                       labels=LABELS, outputs=["logits"], output_tensors=output_names(graph), size=(16, 16))
-    with pytest.raises(EdgekitError, match="not a classifier"):
+    with pytest.raises(EdgekitError, match="'object_detector' is not what this stage runs; pick a card whose task is classifier"):
         Classifier(card)
 
 

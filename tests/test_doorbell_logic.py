@@ -1,15 +1,10 @@
-"""Doorbell decisions, tracker, matcher and gallery: pure logic and real SQLite files."""
-import sqlite3
-
+"""Doorbell decisions and the matcher: pure logic (the tracker and the gallery: test_tracker, test_faces_gallery)."""
 import numpy as np
 import pytest
 
-from edge.apps.doorbell import Doorbell, Thresholds
-from edge.errors import EdgekitError
-from edge.faces.gallery import Gallery
+from edge.apps.doorbell.policy import DoorbellVote, Thresholds, needs_embedding
 from edge.faces.matcher import Matcher
-from edge.vision.detections import Detections
-from edge.vision.tracker import IouTracker, Track, needs_embedding
+from edge.vision.tracker import Track
 
 META = {"frame_id": 7, "frame_time": 1.0}
 
@@ -19,21 +14,21 @@ def track():
 
 
 def test_instant_match_decides_at_once():
-    bell, t = Doorbell(Thresholds()), track()
+    bell, t = DoorbellVote(Thresholds()), track()
     e = bell.attempt(t, "ann", 0.9, META)
     assert e["type"] == "face_recognized" and e["identity"] == "ann" and e["track_id"] == 1
     assert bell.attempt(t, "ann", 0.95, META) is None  # one event per track decision
 
 
 def test_two_votes_above_recognize_decide():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5)), track()
     assert bell.attempt(t, "ann", 0.65, META) is None
     e = bell.attempt(t, "ann", 0.66, META)
     assert e["type"] == "face_recognized" and e["score"] == 0.66
 
 
 def test_band_waits_then_unknown_after_max_attempts():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=3)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=3)), track()
     assert bell.attempt(t, "ann", 0.55, META) is None
     assert bell.attempt(t, "ann", 0.56, META) is None
     e = bell.attempt(t, "ann", 0.57, META)
@@ -41,7 +36,7 @@ def test_band_waits_then_unknown_after_max_attempts():
 
 
 def test_low_scores_vote_unknown_and_split_votes_wait():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.9, unknown=0.5, majority=0.6)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.9, unknown=0.5, majority=0.6)), track()
     assert bell.attempt(t, "ann", 0.3, META) is None
     assert bell.attempt(t, None, -1.0, META)["type"] == "face_unknown"
     t2 = track()
@@ -51,7 +46,7 @@ def test_low_scores_vote_unknown_and_split_votes_wait():
 
 
 def test_a_face_that_leaves_undecided_is_reported_unknown_once_then_left():
-    bell, t = Doorbell(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=6)), track()
+    bell, t = DoorbellVote(Thresholds(recognize=0.6, instant=0.8, unknown=0.5, max_attempts=6)), track()
     assert bell.attempt(t, "ann", 0.55, META) is None and bell.attempt(t, "ann", 0.52, META) is None
     unknown, left = bell.end(t, META)
     assert unknown["type"] == "face_unknown" and unknown["undecided"] and unknown["score"] == 0.55
@@ -66,32 +61,6 @@ def test_a_face_that_leaves_undecided_is_reported_unknown_once_then_left():
 def test_thresholds_must_be_ordered():
     with pytest.raises(ValueError, match="unknown <= recognize <= instant"):
         Thresholds(recognize=0.4, unknown=0.6)
-
-
-def test_tracker_keeps_ids_across_moving_boxes_and_ends_tracks():
-    tr = IouTracker(iou=0.3, max_missed=2)
-    a = Detections(boxes=np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32), scores=np.ones(2, np.float32), class_ids=np.zeros(2, np.int32))
-    d1, _ = tr.update(a, 1)
-    moved = a.with_(boxes=a.boxes + 2)
-    d2, ended = tr.update(moved, 2)
-    assert list(d1.track_ids) == list(d2.track_ids) and not ended
-    _, ended = tr.update(Detections(), 3)
-    _, ended = tr.update(Detections(), 4)
-    assert not ended
-    _, ended = tr.update(Detections(), 5)
-    assert sorted(t.id for t in ended) == sorted(d1.track_ids.tolist())
-    d3, _ = tr.update(a, 6)
-    assert set(d3.track_ids) .isdisjoint(set(d1.track_ids))  # new faces, new ids
-
-
-def test_embedding_cadence():
-    t = track()
-    assert needs_embedding(t, 0, every=10, grow=1.3)
-    t.embedded_frame, t.embedded_area = 0, t.area
-    assert not needs_embedding(t, 5, 10, 1.3)
-    assert needs_embedding(t, 10, 10, 1.3)
-    t.box = np.array([0, 0, 12, 12], np.float32)  # 44% larger: the face came closer
-    assert needs_embedding(t, 5, 10, 1.3)
 
 
 def unit(rng, n, d=64):
@@ -121,43 +90,21 @@ def test_matcher_takes_each_identitys_best_embedding_over_a_large_gallery():
     assert list(names0) == [None] * 3
 
 
-def test_gallery_roundtrip_export_import_and_remove(tmp_path):
-    g = Gallery(tmp_path / "g.db")
-    rng = np.random.default_rng(1)
-    g.add("ann", "faceres", unit(rng, 3, 8))
-    g.add("bob", "faceres", unit(rng, 1, 8))
-    g.add("ann", "facenet", unit(rng, 1, 8))
-    assert g.identities() == {"ann": 4, "bob": 1}
-    v, ids = g.matrix("faceres")
-    assert v.shape == (4, 8) and sorted(set(ids)) == ["ann", "bob"]
-    g.export(tmp_path / "x.json")
-    g2 = Gallery(tmp_path / "g2.db")
-    assert g2.import_(tmp_path / "x.json") == 5 and g2.identities() == g.identities()
-    assert g.remove("ann") == 4 and g.identities() == {"bob": 1}
+def test_a_face_that_sharpens_is_embedded_again_before_its_turn():
+    t = Track(1, np.array([0, 0, 100, 100], np.float32), 0, 0)
+    assert needs_embedding(t, 0, every=10, grow=1.3, sharpness=50.0)  # on creation
+    t.embedded_frame, t.embedded_area, t.embedded_sharpness = 0, t.area, 50.0
+    assert not needs_embedding(t, 3, 10, 1.3, sharpness=60.0, sharpen=1.5)
+    assert needs_embedding(t, 3, 10, 1.3, sharpness=80.0, sharpen=1.5)  # motion blur gone: a better look
+    assert not needs_embedding(t, 3, 10, 1.3)  # no sharpness given: the clock and the size decide
+    assert needs_embedding(t, 10, 10, 1.3, sharpness=10.0)
 
 
-def test_gallery_rejects_a_file_that_is_not_sqlite_and_leaves_it_untouched(tmp_path):
-    bad = tmp_path / "gallery.db"
-    bad.write_bytes(b"this is not a database" * 100)
-    before = bad.read_bytes()
-    with pytest.raises(EdgekitError, match="not an edgekit gallery"):
-        Gallery(bad)
-    assert bad.read_bytes() == before
-
-
-def test_gallery_write_is_all_or_nothing(tmp_path):
-    g = Gallery(tmp_path / "g.db")
-    with pytest.raises(EdgekitError, match="identity name"):
-        g.add("", "faceres", np.zeros((2, 4), np.float32))
-    bad_vectors = [np.zeros(4, np.float32), "not a vector"]
-    with pytest.raises(Exception):
-        g.add("ann", "faceres", bad_vectors)
-    assert g.identities() == {}
-    # another connection sees a consistent file (WAL)
-    assert sqlite3.connect(tmp_path / "g.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def test_gallery_import_of_garbage_names_the_file(tmp_path):
-    (tmp_path / "x.json").write_text("{]")
-    with pytest.raises(EdgekitError, match="x.json: unreadable"):
-        Gallery(tmp_path / "g.db").import_(tmp_path / "x.json")
+def test_embedding_cadence():
+    t = Track(1, np.array([0, 0, 10, 10], np.float32), 0, 0)
+    assert needs_embedding(t, 0, every=10, grow=1.3)
+    t.embedded_frame, t.embedded_area = 0, t.area
+    assert not needs_embedding(t, 5, 10, 1.3)
+    assert needs_embedding(t, 10, 10, 1.3)
+    t.box = np.array([0, 0, 12, 12], np.float32)  # 44% larger: the face came closer
+    assert needs_embedding(t, 5, 10, 1.3)

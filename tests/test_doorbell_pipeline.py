@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.agent import DoorbellAgent
+from edge.site import build_loop
 from edge.config import load_config, parse_config
 from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
@@ -15,17 +15,7 @@ from edge.faces.embedder import FaceEmbedder
 from edge.faces.enroll import EnrollRules, check_and_embed
 from edge.faces.gallery import Gallery
 from edge.images import read_image
-
-
-class ListSink:
-    def __init__(self):
-        self.events = []
-
-    def emit(self, e):
-        self.events.append(e)
-
-    def close(self):
-        pass
+from tests.fixtures.events import ListSink
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +53,7 @@ def test_loop_recognises_an_enrolled_caller_once_per_track(zoo, media, tmp_path)
     assert why == "ok"
     Gallery(cfg.gallery.path).add("caller", "faceres", vec)
     sink = ListSink()
-    stats = DoorbellAgent(cfg, sink).run()
+    stats = build_loop(cfg, [sink]).run()
     recognised = [e for e in sink.events if e["type"] == "face_recognized"]
     assert len(recognised) == 1 and recognised[0]["identity"] == "caller"
     assert {"track_id", "score", "box", "frame_id", "frame_time"} <= set(recognised[0])
@@ -77,7 +67,7 @@ def test_a_stranger_is_unknown(zoo, media, tmp_path):
     det, emb = FaceDetector(cfg.card("blazeface_short")), FaceEmbedder(cfg.card("faceres"))
     Gallery(cfg.gallery.path).add("obama", "faceres", check_and_embed(det, emb, read_image(media("obama")), EnrollRules())[0])
     sink = ListSink()
-    DoorbellAgent(cfg, sink).run()
+    build_loop(cfg, [sink]).run()
     types = [e["type"] for e in sink.events]
     assert "face_unknown" in types and "face_recognized" not in types and types[-1] == "face_left"
 
@@ -85,12 +75,12 @@ def test_a_stranger_is_unknown(zoo, media, tmp_path):
 def test_wrong_frames_become_events_and_the_loop_goes_on(zoo, tmp_path, media):
     cfg = site(zoo, tmp_path)
     sink = ListSink()
-    agent = DoorbellAgent(cfg, sink)
+    agent = build_loop(cfg, [sink])
     agent.step(np.zeros((480, 640, 3), np.float32), {"frame_id": 1, "frame_time": 0})
     agent.step(np.zeros((2, 2, 3), np.uint8), {"frame_id": 2, "frame_time": 0})
     agent.step(read_image(media("obama")), {"frame_id": 3, "frame_time": 0})
     assert [e["type"] for e in sink.events][:2] == ["frame_rejected", "frame_rejected"]
-    assert agent.frames == 1 and agent.rejected == 2 and len(agent.tracker.tracks) == 1
+    assert agent.frames == 1 and agent.checks.rejected == 2 and len(agent.app.tracker.tracks) == 1
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -120,7 +110,7 @@ def test_shipped_example_config_is_valid():
 def test_missing_model_card_is_one_clear_line(tmp_path):
     cfg = parse_config({"runtime": {"models_dir": str(tmp_path)}, "gallery": {"path": str(tmp_path / "g.db")}})
     with pytest.raises(EdgekitError, match="blazeface_short.card.json: not found.*edgekit models build"):
-        DoorbellAgent(cfg, ListSink())
+        build_loop(cfg, [ListSink()])
 
 
 def test_demo_shows_a_recognised_and_an_unknown_face(zoo, tmp_path):

@@ -1,12 +1,15 @@
 """The SQLite gallery: several embeddings per identity, one transaction per write (a killed writer leaves whole
-batches only), foreign files refused untouched, export/import all-or-nothing."""
+batches only), foreign files refused untouched, export/import all-or-nothing, one connection per Gallery shared by
+threads and closed by close() or a with block."""
 from __future__ import annotations
 
 import hashlib
 import json
 import sqlite3
 import subprocess
+import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -77,7 +80,11 @@ def test_vectors_of_another_length_are_refused_and_nothing_is_written(tmp_path):
         g.add("bob", "faceres", np.full(8, np.nan, np.float32))
     with pytest.raises(EdgekitError, match="1-128 characters"):
         g.add("  ", "faceres", _unit(1))
+    with pytest.raises(ValueError):
+        g.add("bob", "faceres", [np.zeros(8, np.float32), "not a vector"])
     assert g.identities() == {"ada": 2}
+    # another connection sees a consistent file (WAL)
+    assert sqlite3.connect(tmp_path / "g.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 WRITER = """
@@ -140,9 +147,60 @@ def test_export_import_round_trip_and_a_bad_export_adds_nothing(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(doc))
     with pytest.raises(EdgekitError, match="bad.json: unreadable"):
         h.import_(tmp_path / "bad.json")
+    (tmp_path / "garbage.json").write_text("{]")
+    with pytest.raises(EdgekitError, match="garbage.json: unreadable"):
+        h.import_(tmp_path / "garbage.json")
     (tmp_path / "other.json").write_text(json.dumps({"format": "something-else", "embeddings": []}))
     with pytest.raises(EdgekitError, match="format 'something-else'"):
         h.import_(tmp_path / "other.json")
     with pytest.raises(EdgekitError, match="missing.json: unreadable"):
         h.import_(tmp_path / "missing.json")
     assert h.identities() == {"ada": 2, "bob": 1}  # nothing half-imported
+
+
+def _open_files(path) -> int:
+    """File descriptors of this process open on the gallery file or its -wal/-shm."""
+    names = {str(path), f"{path}-wal", f"{path}-shm"}
+    return sum(os.path.realpath(f"/proc/self/fd/{fd}") in names for fd in os.listdir("/proc/self/fd"))
+
+
+def test_one_connection_per_gallery_closed_by_close_or_a_with_block(tmp_path):
+    path = tmp_path / "g.db"
+    Gallery(path).close()
+    base = _open_files(path)
+    for i in range(20):
+        with Gallery(path) as g:
+            g.add(f"p{i}", "faceres", _unit(1, seed=i))
+            assert g.identities("faceres")[f"p{i}"] == 1
+        with pytest.raises(sqlite3.ProgrammingError):  # closed: nothing holds the file any more
+            g.identities()
+    g = Gallery(path)
+    g.identities()
+    g.close()
+    g.close()  # twice is harmless
+    assert _open_files(path) == base == 0
+    assert len(Gallery(path).identities()) == 20
+
+
+def test_one_gallery_is_shared_by_threads(tmp_path):
+    """The loop matches while MQTT commands enrol and list from other threads, all on the one connection."""
+    g = Gallery(tmp_path / "g.db")
+    errors = []
+
+    def work(k):
+        try:
+            for i in range(25):
+                g.add(f"t{k}", "faceres", _unit(2, seed=k * 100 + i))
+                g.matrix("faceres")
+                g.identities()
+        except Exception as e:  # noqa: BLE001 - any failure in a thread fails the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert g.identities() == {f"t{k}": 50 for k in range(6)}
+    g.close()

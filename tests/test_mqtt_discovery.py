@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from edge.errors import EdgekitError
-from edge.io.config import DiscoveryConfig, SnapshotConfig
-from edge.io.link import DeviceLink
+from edge.fleet.config import DiscoveryConfig, SnapshotConfig
+from edge.fleet.link import DeviceLink
 from tests.mqtt_broker import MOSQUITTO, Broker, free_port
-from tests.test_mqtt_link import Consumer, link_cfg
+from tests.fixtures.mqtt import Consumer, link_cfg
 
 
 @pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")

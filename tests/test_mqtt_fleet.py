@@ -3,7 +3,6 @@ keygen, signed commands and their replies, ls from retained status, watch."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -12,23 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from edge.io.link import DeviceLink
-from edge.io.security import SigningConfig
-from tests.mqtt_broker import MOSQUITTO, Broker
-from tests.test_mqtt_link import link_cfg
+from edge.fleet.link import DeviceLink
+from edge.fleet.security import SigningConfig
+from tests.fixtures.mqtt import link_cfg
+from tests.mqtt_broker import MOSQUITTO
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
 
 
 def edgekit(*args, timeout=60):
     return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def test_keygen_signed_commands_ls_and_watch(broker, tmp_path):

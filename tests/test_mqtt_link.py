@@ -3,12 +3,7 @@ an agent killed with SIGKILL, commands answered whatever they carry."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,76 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.io.config import MqttConfig
-from edge.io.link import DeviceLink, handle_command
-from edge.io.outbox import OutboxConfig
-from tests.mqtt_broker import MOSQUITTO, Broker
+from edge.fleet.link import DeviceLink, handle_command
+from tests.fixtures.mqtt import Consumer, link_cfg
+from tests.mqtt_broker import MOSQUITTO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY = Ed25519PrivateKey.generate()
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
-class Consumer:
-    """An operator-side subscriber collecting everything under a prefix."""
-
-    def __init__(self, port: int, topic: str = "edgekit/#", persistent: bool = False):
-        self.messages: list[tuple[str, dict | str, bool]] = []
-        self.raw: list[tuple[str, bytes]] = []  # payloads as they came (snapshots are JPEG bytes)
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        # persistent: a durable session (clean_session off, QoS 1), so the broker keeps its subscription and queue
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"consumer-{time.time_ns()}", clean_session=not persistent)
-        self.c.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.c.on_subscribe = lambda c, u, mid, rc, p: self.subscribed.set()
-        self.c.on_message = self._on
-        self.c.reconnect_delay_set(0.1, 0.5)
-        self.c.connect("127.0.0.1", port)
-        self.c.loop_start()
-        assert self.subscribed.wait(5), "consumer could not subscribe"
-
-    def _on(self, c, u, msg):
-        try:
-            body = json.loads(msg.payload)
-        except ValueError:
-            body = msg.payload.decode(errors="replace")
-        with self.lock:
-            self.messages.append((msg.topic, body, msg.retain))
-            self.raw.append((msg.topic, msg.payload))
-
-    def on(self, suffix: str):
-        with self.lock:
-            return [(b, r) for t, b, r in self.messages if t.endswith(suffix)]
-
-    def event_seqs(self):
-        with self.lock:
-            return [b["seq"] for t, b, _ in self.messages if "/events/" in t]
-
-    def wait(self, pred, timeout=15.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if pred():
-                return True
-            time.sleep(0.05)
-        return False
-
-    def close(self):
-        self.c.loop_stop()
-        self.c.disconnect()
-
-
-def link_cfg(port: int, tmp_path: Path, **kw) -> MqttConfig:
-    kw.setdefault("host", "127.0.0.1")  # the test's mosquitto (no host would start the in-process broker)
-    return MqttConfig(port=port, outbox=OutboxConfig(path=str(tmp_path / "outbox.db")), telemetry_interval_s=0.5, **kw)
 
 
 def test_status_online_retained_and_events_carry_id_and_seq(broker, tmp_path):
@@ -101,7 +35,7 @@ def test_status_online_retained_and_events_carry_id_and_seq(broker, tmp_path):
     assert late.wait(lambda: late.on("door1/telemetry"))
     assert "outbox_depth" in late.on("door1/telemetry")[0][0]
     # Nagle off on the device's and the operator's sockets: replies go out at once, not after a delayed ACK
-    from edge.io.operator import Operator
+    from fleetctl.operator import Operator
 
     op = Operator(port=broker.port)
     for client in (link.client, op.c):
@@ -149,10 +83,10 @@ def strict_handler(body: dict) -> dict:
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.one_of(st.sampled_from(["echo", "commands", "model_update"]), st.text(max_size=40)), payload=PAYLOADS)
 def test_random_payloads_always_get_a_reply_never_an_exception(name, payload):
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from edge.io.commands import Dispatcher
-    from edge.io.security import CommandVerifier, SigningConfig, public_key_b64
+    from edge.fleet.commands import Dispatcher
+    from edge.fleet.security import CommandVerifier, SigningConfig
+    from fleetctl.signing import public_key_b64
 
     d = Dispatcher(1024, CommandVerifier(SigningConfig(ed25519_public_keys=[public_key_b64(KEY)]), "door"))
     d.register("echo", strict_handler)

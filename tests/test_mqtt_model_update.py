@@ -13,14 +13,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card import sha256_file
 from edge.errors import EdgekitError
-from edge.io.config import ModelUpdateConfig
-from edge.io.link import DeviceLink
-from edge.io.model_update import ModelUpdater, sign_model
-from edge.io.operator import Operator
-from edge.io.security import public_key_b64
-from edge.runtime import Model
+from edge.fleet.config import ModelUpdateConfig
+from edge.fleet.link import DeviceLink
+from edge.fleet.model_update import ModelUpdater
+from fleetctl.signing import sign_model
+from fleetctl.operator import Operator
+from fleetctl.signing import public_key_b64
+from edge.runtime import CardModel
 from tests.mqtt_broker import MOSQUITTO, Broker
-from tests.test_mqtt_link import Consumer, link_cfg
+from tests.fixtures.mqtt import Consumer, link_cfg
 
 NAME = "blazeface_short"
 
@@ -33,9 +34,9 @@ def update(zoo):
     return tflite, card
 
 
-def updater(models: Path, key, media) -> ModelUpdater:
+def updater(models: Path, key, media, on_swapped=None) -> ModelUpdater:
     cfg = ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(models), sample_frames=[str(media("obama"))])
-    return ModelUpdater(cfg, on_outcome=lambda o: outcomes.append(o))
+    return ModelUpdater(cfg, on_outcome=lambda o: outcomes.append(o), on_swapped=on_swapped)
 
 
 outcomes: list = []
@@ -66,7 +67,7 @@ def test_tampered_unsigned_and_foreign_models_are_refused_and_the_old_one_stays(
     with pytest.raises(EdgekitError, match="not a model on this device"):
         push(u, sign_model(key, "../../etc/passwd", tflite, card), tflite)
     assert sha256_file(device_models / f"{NAME}.tflite") == before
-    Model(device_models / f"{NAME}.card.json")  # the old model still loads and matches its card
+    CardModel(device_models / f"{NAME}.card.json")  # the old model still loads and matches its card
     assert not list((device_models / ".incoming").iterdir())  # nothing half-received left behind
 
 
@@ -81,9 +82,12 @@ def test_a_model_that_fails_its_smoke_test_is_rolled_back(device_models, update,
     with pytest.raises(EdgekitError, match="rolled back"):
         push(u, sign_model(key, NAME, broken, broken_card), broken)
     assert sha256_file(device_models / f"{NAME}.tflite") == before
-    assert Model(device_models / f"{NAME}.card.json").card.sha256 == before
+    assert CardModel(device_models / f"{NAME}.card.json").card.sha256 == before
     assert outcomes[-1]["ok"] is False and "rolled back" in outcomes[-1]["message"]
-    u.on_swapped = lambda name, path: (_ for _ in ()).throw(RuntimeError("the loop could not reload it"))
+    def refuse(name, path):
+        raise RuntimeError("the loop could not reload it")
+
+    u = updater(device_models, key, media, on_swapped=refuse)
     with pytest.raises(EdgekitError, match="could not reload"):  # the loop refusing it rolls back too
         push(u, sign_model(key, NAME, tflite, card), tflite)
     assert sha256_file(device_models / f"{NAME}.tflite") == before
@@ -106,7 +110,7 @@ def test_signed_model_pushed_over_mqtt_is_installed_and_reported(device_models, 
         assert reply["result"]["ok"] and "smoke test" in reply["result"]["message"]
         assert seen[-1] == len(tflite) and len(seen) == -(-len(tflite) // (32 * 1024))
         assert sha256_file(device_models / f"{NAME}.tflite") == hashlib.sha256(tflite).hexdigest()
-        assert Model(device_models / f"{NAME}.card.json").input_dtype.name == "float32"  # the float build runs now
+        assert CardModel(device_models / f"{NAME}.card.json").input_dtype.name == "float32"  # the float build runs now
         assert states.wait(lambda: any(b.get("model_updates", {}).get(NAME, {}).get("ok") for b, _ in states.on("state")))
         bad = op.push_model("door9", NAME, tflite, card, Ed25519PrivateKey.generate())
         assert bad["ok"] is False and "bad signature" in bad["error"]

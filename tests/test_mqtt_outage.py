@@ -6,9 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from edge.io.link import DeviceLink
-from tests.test_mqtt_link import ROOT, Broker, Consumer, broker, link_cfg  # noqa: F401  (broker: fixture)
+from edge.fleet.link import DeviceLink
+from tests.fixtures.mqtt import Consumer, link_cfg
+from tests.mqtt_broker import Broker
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_broker_outage_loses_nothing_and_sequence_numbers_are_complete(tmp_path):
@@ -39,9 +43,9 @@ def test_broker_outage_loses_nothing_and_sequence_numbers_are_complete(tmp_path)
 
 AGENT = r"""
 import sys, time
-from edge.io.config import MqttConfig
-from edge.io.outbox import OutboxConfig
-from edge.io.link import DeviceLink
+from edge.fleet.config import MqttConfig
+from edge.fleet.outbox import OutboxConfig
+from edge.fleet.link import DeviceLink
 port, outbox, start, stop = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 link = DeviceLink(MqttConfig(host="127.0.0.1", port=port, outbox=OutboxConfig(path=outbox)), "door3").start()
 link.connected.wait(5)
@@ -65,7 +69,6 @@ def test_agent_killed_mid_stream_loses_nothing_and_its_will_marks_it_offline(bro
     p2 = subprocess.Popen([sys.executable, "-c", AGENT, str(broker.port), outbox, "0", "50"], env=env, stdout=subprocess.PIPE, text=True)
     assert p2.stdout.readline().strip() == "emitted"
     # every event the first run stored is delivered after the restart, and sequence numbers never repeat or go back
-    seqs = set(consumer.event_seqs())
     assert consumer.wait(lambda: set(range(1, max(consumer.event_seqs()) + 1)) <= set(consumer.event_seqs()), 20)
     assert max(consumer.event_seqs()) > 50  # the second run's events were numbered after the first run's
     p2.kill()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from edge.io.outbox import Outbox, OutboxConfig
+from edge.fleet.outbox import Outbox, OutboxConfig
 
 
 def payload(seq: int) -> bytes:

@@ -4,7 +4,6 @@ answered with an error, a correctly signed one runs."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -13,11 +12,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.errors import EdgekitError
-from edge.io.config import TlsConfig
-from edge.io.link import DeviceLink
-from edge.io.security import CommandVerifier, SigningConfig, public_key_b64, sign_command
+from edge.fleet.config import TlsConfig
+from edge.fleet.link import DeviceLink
+from edge.fleet.security import CommandVerifier, SigningConfig
+from fleetctl.signing import public_key_b64, sign_command
 from tests.mqtt_broker import MOSQUITTO, Broker, Pki
-from tests.test_mqtt_link import Consumer, link_cfg
+from tests.fixtures.mqtt import Consumer, link_cfg
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
 
@@ -137,15 +137,15 @@ def test_verifier_refuses_unsigned_forged_stale_and_replayed_commands(tmp_path):
 
 
 def test_replay_is_refused_after_a_restart(tmp_path):
-    from edge.io.outbox import Outbox, OutboxConfig
+    from edge.fleet.nonces import NonceStore
 
     key = Ed25519PrivateKey.generate()
     cfg = SigningConfig(ed25519_public_keys=[public_key_b64(key)])
     signed = sign_command("door6", "restart", {}, ed25519=key)
-    box = Outbox(OutboxConfig(path=str(tmp_path / "o.db")))
+    box = NonceStore(tmp_path / "o.nonces.db")
     CommandVerifier(cfg, "door6", box).check("restart", signed)
     box.close()
-    box = Outbox(OutboxConfig(path=str(tmp_path / "o.db")))  # the device restarted within the window
+    box = NonceStore(tmp_path / "o.nonces.db")  # the device restarted within the window
     with pytest.raises(EdgekitError, match="replayed"):
         CommandVerifier(cfg, "door6", box).check("restart", signed)
     box.close()

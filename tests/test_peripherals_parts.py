@@ -17,6 +17,7 @@ from edge.peripherals.config import GpsConfig, PortConfig, RelayConfig, Triggers
 from edge.peripherals.gps import Gps
 from edge.peripherals.relay import Relay
 from edge.peripherals.triggers import Triggers
+from tests.fixtures.events import keep
 
 
 def wait_for(pred, timeout=5.0):
@@ -77,7 +78,7 @@ def rig(mcu):
         "triggers": {"port": {"url": mcu.path}, "burst_s": 0.4, "idle_fps": 2},
         "relay": {"port": {"url": mcu.path}, "authorized": ["alice"], "unlock_s": 3, "cooldown_s": 10},
     })
-    p = Peripherals(cfg, events.append).start()
+    p = Peripherals(cfg).start(keep(events))
     assert list(p.ports) == [mcu.path]  # shared, opened once
     assert p.ports[mcu.path].wait_open(5)
     yield p, events
@@ -105,7 +106,7 @@ def test_button_starts_a_burst_that_ends(rig, mcu):
 
 def test_motion_repeats_extend_the_burst_without_new_events():
     events = []
-    t = Triggers(TriggersConfig(port=PortConfig(url="loop://"), burst_s=10), events.append)
+    t = Triggers(TriggersConfig(port=PortConfig(url="loop://"), burst_s=10), keep(events))
     assert t.handle_line("MOTION hall", now=100.0)
     assert t.handle_line("MOTION hall", now=105.0)  # the PIR re-fires: burst extended, no second event
     assert t.burst_active(now=114.0) and not t.burst_active(now=115.1)
@@ -117,7 +118,7 @@ def test_motion_repeats_extend_the_burst_without_new_events():
 
 def test_kinds_filter_and_bad_kind_config():
     events = []
-    t = Triggers(TriggersConfig(port=PortConfig(url="loop://"), kinds=["BUTTON"]), events.append)
+    t = Triggers(TriggersConfig(port=PortConfig(url="loop://"), kinds=["BUTTON"]), keep(events))
     assert t.handle_line("MOTION", now=1.0) and not t.burst_active(now=1.0) and events == []
     with pytest.raises(ValidationError, match="PIR"):
         TriggersConfig(port=PortConfig(url="loop://"), kinds=["PIR"])
@@ -158,10 +159,10 @@ def test_interlock_never_unlocks_while_an_unknown_face_is_in_view(rig, mcu):
     p, events = rig
     r = p.relay
     r.on_event({"type": "face_unknown", "track_id": 7}, now=0.0)
-    assert r.on_event(recognised("alice"), now=1.0)["reason"] == "unknown_in_view"
+    assert r.on_event(recognised("alice"), now=1.0).reason == "unknown_in_view"
     assert mcu.read_line(timeout=0.3) is None
     r.on_event({"type": "face_left", "track_id": 7, "identity": "unknown"}, now=2.0)
-    assert r.on_event(recognised("alice"), now=3.0)["result"] == "sent"
+    assert r.on_event(recognised("alice"), now=3.0).result == "sent"
     assert mcu.read_line() == "UNLOCK 3"
     assert relay_events(events)[0]["unknown_tracks"] == [7]
 
@@ -180,35 +181,36 @@ def test_interlock_off_and_stale_unknowns_expire():
     sent = []
     off = Relay(RelayConfig(**cfg, interlock_unknown=False), lambda line: sent.append(line) or True, lambda e: None)
     off.on_event({"type": "face_unknown", "track_id": 1}, now=0.0)
-    assert off.on_event(recognised("alice"), now=1.0)["result"] == "sent"
+    assert off.on_event(recognised("alice"), now=1.0).result == "sent"
     on = Relay(RelayConfig(**cfg, unknown_hold_s=60), lambda line: sent.append(line) or True, lambda e: None)
     on.on_event({"type": "face_unknown", "track_id": 1}, now=0.0)  # its face_left was never seen
-    assert on.on_event(recognised("alice"), now=59.0)["result"] == "refused"
-    assert on.on_event(recognised("alice"), now=61.0)["result"] == "sent"
+    assert on.on_event(recognised("alice"), now=59.0).result == "refused"
+    assert on.on_event(recognised("alice"), now=61.0).result == "sent"
     assert sent == ["UNLOCK 3", "UNLOCK 3"]
 
 
 def test_a_recognition_below_the_unlock_threshold_does_not_open_the_door():
-    from edge.apps.doorbell import Doorbell, Thresholds
+    from edge.apps.doorbell.policy import DoorbellVote, Thresholds
     from edge.vision.tracker import Track
 
     sent = []
     relay = Relay(RelayConfig(port=PortConfig(url="loop://"), authorized=["alice"], cooldown_s=0),
                   lambda line: sent.append(line) or True, lambda e: None)
-    bell = Doorbell(Thresholds(recognize=0.6, instant=0.7, unknown=0.5, unlock=0.8))
+    vote = DoorbellVote(Thresholds(recognize=0.6, instant=0.7, unknown=0.5, unlock=0.8))
     frame = {"frame_id": 1, "frame_time": 0.0}
-    weak = bell.attempt(Track(1, np.array([0, 0, 50, 50], np.float32), 1, 1), "alice", 0.75, frame)  # instant, not unlock
-    strong = bell.attempt(Track(2, np.array([0, 0, 50, 50], np.float32), 1, 1), "alice", 0.85, frame)
+    weak = vote.attempt(Track(1, np.array([0, 0, 50, 50], np.float32), 1, 1), "alice", 0.75, frame)  # instant, not unlock
+    strong = vote.attempt(Track(2, np.array([0, 0, 50, 50], np.float32), 1, 1), "alice", 0.85, frame)
+    weak, strong = weak.to_json(), strong.to_json()
     assert weak["type"] == strong["type"] == "face_recognized" and weak["unlock"] is False and strong["unlock"]
-    assert relay.on_event(weak, now=1.0)["reason"] == "below_unlock_threshold"
-    assert relay.on_event(strong, now=2.0)["result"] == "sent" and sent == ["UNLOCK 3"]
+    assert relay.on_event(weak, now=1.0).reason == "below_unlock_threshold"
+    assert relay.on_event(strong, now=2.0).result == "sent" and sent == ["UNLOCK 3"]
 
 
 def test_port_down_is_an_audited_failure_and_starts_no_cooldown(tmp_path):
     events = []
     cfg = PeripheralsConfig.model_validate(
         {"relay": {"port": {"url": str(tmp_path / "ttyACM0"), "backoff_initial_s": 0.05}, "authorized": ["alice"]}})
-    p = Peripherals(cfg, events.append).start()
+    p = Peripherals(cfg).start(keep(events))
     try:
         assert wait_for(lambda: any(e["type"] == "serial_port" and e["state"] == "unavailable" for e in events))
         p.on_event(recognised("alice"))
@@ -239,10 +241,16 @@ def test_relay_config_errors_name_the_key():
 
 # -- gps ---------------------------------------------------------------------------------------------------------
 def test_gps_over_a_pty_attaches_position_to_events(mcu):
-    events = []
+    from edge.events import EventBus
+    from tests.fixtures.events import ListSink
+
+    sink = ListSink()
+    events = sink.events
     cfg = PeripheralsConfig(gps=GpsConfig(port=PortConfig(url=mcu.path, baudrate=9600)),
                             relay=RelayConfig(port=PortConfig(url="loop://"), authorized=["alice"]))
-    p = Peripherals(cfg, events.append).start()
+    p = Peripherals(cfg)
+    bus = EventBus([sink], enrichers=[p.annotate], watchers=[p.on_event])  # as the site wires it
+    p.start(bus.emit)
     try:
         assert p.ports[mcu.path].wait_open(5)
         assert p.position() is None  # no fix yet

@@ -10,7 +10,7 @@ import pytest
 from edge.card import ModelCard, Preprocess, DecoderSpec, load_card, sha256_file
 from edge.errors import EdgekitError
 from edge.fetch import PackageFile, fetch
-from edge.runtime import Model
+from edge.runtime import CardModel
 from edge.runtime.accelerators import CoralConfig, config_for
 
 HERE = Path(__file__).parent
@@ -35,7 +35,7 @@ def float_card(tmp_path_factory) -> Path:
 
 
 def test_float_model_runs_and_reports_one_xnnpack_partition(float_card):
-    m = Model(float_card)
+    m = CardModel(float_card)
     x = np.zeros(m.input_shape, np.float32)
     outs = m.run(x)
     assert [o.shape for o in outs] == [(1, 896, 16), (1, 896, 1)]
@@ -44,7 +44,7 @@ def test_float_model_runs_and_reports_one_xnnpack_partition(float_card):
 
 
 def test_wrong_input_shape_is_refused(float_card):
-    m = Model(float_card)
+    m = CardModel(float_card)
     with pytest.raises(ValueError, match="input shape"):
         m.run(np.zeros((1, 64, 64, 3), np.float32))
 
@@ -66,7 +66,7 @@ def test_truncated_model_gives_one_clear_error(float_card, tmp_path):
     card["sha256"] = sha256_file(d / "bf.tflite")
     (d / "bf.card.json").write_text(json.dumps(card))
     with pytest.raises(EdgekitError, match="cannot be loaded"):
-        Model(d / "bf.card.json")
+        CardModel(d / "bf.card.json")
 
 
 def test_card_not_matching_model_is_refused(float_card, tmp_path):
@@ -76,7 +76,7 @@ def test_card_not_matching_model_is_refused(float_card, tmp_path):
     card["preprocess"]["width"] = 192
     (d / "bf.card.json").write_text(json.dumps(card))
     with pytest.raises(EdgekitError, match=r"preprocess gives \(1, 128, 192, 3\) but the model's input is \(1, 128, 128, 3\)"):
-        Model(d / "bf.card.json")
+        CardModel(d / "bf.card.json")
 
 
 def test_bad_card_json_and_missing_card(tmp_path):
@@ -91,13 +91,13 @@ def test_bad_card_json_and_missing_card(tmp_path):
 
 
 def test_unknown_accelerator_is_named():
-    with pytest.raises(EdgekitError, match="accelerator 'tpu' is unknown.*cpu, coral"):
+    with pytest.raises(EdgekitError, match="accelerator 'tpu' is unknown.*coral, cpu"):
         config_for("tpu")
 
 
 def test_missing_edgetpu_library_says_what_is_missing_and_how_to_fall_back(float_card):
     with pytest.raises(EdgekitError) as e:
-        Model(float_card, CoralConfig(library="libedgetpu.so.1", device="usb:0"))
+        CardModel(float_card, CoralConfig(library="libedgetpu.so.1", device="usb:0"))
     msg = str(e.value)
     assert "libedgetpu.so.1" in msg and "usb:0" in msg and "type: cpu" in msg
 
@@ -109,7 +109,7 @@ def test_coral_options_reach_the_delegate_plugin(float_card, tmp_path, monkeypat
     subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(HERE / "coral_stub.c")], check=True)
     log = tmp_path / "stub.log"
     monkeypatch.setenv("EDGEKIT_STUB_LOG", str(log))
-    m = Model(float_card, CoralConfig(library=str(lib), device="pci:0"))
+    m = CardModel(float_card, CoralConfig(library=str(lib), device="pci:0"))
     outs = m.run(np.zeros(m.input_shape, np.float32))
     assert outs[0].shape == (1, 896, 16)
     lines = log.read_text().splitlines()
@@ -119,3 +119,94 @@ def test_coral_options_reach_the_delegate_plugin(float_card, tmp_path, monkeypat
 def test_coral_device_option_is_validated():
     with pytest.raises(Exception, match="device"):
         CoralConfig(device="usb0; rm -rf /")
+
+
+def test_device_gate_and_smoke_test_give_identical_outputs_through_the_seam(zoo, media, tmp_path, monkeypatch):
+    """The device's FaceDetector/FaceEmbedder, the converters' gate and face crop, and the model-update smoke test all
+    call CardModel: the same real image gives the same detections (boxes clipped alike, here a face cut by the frame
+    edge) and the same unit vectors, to the bit."""
+    import cv2
+
+    from converters.calibration import Sample
+    from converters.face_crop import face_crop_from
+    from converters.gate import detection_agreement, embedding_metrics
+    from edge.faces.detector import FaceDetector
+    from edge.faces.embedder import FaceEmbedder
+    from edge.images import read_image
+    from edge.fleet.config import ModelUpdateConfig
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge.fleet.model_update import ModelUpdater
+    from fleetctl.signing import public_key_b64
+    from edge.runtime import CardModel
+
+    decoded = []  # every decode through the seam, by whoever called it
+    real_decode = CardModel.decode
+    monkeypatch.setattr(CardModel, "decode", lambda self, *a, **k: decoded.append(real_decode(self, *a, **k)) or decoded[-1])
+
+    obama = read_image(media("obama"))
+    det_card = zoo / "blazeface_short.card.json"
+    device = FaceDetector(det_card).detect(obama)
+    x1, y1, x2, y2 = device.boxes[0]
+    cut = np.ascontiguousarray(obama[:, int((x1 + x2) / 2):])  # the face's left half is off the frame
+    cut_path = tmp_path / "cut.png"
+    cv2.imwrite(str(cut_path), cut)
+    on_device = FaceDetector(det_card).detect(cut)
+    assert len(on_device) == 1 and on_device.boxes[0, 0] == 0.0  # clipped at the frame's left edge
+
+    def same(a, b):
+        return (np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
+                and np.array_equal(a.keypoints, b.keypoints))
+
+    decoded.clear()
+    m = CardModel(det_card)
+    assert detection_agreement(m, m, [Sample("cut", cut)])["recall"] == 1.0
+    assert len(decoded) == 2 and all(same(d, on_device) for d in decoded)  # the gate: float and INT8 side
+
+    decoded.clear()
+    key = public_key_b64(Ed25519PrivateKey.generate())
+    updater = ModelUpdater(ModelUpdateConfig(public_key=key, sample_frames=[str(cut_path)], models_dir=str(tmp_path)))
+    updater.smoke_test(det_card)
+    assert len(decoded) == 1 and same(decoded[0], on_device)  # the smoke test
+
+    # embeddings: the gate's identity sets embed each picture whole, as FaceEmbedder.embed_crop does
+    emb_card = zoo / "faceres.card.json"
+    embedder = FaceEmbedder(emb_card, mirror=False)
+    faces = tmp_path / "ids"
+    for who, names in (("obama", ("obama", "obama2")), ("biden", ("biden",))):
+        (faces / who).mkdir(parents=True)
+        for n in names:
+            cv2.imwrite(str(faces / who / f"{n}.png"), read_image(media(n)))
+    pictures = [read_image(p) for p in sorted(faces.rglob("*.png"))]
+    expected = [embedder.embed_crop(p) for p in pictures]
+    decoded.clear()
+    e = CardModel(emb_card)
+    embedding_metrics(e, e, [str(faces)], [])
+    assert len(decoded) == 2 * len(pictures)
+    assert all(np.array_equal(d[0], v) for d, v in zip(decoded, expected + expected))
+
+    # the converters' face crop (embedder calibration, pair gate) is the device's crop of the largest face
+    params = load_card(emb_card).decoder.params
+    crop = face_crop_from(det_card, params, embedder.size)(obama)
+    assert np.array_equal(crop, embedder.crops(obama, device[[int(np.argmax(device.areas))]])[0])
+
+
+def test_registries_name_the_known_members_in_one_line():
+    from edge.capture.base import SOURCES
+    from edge.registry import Registry
+    from edge.vision.decoders import DECODERS
+
+    with pytest.raises(EdgekitError, match=r"^decoder 'ssdlite' is unknown; set the card's decoder.name to one of: "
+                                           r"blazeface, classifier, embedding, nanodet, ssd, yolo$"):
+        DECODERS.get("ssdlite")
+    assert DECODERS.get("nanodet").__module__ == "edge.vision.decoders.nanodet"  # imported when first asked for
+    assert "picamera2" in SOURCES.names()
+    things = Registry("thing")
+
+    @things.register("a")
+    def make_a():
+        return "a"
+
+    assert things.get("a") is make_a and "a" in things and "b" not in things
+    with pytest.raises(EdgekitError, match="thing 'b' is unknown; use one of: a"):
+        things.get("b")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.apps.shelf import SceneConfig, SceneGate, Shelf, ShelfConfig
+from edge.apps.shelf.policy import SceneConfig, SceneGate, Shelf, ShelfConfig
 from edge.config import parse_config
 from edge.errors import EdgekitError
 from edge.vision.detections import Detections

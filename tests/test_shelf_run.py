@@ -3,11 +3,10 @@ photo whose middle shelf is then emptied (painted over) and refilled."""
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import pytest
 
-from edge.apps.shelf import ShelfConfig
-from edge.apps.shelf_run import ShelfRun
+from edge.apps.shelf.policy import ShelfConfig
+from edge.apps.shelf.run import ShelfRun
 
 ZONES = [{"name": "top", "polygon": [[0, 0], [1, 0], [1, 0.36], [0, 0.36]]},
          {"name": "middle", "polygon": [[0, 0.36], [1, 0.36], [1, 0.68], [0, 0.68]], "min_total": 3},

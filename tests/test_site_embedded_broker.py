@@ -10,11 +10,11 @@ import pytest
 from edge.config import parse_config
 from edge.site import run_site
 from tests.mqtt_broker import free_port
-from tests.test_agent_site import gallery, site  # noqa: F401  (gallery: fixture)
+from tests.fixtures.doorbell import site
 
 pytest.importorskip("amqtt", reason="the in-process broker is the `broker` extra (amqtt)")
 
-from tests.test_mqtt_link import Consumer  # noqa: E402
+from tests.fixtures.mqtt import Consumer  # noqa: E402
 
 
 def wait_listening(port: int, timeout: float = 20.0) -> None:

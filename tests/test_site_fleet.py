@@ -20,25 +20,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.card import sha256_file
 from edge.config import parse_config
 from edge.site import run_site
-from tests.mqtt_broker import MOSQUITTO, Broker
-from tests.test_agent_site import gallery, site  # noqa: F401  (gallery: fixture)
+from tests.fixtures.doorbell import site
+from tests.mqtt_broker import MOSQUITTO
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
-pytest.importorskip("edge.io.link")
+pytest.importorskip("edge.fleet.link")
 
-from edge.io.operator import Operator  # noqa: E402
-from edge.io.security import public_key_b64  # noqa: E402
-from tests.test_mqtt_link import Consumer  # noqa: E402
+from fleetctl.operator import Operator  # noqa: E402
+from fleetctl.signing import public_key_b64  # noqa: E402
+from tests.fixtures.mqtt import Consumer  # noqa: E402
 
 KEY = Ed25519PrivateKey.generate()
 DOOR = "edgekit/door-1/"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def carded(zoo: Path, build: str, as_name: str) -> tuple[bytes, dict]:
@@ -128,12 +121,13 @@ def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, galler
 
 
 def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
+    from edge.apps.doorbell.events import FaceLeft, FaceUnknown
     from edge.errors import EdgekitError
-    from edge.io.config import SnapshotConfig
-    from edge.io.link import DeviceLink
-    from edge.io.snapshots import Snapshots, encode_jpeg
+    from edge.fleet.config import SnapshotConfig
+    from edge.fleet.link import DeviceLink
+    from edge.fleet.snapshots import Snapshots, encode_jpeg
     from tests.mqtt_broker import free_port
-    from tests.test_mqtt_link import link_cfg
+    from tests.fixtures.mqtt import link_cfg
 
     offline = DeviceLink(link_cfg(free_port(), tmp_path), "door-1")  # never started: no broker connection
     frame = {"latest": None}
@@ -141,12 +135,13 @@ def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
     with pytest.raises(EdgekitError, match="no frame has been captured yet"):
         snaps.take()
     frame["latest"] = (np.zeros((2160, 3840, 3), np.uint8), {"frame_id": 3})
-    event = {"type": "face_unknown"}
-    snaps.on_event(event)  # the event still goes out, saying why it has no picture
-    assert event["snapshot_skipped"] == "snapshot: not connected to the broker" and "snapshot" not in event
-    untouched = {"type": "face_left"}
-    snaps.on_event(untouched)
-    assert untouched == {"type": "face_left"}
+    event = FaceUnknown(track_id=1, score=0.1, box=[0, 0, 9, 9])
+    snaps.enrich(event)  # the event still goes out, saying why it has no picture
+    assert event.snapshot_skipped == "snapshot: not connected to the broker" and event.snapshot is None
+    assert event.to_json()["snapshot_skipped"] == event.snapshot_skipped and "snapshot" not in event.to_json()
+    untouched = FaceLeft(track_id=1, identity=None, frames=1)
+    snaps.enrich(untouched)
+    assert untouched.snapshot is None and untouched.snapshot_skipped is None
     offline.outbox.close()
     small = cv2.imdecode(np.frombuffer(encode_jpeg(frame["latest"][0], 80, 1280), np.uint8), cv2.IMREAD_COLOR)
     assert small.shape == (720, 1280, 3)  # a 4K frame is scaled to max_width, keeping its aspect

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 
 from edge.vision.detections import Detections
-from edge.vision.tracker import IouTracker, Track, face_sharpness, needs_embedding
+from edge.vision.tracker import IouTracker, face_sharpness
 
 
 def dets(*boxes):
@@ -55,11 +55,17 @@ def test_sharpness_of_boxes_outside_or_degenerate_is_zero():
     assert face_sharpness(img[..., 0], np.array([0, 0, 50, 50])) > 0  # grey frames too
 
 
-def test_a_face_that_sharpens_is_embedded_again_before_its_turn():
-    t = Track(1, np.array([0, 0, 100, 100], np.float32), 0, 0)
-    assert needs_embedding(t, 0, every=10, grow=1.3, sharpness=50.0)  # on creation
-    t.embedded_frame, t.embedded_area, t.embedded_sharpness = 0, t.area, 50.0
-    assert not needs_embedding(t, 3, 10, 1.3, sharpness=60.0, sharpen=1.5)
-    assert needs_embedding(t, 3, 10, 1.3, sharpness=80.0, sharpen=1.5)  # motion blur gone: a better look
-    assert not needs_embedding(t, 3, 10, 1.3)  # no sharpness given: the clock and the size decide
-    assert needs_embedding(t, 10, 10, 1.3, sharpness=10.0)
+def test_tracker_keeps_ids_across_moving_boxes_and_ends_tracks():
+    tr = IouTracker(iou=0.3, max_missed=2)
+    a = Detections(boxes=np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32), scores=np.ones(2, np.float32), class_ids=np.zeros(2, np.int32))
+    d1, _ = tr.update(a, 1)
+    moved = a.with_(boxes=a.boxes + 2)
+    d2, ended = tr.update(moved, 2)
+    assert list(d1.track_ids) == list(d2.track_ids) and not ended
+    _, ended = tr.update(Detections(), 3)
+    _, ended = tr.update(Detections(), 4)
+    assert not ended
+    _, ended = tr.update(Detections(), 5)
+    assert sorted(t.id for t in ended) == sorted(d1.track_ids.tolist())
+    d3, _ = tr.update(a, 6)
+    assert set(d3.track_ids) .isdisjoint(set(d1.track_ids))  # new faces, new ids

@@ -5,21 +5,13 @@ import numpy as np
 import pytest
 
 from edge.card import load_card
-from edge.images import list_images, read_image
-from edge.preprocess import preprocess
-from edge.runtime import Model
-from edge.vision.decoders import get_decoder
+from edge.images import read_image
+from edge.runtime import CardModel
 from edge.vision.detections import iou_matrix
 
 
 def pair(zoo, name):
-    f, q = Model(load_card(zoo / f"{name}.float.card.json")), Model(load_card(zoo / f"{name}.card.json"))
-    return f, q, get_decoder(f.card.decoder.name)(f.card)
-
-
-def detect(model, decode, image):
-    x, t = preprocess(image, model.card.preprocess)
-    return decode(model.run(x), t)
+    return CardModel(load_card(zoo / f"{name}.float.card.json")), CardModel(load_card(zoo / f"{name}.card.json"))
 
 
 @pytest.mark.parametrize("name", ["blazeface_short", "blazeface_full"])
@@ -27,20 +19,20 @@ def test_every_zoo_model_is_int8_in_one_xnnpack_partition(zoo, name):
     card = load_card(zoo / f"{name}.card.json")
     assert card.target == "cpu" and card.gate["passed"]
     assert all(t.dtype == "int8" for t in card.inputs + card.output_tensors)
-    assert Model(card).report().partitions == 1
+    assert CardModel(card).report().partitions == 1
 
 
 @pytest.mark.parametrize("name", ["faceres", "facenet", "nanodet"])
 def test_other_zoo_models_one_partition(zoo, name):
     card = load_card(zoo / f"{name}.card.json")
-    assert card.gate["passed"] and Model(card).report().partitions == 1
+    assert card.gate["passed"] and CardModel(card).report().partitions == 1
 
 
 def test_blazeface_int8_finds_the_same_faces_as_float(zoo, media):
-    f, q, decode = pair(zoo, "blazeface_short")
+    f, q = pair(zoo, "blazeface_short")
     for name in ("obama", "biden", "astronaut"):
         image = read_image(media(name))
-        a, b = detect(f, decode, image), detect(q, decode, image)
+        a, b = f.infer(image), q.infer(image)
         assert len(a) == len(b) == 1, name
         assert iou_matrix(a.boxes, b.boxes)[0, 0] >= 0.85, name
         face = float(a.boxes[0, 2] - a.boxes[0, 0])
@@ -53,7 +45,7 @@ def test_faceres_int8_verification_within_half_a_point_of_float(zoo, shared_data
     from converters.gate import embedding_metrics
 
     pytest.importorskip("tensorflow")
-    f, q = Model(load_card(zoo / "faceres.float.card.json")), Model(load_card(zoo / "faceres.card.json"))
+    f, q = pair(zoo, "faceres")
     crop = face_crop_from(zoo / "blazeface_short.float.card.json", f.card.decoder.params, f.card.preprocess.width)
     m = embedding_metrics(f, q, [], ["shared:faces/deepface/pairs.csv"], crop)
     acc = m["verification_accuracy[shared:faces/deepface/pairs.csv]"]
@@ -66,7 +58,7 @@ def test_nanodet_int8_matches_float_on_real_photos(zoo, shared_data):
     from converters.calibration import load_samples
     from converters.gate import detection_agreement
 
-    f, q = Model(load_card(zoo / "nanodet.float.card.json")), Model(load_card(zoo / "nanodet.card.json"))
+    f, q = pair(zoo, "nanodet")
     samples, _ = load_samples(["shared:shelf/ultralytics_assets", "shared:shelf/sku110k_sample/images"])
     m = detection_agreement(f, q, samples)
     assert m["float_detections"] >= 5 and m["recall"] >= 0.9 and m["precision"] >= 0.9, m

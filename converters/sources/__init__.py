@@ -3,20 +3,16 @@
 One module per format; `load(source, path)` dispatches on `source.format`."""
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-_MODULES = {
-    "keras": "converters.sources.keras",
-    "savedmodel": "converters.sources.savedmodel",
-    "frozen_graph": "converters.sources.frozen_graph",
-    "tfjs": "converters.sources.tfjs",
-    "tfjs_weights": "converters.sources.tfjs_weights",
-    "tflite": "converters.sources.tflite",
-    "onnx": "converters.sources.onnx",
-}
+from edge.registry import Registry
+
+# Source format -> its module (each has `load(source, path) -> FloatModel`), imported when first used.
+SOURCES = Registry("source format", "set source.format in the card to one of: {known}")
+for _name in ("keras", "savedmodel", "frozen_graph", "tfjs", "tfjs_weights", "tflite", "onnx"):
+    SOURCES.lazy(_name, f"converters.sources.{_name}")
 
 
 @dataclass
@@ -35,4 +31,4 @@ class FloatModel:
 
 
 def load(source, path: Path) -> FloatModel:
-    return importlib.import_module(_MODULES[source.format]).load(source, Path(path))
+    return SOURCES.get(source.format).load(source, Path(path))

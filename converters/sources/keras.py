@@ -23,7 +23,7 @@ def load(source, path: Path):
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
 
     flat = converter().convert()
-    return _named(flat, converter, source)
+    return named_float_model(flat, converter, source)
 
 
 def frozen(fn):
@@ -33,7 +33,7 @@ def frozen(fn):
     return convert_variables_to_constants_v2(fn)
 
 
-def _named(flat: bytes, converter, source) -> FloatModel:
+def named_float_model(flat: bytes, converter, source) -> FloatModel:
     """Output names as TFLite wrote them; a card's source.outputs maps logical names onto them by position."""
     from converters.tflite_surgery import read_model
 

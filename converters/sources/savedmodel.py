@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge.errors import EdgekitError
-from converters.sources.keras import _named, frozen
+from converters.sources.keras import named_float_model, frozen
 
 
 def load(source, path: Path):
@@ -28,4 +28,4 @@ def load(source, path: Path):
     def converter():
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], loaded)
 
-    return _named(converter().convert(), converter, source)
+    return named_float_model(converter().convert(), converter, source)

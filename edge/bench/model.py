@@ -12,11 +12,10 @@ import numpy as np
 
 from edge.card import load_card
 from edge.paths import models_dir
-from edge.runtime import Model
-from edge.runtime.accelerators import config_for
+from edge.runtime import CardModel
 
 
-def _time(model: Model, x: np.ndarray, runs: int) -> np.ndarray:
+def _time(model: CardModel, x: np.ndarray, runs: int) -> np.ndarray:
     model.run(x)  # warm-up: first invoke allocates and packs weights
     out = np.empty(runs)
     for i in range(runs):
@@ -28,7 +27,7 @@ def _time(model: Model, x: np.ndarray, runs: int) -> np.ndarray:
 
 def bench_one(name: str, folder: Path, threads: int, runs: int, rounds: int = 3) -> dict:
     builds = {"float": folder / f"{name}.float.card.json", "int8": folder / f"{name}.card.json"}
-    models = {k: Model(load_card(p), config_for("cpu", threads=threads)) for k, p in builds.items()}
+    models = {k: CardModel(load_card(p), threads=threads) for k, p in builds.items()}
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, models["float"].input_shape).astype(np.float32)  # timing only: values do not change cost
     samples = {k: [] for k in models}

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 from edge.errors import EdgekitError
 
 
-class _Mosquitto:
+class Mosquitto:
     """`nodelay`: the broker's `set_tcp_nodelay true` (mosquitto's default is false)."""
 
     def __init__(self, folder: Path, nodelay: bool = False):
@@ -38,7 +38,7 @@ class _Mosquitto:
                                        + ("set_tcp_nodelay true\n" if nodelay else ""))
         self.proc = None
 
-    def start(self) -> "_Mosquitto":
+    def start(self) -> "Mosquitto":
         with open(self.dir / "log", "ab") as log:
             self.proc = subprocess.Popen([self.exe, "-c", str(self.dir / "m.conf")], stdout=subprocess.DEVNULL, stderr=log)
         for _ in range(200):
@@ -101,12 +101,12 @@ def _wait_drained(link, timeout: float) -> float:
               "would drop the oldest of a 60 s x 2000/s backlog, by design)")
 def command(events, rate, latency_events, outage, outage_rate, inflight, outbox_max):
     """Events/s through the disk outbox to mosquitto at QoS 1, latency p50/p95, drain rate after an outage."""
-    from edge.io.config import MqttConfig
-    from edge.io.link import DeviceLink
-    from edge.io.outbox import OutboxConfig
+    from edge.fleet.config import MqttConfig
+    from edge.fleet.link import DeviceLink
+    from edge.fleet.outbox import OutboxConfig
 
     work = Path(tempfile.mkdtemp(prefix="edgekit-bench-mqtt-"))
-    broker = _Mosquitto(work).start()
+    broker = Mosquitto(work).start()
     consumer = _Consumer(broker.port)
     extra = {"max_inflight": inflight} if inflight else {}
     cfg = MqttConfig(host="127.0.0.1", port=broker.port, device_id="bench", telemetry_interval_s=3600,

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from edge.config import parse_config
-from edge.preprocess import Preprocess, _resize
+from edge.images import video_frames
+from edge.preprocess import letterbox
 
 
 class MemorySource:
@@ -40,20 +41,14 @@ class MemorySource:
 def footage(source: str | None, n: int) -> list[np.ndarray]:
     from edge.media import media
 
-    cap = cv2.VideoCapture(str(source or media("carphone")))
+    path = source or media("carphone")
     frames = []
-    while len(frames) < n:
-        ok, f = cap.read()
-        if not ok:
-            if not frames:
-                raise click.ClickException(f"no frames could be read from {source}")
-            cap.release()
-            cap = cv2.VideoCapture(str(source or media("carphone")))
-            continue
-        if f.shape[:2] != (480, 640):
-            f = _resize(f, Preprocess(width=640, height=480, resize="letterbox"))[0]
-        frames.append(f)
-    cap.release()
+    while len(frames) < n:  # the clip again from the start until there are n frames
+        before = len(frames)
+        for _, f in video_frames(path, limit=n - len(frames)):
+            frames.append(f if f.shape[:2] == (480, 640) else letterbox(f, 640, 480))
+        if len(frames) == before:
+            raise click.ClickException(f"no frames could be read from {source}")
     return frames
 
 
@@ -100,21 +95,22 @@ NEVER_DECIDE = {"recognize": 1.0, "instant": 1.0, "unknown": -1.0, "max_attempts
 
 
 def peak_rss_mb() -> float:
-    from edge.agent import peak_rss_mb as peak
+    from edge.loop.telemetry import peak_rss_mb as peak
 
     return peak()
 
 
 def timed_run(site: dict, frames: list[np.ndarray], **source) -> tuple[dict, float]:
-    from edge.agent import DoorbellAgent
     from edge.capture import Capture
+    from edge.site import build_loop
 
     cfg = parse_config(site)
-    agent = DoorbellAgent(cfg, NullSink(), Capture(cfg.source.model_copy(update=source), MemorySource(frames)))
-    agent.detector.detect(frames[0])  # first invocations set up XNNPACK: not part of the steady state
-    agent.embedder.embed_crop(np.zeros((agent.embedder.size,) * 2 + (3,), np.uint8))
+    loop = build_loop(cfg, [NullSink()], Capture(cfg.source.model_copy(update=source), MemorySource(frames)))
+    app = loop.app
+    app.detector.detect(frames[0])  # first invocations set up XNNPACK: not part of the steady state
+    app.embedder.embed_crop(np.zeros((app.embedder.size,) * 2 + (3,), np.uint8))
     t = time.perf_counter()
-    stats = agent.run()
+    stats = loop.run()
     return stats, stats["frames"] / (time.perf_counter() - t)
 
 

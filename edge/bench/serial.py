@@ -55,7 +55,7 @@ def command(rounds, nmea_lines):
         "relay": {"port": {"url": path}, "authorized": ["alice"], "cooldown_s": 0, "interlock_unknown": False},
         "gps": {"port": {"url": gps_path}},
     })
-    p = Peripherals(cfg, lambda e: None).start()
+    p = Peripherals(cfg).start(lambda e: None)
     try:
         for port in p.ports.values():
             assert port.wait_open(5), port.last_error

@@ -27,12 +27,12 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
     """Every model pushed `rounds` times each way through one broker; a table row per model, and the command round trip."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from edge.bench.mqtt import _Mosquitto
-    from edge.io.config import ModelUpdateConfig, MqttConfig
-    from edge.io.link import DeviceLink
-    from edge.io.operator import Operator, read_model
-    from edge.io.outbox import OutboxConfig
-    from edge.io.security import public_key_b64
+    from edge.bench.mqtt import Mosquitto
+    from edge.fleet.config import ModelUpdateConfig, MqttConfig
+    from edge.fleet.link import DeviceLink
+    from fleetctl.operator import Operator, read_model
+    from edge.fleet.outbox import OutboxConfig
+    from fleetctl.signing import public_key_b64
 
     folder, device = work / f"broker-{int(nodelay)}", work / f"device-{int(nodelay)}"
     folder.mkdir()
@@ -40,7 +40,7 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
     for m in models:  # the device's own copy: the zoo is never written
         for suffix in (".tflite", ".card.json"):
             shutil.copy(zoo / f"{m}{suffix}", device / f"{m}{suffix}")
-    broker = _Mosquitto(folder, nodelay=nodelay).start()
+    broker = Mosquitto(folder, nodelay=nodelay).start()
     key = Ed25519PrivateKey.generate()
     cfg = MqttConfig(host="127.0.0.1", port=broker.port, device_id="bench", telemetry_interval_s=3600,
                      outbox=OutboxConfig(path=str(folder / "outbox.db")),

@@ -8,12 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Literal, Protocol
+from typing import Callable, Iterator, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.errors import EdgekitError
+from edge.events.types import Event, SourceError as SourceErrorEvent, SourceFailed, SourceRestarted
+from edge.registry import Registry
 
 
 class SourceError(Exception):
@@ -57,27 +58,23 @@ class Frame:
     time: float  # epoch seconds at capture
 
 
-def open_source(cfg: CaptureConfig) -> Source:
-    if cfg.kind == "folder":
-        from edge.capture.folder import FolderSource
+# Source classes by `source.kind`, each built with cls.from_config(cfg, emit); imported when first used (picamera2
+# only imports on a Pi). `emit` takes the events of sources that skip bad items (a folder's unreadable file).
+SOURCES: Registry[type] = Registry("source kind", "set source.kind to one of: {known}")
+SOURCES.lazy("opencv", "edge.capture.opencv:OpenCVSource")
+SOURCES.lazy("folder", "edge.capture.folder:FolderSource")
+SOURCES.lazy("picamera2", "edge.capture.picamera:Picamera2Source")
 
-        return FolderSource(cfg.uri)
-    if cfg.kind == "picamera2":
-        from edge.capture.picamera import Picamera2Source
 
-        return Picamera2Source(cfg.width, cfg.height)
-    from edge.capture.opencv import OpenCVSource
-
-    return OpenCVSource(cfg.uri, cfg.width, cfg.height)
+def open_source(cfg: CaptureConfig, emit=None) -> Source:
+    return SOURCES.get(cfg.kind).from_config(cfg, emit)
 
 
 class Capture:
-    def __init__(self, cfg: CaptureConfig, source: Source | None = None, on_event=None):
+    def __init__(self, cfg: CaptureConfig, source: Source | None = None, emit: Callable[[Event], object] | None = None):
         self.cfg = cfg
-        self.source = source or open_source(cfg)
-        self.on_event = on_event or (lambda e: None)
-        if hasattr(self.source, "on_event"):  # sources that skip bad items (folders) report them as events
-            self.source.on_event = self.on_event
+        self.emit = emit or (lambda e: None)  # the event bus
+        self.source = source or open_source(cfg, self.emit)
         self.dropped = 0
         self.read_count = 0
         self.reopened = 0
@@ -100,9 +97,9 @@ class Capture:
             except (SourceError, OSError) as e:
                 failures += 1
                 if retries is not None and failures > retries:
-                    self.on_event({"type": "source_failed", "source": self.source.name, "error": str(e), "attempts": failures})
+                    self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
                     return False
-                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": delay})
+                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=delay))
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, self.cfg.backoff_max_s)
@@ -114,7 +111,8 @@ class Capture:
             try:
                 image = self.source.read()
             except SourceError as e:
-                self.on_event({"type": "source_error", "source": self.source.name, "error": str(e), "retry_in_s": self.cfg.backoff_initial_s})
+                retry = self.cfg.backoff_initial_s
+                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=retry))
                 image, failed = None, True
             else:
                 failed = False
@@ -124,7 +122,7 @@ class Capture:
                 return None
             self.source.close()
             if not failed and not self.source.is_live:
-                self.on_event({"type": "source_restarted", "source": self.source.name})
+                self.emit(SourceRestarted(source=self.source.name))
             self.reopened += 1
             if not self._open():
                 return None
@@ -221,11 +219,3 @@ def check_frame(image, expected: tuple[int, int] | None = None) -> str | None:
 
 def expected_size(cfg: CaptureConfig) -> tuple[int, int] | None:
     return (cfg.width, cfg.height) if cfg.strict_size and cfg.width and cfg.height else None
-
-
-def require(cfg: CaptureConfig) -> None:
-    if cfg.kind == "folder":
-        from pathlib import Path
-
-        if not Path(cfg.uri).is_dir():
-            raise EdgekitError(f"source.uri {cfg.uri}: not a folder", "set source.uri to a folder of images, or source.kind to opencv")

@@ -3,17 +3,22 @@ from __future__ import annotations
 
 from edge.capture.base import SourceError
 from edge.errors import EdgekitError
+from edge.events.types import FrameUnreadable
 from edge.images import list_images, read_image
 
 
 class FolderSource:
     is_live = False
 
-    def __init__(self, folder: str):
+    @classmethod
+    def from_config(cls, cfg, emit=None):
+        return cls(cfg.uri, emit)
+
+    def __init__(self, folder: str, emit=None):
         self.folder, self.name = folder, folder
         self.files, self.i = [], 0
         self.skipped: list[str] = []
-        self.on_event = lambda event: None  # Capture sets this: a skipped file is an event naming it
+        self.emit = emit or (lambda event: None)  # a skipped file is an event naming it
 
     def open(self) -> None:
         try:
@@ -30,7 +35,7 @@ class FolderSource:
                 return read_image(path)
             except EdgekitError as e:  # one bad file is skipped, not the end of the folder
                 self.skipped.append(str(e))
-                self.on_event({"type": "frame_unreadable", "source": self.name, "file": str(path), "error": e.what})
+                self.emit(FrameUnreadable(source=self.name, file=str(path), error=e.what))
         return None
 
     def close(self) -> None:

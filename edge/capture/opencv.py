@@ -15,6 +15,10 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
 
 
 class OpenCVSource:
+    @classmethod
+    def from_config(cls, cfg, emit=None):
+        return cls(cfg.uri, cfg.width, cfg.height)
+
     def __init__(self, uri: str, width: int | None = None, height: int | None = None):
         self.uri, self.width, self.height = uri, width, height
         self.is_live = uri.isdigit() or uri.startswith("/dev/video") or "://" in uri

@@ -12,6 +12,10 @@ class Picamera2Source:
     is_live = True
     name = "picamera2"
 
+    @classmethod
+    def from_config(cls, cfg, emit=None):
+        return cls(cfg.width, cfg.height)
+
     def __init__(self, width: int | None, height: int | None):
         self.size = (width or 640, height or 480)
         self.cam = None

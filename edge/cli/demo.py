@@ -29,7 +29,7 @@ def mqtt_wanted(choice: str) -> bool:
         return False
     missing = []
     if MqttConfig is None:
-        missing.append("this install has no edge.io (MQTT)")
+        missing.append("this install has no edge.fleet (MQTT)")
     try:
         import amqtt  # noqa: F401
     except ImportError:
@@ -63,7 +63,7 @@ def demo(workdir, embedder, mqtt_choice):
     from edge.cli.faces import enroll
     from edge.config import parse_config
     from edge.demo import EventListener, prepare
-    from edge.io.broker import EmbeddedBroker
+    from edge.fleet.broker import EmbeddedBroker
     from edge.paths import models_dir
 
     workdir = workdir or Path(platformdirs.user_cache_dir("edgekit")) / "demo"

@@ -68,7 +68,7 @@ def crop_options(f):
     f = click.option("--mirror/--no-mirror", default=None, help="test-time mirroring (default: the card's)")(f)
     f = click.option("--fit", callback=_keypoints, help="named chips: keypoints to fit, e.g. 0,1,3 (eyes, mouth)")(f)
     f = click.option("--margin", type=float, help="crop side = box side x MARGIN (default: the card's)")(f)
-    from edge.vision.align import CROPS
+    from edge.vision.crop import CROPS
 
     return click.option("--crop", type=click.Choice(CROPS), help="face crop (default: the card's)")(f)
 
@@ -233,9 +233,9 @@ def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, ca
         run_lfw(cfg, lfw_path or None, lambda is_float: _models(cfg, crop, margin, mirror, is_float, fit), peer, folds,
                 limit, with_float, cache, as_json)
         return
-    from edge.cli.faces_lfw import default_lfw
+    from edge.paths import shared_data_dir
 
-    root = Path(data_dir) if data_dir else default_lfw().parent  # ../shared/data/faces, or under EDGEKIT_SHARED_DATA
+    root = Path(data_dir) if data_dir else shared_data_dir() / "faces"
     pair_files = [root / "deepface" / n for n in ("pairs.csv", "pairs_extended.csv") if (root / "deepface" / n).is_file()]
     id_sets = [(n, root / sub) for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")) if (root / sub).is_dir()]
     if not pair_files and not id_sets:

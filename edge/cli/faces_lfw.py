@@ -7,11 +7,10 @@ from pathlib import Path
 import click
 
 def default_lfw() -> Path:
-    """../shared/data/faces/lfw beside the checkout, or under EDGEKIT_SHARED_DATA."""
-    import os
+    """../shared/data/faces/lfw beside the checkout (or under EDGEKIT_SHARED_DATA)."""
+    from edge.paths import shared_data_dir
 
-    shared = os.environ.get("EDGEKIT_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    return Path(shared) / "faces" / "lfw"
+    return shared_data_dir() / "faces" / "lfw"
 
 
 def float_card(card: Path) -> Path:
@@ -37,7 +36,7 @@ def run_lfw(cfg, path, models, peer: bool, folds, limit, with_float: bool, cache
         vectors = lfw.embed_photos(photos, pairs.images, lfw.pipeline_embed(detector, embedder), cache_, label)
         scores, missed = lfw.pair_scores(pairs, vectors)
         out[key] = {"pipeline": label, "crop": embedder.crop, "margin": embedder.margin, "mirror": embedder.mirror,
-                    "min_score": float(detector.decode.score_threshold), **lfw.lfw_report(scores, pairs, missed)}
+                    "min_score": float(detector.decoder.score_threshold), **lfw.lfw_report(scores, pairs, missed)}
         say(_line(label + f", crop {embedder.crop}", out[key]))
     if peer:
         cache_ = lfw.EmbeddingCache(cache_root, {"peer": "face_recognition 1.3.0", "detector": "hog", "upsample": 1,

@@ -29,8 +29,8 @@ def _broker_options(f):
 
 
 def _operator(o: dict):
-    from edge.io.operator import Operator
-    from edge.io.security import load_private_key
+    from fleetctl.operator import Operator
+    from fleetctl.signing import load_private_key
 
     key = load_private_key(o.pop("sign_file")) if o.get("sign_file") else None
     return Operator(sign_key=key, **{k: o[k] for k in ("host", "port", "root", "username", "password", "ca_file", "cert_file", "key_file")})
@@ -139,8 +139,8 @@ def push_model(card, devices, model_key, name, url, **o):
     """Sign the model a CARD describes and send it to each device; show progress and each device's outcome."""
     from tqdm import tqdm
 
-    from edge.io.operator import read_model
-    from edge.io.security import load_private_key
+    from fleetctl.operator import read_model
+    from fleetctl.signing import load_private_key
 
     key = load_private_key(model_key)
     tflite, card_json = read_model(Path(card))
@@ -170,7 +170,7 @@ def keygen(out):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from edge.io.security import public_key_b64
+    from fleetctl.signing import public_key_b64
 
     path = Path(out).expanduser()
     if path.exists():

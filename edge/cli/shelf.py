@@ -15,7 +15,7 @@ ZONE_COLOURS = [(0, 200, 255), (255, 160, 0), (80, 220, 80), (220, 80, 220), (60
 
 
 def _run(config_path: str, tiles: bool | None):
-    from edge.apps.shelf_run import ShelfRun
+    from edge.apps.shelf.run import ShelfRun
     from edge.config import load_config
 
     cfg = load_config(config_path)
@@ -158,6 +158,6 @@ def replay(images, config_path, hold, fps, tiles):
             continue
         for _ in range(max(1, int(hold * fps))):
             for event in run.process(frame, now):
-                click.echo(json.dumps({"image": path.name, **event}))
+                click.echo(json.dumps({"image": path.name, **event.to_json()}))
             now += step
     click.echo(json.dumps({"type": "state", "time": now, **run.shelf.state()}))

@@ -1,7 +1,7 @@
 """Thresholds from labelled data: similarity scores of same/different-person pairs -> ROC, accuracy, AUC,
 TAR at FAR 1e-2 / 1e-3 and the recommended doorbell thresholds (recognise / unknown).
 
-Pairs come from a CSV (file_x, file_y, Decision Yes/No; the deepface format) or from a folder of folders, one per
+Pairs come from a pairs file (edge.faces.pairs: deepface's CSV or LFW's pairs.txt) or from a folder of folders, one per
 identity (every pair of pictures, same folder = same person)."""
 from __future__ import annotations
 
@@ -18,14 +18,9 @@ FARS = (1e-1, 1e-2, 1e-3)
 
 
 def scores_from_pairs(detector, embedder, csv_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """(cosine similarity per usable pair, same-person flag, pairs left out: no face or unreadable picture)."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise EdgekitError(f"pairs file {csv_path}: not found", "pass a CSV with columns file_x,file_y,Decision")
-    try:
-        return pair_scores(detector, embedder, csv_path)
-    except KeyError as e:
-        raise EdgekitError(f"pairs file {csv_path}: column {e} missing", "the header must be file_x,file_y,Decision") from None
+    """(cosine similarity per usable pair, same-person flag, pairs left out: no face or unreadable picture); the
+    pairs file as edge.faces.pairs reads it (CSV or LFW pairs.txt)."""
+    return pair_scores(detector, embedder, Path(csv_path))
 
 
 def identity_vectors(detector, embedder, root: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,6 @@
 """Accuracy on labelled data through the whole pipeline (detect, crop/align, embed): pairs and identification."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,8 @@ import numpy as np
 from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
-from edge.images import list_images, read_image
+from edge.faces.pairs import Pair, read_pairs
+from edge.images import read_image
 from edge.metrics import rank1
 
 
@@ -60,18 +60,22 @@ def embed_file(detector, embedder: FaceEmbedder, path: Path, whole_if_none: bool
     return embedder.embed(image, dets)[0]
 
 
-def pair_scores(detector, embedder, csv_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    rows = list(csv.DictReader(open(csv_path, newline="")))
-    base = csv_path.parent / "images" if (csv_path.parent / "images").is_dir() else csv_path.parent
-    cache: dict[str, np.ndarray | None] = {}
-    for r in rows:
-        for k in ("file_x", "file_y"):
-            if r[k] not in cache:
-                cache[r[k]] = embed_file(detector, embedder, base / Path(r[k]).name)
-    used = [r for r in rows if cache[r["file_x"]] is not None and cache[r["file_y"]] is not None]
-    scores = np.asarray([float(cache[r["file_x"]] @ cache[r["file_y"]]) for r in used])
-    same = np.asarray([r["Decision"].strip().lower() in ("yes", "1", "true", "same") for r in used])
-    return scores, same, len(rows) - len(used)
+def pair_scores(detector, embedder, pairs_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """(cosine similarity per usable pair, same-person flag, pairs left out: no face or unreadable picture)."""
+    return score_pairs(read_pairs(pairs_path), lambda path: embed_file(detector, embedder, path),
+                       lambda x, y: float(x @ y))
+
+
+def score_pairs(pairs: list[Pair], encode, score) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each picture encoded once (`encode(path)`, None when unusable); `score(x, y)` of each usable pair."""
+    cache: dict[Path, object] = {}
+    for p in pairs:
+        for f in (p.a, p.b):
+            if f not in cache:
+                cache[f] = encode(f)
+    used = [p for p in pairs if cache[p.a] is not None and cache[p.b] is not None]
+    scores = np.asarray([score(cache[p.a], cache[p.b]) for p in used])
+    return scores, np.asarray([p.same for p in used], bool), len(pairs) - len(used)
 
 
 def verification_report(scores: np.ndarray, same: np.ndarray, threshold: float | None = None) -> dict:
@@ -97,22 +101,16 @@ def identification(detector, embedder, root: Path) -> dict:
             "rank1_all_but_one": round(loo, 4)}
 
 
-def peer_pair_scores(csv_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+def peer_pair_scores(pairs_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """face_recognition's distances on the same pairs (its HOG detector and dlib ResNet encoding)."""
     from edge import peer
 
     fr = peer.load()
-    rows = list(csv.DictReader(open(csv_path, newline="")))
-    base = csv_path.parent / "images" if (csv_path.parent / "images").is_dir() else csv_path.parent
-    cache = {}
-    for r in rows:
-        for k in ("file_x", "file_y"):
-            if r[k] not in cache:
-                try:
-                    cache[r[k]] = peer.encode_largest(fr, read_image(base / Path(r[k]).name))
-                except EdgekitError:
-                    cache[r[k]] = None
-    used = [r for r in rows if cache[r["file_x"]] is not None and cache[r["file_y"]] is not None]
-    d = np.asarray([float(np.linalg.norm(cache[r["file_x"]] - cache[r["file_y"]])) for r in used])
-    same = np.asarray([r["Decision"].strip().lower() in ("yes", "1", "true", "same") for r in used])
-    return d, same, len(rows) - len(used)
+
+    def encode(path: Path):
+        try:
+            return peer.encode_largest(fr, read_image(path))
+        except EdgekitError:
+            return None
+
+    return score_pairs(read_pairs(pairs_path), encode, lambda x, y: float(np.linalg.norm(x - y)))

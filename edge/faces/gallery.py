@@ -2,12 +2,16 @@
 never leaves it half-written). Embeddings are stored per embedder model; photos are never stored.
 
 A file that is not an edgekit gallery (not SQLite, or another program's SQLite database) is refused before anything
-is written to it."""
+is written to it.
+
+One connection per Gallery object, shared by the threads that use it (the loop, MQTT commands) under a lock; `close()`
+or a `with` block ends it."""
 from __future__ import annotations
 
 import base64
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -36,7 +40,8 @@ class Gallery:
         if self.path.is_dir():
             raise EdgekitError(f"gallery {self.path}: is a folder", "set gallery.path to a file, e.g. ~/.local/share/edgekit/gallery.db")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
         try:
             self._check_or_create()
         except sqlite3.DatabaseError as e:
@@ -44,6 +49,16 @@ class Gallery:
             raise EdgekitError(f"gallery {self.path}: not an edgekit gallery ({e})",
                                "point gallery.path at another file; this one was left untouched") from None
         self._writes = 0
+
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, args).fetchall()
 
     def _check_or_create(self) -> None:
         # Read-only look first: the header read fails on a file that is not SQLite, before any write.
@@ -58,12 +73,12 @@ class Gallery:
             self.db.executescript(f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID}; {SCHEMA} COMMIT;")
 
     def _dimension(self, model: str) -> int | None:
-        row = self.db.execute("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", (model,)).fetchone()
-        return None if row is None else row[0] // 4
+        rows = self._rows("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", (model,))
+        return rows[0][0] // 4 if rows else None
 
     def _insert(self, rows: list[tuple]) -> None:
         """All rows in one transaction, after checking each model's vector length against what is stored."""
-        with self.db:
+        with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             for model in {r[1] for r in rows}:
                 dims = {len(r[2]) // 4 for r in rows if r[1] == model}
@@ -72,7 +87,7 @@ class Gallery:
                     raise EdgekitError(f"gallery {self.path}: {model} embeddings of {sorted(dims)} values, the gallery holds {stored}",
                                        "enrol with the same embedder model the gallery was built with")
             self.db.executemany("INSERT INTO embeddings(identity, model, vector, source, created) VALUES (?,?,?,?,?)", rows)
-        self._writes += 1
+            self._writes += 1
 
     def add(self, identity: str, model: str, vectors: np.ndarray, source: str = "") -> int:
         identity = identity.strip()
@@ -86,31 +101,30 @@ class Gallery:
         return len(vectors)
 
     def remove(self, identity: str) -> int:
-        with self.db:
+        with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             n = self.db.execute("DELETE FROM embeddings WHERE identity = ?", (identity,)).rowcount
-        self._writes += 1
+            self._writes += 1
         return n
 
     def identities(self, model: str | None = None) -> dict[str, int]:
         """Identity -> number of stored embeddings (of one embedder model, or of all)."""
         where, args = ("WHERE model = ?", (model,)) if model else ("", ())
-        rows = self.db.execute(f"SELECT identity, COUNT(*) FROM embeddings {where} GROUP BY identity ORDER BY identity", args)
-        return dict(rows.fetchall())
+        return dict(self._rows(f"SELECT identity, COUNT(*) FROM embeddings {where} GROUP BY identity ORDER BY identity", args))
 
     def models(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM embeddings ORDER BY model")]
+        return [r[0] for r in self._rows("SELECT DISTINCT model FROM embeddings ORDER BY model")]
 
     def matrix(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         """(vectors (M, D) float32, identity per row (M,)) for one embedder model."""
-        rows = self.db.execute("SELECT identity, vector FROM embeddings WHERE model = ? ORDER BY identity, id", (model,)).fetchall()
+        rows = self._rows("SELECT identity, vector FROM embeddings WHERE model = ? ORDER BY identity, id", (model,))
         if not rows:
             return np.zeros((0, 0), np.float32), np.zeros(0, object)
         return np.frombuffer(b"".join(v for _, v in rows), np.float32).reshape(len(rows), -1), np.asarray([i for i, _ in rows], object)
 
     def export(self, path: str | Path) -> int:
         """Write every embedding to a JSON file (atomically: a temporary file renamed over the target)."""
-        rows = self.db.execute("SELECT identity, model, vector, source, created FROM embeddings ORDER BY id").fetchall()
+        rows = self._rows("SELECT identity, model, vector, source, created FROM embeddings ORDER BY id")
         data = [{"identity": i, "model": m, "vector": base64.b64encode(v).decode(), "source": s, "created": c} for i, m, v, s, c in rows]
         tmp = Path(str(path) + ".tmp")
         tmp.write_text(json.dumps({"format": EXPORT_FORMAT, "embeddings": data}))
@@ -136,7 +150,9 @@ class Gallery:
     def version(self) -> int:
         """Changes whenever the gallery changes, by this process or another one (`edgekit faces enroll` while the
         doorbell runs): SQLite's data_version counts other connections' commits."""
-        return self._writes * 1_000_003 + self.db.execute("PRAGMA data_version").fetchone()[0]
+        with self._lock:
+            return self._writes * 1_000_003 + self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()

@@ -43,50 +43,40 @@ class Pairs:
         return list(dict.fromkeys(p for pair in zip(self.a, self.b) for p in pair))
 
 
-def locate(path: str | Path) -> tuple[Path, Path]:
-    """(pairs.txt, images folder) from the LFW folder or from a pairs.txt inside it."""
+def locate(path: str | Path) -> Path:
+    """pairs.txt, from the LFW folder or the file itself."""
     path = Path(path)
     pairs = path if path.is_file() else next((p for p in (path / "meta" / "pairs.txt", path / "pairs.txt") if p.is_file()), None)
     if pairs is None:
         raise EdgekitError(f"LFW {path}: no meta/pairs.txt in it", "pass the LFW folder (with meta/pairs.txt and images/)")
-    images = next((d for d in (pairs.parent / "images", pairs.parent.parent / "images", pairs.parent) if d.is_dir()
-                   and any(d.iterdir())), None)
-    return pairs, images
-
-
-def _photo(name: str, number: str) -> str:
-    return f"{name}/{name}_{int(number):04d}.jpg"
+    return pairs
 
 
 def read_pairs(path: str | Path, folds: int | None = None, limit: int | None = None) -> Pairs:
-    """The View 2 pairs; `folds`: only the first N folds; `limit`: the first N same and N different pairs per fold."""
-    pairs_file, images = locate(path)
-    lines = [ln.split() for ln in pairs_file.read_text().splitlines() if ln.strip()]
+    """The View 2 pairs (edge.faces.pairs reads the file and resolves the photos), with their folds from the header;
+    `folds`: only the first N folds; `limit`: the first N same and N different pairs per fold."""
+    from edge.faces.pairs import read_pairs as read_pair_file
+
+    pairs_file = locate(path)
     try:
-        n_folds, per = int(lines[0][0]), int(lines[0][1])
-    except (IndexError, ValueError):
+        n_folds, per = (int(v) for v in pairs_file.read_text().split("\n", 1)[0].split()[:2])
+    except ValueError:
         raise EdgekitError(f"pairs file {pairs_file}: first line must be 'FOLDS PAIRS' (e.g. '10 300')",
                            "pass LFW's View 2 pairs.txt") from None
-    a, b, same, fold = [], [], [], []
-    body = lines[1:]
-    if len(body) != n_folds * 2 * per:
-        raise EdgekitError(f"pairs file {pairs_file}: {len(body)} pair lines, the header promises {n_folds * 2 * per}",
+    rows = read_pair_file(pairs_file)
+    if len(rows) != n_folds * 2 * per:
+        raise EdgekitError(f"pairs file {pairs_file}: {len(rows)} pair lines, the header promises {n_folds * 2 * per}",
                            "the file is truncated: fetch LFW's pairs.txt again")
-    for i, parts in enumerate(body):
+    a, b, same, fold = [], [], [], []
+    for i, row in enumerate(rows):
         f, k = divmod(i, 2 * per)
         if (folds is not None and f >= folds) or (limit is not None and k % per >= limit):
             continue
-        if len(parts) == 3:
-            a.append(_photo(parts[0], parts[1]))
-            b.append(_photo(parts[0], parts[2]))
-        elif len(parts) == 4:
-            a.append(_photo(parts[0], parts[1]))
-            b.append(_photo(parts[2], parts[3]))
-        else:
-            raise EdgekitError(f"pairs file {pairs_file}: line {i + 2} has {len(parts)} fields", "expected 'Name i j' or 'NameA i NameB j'")
-        same.append(len(parts) == 3)
+        a.append(f"{row.a.parent.name}/{row.a.name}")  # LFW's own names (Name/Name_0001.jpg): the cache's keys
+        b.append(f"{row.b.parent.name}/{row.b.name}")
+        same.append(row.same)
         fold.append(f)
-    return Pairs(a, b, np.asarray(same), np.asarray(fold), images)
+    return Pairs(a, b, np.asarray(same), np.asarray(fold), rows[0].a.parents[1])
 
 
 def central_face(boxes: np.ndarray, shape) -> int | None:
@@ -201,7 +191,7 @@ def pipeline_embed(detector, embedder) -> Callable:
 
 def pipeline_key(detector, embedder) -> dict:
     """What an embedding depends on: both models' files, the detector's score threshold, the crop settings."""
-    return {"detector": detector.model.card.sha256, "min_score": float(detector.decode.score_threshold),
+    return {"detector": detector.model.card.sha256, "min_score": float(detector.decoder.score_threshold),
             "embedder": embedder.model.card.sha256, "crop": embedder.crop, "margin": embedder.margin,
             "mirror": embedder.mirror, "fit": embedder.fit, "rule": "central"}
 

@@ -1,20 +1,20 @@
 """Serial peripherals behind one object the run loop drives.
 
-    p = Peripherals(cfg.peripherals, emit=sink.emit)
-    p.start()
-    ... per frame: sleep so frames are p.min_frame_interval() apart (0 while p.burst_active(): full rate);
-        pass every app event to p.on_event(event);
-        attach p.position() to events and telemetry ...
+    p = Peripherals(cfg.peripherals)
+    bus = EventBus(sinks, enrichers=[p.annotate], watchers=[p.on_event])
+    p.start(bus.emit)
+    ... per frame: sleep so frames are p.min_frame_interval() apart (0 while p.burst_active(): full rate) ...
     p.stop()
 
 Parts (all optional): triggers (BUTTON/MOTION lines start a recognition burst), relay (door strike on an authorised
 identity), gps (NMEA). Parts that name the same port URL share one open port, as when one microcontroller both reads
-the button and drives the strike. `emit` is called from the ports' reader threads as well as from on_event; calls
-are serialised here, so a sink need only tolerate being called from a thread other than the loop's."""
+the button and drives the strike. Their events go to `emit` (the event bus, given at start: the bus in turn needs
+this object's GPS position and relay), from the ports' reader threads as well as from on_event."""
 from __future__ import annotations
 
-import threading
 from typing import Callable
+
+from edge.events.types import Event
 
 from edge.peripherals.config import GpsConfig, PeripheralsConfig, PortConfig, RelayConfig, TriggersConfig
 from edge.peripherals.gps import Gps
@@ -26,10 +26,9 @@ __all__ = ["Peripherals", "PeripheralsConfig", "PortConfig", "TriggersConfig", "
 
 
 class Peripherals:
-    def __init__(self, config: PeripheralsConfig | None, emit: Callable[[dict], None]):
+    def __init__(self, config: PeripheralsConfig | None):
         self.config = config or PeripheralsConfig()
-        self._sink_emit = emit
-        self._emit_lock = threading.Lock()
+        self._bus_emit: Callable[[Event], object] | None = None
         self.ports: dict[str, LinePort] = {}
         self._handlers: dict[str, list[Callable[[str], bool]]] = {}
         self.ignored_lines = 0
@@ -65,13 +64,13 @@ class Peripherals:
                 return
         self.ignored_lines += 1  # noise or a message no part understands: counted, never fatal
 
-    def _emit(self, event: dict) -> None:
-        self.annotate(event)
-        with self._emit_lock:
-            self._sink_emit(event)
+    def _emit(self, event: Event) -> None:
+        if self._bus_emit is not None:  # before start() nothing is open, so nothing has happened yet
+            self._bus_emit(event)
 
     # -- the run loop's interface --------------------------------------------------------------------------------
-    def start(self) -> "Peripherals":
+    def start(self, emit: Callable[[Event], object]) -> "Peripherals":
+        self._bus_emit = emit
         for port in self.ports.values():
             port.start()
         return self
@@ -97,12 +96,10 @@ class Peripherals:
     def position(self) -> dict | None:
         return self.gps.position() if self.gps else None
 
-    def annotate(self, event: dict) -> dict:
-        """Attach the current GPS position (if any) to an event, in place; returns it."""
-        pos = self.position()
-        if pos is not None and "position" not in event:
-            event["position"] = pos
-        return event
+    def annotate(self, event: Event) -> None:
+        """The position enricher: the current GPS fix (if any) rides on every event."""
+        if event.position is None:
+            event.position = self.position()
 
     def stats(self) -> dict:
         out = {"ports": [p.stats() for p in self.ports.values()], "ignored_lines": self.ignored_lines}

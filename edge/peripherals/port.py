@@ -13,7 +13,7 @@ from typing import Callable
 
 import serial
 
-from edge.events import make_event
+from edge.events.types import SerialPortEvent
 from edge.peripherals.config import PortConfig
 
 log = logging.getLogger(__name__)
@@ -82,18 +82,18 @@ class LinePort:
             if not self._open():
                 failures += 1
                 if failures == 1:  # one event per outage, not per retry
-                    self._emit(make_event("serial_port", url=self.cfg.url, state="unavailable", error=self.last_error))
+                    self._emit(SerialPortEvent(url=self.cfg.url, state="unavailable", error=self.last_error))
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.cfg.backoff_max_s)
                 continue
             failures = 0
-            self._emit(make_event("serial_port", url=self.cfg.url, state="open", opened=self.opened))
+            self._emit(SerialPortEvent(url=self.cfg.url, state="open", opened=self.opened))
             if self._read_until_failure():
                 delay = self.cfg.backoff_initial_s  # it worked for a while: a fresh outage starts from the bottom
             if self._stop.is_set():
                 break
             self.lost += 1
-            self._emit(make_event("serial_port", url=self.cfg.url, state="lost", error=self.last_error))
+            self._emit(SerialPortEvent(url=self.cfg.url, state="lost", error=self.last_error))
             self._stop.wait(delay)
             delay = min(delay * 2, self.cfg.backoff_max_s)
 

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Callable
 
-from edge.events import make_event
+from edge.events.types import RelayAudit
 from edge.peripherals.config import RelayConfig
 
 
@@ -23,8 +23,8 @@ class Relay:
         self._open_until = float("-inf")
         self._lock = threading.Lock()  # on_event runs on the loop thread, handle_line on the port's reader thread
 
-    def _audit(self, action: str, result: str, **fields) -> dict:
-        event = make_event("relay", action=action, result=result, url=self.cfg.port.url, **fields)
+    def _audit(self, action: str, result: str, **fields) -> RelayAudit:
+        event = RelayAudit(action=action, result=result, url=self.cfg.port.url, **fields)
         self._emit(event)
         return event
 
@@ -34,10 +34,12 @@ class Relay:
             del self._unknown[tid]  # face_left never came (lost event, restart): do not keep the door shut forever
         return sorted(self._unknown, key=str)
 
-    def on_event(self, event: dict, now: float | None = None) -> dict | None:
+    def on_event(self, event: dict, now: float | None = None) -> RelayAudit | None:
         """Feed every app event; returns the audit event it caused, if any."""
-        now = time.monotonic() if now is None else now
         kind = event.get("type")
+        if kind not in ("face_unknown", "face_left", "face_recognized"):
+            return None  # not ours; and the bus hands this relay its own audit events back, under our lock
+        now = time.monotonic() if now is None else now
         with self._lock:
             if kind == "face_unknown":
                 self._unknown[event.get("track_id")] = now
@@ -52,7 +54,7 @@ class Relay:
                 return self._unlock(event, now)
         return None
 
-    def _unlock(self, event: dict, now: float) -> dict:
+    def _unlock(self, event: dict, now: float) -> RelayAudit:
         who = dict(identity=event.get("identity"), track_id=event.get("track_id"), frame_id=event.get("frame_id"),
                    score=event.get("score"))
         if event.get("unlock") is False:  # recognised, but below the unlock operating point (thresholds.unlock)

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Callable
 
-from edge.events import make_event
+from edge.events.types import Trigger
 from edge.peripherals.config import TriggersConfig
 
 
@@ -36,11 +36,8 @@ class Triggers:
             self._until = now + self.cfg.burst_s
         self.count += 1
         if kind == "BUTTON" or starts:
-            self._emit(make_event("trigger", kind=kind.lower(), name=name, burst_s=self.cfg.burst_s, new_burst=starts))
+            self._emit(Trigger(kind=kind.lower(), name=name, burst_s=self.cfg.burst_s, new_burst=starts))
         return True
 
     def burst_active(self, now: float | None = None) -> bool:
         return (time.monotonic() if now is None else now) < self._until
-
-    def burst_left(self, now: float | None = None) -> float:
-        return max(0.0, self._until - (time.monotonic() if now is None else now))

@@ -1,3 +1,3 @@
-from edge.runtime.model import Model
+from edge.runtime.card_model import CardModel
 
-__all__ = ["Model"]
+__all__ = ["CardModel"]

@@ -25,11 +25,3 @@ def require_interpreter():
         )
     return Interpreter
 
-
-def backend_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"{BACKEND} {version(BACKEND)}" if BACKEND else "none"
-    except PackageNotFoundError:
-        return str(BACKEND)

@@ -22,7 +22,7 @@ class GraphReport:
 
 def graph_report(interpreter) -> GraphReport:
     """Walk back from each DELEGATE node's outputs to its inputs: the nodes passed on the way were taken by it."""
-    ops = interpreter._get_ops_details()
+    ops = interpreter._get_ops_details()  # LiteRT has no public op listing
     original = [op for op in ops if op["op_name"] != "DELEGATE"]
     delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
     producer = {}

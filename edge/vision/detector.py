@@ -1,5 +1,5 @@
-"""Any detector card -> Detections in frame pixels: preprocess as the card says, run, decode with the card's decoder,
-optionally tiled for frames much larger than the model input."""
+"""Any detector card -> Detections in frame pixels (boxes clipped to the frame), through the one inference seam
+(CardModel), optionally tiled for frames much larger than the model input. The face detector is this class too."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,9 +8,7 @@ import numpy as np
 
 from edge.card import ModelCard
 from edge.errors import EdgekitError
-from edge.preprocess import preprocess
-from edge.runtime import Model
-from edge.vision.decoders import get_decoder
+from edge.runtime import CardModel
 from edge.vision.detections import Detections
 from edge.vision.tiling import TilingConfig, detect_tiled
 
@@ -18,17 +16,13 @@ DETECTOR_TASKS = ("object_detector", "face_detector")
 
 
 class Detector:
-    def __init__(self, card_path: str | Path | ModelCard, accelerator=None, tiles: TilingConfig | dict | None = None):
-        self.model = Model(card_path, accelerator)
-        card = self.model.card
-        if card.task not in DETECTOR_TASKS:
-            raise EdgekitError(f"model card {card.name}: task '{card.task}' is not a detector", "pick an object_detector card (e.g. nanodet)")
-        self.decoder = get_decoder(card.decoder.name)(card)
+    def __init__(self, card_path: str | Path | ModelCard, accelerator=None, tiles: TilingConfig | dict | None = None,
+                 min_score: float | None = None):
+        self.model = CardModel(card_path, accelerator, tasks=DETECTOR_TASKS)
+        self.card, self.decoder = self.model.card, self.model.decoder
+        if min_score is not None:
+            self.decoder.score_threshold = min_score
         self.tiles = TilingConfig.model_validate(tiles) if isinstance(tiles, dict) else tiles
-
-    @property
-    def card(self) -> ModelCard:
-        return self.model.card
 
     @property
     def labels(self) -> list[str]:
@@ -40,11 +34,7 @@ class Detector:
 
     def detect_whole(self, frame: np.ndarray) -> Detections:
         """One model call on the whole frame (resized to the input); boxes clipped to the frame."""
-        x, transform = preprocess(frame, self.model.card.preprocess)
-        dets = self.decoder(self.model.run(x), transform)
-        h, w = frame.shape[:2]
-        np.clip(dets.boxes, 0, np.array([w, h, w, h], np.float32), out=dets.boxes)
-        return dets
+        return self.model.infer(frame)
 
     def detect(self, frame: np.ndarray) -> Detections:
         if frame is None or frame.size == 0:

@@ -1,12 +1,14 @@
 """IoU tracker: detections keep a track id across frames; tracks unseen for `max_missed` frames end."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
-import cv2
 import numpy as np
 
+from edge.vision.crop import box_crop
 from edge.vision.detections import Detections, iou_matrix
+from edge.vision.sharpness import sharpness as image_sharpness
 
 
 @dataclass
@@ -19,7 +21,7 @@ class Track:
     embedded_frame: int | None = None
     embedded_area: float = 0.0
     embedded_sharpness: float = 0.0
-    data: dict = field(default_factory=dict)  # what the app keeps per track (votes, decision)
+    state: Any = None  # the app's own typed record for this track (the doorbell's FaceVotes)
 
     @property
     def area(self) -> float:
@@ -67,29 +69,7 @@ class IouTracker:
         return ended
 
 
-def needs_embedding(track: Track, frame_id: int, every: int, grow: float, sharpness: float | None = None,
-                    sharpen: float = 1.5) -> bool:
-    """Embed a track on creation, then every `every` frames, or sooner when the face grew by `grow` (x area) or got
-    sharper by `sharpen` (x variance of the Laplacian; pass `sharpness` to use it): a visitor walking up to the door
-    is re-embedded as the face becomes big and clear, not only on a fixed clock."""
-    if track.embedded_frame is None:
-        return True
-    if frame_id - track.embedded_frame >= every or track.area >= track.embedded_area * grow:
-        return True
-    return sharpness is not None and sharpness >= max(track.embedded_sharpness, 1e-6) * sharpen
-
-
-SHARPNESS_SIZE = 48  # faces are compared at one scale, so a bigger face is not "sharper" just by having more pixels
-
-
 def face_sharpness(frame: np.ndarray, box: np.ndarray) -> float:
-    """Variance of the Laplacian of the face box, resized to 48x48 grey: high for a crisp face, low for motion blur."""
-    h, w = frame.shape[:2]
-    x0, y0 = max(int(box[0]), 0), max(int(box[1]), 0)
-    x1, y1 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return 0.0
-    crop = frame[y0:y1, x0:x1]
-    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
-    small = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
-    return float(cv2.Laplacian(small, cv2.CV_32F).var())
+    """edge.vision.sharpness of the face box (0 for a box under 4 px or outside the frame)."""
+    crop = box_crop(frame, box, 0.0)
+    return 0.0 if crop is None or min(crop.shape[:2]) < 4 else image_sharpness(crop)

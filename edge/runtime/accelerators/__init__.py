@@ -1,26 +1,25 @@
-"""Accelerators, one small module each, chosen by name from config (`runtime.accelerator.type`)."""
+"""Accelerators, one small module each, chosen by name from config (`runtime.accelerator.type`). Each module
+registers its class in ACCELERATORS; the class names its pydantic config as `Config`."""
 from __future__ import annotations
 
 from typing import Annotated, Union
 
 from pydantic import Field
 
-from edge.runtime.accelerators.coral import CoralAccelerator, CoralConfig
-from edge.runtime.accelerators.cpu import CpuAccelerator, CpuConfig
+from edge.runtime.accelerators.base import ACCELERATORS
+from edge.runtime.accelerators.coral import CoralConfig
+from edge.runtime.accelerators.cpu import CpuConfig
 
-AcceleratorConfig = Annotated[Union[CpuConfig, CoralConfig], Field(discriminator="type")]
+# The config union pydantic validates `runtime.accelerator` with, discriminated by `type`: built from the registry.
+AcceleratorConfig = Annotated[Union[tuple(ACCELERATORS.get(n).Config for n in ACCELERATORS.names())], Field(discriminator="type")]
 
-_REGISTRY = {"cpu": CpuAccelerator, "coral": CoralAccelerator}
-
-
-def make_accelerator(config: CpuConfig | CoralConfig):
-    return _REGISTRY[config.type](config)
+__all__ = ["ACCELERATORS", "AcceleratorConfig", "CoralConfig", "CpuConfig", "config_for", "make_accelerator"]
 
 
-def config_for(name: str, **fields) -> CpuConfig | CoralConfig:
-    from edge.errors import EdgekitError
+def make_accelerator(config):
+    return ACCELERATORS.get(config.type)(config)
 
-    configs = {"cpu": CpuConfig, "coral": CoralConfig}
-    if name not in configs:
-        raise EdgekitError(f"accelerator '{name}' is unknown", f"use one of: {', '.join(configs)}")
-    return configs[name](type=name, **fields)
+
+def config_for(name: str, **fields):
+    """The config of the accelerator named `name`, with `fields` set (e.g. threads)."""
+    return ACCELERATORS.get(name).Config(type=name, **fields)

@@ -11,7 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
-from edge.runtime.interpreter import load_delegate, require_interpreter
+from edge.runtime.accelerators.base import ACCELERATORS, Accelerator
+from edge.runtime.interpreter import load_delegate
 
 
 class CoralConfig(BaseModel):
@@ -22,11 +23,13 @@ class CoralConfig(BaseModel):
     threads: int = Field(1, ge=1, le=64)  # for the ops that stay on the CPU
 
 
-class CoralAccelerator:
+@ACCELERATORS.register("coral")
+class CoralAccelerator(Accelerator):
     name = "coral"
+    Config = CoralConfig
 
-    def __init__(self, config: CoralConfig):
-        self.config = config
+    def delegates(self) -> list:
+        return [self.delegate()]
 
     def delegate(self):
         try:
@@ -40,7 +43,3 @@ class CoralAccelerator:
                 "install libedgetpu (package libedgetpu1-std from Coral's apt repository) and plug in the Coral, "
                 "or fall back with `runtime: {accelerator: {type: cpu}}` and a cpu-target model",
             ) from None
-
-    def interpreter(self, model_path: str):
-        Interpreter = require_interpreter()
-        return Interpreter(model_path=str(model_path), experimental_delegates=[self.delegate()], num_threads=self.config.threads)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.runtime.interpreter import require_interpreter
+from edge.runtime.accelerators.base import ACCELERATORS, Accelerator
 
 
 class CpuConfig(BaseModel):
@@ -15,12 +15,7 @@ class CpuConfig(BaseModel):
     threads: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64)
 
 
-class CpuAccelerator:
+@ACCELERATORS.register("cpu")
+class CpuAccelerator(Accelerator):
     name = "cpu"
-
-    def __init__(self, config: CpuConfig):
-        self.config = config
-
-    def interpreter(self, model_path: str):
-        Interpreter = require_interpreter()
-        return Interpreter(model_path=str(model_path), num_threads=self.config.threads)
+    Config = CpuConfig

@@ -1,23 +1,16 @@
-"""Decoders turn a detector's raw outputs into Detections.
-Each registers itself by the name a model card's `decoder.name` uses."""
+"""Decoders turn a model's raw outputs into results (Detections, unit vectors, Classes), by the name a model card's
+`decoder.name` uses. Each is a class constructed as cls(card) and called as dec(outputs, transform)."""
 from __future__ import annotations
 
-import importlib
+from edge.registry import Registry
 
-from edge.errors import EdgekitError
-
-_MODULES = {
-    "blazeface": "edge.vision.decoders.blazeface",
-    "nanodet": "edge.vision.decoders.nanodet",
-    "embedding": "edge.vision.decoders.embedding",  # embedders: unit vectors, called without a transform
-    "yolo": "edge.vision.decoders.yolo",
-    "ssd": "edge.vision.decoders.ssd",
-    "classifier": "edge.vision.decoders.classifier",  # classifiers: top-k Classes, called without a transform
-}
+DECODERS: Registry[type] = Registry("decoder", "set the card's decoder.name to one of: {known}")
+for _name in ("blazeface", "nanodet", "yolo", "ssd"):
+    DECODERS.lazy(_name, f"edge.vision.decoders.{_name}:Decoder")
+DECODERS.lazy("embedding", "edge.vision.decoders.embedding:Decoder")  # unit vectors, called without a transform
+DECODERS.lazy("classifier", "edge.vision.decoders.classifier:Decoder")  # top-k Classes, called without a transform
 
 
-def get_decoder(name: str):
-    """The decoder class registered under `name`: constructed as cls(card) and called as dec(outputs, transform)."""
-    if name not in _MODULES:
-        raise EdgekitError(f"decoder '{name}' is unknown", f"use one of: {', '.join(sorted(_MODULES))}")
-    return importlib.import_module(_MODULES[name]).Decoder
+def get_decoder(name: str) -> type:
+    """The decoder class registered under `name`."""
+    return DECODERS.get(name)

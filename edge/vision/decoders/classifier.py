@@ -60,5 +60,5 @@ class Decoder:
     def label(self, i: int) -> str:
         return self.labels[i] if 0 <= i < len(self.labels) else str(int(i))
 
-    def __call__(self, outputs, transform=None) -> Classes:
-        return self.decode_batch(np.asarray(outputs[self.output]).reshape(1, -1))[0]
+    def __call__(self, outputs, transform=None, top_k: int | None = None) -> Classes:
+        return self.decode_batch(np.asarray(outputs[self.output]).reshape(1, -1), top_k)[0]

@@ -25,7 +25,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox(created);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, ts REAL NOT NULL);
 """
 
 
@@ -113,12 +112,6 @@ class Outbox:
                 n += self.db.execute("DELETE FROM outbox WHERE seq = ?", (s,)).rowcount
             self.db.execute("COMMIT")
             self._count -= n
-
-    def remember_nonce(self, nonce: str, ts: float, forget_before: float) -> bool:
-        """Record a signed command's nonce; False if it was seen already (a replay, even across a restart)."""
-        with self.lock:
-            self.db.execute("DELETE FROM nonces WHERE ts < ?", (forget_before,))
-            return self.db.execute("INSERT OR IGNORE INTO nonces VALUES (?, ?)", (nonce, ts)).rowcount == 1
 
     @property
     def depth(self) -> int:

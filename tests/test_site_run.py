@@ -18,32 +18,7 @@ import yaml
 
 from edge.site import run_site
 from edge.config import parse_config
-from edge.faces.detector import FaceDetector
-from edge.faces.embedder import FaceEmbedder
-from edge.faces.enroll import EnrollRules, check_and_embed
-from edge.faces.gallery import Gallery
-
-
-@pytest.fixture(scope="module")
-def gallery(zoo, media, tmp_path_factory):
-    """A gallery with the carphone caller enrolled from frame 110 of the clip."""
-    path = tmp_path_factory.mktemp("gallery") / "g.db"
-    cap = cv2.VideoCapture(str(media("carphone")))
-    frames = [cap.read()[1] for _ in range(111)]
-    vec, why = check_and_embed(FaceDetector(zoo / "blazeface_short.card.json"), FaceEmbedder(zoo / "faceres.card.json"),
-                               frames[110], EnrollRules(min_face_px=32))
-    assert why == "ok"
-    Gallery(path).add("caller", "faceres", vec)
-    return path
-
-
-def site(zoo, media, gallery, tmp_path, **kw) -> dict:
-    return {"device_id": "door-1", "runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(gallery)},
-            "source": {"uri": str(media("carphone"))}, "events": {"stdout": False, "file": str(tmp_path / "events.jsonl")}, **kw}
-
-
-def read_events(tmp_path) -> list[dict]:
-    return [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+from tests.fixtures.doorbell import read_events, site
 
 
 # ---- systemd: READY after the models load, WATCHDOG while frames flow, STOPPING on SIGTERM -------------------------
@@ -168,30 +143,6 @@ def test_triggers_idle_the_loop_until_a_button_starts_a_burst(zoo, media, galler
 
 # ---- MQTT through a real mosquitto ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def broker(tmp_path):
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not os.path.exists(exe):
-        pytest.skip("mosquitto is not installed (apt install mosquitto)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    end = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            assert time.time() < end and proc.poll() is None, "mosquitto did not start"
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(5)
-
-
 class Listener:
     def __init__(self, port):
         self.messages = []
@@ -212,11 +163,11 @@ class Listener:
 
 
 def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, gallery, tmp_path, broker):
-    pytest.importorskip("edge.io.link")
-    listener = Listener(broker)
+    pytest.importorskip("edge.fleet.link")
+    listener = Listener(broker.port)
     cfg = parse_config(site(zoo, media, gallery, tmp_path,
                             source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
-                            mqtt={"host": "127.0.0.1", "port": broker, "password": "s3cret", "username": "door", "telemetry_interval_s": 0.3,
+                            mqtt={"host": "127.0.0.1", "port": broker.port, "password": "s3cret", "username": "door", "telemetry_interval_s": 0.3,
                                   "outbox": {"path": str(tmp_path / "outbox.db")}}))
     result = {}
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, max_frames=240, install_signals=False)))
@@ -267,7 +218,7 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
 
 
 def test_demo_sends_its_events_through_an_in_process_broker(zoo, tmp_path):
-    pytest.importorskip("edge.io.link")
+    pytest.importorskip("edge.fleet.link")
     pytest.importorskip("amqtt", reason="the demo's broker is the `broker` extra (amqtt)")
     r = subprocess.run([sys.executable, "-m", "edge.cli", "demo", "--workdir", str(tmp_path), "--mqtt", "on"],
                        capture_output=True, text=True, env={**os.environ, "EDGEKIT_MODELS": str(zoo)}, timeout=300)
@@ -304,8 +255,8 @@ def test_app_shelf_without_its_section_is_one_line():
 
 
 def test_with_the_broker_away_the_loop_runs_and_its_events_wait_in_the_outbox(zoo, media, gallery, tmp_path, broker):
-    pytest.importorskip("edge.io.link")
-    from edge.io.outbox import Outbox
+    pytest.importorskip("edge.fleet.link")
+    from edge.fleet.outbox import Outbox
 
     with socket.socket() as s:  # a port nobody listens on: the broker is down
         s.bind(("127.0.0.1", 0))
@@ -316,14 +267,14 @@ def test_with_the_broker_away_the_loop_runs_and_its_events_wait_in_the_outbox(zo
     assert stats["frames"] == 120  # the loop never waited for the broker
     local = [e["type"] for e in read_events(tmp_path)]
     assert local == ["face_recognized", "face_left"]
-    from edge.io.config import MqttConfig
+    from edge.fleet.config import MqttConfig
 
     box = Outbox(MqttConfig(outbox=outbox).outbox)
     assert box.stats()["outbox_depth"] == 2  # kept on disk for when the broker is back
     box.close()
     # the broker is back (the fixture's): the next start drains them
-    listener = Listener(broker)
-    site_cfg["mqtt"]["port"] = broker
+    listener = Listener(broker.port)
+    site_cfg["mqtt"]["port"] = broker.port
     # a short second run (2 s of a 30 fps camera, no face enrolled this time): time for the link to connect and drain
     site_cfg["source"] = {"uri": str(media("carphone")), "pace": "realtime", "fps": 30}
     site_cfg["gallery"] = {"path": str(tmp_path / "empty.db")}

@@ -17,8 +17,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.errors import EdgekitError
-from edge.io.link import no_delay
-from edge.io.security import sign_command
+from edge.fleet.link import no_delay
+from fleetctl.signing import sign_command
 
 
 class Operator:
@@ -110,7 +110,7 @@ class Operator:
                    progress: Callable[[int, int], None] | None = None, timeout: float = 60.0, url: str | None = None) -> dict:
         """Send a signed model in chunks, or only its signed description when the device is to fetch the file from
         `url`; returns the device's final reply (ok or why not)."""
-        from edge.io.model_update import sign_model
+        from fleetctl.signing import sign_model
 
         card = {**card, "name": model, "tflite": f"{model}.tflite"}
         begin = {"step": "begin", **sign_model(private_key, model, tflite, card)}

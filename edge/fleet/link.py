@@ -14,6 +14,8 @@ import ssl
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import paho.mqtt.client as mqtt
@@ -22,10 +24,11 @@ from paho.mqtt.properties import Properties
 
 from edge import __version__
 from edge.errors import EdgekitError
-from edge.io.commands import Dispatcher, Handler, handle_command  # noqa: F401  (handle_command: re-exported)
-from edge.io.config import MqttConfig
-from edge.io.outbox import Outbox
-from edge.io.security import CommandVerifier
+from edge.fleet.commands import Dispatcher, Handler, handle_command  # noqa: F401  (handle_command: re-exported)
+from edge.fleet.config import MqttConfig
+from edge.fleet.nonces import NonceStore, nonces_path_for
+from edge.fleet.outbox import Outbox
+from edge.fleet.security import CommandVerifier
 
 log = logging.getLogger("edgekit.mqtt")
 
@@ -40,6 +43,18 @@ def no_delay(client, userdata, sock) -> None:
         pass
 
 
+@dataclass
+class Device:
+    """What the link serves from the running loop; each is called from the link's threads."""
+    telemetry: Callable[[], dict]
+    state: Callable[[], dict]  # the retained `state` message
+    model_versions: Callable[[], dict]  # card name -> target, sha256 (in `status`)
+    reload_model: Callable[[str, Path], bool]  # a model update taken in; False if the loop does not run it
+    live_frames: Callable[[], list]  # the latest camera frame(s), for a model update's smoke test
+    commands: dict[str, Handler] = field(default_factory=dict)
+    accelerator: object = None  # the smoke test runs where the loop runs
+
+
 class DeviceLink:
     """`DeviceLink(cfg, device_info)` (device id from cfg.device_id) or `DeviceLink(cfg, device_id, device_info)`."""
 
@@ -51,7 +66,8 @@ class DeviceLink:
         self.prefix = cfg.prefix.format(device_id=self.device_id)
         self.info = {"software": __version__, **(device_info or {})}
         self.outbox = Outbox(cfg.outbox)
-        self.commands = Dispatcher(cfg.max_payload_bytes, CommandVerifier(cfg.signing, self.device_id, self.outbox))
+        self.nonces = NonceStore(nonces_path_for(cfg.outbox.path))
+        self.commands = Dispatcher(cfg.max_payload_bytes, CommandVerifier(cfg.signing, self.device_id, self.nonces))
         self.telemetry_provider: Callable[[], dict] | None = None
         self.connected = threading.Event()
         self.last_error: str | None = None
@@ -67,16 +83,12 @@ class DeviceLink:
         self.broker = None
         self.discovery = None
         if cfg.discovery.enabled:
-            from edge.io.discovery import Discovery
+            from edge.fleet.discovery import Discovery
 
             camera = self.snapshot_topic(cfg.snapshots.camera) if cfg.snapshots.on_events else None
             self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera)
         self.model_updates = None
-        if cfg.model_update.public_key:
-            from edge.io.model_update import ModelUpdater
-
-            self.model_updates = ModelUpdater(cfg.model_update, on_outcome=self._model_outcome)
-            self.model_updates.register(self)
+        self.device: Device | None = None
         self.client = self._client()
         self.sink = _OutboxSink(self)
 
@@ -107,11 +119,13 @@ class DeviceLink:
         c.on_publish, c.on_message, c.on_subscribe = self._on_publish, self._on_message, self._on_subscribe
         return c
 
-    def start(self) -> "DeviceLink":
-        """Connect in the background (an absent broker is retried; events wait in the outbox). A broker whose TLS
-        certificate the configured CA does not trust is a configuration error and raises at once."""
+    def start(self, device: "Device | None" = None) -> "DeviceLink":
+        """Serve `device` (the running loop: its telemetry, state, commands, model updates) and connect in the
+        background (an absent broker is retried; events wait in the outbox). A broker whose TLS certificate the
+        configured CA does not trust is a configuration error and raises at once."""
+        self._serve(device)
         if self.cfg.embedded:
-            from edge.io.broker import EmbeddedBroker
+            from edge.fleet.broker import EmbeddedBroker
 
             log.warning("mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d; "
                         "set mqtt.host to report to yours", self.cfg.port)
@@ -137,7 +151,38 @@ class DeviceLink:
                          threading.Thread(target=self._commands, name="edgekit-mqtt-cmd", daemon=True)]
         for t in self._threads:
             t.start()
+        if device is not None:
+            self.set_state(device.state())
         return self
+
+    def _serve(self, device: "Device | None") -> None:
+        self.device = device
+        if device is not None:
+            self.info["models"] = device.model_versions()
+            self.telemetry_provider = device.telemetry
+            for name, handler in device.commands.items():
+                if name not in self.handlers:  # the link's own commands stay
+                    self.on_command(name, handler)
+        if self.cfg.model_update.public_key:
+            from edge.fleet.model_update import ModelUpdater
+
+            self.model_updates = ModelUpdater(
+                self.cfg.model_update, on_outcome=self._model_outcome,
+                on_swapped=self._swapped if device is not None else None,
+                live_frames=device.live_frames if device is not None else None,
+                accelerator=device.accelerator if device is not None else None)
+            self.model_updates.register(self)
+
+    def _swapped(self, name: str, card_path) -> None:
+        """A model update installed and smoke-tested: the loop takes it in (raising rolls the update back)."""
+        if self.device.reload_model(name, card_path):
+            self.set_info(models=self.device.model_versions())
+            self.refresh_state()
+
+    def refresh_state(self) -> None:
+        """Re-publish the served device's retained state (after a command changed it)."""
+        if self.device is not None:
+            self.set_state(self.device.state())
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -225,8 +270,9 @@ class DeviceLink:
     def publish_event(self, event: dict) -> int:
         topic = self.prefix + "events/" + _topic_word(str(event.get("type", "event")))
 
-        def build(seq: int) -> bytes:
-            return json.dumps({**event, "id": uuid.uuid4().hex, "seq": seq, "device_id": self.device_id}, separators=(",", ":")).encode()
+        def build(seq: int) -> bytes:  # the bus stamps the id; events sent here directly get one
+            body = {**event, "id": event.get("id") or uuid.uuid4().hex, "seq": seq, "device_id": self.device_id}
+            return json.dumps(body, separators=(",", ":")).encode()
 
         seq = self.outbox.put(topic, build, qos=1)
         if self.discovery:
@@ -245,9 +291,6 @@ class DeviceLink:
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # ---- telemetry and state ----
-    def set_telemetry(self, provider: Callable[[], dict]) -> None:
-        self.telemetry_provider = provider
-
     def telemetry(self) -> dict:
         data = {"time": time.time(), "uptime_s": round(time.time() - self.started_at, 1), **self.outbox.stats(),
                 "messages_refused": self.refused}
@@ -341,6 +384,7 @@ class DeviceLink:
         self.client.disconnect()
         self.client.loop_stop()
         self.outbox.close()
+        self.nonces.close()
         if self.broker is not None:
             self.broker.stop()
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edge.errors import EdgekitError
-from edge.io.config import SnapshotConfig
+from edge.fleet.config import SnapshotConfig
 
 
 def encode_jpeg(frame: np.ndarray, quality: int, max_width: int) -> bytes:
@@ -48,15 +48,16 @@ class Snapshots:
         """Publish a JPEG of the camera's latest frame on snapshot/<camera>."""
         return self.take()
 
-    def on_event(self, event: dict) -> None:
-        """Called by the loop before an event is sent: the decisive frame, at most once per min_interval_s."""
-        if event.get("type") not in self.cfg.on_events:
+    def enrich(self, event) -> None:
+        """The snapshot enricher (the bus calls it before an event is sent): the decisive frame, at most once per
+        min_interval_s, with the event naming its topic."""
+        if event.type not in self.cfg.on_events:
             return
         now = time.monotonic()
         if now - self._last_event_snapshot < self.cfg.min_interval_s:
             return
         try:
-            event["snapshot"] = self.take()["topic"]
+            event.snapshot = self.take()["topic"]
             self._last_event_snapshot = now
         except EdgekitError as e:  # the event goes out regardless; it says why it has no picture
-            event["snapshot_skipped"] = e.what
+            event.snapshot_skipped = e.what

@@ -1,4 +1,4 @@
-"""The shelf app wired to its models: scene gate -> detector (tiled) -> optional classifier on crops -> Shelf logic.
+"""The shelf's models wired to its policy: scene gate -> detector (tiled) -> optional classifier on crops -> Shelf logic.
 One call per camera frame (`process`), so a loop (the agent, `edgekit shelf count`) needs nothing else."""
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.apps.shelf import SceneGate, Shelf, ShelfConfig
+from edge.apps.shelf.events import ShelfEvent
+from edge.apps.shelf.policy import SceneGate, Shelf, ShelfConfig
 from edge.vision.detections import Detections
 from edge.vision.detector import Detector
 
@@ -38,7 +39,7 @@ class ShelfRun:
 
             self.classifier = Classifier(card_path(cfg.classifier.card, models_dir), accelerator, cfg.classifier.top_k)
             wanted = cfg.classifier.classes
-            self.shelf._check_names(wanted, "classifier.classes")
+            self.shelf.check_names(wanted, "classifier.classes")
             self._classify_ids = np.array([self.detector.labels.index(c) for c in wanted], np.int64)
 
     def reload(self, name: str, card: Path, accelerator=None) -> None:
@@ -72,12 +73,11 @@ class ShelfRun:
                 attributes = [None if r is None else r.as_dict() for r in results]
         return Observation(dets, zones, attributes, scene)
 
-    def process(self, frame: np.ndarray, now: float, force: bool = False) -> list[dict]:
+    def process(self, frame: np.ndarray, now: float, force: bool = False) -> list[ShelfEvent]:
         """Events caused by this frame. Frames the scene gate skips cost a thumbnail and the out-of-stock timers."""
         if not (self.gate.check(frame, now) or force):
             return self.shelf.tick(now)
         obs = self.observe(frame)
         top = None if obs.attributes is None else [a[0]["label"] if a else None for a in obs.attributes]
-        extra = {"scene": obs.scene} if obs.scene is not None else None
         h, w = frame.shape[:2]
-        return self.shelf.update(obs.detections, (w, h), now, extra, top)
+        return self.shelf.update(obs.detections, (w, h), now, obs.scene, top)

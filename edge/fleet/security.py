@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
@@ -36,11 +35,6 @@ def signed_bytes(device_id: str, name: str, body: dict) -> bytes:
                                                                       ensure_ascii=True).encode()
 
 
-def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
-    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return base64.b64encode(pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
-
-
 def load_public_key(text: str, what: str) -> Ed25519PublicKey:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
@@ -50,40 +44,12 @@ def load_public_key(text: str, what: str) -> Ed25519PublicKey:
                            "paste the line `edgekit fleet keygen` printed as 'public key'") from None
 
 
-def load_private_key(path: str | Path) -> Ed25519PrivateKey:
-    path = Path(path).expanduser()
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as e:
-        raise EdgekitError(f"signing key {path}: cannot be read ({e.__class__.__name__})",
-                           "make one with `edgekit fleet keygen --out KEYFILE`") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise EdgekitError(f"signing key {path}: not an Ed25519 key", "make one with `edgekit fleet keygen`")
-    return key
-
-
-def sign_command(device_id: str, name: str, body: dict, *, ed25519: Ed25519PrivateKey | None = None,
-                 hmac_key: bytes | None = None, now: float | None = None, nonce: str | None = None) -> dict:
-    """The operator side: add ts, nonce and sig to a command body."""
-    import secrets
-
-    body = {**body, "ts": time.time() if now is None else now, "nonce": nonce or secrets.token_hex(12)}
-    data = signed_bytes(device_id, name, body)
-    if ed25519 is not None:
-        body["sig"] = "ed25519:" + base64.b64encode(ed25519.sign(data)).decode()
-    elif hmac_key is not None:
-        body["sig"] = "hmac-sha256:" + base64.b64encode(hmac.new(hmac_key, data, hashlib.sha256).digest()).decode()
-    else:
-        raise ValueError("sign_command needs an Ed25519 key or an HMAC key")
-    return body
-
-
 class CommandVerifier:
     """Checks a command's signature, time window and nonce; raises EdgekitError saying what is wrong."""
 
     def __init__(self, cfg: SigningConfig, device_id: str, store=None):
         self.cfg, self.device_id = cfg, device_id
-        self.store = store  # remembers nonces on disk (the outbox), so a restart does not reopen the replay window
+        self.store = store  # a NonceStore: nonces on disk, so a restart does not reopen the replay window
         self.keys = [load_public_key(k, f"mqtt.signing.ed25519_public_keys[{i}]") for i, k in enumerate(cfg.ed25519_public_keys)]
         self.hmac_key = None
         if cfg.hmac_key_file:
@@ -131,7 +97,7 @@ class CommandVerifier:
             raise EdgekitError(f"command timestamp is {now - ts:+.0f} s from the device's clock (window {self.cfg.window_s:g} s)",
                                "check the clocks (NTP) or resend a fresh command")
         if self.store is not None:
-            if not self.store.remember_nonce(nonce, ts, now - 2 * self.cfg.window_s):
+            if not self.store.remember(nonce, ts, now - 2 * self.cfg.window_s):
                 raise EdgekitError("replayed command: this nonce was already used", "send a fresh command")
             return
         with self._lock:

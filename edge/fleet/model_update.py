@@ -22,8 +22,8 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 
 from edge.errors import EdgekitError
-from edge.io.config import ModelUpdateConfig
-from edge.io.security import load_public_key
+from edge.fleet.config import ModelUpdateConfig
+from edge.fleet.security import load_public_key
 
 CHUNK_BYTES = 32 * 1024  # raw bytes per chunk: base64 keeps a chunk under the default 64 KiB command limit
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -38,13 +38,6 @@ def manifest(model: str, model_sha256: str, card: dict) -> bytes:
     return f"edgekit-model\n{model}\n{model_sha256}\n{hashlib.sha256(canonical_card(card)).hexdigest()}".encode()
 
 
-def sign_model(private_key, model: str, tflite: bytes, card: dict) -> dict:
-    """The operator side (`edgekit fleet push-model`): the begin message's fields."""
-    sha = hashlib.sha256(tflite).hexdigest()
-    return {"model": model, "size": len(tflite), "sha256": sha, "card": card,
-            "signature": base64.b64encode(private_key.sign(manifest(model, sha, card))).decode()}
-
-
 class _Transfer:
     def __init__(self, model: str, size: int, sha256: str, card: dict, signature: bytes, path: Path):
         self.model, self.size, self.sha256, self.card, self.signature, self.path = model, size, sha256, card, signature, path
@@ -53,15 +46,16 @@ class _Transfer:
 
 
 class ModelUpdater:
-    def __init__(self, cfg: ModelUpdateConfig, on_outcome: Callable[[dict], None] | None = None):
+    def __init__(self, cfg: ModelUpdateConfig, on_outcome: Callable[[dict], None] | None = None,
+                 on_swapped: Callable[[str, Path], object] | None = None,
+                 live_frames: Callable[[], list[np.ndarray]] | None = None, accelerator=None):
+        """From the running site: `on_swapped` takes the new model into the loop (raising rolls back), the latest
+        camera frames (`live_frames`) join the smoke test's samples, and the smoke test runs on the site's
+        accelerator (a Coral build needs its delegate)."""
         self.cfg = cfg
         self.key = load_public_key(cfg.public_key, "mqtt.model_update.public_key")
-        self.on_outcome = on_outcome
-        # Set by the running site: the loop takes the new model in (raising rolls back), the latest camera frame joins
-        # the smoke test's samples, and the smoke test runs on the site's accelerator (a Coral build needs its delegate).
-        self.on_swapped: Callable[[str, Path], None] | None = None
-        self.live_frames: Callable[[], list[np.ndarray]] | None = None
-        self.accelerator = None
+        self.on_outcome, self.on_swapped = on_outcome, on_swapped
+        self.live_frames, self.accelerator = live_frames, accelerator
         self.transfers: dict[str, _Transfer] = {}
         self.lock = threading.Lock()
 
@@ -231,15 +225,12 @@ class ModelUpdater:
     def smoke_test(self, card_path: Path) -> float:
         """Load the model, run it on the sample frames; outputs must be finite, decode with the card's decoder (shapes,
         anchors, labels agree) and each run stay within the latency bound. Returns the slowest run in ms."""
-        from edge.preprocess import preprocess
-        from edge.runtime import Model
-        from edge.vision.decoders import get_decoder
+        from edge.runtime import CardModel
 
-        model = Model(card_path, self.accelerator)
-        decode = get_decoder(model.card.decoder.name)(model.card)
+        model = CardModel(card_path, self.accelerator)
         worst = 0.0
         for frame in self.sample_frames():
-            x, transform = preprocess(frame, model.card.preprocess)
+            x, transform = model.prepare(frame)  # CardModel.infer's three steps, so that `run` alone is timed
             t0 = time.perf_counter()
             outputs = model.run(x)
             ms = (time.perf_counter() - t0) * 1000
@@ -247,7 +238,7 @@ class ModelUpdater:
             if not outputs or not all(np.isfinite(o).all() for o in outputs):
                 raise EdgekitError("the model's outputs are empty or not finite on a sample frame")
             try:
-                decode(outputs, transform)
+                model.decode(outputs, transform)
             except (EdgekitError, ValueError, IndexError) as e:
                 raise EdgekitError(f"its outputs do not decode with its card's decoder '{model.card.decoder.name}' ({e})") from None
             if ms > self.cfg.max_latency_ms:

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.errors import EdgekitError
-from edge.events import make_event
+from edge.apps.shelf.events import CountChanged, OutOfStock, PlanogramViolation, Restocked, ShelfEvent
 from edge.vision.detections import Detections
 from edge.vision.tiling import TilingConfig
 from edge.vision.zones import as_polygon, zone_membership
@@ -124,10 +124,10 @@ class Shelf:
         self.cfg = cfg
         self.labels = list(labels)
         counted = cfg.classes or self.labels
-        self._check_names(counted, "classes")
+        self.check_names(counted, "classes")
         for z in cfg.zones:
-            self._check_names(z.expected, f"zones.{z.name}.expected")
-            self._check_names(list(z.minimum), f"zones.{z.name}.minimum")
+            self.check_names(z.expected, f"zones.{z.name}.expected")
+            self.check_names(list(z.minimum), f"zones.{z.name}.minimum")
         self.classes = list(dict.fromkeys(counted))
         # label id -> column in the count matrix, -1 for labels not counted
         self.column = np.full(max(len(self.labels), 1), -1, np.int64)
@@ -148,7 +148,7 @@ class Shelf:
         expected = [set(z.expected) | set(z.minimum) for z in cfg.zones]
         self.unexpected = np.array([[bool(e) and c not in e for c in self.classes] for e in expected], bool).reshape(len(cfg.zones), len(self.classes))
 
-    def _check_names(self, names: list[str], key: str) -> None:
+    def check_names(self, names: list[str], key: str) -> None:
         unknown = [n for n in names if n not in self.labels]
         if unknown:
             hint = ", ".join(self.labels[:12]) + (", ..." if len(self.labels) > 12 else "")
@@ -181,9 +181,10 @@ class Shelf:
         onehot[np.arange(len(dets)), self.column[dets.class_ids]] = 1
         return member @ onehot
 
-    def update(self, dets: Detections, frame_size: tuple[int, int], now: float, extra: dict | None = None,
-               attributes: list[str | None] | None = None) -> list[dict]:
-        """One processed frame (frame_size = (width, height)). Returns events; `extra` fields ride on each.
+    def update(self, dets: Detections, frame_size: tuple[int, int], now: float, scene: list[dict] | None = None,
+               attributes: list[str | None] | None = None) -> list[ShelfEvent]:
+        """One processed frame (frame_size = (width, height)). Returns events; `scene` (a whole-frame classifier's
+        results) rides on each.
         `attributes`: a classifier's top label per detection (None where not classified); each zone's tally of this
         frame rides on its count_changed events as `classified` and in `state()`."""
         if attributes is not None:
@@ -196,7 +197,7 @@ class Shelf:
         events += self._planogram(now)
         events += self.tick(now)
         for e in events:
-            e.update(extra or {})
+            e.scene = scene
         return events
 
     def _tally(self, dets: Detections, frame_size: tuple[int, int], attributes: list[str | None]) -> None:
@@ -208,7 +209,7 @@ class Shelf:
             names, n = np.unique(labels[member[z] & (labels != "")].astype(str), return_counts=True)
             self.classified[z] = {str(k): int(v) for k, v in zip(names, n)}
 
-    def _count_changes(self, smoothed: np.ndarray, now: float) -> list[dict]:
+    def _count_changes(self, smoothed: np.ndarray, now: float) -> list[ShelfEvent]:
         events = []
         first = self.reported is None
         if first:
@@ -218,44 +219,44 @@ class Shelf:
             if first or moved[z].any():
                 previous = None if first else self.zone_counts(z)
                 self.reported[z, moved[z]] = smoothed[z, moved[z]]
-                e = make_event("count_changed", time=now, zone=self.zone_names[z], counts=self.zone_counts(z),
-                               previous=previous, total=int(self.reported[z].sum()))
-                if self.classified[z] is not None:
-                    e["classified"] = self.classified[z]
-                events.append(e)
+                events.append(CountChanged(time=now, zone=self.zone_names[z], counts=self.zone_counts(z),
+                                           previous=previous, total=int(self.reported[z].sum()),
+                                           classified=self.classified[z]))
         return events
 
-    def _planogram(self, now: float) -> list[dict]:
+    def _planogram(self, now: float) -> list[ShelfEvent]:
         events = []
         wrong = (self.reported > 0) & self.unexpected
         for z, c in zip(*np.nonzero(wrong)):
             if (z, c) not in self.violations:
                 self.violations.add((z, c))
                 zone = self.cfg.zones[z]
-                events.append(make_event("planogram_violation", time=now, zone=zone.name, **{"class": self.classes[c]},
-                                         count=int(self.reported[z, c]), expected=sorted(set(zone.expected) | set(zone.minimum))))
+                events.append(PlanogramViolation(time=now, zone=zone.name, class_=self.classes[c],
+                                                 count=int(self.reported[z, c]),
+                                                 expected=sorted(set(zone.expected) | set(zone.minimum))))
         self.violations = {(z, c) for z, c in self.violations if wrong[z, c]}  # re-arm once it is gone
         return events
 
-    def tick(self, now: float) -> list[dict]:
+    def tick(self, now: float) -> list[ShelfEvent]:
         """Timers only (out_of_stock holds), from the last reported counts; call it between processed frames too."""
         if self.reported is None:
             return []
         events = []
         for r, (z, c, minimum) in enumerate(self.rules):
             count = int(self.reported[z].sum() if c is None else self.reported[z, c])
-            fields = {"zone": self.zone_names[z], "class": None if c is None else self.classes[c], "count": count, "minimum": minimum}
+            fields = {"zone": self.zone_names[z], "class_": None if c is None else self.classes[c], "count": count,
+                      "minimum": minimum}
             if count < minimum:
                 since = self.below_since.setdefault(r, now)
                 if r not in self.out and now - since >= self.cfg.out_of_stock_seconds:
                     self.out.add(r)
                     self.out_since[r] = since
-                    events.append(make_event("out_of_stock", time=now, since=since, **fields))
+                    events.append(OutOfStock(time=now, since=since, **fields))
             else:
                 self.below_since.pop(r, None)
                 if r in self.out and count >= minimum + self.cfg.restock_margin:
                     self.out.discard(r)
-                    events.append(make_event("restocked", time=now, out_for_s=round(now - self.out_since.pop(r), 3), **fields))
+                    events.append(Restocked(time=now, out_for_s=round(now - self.out_since.pop(r), 3), **fields))
         return events
 
     def zone_counts(self, z: int) -> dict[str, int]:

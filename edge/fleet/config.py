@@ -5,8 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.io.outbox import OutboxConfig
-from edge.io.security import SigningConfig
+from edge.fleet.outbox import OutboxConfig
+from edge.fleet.security import SigningConfig
 
 
 class Strict(BaseModel):

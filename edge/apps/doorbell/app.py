@@ -1,0 +1,183 @@
+"""The doorbell app: detect -> track -> (schedule) align + embed -> match -> vote -> events. Its models are the face
+detector and embedder; live sections thresholds and tracking; commands enrol, list and remove identities."""
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.apps.base import App, AppContext, Command
+from edge.apps.doorbell.policy import DoorbellVote, needs_embedding
+from edge.errors import EdgekitError
+from edge.faces.detector import FaceDetector
+from edge.faces.embedder import FaceEmbedder
+from edge.faces.gallery import Gallery
+from edge.faces.matcher import Matcher
+from edge.vision.tracker import IouTracker, face_sharpness
+
+
+class DoorbellApp(App):
+    live_sections = frozenset({"thresholds", "tracking"})
+
+    def __init__(self, cfg, ctx: AppContext):
+        super().__init__(cfg, ctx)
+        accel = cfg.runtime.accelerator
+        self.detector = FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score)
+        self.embedder = FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror, cfg.embedder.align)
+        self.gallery = Gallery(Path(cfg.gallery.path).expanduser())
+        self.tracker = IouTracker(cfg.tracking.iou, cfg.tracking.max_missed)
+        self.vote = DoorbellVote(cfg.thresholds)
+        self.faces_embedded = 0
+        self.decisions = {"face_recognized": 0, "face_unknown": 0}
+        self._matcher, self._gallery_version = None, -1
+
+    # ---- models ----
+    def models(self) -> dict:
+        return {self.detector.model.card.name: self.detector.model, self.embedder.name: self.embedder.model}
+
+    def reload_model(self, name: str, card_path: Path) -> None:
+        """A new detector swaps in as is. A new embedder must compute the same embeddings as the one the gallery was
+        enrolled with (same trained weights: a re-quantised build, a build for another target); other weights would
+        make every stored identity a stranger, and the gallery keeps no photos to re-enrol from."""
+        accel = self.cfg.runtime.accelerator
+        if name == self.detector.model.card.name:
+            new = FaceDetector(card_path, accel, self.cfg.detector.min_score)
+            with self.ctx.models_lock:
+                self.detector = new
+            return
+        new = FaceEmbedder(card_path, accel, self.cfg.embedder.mirror, self.cfg.embedder.align)
+        old_weights, new_weights = self.embedder.model.card.source.get("sha256"), new.model.card.source.get("sha256")
+        enrolled = len(Gallery(self.gallery.path).identities(self.embedder.name))  # own connection: any thread
+        if enrolled and old_weights != new_weights:
+            raise EdgekitError(f"model {name}: its weights (source sha256 {str(new_weights)[:12]}) differ from those "
+                               f"the gallery's {enrolled} identities were enrolled with ({str(old_weights)[:12]})",
+                               "push a build of the same weights, or clear the gallery and re-enrol after updating")
+        if new.dim != self.embedder.dim:
+            raise EdgekitError(f"model {name}: embeds into {new.dim} dimensions, "
+                               f"the running one into {self.embedder.dim}")
+        with self.ctx.models_lock:
+            self.embedder, self._matcher = new, None  # the matcher is rebuilt from the gallery on the next face
+
+    def matcher(self) -> Matcher:
+        if self._gallery_version != self.gallery.version or self._matcher is None:
+            vectors, names = self.gallery.matrix(self.embedder.name)
+            self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
+        return self._matcher
+
+    # ---- frames ----
+    def applied(self, cfg) -> None:
+        super().applied(cfg)
+        self.vote.t = cfg.thresholds  # decisions already made stand; open tracks decide by the new thresholds
+        self.tracker.iou, self.tracker.max_missed = cfg.tracking.iou, cfg.tracking.max_missed
+
+    def finish(self, meta: dict) -> None:
+        for track in self.tracker.flush():
+            self._ended(track, meta)
+
+    def _ended(self, track, meta: dict) -> None:
+        for event in self.vote.end(track, meta):
+            if event.type == "face_unknown":
+                self.decisions["face_unknown"] += 1
+            self.ctx.emit(event)
+
+    def process(self, image: np.ndarray, meta: dict) -> None:
+        with self.ctx.models_lock:
+            self._process(image, meta)
+
+    def _process(self, image: np.ndarray, meta: dict) -> None:
+        timer = self.ctx.timer
+        with timer.stage("detect"):
+            dets = self.detector.detect(image)
+        with timer.stage("track"):
+            dets, ended = self.tracker.update(dets, meta["frame_id"])
+        for track in ended:
+            self._ended(track, meta)
+        wanted, sharpness = self._to_embed(image, dets, meta["frame_id"])
+        if not wanted:
+            return
+        sub = dets[np.asarray(wanted)]
+        self.faces_embedded += len(sub)
+        with timer.stage("align"):
+            crops = self.embedder.crops(image, sub)
+        with timer.stage("embed"):
+            vectors = np.stack([self.embedder.embed_crop(c) for c in crops])
+        with timer.stage("match"):
+            names, scores = self.matcher().match(vectors)
+        for k, tid in enumerate(sub.track_ids):
+            track = self.tracker.tracks[tid]
+            track.embedded_frame, track.embedded_area = meta["frame_id"], track.area
+            track.embedded_sharpness = sharpness[tid]
+            event = self.vote.attempt(track, names[k], float(scores[k]), meta)
+            if event:
+                self.decisions[event.type] += 1
+                event.crop_image = crops[k]  # the crop enricher saves it when events.crops_dir is set
+                self.ctx.emit(event)
+
+    def _to_embed(self, image: np.ndarray, dets, frame_id: int) -> tuple[list[int], dict]:
+        """Which undecided, big enough faces the schedule wants embedded on this frame (and their sharpness)."""
+        t = self.cfg.tracking
+        wanted, sharpness = [], {}
+        for i, tid in enumerate(dets.track_ids):
+            track, box = self.tracker.tracks[tid], dets.boxes[i]
+            if self.vote.decided(track) or min(box[2] - box[0], box[3] - box[1]) < self.cfg.detector.min_face_px:
+                continue
+            sharpness[tid] = face_sharpness(image, box)
+            if needs_embedding(track, frame_id, t.embed_every, t.embed_grow, sharpness[tid], t.embed_sharpen):
+                wanted.append(i)
+        return wanted, sharpness
+
+    # ---- commands and state (called from the MQTT thread: own gallery connections) ----
+    def enroll(self, name: str, image: np.ndarray, source: str = "") -> int:
+        """Enrol one picture (exactly one clear face, or EdgekitError saying why), from any thread."""
+        from edge.faces.enroll import EnrollRules, check_and_embed
+
+        with self.ctx.models_lock:
+            vector, why = check_and_embed(self.detector, self.embedder, image, EnrollRules())
+        if vector is None:
+            raise EdgekitError(f"enroll {name}: picture refused ({why})", "send one sharp picture of one face")
+        return Gallery(self.gallery.path).add(name, self.embedder.name, vector, source)
+
+    def commands(self) -> dict[str, Command]:
+        return {"identities": Command(self._identities), "remove_identity": Command(self._remove, True),
+                "enroll": Command(self._enroll, True)}
+
+    def _identities(self, body: dict) -> dict:
+        return {"identities": Gallery(self.gallery.path).identities(self.embedder.name)}
+
+    def _remove(self, body: dict) -> dict:
+        name = body["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("'name' must be a non-empty string")
+        removed = Gallery(self.gallery.path).remove(name)
+        if not removed:
+            raise EdgekitError(f"identity {name!r} is not in the gallery", "send `identities` to list them")
+        return {"removed": removed}
+
+    def _enroll(self, body: dict) -> dict:
+        """{"name": "Ann", "image": base64 JPEG/PNG} (the link bounds the payload size)."""
+        name, data = body["name"], body["image"]
+        if not isinstance(name, str) or not name.strip() or not isinstance(data, str):
+            raise ValueError("'name' must be a non-empty string and 'image' a base64 string")
+        try:
+            raw = np.frombuffer(base64.b64decode(data, validate=True), np.uint8)
+        except (binascii.Error, ValueError):
+            raise EdgekitError("enroll: 'image' is not valid base64",
+                               "send the JPEG/PNG file's bytes, base64-encoded") from None
+        image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+        if image is None:
+            raise EdgekitError("enroll: 'image' is not a JPEG/PNG picture OpenCV can decode", "send a JPEG or PNG")
+        added = self.enroll(name.strip(), image, source="mqtt")
+        return {"enrolled": name.strip(), "embeddings": added}
+
+    def state(self) -> dict:
+        identities = Gallery(self.gallery.path).identities(self.embedder.name)
+        return {"gallery": {"identities": len(identities), "names": sorted(identities)[:200]}}
+
+    def telemetry(self) -> dict:
+        return {"tracks": len(self.tracker.tracks), **self.decisions}
+
+    def stats(self) -> dict:
+        return {"faces_embedded": self.faces_embedded, "gallery_identities": len(self.matcher())}

@@ -1,0 +1,130 @@
+"""The doorbell's policy: from a track's match attempts to one event per decision (pure logic, no I/O).
+
+Each attempt is the best gallery identity and its cosine similarity. At or above `recognize` it votes for that
+identity (weight = similarity); below `unknown` it votes 'unknown'; in between it waits for more evidence. A track is
+decided once `min_votes` votes are in (or one attempt reaches `instant`), or called unknown after `max_attempts`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge.apps.doorbell.events import FaceDecision, FaceLeft, FaceRecognized, FaceUnknown
+from edge.vision.tracker import Track
+
+
+class Thresholds(BaseModel):
+    """Defaults for FaceRes INT8 with aligned crops, from `edgekit faces calibrate` (2026-11-22). Recommended
+    recognise / unknown: deepface pairs.csv 0.637 / 0.637 (its highest different-person score), pairs_extended.csv
+    0.594 / 0.591, face-api.js BBT identities 0.619 / 0.419. recognise 0.60 is pairs_extended's best-accuracy point;
+    a track needs `min_votes` such attempts, stricter than any single pair. FaceNet scores on another scale:
+    recalibrate when switching embedders."""
+
+    model_config = ConfigDict(extra="forbid")
+    recognize: float = Field(0.60, ge=-1, le=1)
+    unknown: float = Field(0.50, ge=-1, le=1)
+    instant: float = Field(0.70, ge=-1, le=1)
+    # The stricter operating point the door relay needs (`faces calibrate --lfw`: FAR <= 1e-3 on LFW's pairs). A
+    # recognition carries `unlock: true` only when its score reaches it; unset = `recognize`.
+    unlock: float | None = Field(None, ge=-1, le=1)
+    min_votes: int = Field(2, ge=1)
+    max_attempts: int = Field(6, ge=1)
+    majority: float = Field(0.6, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def ordered(self):
+        if not self.unknown <= self.recognize <= self.instant:
+            raise ValueError(f"need unknown <= recognize <= instant, got {self.unknown}, {self.recognize}, {self.instant}")
+        if self.unlock is not None and self.unlock < self.recognize:
+            raise ValueError(f"need recognize <= unlock, got {self.recognize}, {self.unlock}")
+        return self
+
+
+@dataclass
+class FaceVotes:
+    """What the vote keeps per track (in `Track.state`)."""
+    attempts: int = 0
+    cast: int = 0
+    votes: dict[str | None, float] = field(default_factory=dict)  # identity (None: unknown) -> weight
+    best: dict[str, float] = field(default_factory=dict)  # identity -> best similarity seen
+    decision: str | None = None  # the identity, or "unknown", once decided
+
+
+def votes_of(track: Track) -> FaceVotes:
+    if track.state is None:
+        track.state = FaceVotes()
+    return track.state
+
+
+class DoorbellVote:
+    def __init__(self, thresholds: Thresholds):
+        self.t = thresholds
+
+    @staticmethod
+    def decided(track: Track) -> bool:
+        return track.state is not None and track.state.decision is not None
+
+    def attempt(self, track: Track, identity: str | None, score: float, frame: dict) -> FaceDecision | None:
+        """Record one match attempt; returns an event when this attempt decides the track."""
+        v = votes_of(track)
+        if v.decision is not None:
+            return None
+        v.attempts += 1
+        if identity is not None:
+            v.best[identity] = max(v.best.get(identity, -1.0), score)
+            if score >= self.t.instant:
+                return self._decide(track, identity, score, frame)
+        if identity is not None and score >= self.t.recognize:
+            v.votes[identity] = v.votes.get(identity, 0.0) + score
+        elif identity is None or score < self.t.unknown:
+            v.votes[None] = v.votes.get(None, 0.0) + 1.0
+        else:
+            return self._give_up(track, frame, score)  # in the band: no vote, wait for more evidence
+        v.cast += 1
+        if v.cast >= self.t.min_votes:
+            winner = max(v.votes, key=v.votes.get)
+            if v.votes[winner] / sum(v.votes.values()) >= self.t.majority:
+                return self._decide(track, winner, v.best.get(winner, score) if winner else score, frame)
+        return self._give_up(track, frame, score)
+
+    def _give_up(self, track: Track, frame: dict, score: float) -> FaceDecision | None:
+        v = votes_of(track)
+        if v.attempts >= self.t.max_attempts:
+            return self._decide(track, None, max(v.best.values(), default=score), frame)
+        return None
+
+    def _decide(self, track: Track, identity: str | None, score: float, frame: dict) -> FaceDecision:
+        votes_of(track).decision = identity or "unknown"
+        fields = dict(track_id=track.id, score=round(float(score), 4), box=[round(float(v), 1) for v in track.box],
+                      frame_id=frame["frame_id"], frame_time=frame["frame_time"])
+        if identity is None:
+            return FaceUnknown(**fields)
+        unlock = self.t.recognize if self.t.unlock is None else self.t.unlock
+        return FaceRecognized(identity=identity, unlock=bool(score >= unlock), **fields)
+
+    def end(self, track: Track, frame: dict) -> list[FaceDecision | FaceLeft]:
+        """A track ended: a face that was looked at but never decided (it left while its scores sat in the band) is
+        reported unknown, so nobody passes the door unreported; then face_left."""
+        events: list[FaceDecision | FaceLeft] = []
+        v = votes_of(track)
+        if v.decision is None and v.attempts:
+            events.append(self._decide(track, None, max(v.best.values(), default=-1.0), frame))
+            events[-1].undecided = True
+        return events + [self.left(track, frame)]
+
+    def left(self, track: Track, frame: dict) -> FaceLeft:
+        return FaceLeft(track_id=track.id, identity=votes_of(track).decision,
+                        frames=track.last_frame - track.first_frame + 1, frame_id=frame["frame_id"],
+                        frame_time=frame["frame_time"])
+
+
+def needs_embedding(track: Track, frame_id: int, every: int, grow: float, sharpness: float | None = None,
+                    sharpen: float = 1.5) -> bool:
+    """Embed a track on creation, then every `every` frames, or sooner when the face grew by `grow` (x area) or got
+    sharper by `sharpen` (x variance of the Laplacian; pass `sharpness` to use it): a visitor walking up to the door
+    is re-embedded as the face becomes big and clear, not only on a fixed clock."""
+    if track.embedded_frame is None:
+        return True
+    if frame_id - track.embedded_frame >= every or track.area >= track.embedded_area * grow:
+        return True
+    return sharpness is not None and sharpness >= max(track.embedded_sharpness, 1e-6) * sharpen

@@ -1,0 +1,1 @@
+"""Shelf inventory: zone counts from detections (policy), the models wired (run), run by app."""
