@@ -104,7 +104,8 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
             (out_dir / f"{card.name}.rejected.json").write_text(json.dumps(gate, indent=1) + "\n")
             kept = keep_refused(stage, out_dir / f"{card.name}.rejected", float_card, int8_card)
             raise GateFailed(f"[{card.name}] accuracy gate refused the INT8 model: " + "; ".join(failures),
-                             f"nothing was promoted (verdict in {out_dir / (card.name + '.rejected.json')}, the refused "
+                             f"nothing was promoted (verdict in {out_dir / (card.name + '.rejected.json')}, "
+                             "the refused "
                              f"float and INT8 builds in {kept}/); use more/better calibration images, or relax with "
                              "--max-drop METRIC=VALUE")
         float_card.save(stage / f"{card.name}.float.card.json")

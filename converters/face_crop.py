@@ -26,6 +26,7 @@ def face_crop_from(detector_card: Path, params: dict, size: int):
         if not len(dets):
             return None
         i = central_face(dets.boxes, image.shape) if pick == "central" else int(np.argmax(dets.areas))
-        return face_crop(image, dets.boxes[i], None if dets.keypoints is None else dets.keypoints[i], margin, size, mode, params.get("fit"))
+        kps = None if dets.keypoints is None else dets.keypoints[i]
+        return face_crop(image, dets.boxes[i], kps, margin, size, mode, params.get("fit"))
 
     return crop

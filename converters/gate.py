@@ -150,7 +150,8 @@ def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_cro
     from edge.faces import lfw
 
     if face_crop is None:
-        raise EdgekitError(f"gate lfw {entry}: needs a face detector to crop the photos", "set `detector:` in the card and build it first")
+        raise EdgekitError(f"gate lfw {entry}: needs a face detector to crop the photos",
+                           "set `detector:` in the card and build it first")
     pairs = lfw.read_pairs(resolve(entry), limit=limit)
     crops = {p: face_crop(read_image(pairs.images / p), pick="central") for p in
              tqdm(pairs.photos(), desc=f"gate: {entry} crops", leave=False, disable=None)}
@@ -158,7 +159,8 @@ def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_cro
     for tag, model in (("float", float_model), ("int8", int8_model)):
         vectors = {p: None if c is None else model.infer(c)[0] for p, c in crops.items()}
         scores, missed = lfw.pair_scores(pairs, vectors)
-        out.setdefault(f"lfw_accuracy[{entry}]", {})[tag] = round(lfw.ten_fold(scores, pairs.same, pairs.fold)["accuracy_mean"], 4)
+        accuracy = lfw.ten_fold(scores, pairs.same, pairs.fold)["accuracy_mean"]
+        out.setdefault(f"lfw_accuracy[{entry}]", {})[tag] = round(accuracy, 4)
         out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(scores, pairs.same), 4)
     out[f"lfw_pairs[{entry}]"] = {"pairs": len(pairs), "photos_without_a_face": int(missed)}
     return out

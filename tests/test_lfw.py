@@ -1,5 +1,6 @@
 """LFW View 2: the pairs reader, the 10-fold protocol, missed faces as errors, and a small real run of
 `edgekit faces eval --lfw` through the built pipeline."""
+
 from __future__ import annotations
 
 import json
@@ -54,12 +55,17 @@ def test_each_fold_threshold_comes_from_the_other_folds():
 
 
 def test_a_missed_face_is_an_error_never_dropped(tmp_path):
-    pairs = lfw.Pairs(["a", "c", "a", "c"], ["b", "d", "d", "b"], np.array([1, 1, 0, 0], bool), np.zeros(4, int), tmp_path)
+    pairs = lfw.Pairs(
+        ["a", "c", "a", "c"], ["b", "d", "d", "b"], np.array([1, 1, 0, 0], bool), np.zeros(4, int), tmp_path
+    )
     v = {"a": np.array([1.0, 0.0]), "b": np.array([1.0, 0.0]), "c": None, "d": np.array([0.0, 1.0])}
     scores, missed = lfw.pair_scores(pairs, v)
     assert missed == 1 and scores[1] == scores[3] == -np.inf  # rejected in the ROC, whether same or different
-    r = lfw.lfw_report(np.r_[scores, scores], lfw.Pairs(pairs.a * 2, pairs.b * 2, np.r_[pairs.same, pairs.same],
-                                                        np.repeat([0, 1], 4), tmp_path), missed)
+    r = lfw.lfw_report(
+        np.r_[scores, scores],
+        lfw.Pairs(pairs.a * 2, pairs.b * 2, np.r_[pairs.same, pairs.same], np.repeat([0, 1], 4), tmp_path),
+        missed,
+    )
     assert r["accuracy_mean"] == 0.5 and r["pairs_with_a_missed_face"] == 4
 
 
@@ -73,8 +79,24 @@ def test_cli_eval_lfw_on_a_real_subset(lfw_dir, zoo, tmp_path):
     cfg = tmp_path / "site.yaml"
     cfg.write_text("detector: {model: blazeface_short}\nembedder: {model: faceres}\n")
     env = {**os.environ, "EDGEKIT_MODELS": str(zoo)}
-    cmd = [sys.executable, "-m", "edge.cli", "faces", "eval", "--lfw", str(lfw_dir), "--folds", "2", "--limit", "8",
-           "--config", str(cfg), "--cache", str(tmp_path / "cache"), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge.cli",
+        "faces",
+        "eval",
+        "--lfw",
+        str(lfw_dir),
+        "--folds",
+        "2",
+        "--limit",
+        "8",
+        "--config",
+        str(cfg),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--json",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -198,8 +198,9 @@ def test_a_recognition_below_the_unlock_threshold_does_not_open_the_door():
                   lambda line: sent.append(line) or True, lambda e: None)
     vote = DoorbellVote(Thresholds(recognize=0.6, instant=0.7, unknown=0.5, unlock=0.8))
     frame = {"frame_id": 1, "frame_time": 0.0}
-    weak = vote.attempt(Track(1, np.array([0, 0, 50, 50], np.float32), 1, 1), "alice", 0.75, frame)  # instant, not unlock
-    strong = vote.attempt(Track(2, np.array([0, 0, 50, 50], np.float32), 1, 1), "alice", 0.85, frame)
+    box = np.array([0, 0, 50, 50], np.float32)
+    weak = vote.attempt(Track(1, box, 1, 1), "alice", 0.75, frame)  # instant, but under unlock
+    strong = vote.attempt(Track(2, box, 1, 1), "alice", 0.85, frame)
     weak, strong = weak.to_json(), strong.to_json()
     assert weak["type"] == strong["type"] == "face_recognized" and weak["unlock"] is False and strong["unlock"]
     assert relay.on_event(weak, now=1.0).reason == "below_unlock_threshold"

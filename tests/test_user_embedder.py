@@ -1,5 +1,6 @@
 """A user's own ArcFace-class embedder (a float .tflite the zoo cannot ship) through `edgekit convert` with the card
 from docs/examples, the accuracy gate (LFW folds included) and the device's FaceEmbedder with the ArcFace chip."""
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,13 @@ def converted(shared_data, zoo, tmp_path_factory):
     card["calibration"]["max_images"] = 150
     (tmp / "card.yaml").write_text(yaml.safe_dump(card))
     out = tmp / "models"
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "convert", str(source), "--card", str(tmp / "card.yaml"),
-                        "--out", str(out)], capture_output=True, text=True, timeout=900,
-                       env={**os.environ, "EDGEKIT_MODELS": str(zoo), "EDGEKIT_SHARED_DATA": str(shared_data)})
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "convert", str(source), "--card", str(tmp / "card.yaml"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "EDGEKIT_MODELS": str(zoo), "EDGEKIT_SHARED_DATA": str(shared_data)},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 

@@ -5,13 +5,27 @@
 Each conv layer is conv + bias, then a per-channel scale (x * w + b, dlib's affine layer); a down block's shortcut is a
 2x2 average pool, zero-padded on channels (and the residual branch zero-padded on rows/columns where the valid
 stride-2 convolution comes out one short), as face-api's residualLayer does."""
+
 from __future__ import annotations
 
 from edge.errors import EdgekitError
 
-FACEAPI_RESNET_BLOCKS = ["conv32_1", "conv32_2", "conv32_3", "conv64_down", "conv64_1", "conv64_2", "conv64_3",
-                         "conv128_down", "conv128_1", "conv128_2", "conv256_down", "conv256_1", "conv256_2",
-                         "conv256_down_out"]
+FACEAPI_RESNET_BLOCKS = [
+    "conv32_1",
+    "conv32_2",
+    "conv32_3",
+    "conv64_down",
+    "conv64_1",
+    "conv64_2",
+    "conv64_3",
+    "conv128_down",
+    "conv128_1",
+    "conv128_2",
+    "conv256_down",
+    "conv256_1",
+    "conv256_2",
+    "conv256_down_out",
+]
 
 
 def _faceapi_face_recognition(tf, w: dict):
@@ -50,11 +64,15 @@ def build_graph_def(name: str, weights: dict, where: str):
     import tensorflow as tf
 
     if name not in ARCHITECTURES:
-        raise EdgekitError(f"card for {where}: architecture '{name}' is unknown", f"use one of: {', '.join(ARCHITECTURES)}")
+        raise EdgekitError(
+            f"card for {where}: architecture '{name}' is unknown", f"use one of: {', '.join(ARCHITECTURES)}"
+        )
     graph = tf.Graph()
     try:
         with graph.as_default():
             inp, out = ARCHITECTURES[name](tf, weights)
     except KeyError as e:
-        raise EdgekitError(f"{where}: weight {e} missing for architecture '{name}'", "check source.path and source.architecture") from None
+        raise EdgekitError(
+            f"{where}: weight {e} missing for architecture '{name}'", "check source.path and source.architecture"
+        ) from None
     return graph.as_graph_def(), inp, out

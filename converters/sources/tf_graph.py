@@ -64,7 +64,9 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], wrapped)
 
     flat = converter().convert()
-    notes = {k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools), ("avgpool_to_depthwise", local_pools), ("split_v_to_slices", splits), ("neg_inf_pad_to_edge_pad", pads), *relayout.items()) if v}
+    notes = {k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools),
+                               ("avgpool_to_depthwise", local_pools), ("split_v_to_slices", splits),
+                               ("neg_inf_pad_to_edge_pad", pads), *relayout.items()) if v}
     if prelus:
         # TF's converter keeps PReLU as MAXIMUM/MINIMUM/MUL/ADD (one XNNPACK cut each in INT8): fuse them to PRELU in
         # the float .tflite and quantise that with ai-edge-quantizer, as for .tflite sources.

@@ -28,7 +28,8 @@ def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = Non
         if not card.is_file():
             from edge.errors import EdgekitError
 
-            raise EdgekitError(f"model card {card}: not found", f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
+            raise EdgekitError(f"model card {card}: not found",
+                               f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
     return (FaceDetector(cards[0], accel, cfg.detector.min_score),
             FaceEmbedder(cards[1], accel, cfg.embedder.mirror if mirror is None else mirror,
                          crop or cfg.embedder.align, margin, fit))
@@ -188,9 +189,10 @@ def calibrate(pairs_csv, identities_dir, roc_csv, lfw_path, cache, crop, margin,
 
 @faces.command()
 @click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
-@click.option("--detector", "detectors", multiple=True, help="detector model(s) (default: blazeface_short, blazeface_full)")
+@click.option("--detector", "detectors", multiple=True, help="detector model(s) (default: both BlazeFace ranges)")
 @click.option("--scores", default="0.5,0.4,0.3", show_default=True, help="score thresholds to report")
-@click.option("--zoom", default=0.6, show_default=True, help="second pass on the central share of a photo without a face (0: off)")
+@click.option("--zoom", default=0.6, show_default=True,
+              help="second pass on the central share of a photo without a face (0: off)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document (with every miss) instead of lines")
 @config_option
 def recall(data_dir, detectors, scores, zoom, as_json, config_path):
@@ -200,7 +202,8 @@ def recall(data_dir, detectors, scores, zoom, as_json, config_path):
     try:
         thresholds = sorted({float(v) for v in scores.split(",")}, reverse=True)
     except ValueError:
-        raise click.BadParameter(f"'{scores}': comma-separated scores, e.g. 0.5,0.4,0.3", param_hint="--scores") from None
+        raise click.BadParameter(f"'{scores}': comma-separated scores, e.g. 0.5,0.4,0.3",
+                                 param_hint="--scores") from None
     recall_report(_cfg(config_path), data_dir, detectors or ("blazeface_short", "blazeface_full"), thresholds,
                   zoom or None, as_json)
 

@@ -10,6 +10,7 @@
 - The subject: LFW centres the person named on each photo (the face detector of the original collection was run and
   the photo cropped around it), so the face whose box centre is nearest the image centre is taken. The most confident
   face is the wrong rule here: 757 LFW photos hold several faces and bystanders are often sharper."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,9 +47,15 @@ class Pairs:
 def locate(path: str | Path) -> Path:
     """pairs.txt, from the LFW folder or the file itself."""
     path = Path(path)
-    pairs = path if path.is_file() else next((p for p in (path / "meta" / "pairs.txt", path / "pairs.txt") if p.is_file()), None)
+    pairs = (
+        path
+        if path.is_file()
+        else next((p for p in (path / "meta" / "pairs.txt", path / "pairs.txt") if p.is_file()), None)
+    )
     if pairs is None:
-        raise EdgekitError(f"LFW {path}: no meta/pairs.txt in it", "pass the LFW folder (with meta/pairs.txt and images/)")
+        raise EdgekitError(
+            f"LFW {path}: no meta/pairs.txt in it", "pass the LFW folder (with meta/pairs.txt and images/)"
+        )
     return pairs
 
 
@@ -61,12 +68,15 @@ def read_pairs(path: str | Path, folds: int | None = None, limit: int | None = N
     try:
         n_folds, per = (int(v) for v in pairs_file.read_text().split("\n", 1)[0].split()[:2])
     except ValueError:
-        raise EdgekitError(f"pairs file {pairs_file}: first line must be 'FOLDS PAIRS' (e.g. '10 300')",
-                           "pass LFW's View 2 pairs.txt") from None
+        raise EdgekitError(
+            f"pairs file {pairs_file}: first line must be 'FOLDS PAIRS' (e.g. '10 300')", "pass LFW's View 2 pairs.txt"
+        ) from None
     rows = read_pair_file(pairs_file)
     if len(rows) != n_folds * 2 * per:
-        raise EdgekitError(f"pairs file {pairs_file}: {len(rows)} pair lines, the header promises {n_folds * 2 * per}",
-                           "the file is truncated: fetch LFW's pairs.txt again")
+        raise EdgekitError(
+            f"pairs file {pairs_file}: {len(rows)} pair lines, the header promises {n_folds * 2 * per}",
+            "the file is truncated: fetch LFW's pairs.txt again",
+        )
     a, b, same, fold = [], [], [], []
     for i, row in enumerate(rows):
         f, k = divmod(i, 2 * per)
@@ -109,18 +119,22 @@ class EmbeddingCache:
         dim = next((len(v) for v in self.vectors.values() if v is not None), 1)
         vecs = np.stack([v if v is not None else np.zeros(dim, np.float32) for v in self.vectors.values()])
         tmp = self.path.with_suffix(".part.npz")
-        np.savez(tmp, names=np.asarray(names), found=np.asarray([v is not None for v in self.vectors.values()]), vectors=vecs)
+        np.savez(
+            tmp, names=np.asarray(names), found=np.asarray([v is not None for v in self.vectors.values()]), vectors=vecs
+        )
         tmp.replace(self.path)
 
 
-def embed_photos(photos: list[str], images: Path, embed: Callable, cache: EmbeddingCache, label: str,
-                 progress: bool = True) -> dict[str, np.ndarray | None]:
+def embed_photos(
+    photos: list[str], images: Path, embed: Callable, cache: EmbeddingCache, label: str, progress: bool = True
+) -> dict[str, np.ndarray | None]:
     """Run `embed(path) -> vector | None` on every photo not yet in the cache; progress on stderr."""
     from tqdm import tqdm
 
     todo = [p for p in photos if p not in cache.vectors]
-    for i, p in enumerate(tqdm(todo, desc=label, unit="photo", file=sys.stderr, disable=not progress or not todo,
-                               mininterval=2.0)):
+    for i, p in enumerate(
+        tqdm(todo, desc=label, unit="photo", file=sys.stderr, disable=not progress or not todo, mininterval=2.0)
+    ):
         cache.vectors[p] = embed(images / p)
         if i % 1000 == 999:
             cache.save()
@@ -153,8 +167,12 @@ def ten_fold(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) -> dict:
         thresholds.append(t)
         right = ((scores[test] >= t) == same[test]) & np.isfinite(scores[test])  # a missed face is an error
         accs.append(float(right.mean()))
-    return {"accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)), "fold_accuracies": accs,
-            "fold_thresholds": thresholds}
+    return {
+        "accuracy_mean": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs)),
+        "fold_accuracies": accs,
+        "fold_thresholds": thresholds,
+    }
 
 
 def operating_points(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) -> dict:
@@ -162,18 +180,29 @@ def operating_points(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) -> 
     (balanced errors), `unlock` = the threshold where at most 1e-3 of all different pairs are accepted."""
     tf = ten_fold(scores, same, fold)
     tar, t_unlock = tar_at_far(scores, same, 1e-3)
-    return {"recognize": round(float(np.mean(tf["fold_thresholds"])), 4), "unlock": round(float(t_unlock), 4),
-            "unlock_tar": round(tar, 4), "unlock_far": 1e-3, "different_pairs": int((~same).sum())}
+    return {
+        "recognize": round(float(np.mean(tf["fold_thresholds"])), 4),
+        "unlock": round(float(t_unlock), 4),
+        "unlock_tar": round(tar, 4),
+        "unlock_far": 1e-3,
+        "different_pairs": int((~same).sum()),
+    }
 
 
 def lfw_report(scores: np.ndarray, pairs: Pairs, missed: int) -> dict:
     tf = ten_fold(scores, pairs.same, pairs.fold)
     tar, _ = tar_at_far(scores, pairs.same, 1e-3)
-    return {"pairs": len(pairs), "folds": int(len(np.unique(pairs.fold))),
-            "accuracy_mean": round(tf["accuracy_mean"], 4), "accuracy_std": round(tf["accuracy_std"], 4),
-            "auc": round(roc_auc(scores, pairs.same), 4), "tar_at_far_1e-3": round(tar, 4), "faces_missed": int(missed),
-            "pairs_with_a_missed_face": int((~np.isfinite(scores)).sum()),
-            "thresholds": operating_points(scores, pairs.same, pairs.fold)}
+    return {
+        "pairs": len(pairs),
+        "folds": int(len(np.unique(pairs.fold))),
+        "accuracy_mean": round(tf["accuracy_mean"], 4),
+        "accuracy_std": round(tf["accuracy_std"], 4),
+        "auc": round(roc_auc(scores, pairs.same), 4),
+        "tar_at_far_1e-3": round(tar, 4),
+        "faces_missed": int(missed),
+        "pairs_with_a_missed_face": int((~np.isfinite(scores)).sum()),
+        "thresholds": operating_points(scores, pairs.same, pairs.fold),
+    }
 
 
 def pipeline_embed(detector, embedder) -> Callable:
@@ -191,9 +220,16 @@ def pipeline_embed(detector, embedder) -> Callable:
 
 def pipeline_key(detector, embedder) -> dict:
     """What an embedding depends on: both models' files, the detector's score threshold, the crop settings."""
-    return {"detector": detector.model.card.sha256, "min_score": float(detector.decoder.score_threshold),
-            "embedder": embedder.model.card.sha256, "crop": embedder.crop, "margin": embedder.margin,
-            "mirror": embedder.mirror, "fit": embedder.fit, "rule": "central"}
+    return {
+        "detector": detector.model.card.sha256,
+        "min_score": float(detector.decoder.score_threshold),
+        "embedder": embedder.model.card.sha256,
+        "crop": embedder.crop,
+        "margin": embedder.margin,
+        "mirror": embedder.mirror,
+        "fit": embedder.fit,
+        "rule": "central",
+    }
 
 
 def peer_embed() -> Callable:

@@ -5,6 +5,7 @@ Each detector runs once per photo at the lowest score asked for; the detections'
 is read off the same run. A second pass (`zoom`) runs the detector again on the central part of a photo where the
 first pass found nothing, enlarged to the detector's input: faces that fill too little of the frame, or that the
 letterboxed full frame shrank too far, get more pixels."""
+
 from __future__ import annotations
 
 import sys
@@ -29,7 +30,7 @@ def centre_zoom(image: np.ndarray, share: float) -> np.ndarray:
     h, w = image.shape[:2]
     ch, cw = max(1, int(h * share)), max(1, int(w * share))
     top, left = (h - ch) // 2, (w - cw) // 2
-    return image[top: top + ch, left: left + cw]
+    return image[top : top + ch, left : left + cw]
 
 
 def run(detector, photos: list[Path], root: Path, zoom: float | None, label: str, zoom_below: float = 1.0) -> Found:
@@ -75,5 +76,7 @@ def photo_sets(shared_faces: Path) -> dict[str, tuple[Path, list[Path]]]:
         if root.is_dir():
             sets[name] = (root, list_images(root))
     if not sets:
-        raise EdgekitError(f"faces data {shared_faces}: no lfw, att or faceapi_bbt in it", "pass --data with the shared faces folder")
+        raise EdgekitError(
+            f"faces data {shared_faces}: no lfw, att or faceapi_bbt in it", "pass --data with the shared faces folder"
+        )
     return sets

@@ -11,6 +11,7 @@ corners, so each template's points are the matching points of the face model the
   and mouth, 7 px for the nose tip, which moves with yaw): `scripts/dlib_chip_template.py`. dlib's mean-face eye
   centres would be 6 px closer together: BlazeFace's eye points are not the mean of dlib's eye contour.
 - arcface_112 (112x112): InsightFace's 5-point template; the mouth centre is the mean of its two mouth corners."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,15 @@ TEMPLATES = {
     # and 98.38% with the eyes alone (docs/benchmarks.md); the nose tip moves with yaw (std 7 px on the chip)
     "dlib_chip": FaceTemplate("dlib_chip", 150, _DLIB_CHIP, fit=(0, 1, 3)),
     # eyes and mouth here too: MobileFaceNet-ArcFace INT8 on LFW 99.10% vs 98.97% with the nose tip
-    "arcface_112": FaceTemplate("arcface_112", 112, (_ARCFACE[0], _ARCFACE[1], _ARCFACE[2],
-                                                     ((_ARCFACE[3][0] + _ARCFACE[4][0]) / 2, (_ARCFACE[3][1] + _ARCFACE[4][1]) / 2)),
-                                fit=(0, 1, 3)),
+    "arcface_112": FaceTemplate(
+        "arcface_112",
+        112,
+        (
+            _ARCFACE[0],
+            _ARCFACE[1],
+            _ARCFACE[2],
+            ((_ARCFACE[3][0] + _ARCFACE[4][0]) / 2, (_ARCFACE[3][1] + _ARCFACE[4][1]) / 2),
+        ),
+        fit=(0, 1, 3),
+    ),
 }
