@@ -145,9 +145,9 @@ def test_gate_refuses_a_miscalibrated_model_and_promotes_nothing(tmp_path, faces
     kept = out / "faceres.rejected"
     assert sorted(p.name for p in kept.iterdir()) == ["faceres.card.json", "faceres.float.card.json",
                                                       "faceres.float.tflite", "faceres.tflite"]
-    from edge.runtime import Model
+    from edge.runtime import CardModel
 
-    refused = Model(kept / "faceres.float.card.json")  # a valid float model and card
+    refused = CardModel(kept / "faceres.float.card.json")  # a valid float model and card
     assert refused.card.target == "float" and refused.card.gate["passed"] is False
 
 
