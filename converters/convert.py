@@ -66,6 +66,9 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
     ranges = card.calibration.output_ranges  # by logical output name; the quantizer wants tensor names
     tensor_of = dict(card.source.outputs) or {n: n for n in fm.output_names}
     int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs, {tensor_of.get(k, k): v for k, v in ranges.items()})
+    if hasattr(tgt, "rewrite"):  # the target's graph rewrites (coral: LEAKY_RELU, HARD_SWISH), before the gate judges it
+        int8, rewrites = tgt.rewrite(int8)
+        qinfo = {**qinfo, **rewrites}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=out_dir))
@@ -88,6 +91,7 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         if card.task == "face_embedder" and card.gate.lfw and lfw_present(card.gate.lfw):
             metrics.update(lfw_metrics(mf, mq, card.gate.lfw, card.gate.lfw_limit, face_crop))
         extra = tgt.finalize(int8_path, fm, xs, stage, card.name)
+        int8_card.compiled = extra.pop("compiled", {})  # e.g. coral: the edgetpu_compiler output the device loads
         failures = judge(metrics, {**card.gate.max_drop, **(max_drop or {})}, card.gate.min_cosine, report.partitions if target == "cpu" else None, target)
         if hasattr(tgt, "problems"):
             failures += tgt.problems(extra)
