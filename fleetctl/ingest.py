@@ -49,6 +49,7 @@ class IngestWorker:
         self.root = cfg.root.rstrip("/")
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self.running = False
         self.stored = 0  # new events this worker committed
         self.redelivered = 0  # events it received that were already stored
@@ -59,6 +60,7 @@ class IngestWorker:
             self.client.username_pw_set(cfg.username, cfg.password)
         self.client.on_connect, self.client.on_message = self._on_connect, self._on_message
         self.client.on_disconnect, self.client.on_socket_open = self._on_disconnect, no_delay
+        self.client.on_subscribe = self._on_subscribe
         self.client.reconnect_delay_set(0.2, 4)
 
     def topics(self) -> list[str]:
@@ -89,6 +91,14 @@ class IngestWorker:
         # subscribing again on a resumed session is harmless; a fresh session (the broker lost it) needs it
         client.subscribe([(t, 1) for t in self.topics()])
         self.connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            self.last_error = f"broker refused the subscriptions ({', '.join(refused)}): check its ACL for {self.topics()}"
+            log.error("ingest: %s", self.last_error)
+        else:
+            self.subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()

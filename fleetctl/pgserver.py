@@ -32,6 +32,8 @@ def _free_port() -> int:
 
 class TempPostgres:
     def __init__(self, folder: Path | None = None, settings: dict | None = None):
+        """`folder`: its parents must let the server's user in (pytest's tmp dirs do not: their root is reset to 0700
+        by every pytest run), so the default is a fresh directory of its own under the system's temp dir."""
         self.bin = pg_bin()
         if self.bin is None:
             raise EdgekitError("PostgreSQL server binaries not found (initdb)", "apt install postgresql")
@@ -56,10 +58,6 @@ class TempPostgres:
         if self.user:
             pw = pwd.getpwnam(self.user)
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-            for parent in self.dir.parents:  # pytest's 0700 tmp dirs: let the server's user walk in
-                if parent == Path("/tmp") or parent == Path("/"):
-                    break
-                parent.chmod(parent.stat().st_mode | 0o711)
         r = self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "edgekit", "--auth=trust", "-E", "UTF8",
                       "--no-sync")
         if r.returncode:

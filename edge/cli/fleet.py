@@ -232,6 +232,10 @@ def ingest(db, group, worker, retention_days, seconds, **o):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     w = IngestWorker(cfg, store).start()
+    if not w.subscribed.wait(15):
+        w.stop()
+        raise EdgekitError(f"fleet ingest: not subscribed on {o['host']}:{o['port']} ({w.last_error or 'no answer'})",
+                           "check --username/--password and the broker's ACL")
     click.echo(f"ingest {group}/{worker}: {', '.join(w.topics())} -> {db.split('@')[-1]}", err=True)
     try:
         stop.wait(seconds or None)
