@@ -137,22 +137,23 @@ class IngestWorker:
             parts = msg.topic.split("/")
             device, kind = (parts[-3], "events") if len(parts) >= 3 and parts[-2] == "events" else (parts[-2], parts[-1])
             try:
-                body = json.loads(msg.payload)
-            except ValueError:
+                raw = msg.payload.decode()
+                body = json.loads(raw)
+            except ValueError:  # UnicodeDecodeError is one
                 log.warning("ingest: %s: not JSON, skipped", msg.topic[:128])
                 continue
             if not isinstance(body, dict):
                 continue
             if kind == "events":
-                row = event_row(device, body, now)
+                row = event_row(device, body, now, raw)
                 if row is None:
                     log.warning("ingest: %s: event without a sequence number, skipped", msg.topic[:128])
                 else:
                     events.append(row)
             elif kind == "telemetry":
-                telemetry.append((device, now, json.dumps(body)))
+                telemetry.append((device, now, raw))
             elif kind == "status":
-                self.store.set_status(device, json.dumps(body), now)
+                self.store.set_status(device, raw, now)
         while True:
             try:
                 new = self.store.add_events(events)

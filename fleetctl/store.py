@@ -48,14 +48,15 @@ class Gap:
         return self.last - self.first + 1
 
 
-def event_row(device_id: str, body: dict, received: float) -> EventRow | None:
-    """The stored row for one event message; None when it carries no usable sequence number."""
+def event_row(device_id: str, body: dict, received: float, raw: str | None = None) -> EventRow | None:
+    """The stored row for one event message (`raw`: its JSON text as it came, stored as is); None when it carries no
+    usable sequence number."""
     seq = body.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         return None
     when = body.get("time")
     when = float(when) if isinstance(when, (int, float)) and not isinstance(when, bool) else received
-    return (device_id, seq, str(body.get("type", "event"))[:64], when, received, json.dumps(body, separators=(",", ":")))
+    return (device_id, seq, str(body.get("type", "event"))[:64], when, received, raw or json.dumps(body, separators=(",", ":")))
 
 
 class Store:

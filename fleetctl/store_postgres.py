@@ -2,6 +2,8 @@
 `INSERT ... ON CONFLICT DO NOTHING`, so a redelivered event is skipped by the primary key inside the database."""
 from __future__ import annotations
 
+import logging
+
 import psycopg
 
 from edge.errors import EdgekitError
@@ -19,6 +21,8 @@ CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry (device_id, received);
 CREATE TABLE IF NOT EXISTS devices (device_id text PRIMARY KEY, status jsonb, status_at double precision,
   telemetry jsonb, telemetry_at double precision);
 """
+
+log = logging.getLogger("edgekit.ingest")
 
 INSERT_EVENTS = """
 INSERT INTO events (device_id, seq, type, time, received, body)
@@ -44,10 +48,18 @@ class PostgresStore(Store):
     def add_events(self, rows):
         if not rows:
             return 0
-        columns = [list(c) for c in zip(*rows)]
-        with self.db.transaction():
-            cur = self.db.execute(INSERT_EVENTS, columns)
-            return cur.rowcount
+        try:
+            with self.db.transaction():
+                return self.db.execute(INSERT_EVENTS, [list(c) for c in zip(*rows)]).rowcount
+        except psycopg.DataError:  # one body jsonb refuses (a \u0000 escape): store the rest, skip that one
+            new = 0
+            for row in rows:
+                try:
+                    with self.db.transaction():
+                        new += self.db.execute(INSERT_EVENTS, [[v] for v in row]).rowcount
+                except psycopg.DataError as e:
+                    log.warning("store: event %s/%s refused by PostgreSQL (%s), skipped", row[0], row[1], str(e)[:120])
+            return new
 
     def add_telemetry(self, rows):
         if not rows:

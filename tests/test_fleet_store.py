@@ -96,3 +96,14 @@ def test_bad_store_urls_and_times_are_one_clear_line(tmp_path):
     assert r.exit_code != 0 and "--since 'yesterday': not a time" in r.output
     r = edgekit(*["fleet", "gaps", "--db", "postgresql://nobody@127.0.0.1:1/none"])
     assert r.exit_code != 0 and "cannot use the PostgreSQL store" in r.output and "Traceback" not in r.output
+
+
+def test_an_event_the_database_refuses_is_skipped_and_the_rest_of_its_batch_stored(store_url):
+    store = open_store(store_url)
+    try:
+        bad = event_row("door1", {"seq": 2}, 1.0, raw='{"seq": 2, "note": "\\u0000"}')  # jsonb refuses NUL
+        refused = store_url.startswith("postgresql")  # SQLite keeps it as text
+        assert store.add_events(_rows("door1", [1, 3]) + [bad]) == (2 if refused else 3)
+        assert {e["seq"] for e in store.events(limit=10)} >= {1, 3}
+    finally:
+        store.close()
