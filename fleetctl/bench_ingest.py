@@ -44,9 +44,10 @@ def _publish(port: int, messages: list[tuple[str, bytes]]) -> float:
     c.connect("127.0.0.1", port)
     c.loop_start()
     t = time.perf_counter()
-    infos = [c.publish(topic, payload, qos=1) for topic, payload in messages]
-    for info in infos:
-        info.wait_for_publish(60)
+    for at in range(0, len(messages), 5000):  # in slices: paho refuses to queue without bound
+        infos = [c.publish(topic, payload, qos=1) for topic, payload in messages[at:at + 5000]]
+        for info in infos:
+            info.wait_for_publish(60)
     rate = len(messages) / (time.perf_counter() - t)
     c.disconnect()
     c.loop_stop()
@@ -119,9 +120,9 @@ def query_figures(url: str, rows: int) -> dict:
         (have,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
         t = time.perf_counter()
         if rows > have:
-            db.execute("""INSERT INTO events SELECT 'gen-' || lpad((i % 1000)::text, 4, '0'), i, 'face_unknown',
+            db.execute("""INSERT INTO events SELECT 'gen-' || lpad(mod(i, 1000)::text, 4, '0'), i, 'face_unknown',
                           1.6e9 + i * 0.01, 1.6e9 + i * 0.01, jsonb_build_object('type', 'face_unknown', 'seq', i,
-                          'track_id', i % 97, 'score', 0.9, 'device_id', 'gen-' || lpad((i % 1000)::text, 4, '0'))
+                          'track_id', mod(i, 97), 'score', 0.9, 'device_id', 'gen-' || lpad(mod(i, 1000)::text, 4, '0'))
                           FROM generate_series(%s::bigint, %s::bigint) AS i""", (have + 1, rows))
             db.execute("VACUUM ANALYZE events")
         load_s = time.perf_counter() - t
