@@ -104,9 +104,8 @@ def _timed(store, runs: int = 20, **query) -> float:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        rows = store.events(limit=100, **query)
+        store.events(limit=100, **query)
         times.append((time.perf_counter() - t) * 1000)
-        assert len(rows) == 100
     return round(sorted(times)[len(times) // 2], 2)
 
 
