@@ -5,11 +5,13 @@ How: the `fleet ingest` workers (real processes) subscribe once and stop, so the
 events of `--devices` simulated devices (1% of them sent twice, as a reconnecting device would) are published at
 QoS 1 into those queues; then the workers start again and the clock runs from their subscription until the store holds
 every event. This measures the ingest side alone: on one machine a live publisher competes with it for the CPU."""
+
 from __future__ import annotations
 
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,22 +32,32 @@ def _events(devices: int, total: int) -> list[tuple[str, bytes]]:
     for s in range(1, per + 1):
         for d in range(devices):
             dev = f"dev-{d:04d}"
-            body = {"type": "face_unknown", "track_id": s, "score": 0.91, "box": [0.1, 0.2, 0.3, 0.4],
-                    "id": uuid.uuid4().hex, "time": t0 + s * 0.5 + d * 1e-4, "seq": s, "device_id": dev}
+            body = {
+                "type": "face_unknown",
+                "track_id": s,
+                "score": 0.91,
+                "box": [0.1, 0.2, 0.3, 0.4],
+                "id": uuid.uuid4().hex,
+                "time": t0 + s * 0.5 + d * 1e-4,
+                "seq": s,
+                "device_id": dev,
+            }
             out.append((f"edgekit/{dev}/events/face_unknown", json.dumps(body, separators=(",", ":")).encode()))
     return out
 
 
 def _publish(port: int, messages: list[tuple[str, bytes]]) -> float:
     """QoS 1, all acknowledged by the broker; returns messages per second."""
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5)
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+    )
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
     c.connect("127.0.0.1", port)
     c.loop_start()
     t = time.perf_counter()
     for at in range(0, len(messages), 5000):  # in slices: paho refuses to queue without bound
-        infos = [c.publish(topic, payload, qos=1) for topic, payload in messages[at:at + 5000]]
+        infos = [c.publish(topic, payload, qos=1) for topic, payload in messages[at : at + 5000]]
         for info in infos:
             info.wait_for_publish(60)
     rate = len(messages) / (time.perf_counter() - t)
@@ -56,18 +68,38 @@ def _publish(port: int, messages: list[tuple[str, bytes]]) -> float:
 
 class _Workers:
     def __init__(self, n: int, port: int, db: str, group: str, logs: Path):
-        self.args = [[sys.executable, "-m", "edge.cli", "fleet", "ingest", "--port", str(port), "--db", db,
-                      "--group", group, "--worker", str(i + 1)] for i in range(n)]
+        self.args = [
+            [
+                sys.executable,
+                "-m",
+                "edge.cli",
+                "fleet",
+                "ingest",
+                "--port",
+                str(port),
+                "--db",
+                db,
+                "--group",
+                group,
+                "--worker",
+                str(i + 1),
+            ]
+            for i in range(n)
+        ]
         self.logs, self.procs = [logs / f"{group}-{i + 1}.log" for i in range(n)], []
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.procs = [subprocess.Popen(a, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=env)
-                      for a, log in zip(self.args, self.logs)]
+        self.procs = [
+            subprocess.Popen(a, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=env)
+            for a, log in zip(self.args, self.logs)
+        ]
         deadline = time.time() + 60
         while not all(" -> " in log.read_text() for log in self.logs):
             if time.time() > deadline or any(p.poll() is not None for p in self.procs):
-                raise EdgekitError("bench ingest: a worker did not start: " + " | ".join(log.read_text()[-300:] for log in self.logs))
+                raise EdgekitError(
+                    "bench ingest: a worker did not start: " + " | ".join(log.read_text()[-300:] for log in self.logs)
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -95,9 +127,16 @@ def run_backend(name: str, db: str, workers: int, port: int, messages, unique: i
     w.stop()
     c = store.counts()
     store.close()
-    return {"events_per_s": round(c["events"] / elapsed), "stored": c["events"], "duplicates": c["events"] - c["distinct"],
-            "missing": unique - c["distinct"], "workers": workers, "published": len(messages),
-            "publish_per_s": round(publish_rate), "seconds": round(elapsed, 2)}
+    return {
+        "events_per_s": round(c["events"] / elapsed),
+        "stored": c["events"],
+        "duplicates": c["events"] - c["distinct"],
+        "missing": unique - c["distinct"],
+        "workers": workers,
+        "published": len(messages),
+        "publish_per_s": round(publish_rate),
+        "seconds": round(elapsed, 2),
+    }
 
 
 def _timed(store, runs: int = 20, **query) -> float:
@@ -119,18 +158,26 @@ def query_figures(url: str, rows: int) -> dict:
         (have,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
         t = time.perf_counter()
         if rows > have:
-            db.execute("""INSERT INTO events SELECT 'gen-' || lpad(mod(i, 1000)::text, 4, '0'), i, 'face_unknown',
+            db.execute(
+                """INSERT INTO events SELECT 'gen-' || lpad(mod(i, 1000)::text, 4, '0'), i, 'face_unknown',
                           1.6e9 + i * 0.01, 1.6e9 + i * 0.01, jsonb_build_object('type', 'face_unknown', 'seq', i,
                           'track_id', mod(i, 97), 'score', 0.9, 'device_id', 'gen-' || lpad(mod(i, 1000)::text, 4, '0'))
-                          FROM generate_series(%s::bigint, %s::bigint) AS i""", (have + 1, rows))
+                          FROM generate_series(%s::bigint, %s::bigint) AS i""",
+                (have + 1, rows),
+            )
             db.execute("VACUUM ANALYZE events")
         load_s = time.perf_counter() - t
         (n,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
         plan = [r[0] for r in db.execute("EXPLAIN SELECT body FROM events ORDER BY time DESC LIMIT 100")]
     store = open_store(url)
     try:
-        return {"stored": n, "load_s": round(load_s, 1), "last_100_ms": _timed(store),
-                "last_100_one_device_ms": _timed(store, device="gen-0007"), "plan": plan[:2]}
+        return {
+            "stored": n,
+            "load_s": round(load_s, 1),
+            "last_100_ms": _timed(store),
+            "last_100_one_device_ms": _timed(store, device="gen-0007"),
+            "plan": plan[:2],
+        }
     finally:
         store.close()
 
@@ -140,8 +187,12 @@ def query_figures(url: str, rows: int) -> dict:
 @click.option("--events", default=100_000, show_default=True, help="events in all (spread over the devices)")
 @click.option("--workers", default=2, show_default=True, help="PostgreSQL ingest workers on one shared subscription")
 @click.option("--pg-url", help="a PostgreSQL to use (default: a throwaway server from the installed binaries)")
-@click.option("--query-rows", default=0, show_default=True, help="then load this many events (generate_series) and "
-              "time the newest-100 query (the issue's figure: 10000000)")
+@click.option(
+    "--query-rows",
+    default=0,
+    show_default=True,
+    help="then load this many events (generate_series) and time the newest-100 query (the issue's figure: 10000000)",
+)
 @click.option("--skip-sqlite", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def command(devices, events, workers, pg_url, query_rows, skip_sqlite, as_json):
@@ -160,7 +211,9 @@ def command(devices, events, workers, pg_url, query_rows, skip_sqlite, as_json):
     out = {}
     try:
         if not skip_sqlite:
-            out["sqlite"] = run_backend("sqlite", f"sqlite:///{work / 'fleet.db'}", 1, broker.port, messages, unique, work)
+            out["sqlite"] = run_backend(
+                "sqlite", f"sqlite:///{work / 'fleet.db'}", 1, broker.port, messages, unique, work
+            )
         if pg_url is None:
             pg = TempPostgres().start()
             pg_url = pg.url
@@ -171,14 +224,19 @@ def command(devices, events, workers, pg_url, query_rows, skip_sqlite, as_json):
         broker.stop()
         if pg is not None:
             pg.remove()
+        shutil.rmtree(work, ignore_errors=True)
     out["machine"] = {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 1), "devices": devices}
     if as_json:
         click.echo(json.dumps(out))
         return
     for name, r in out.items():
         if name != "machine":
-            click.echo(f"{name:<11} {r['events_per_s']:>7} events/s  stored {r['stored']} duplicates {r['duplicates']} "
-                       f"missing {r['missing']} workers {r['workers']} (published {r['published']} at {r['publish_per_s']}/s)")
+            click.echo(
+                f"{name:<11} {r['events_per_s']:>7} events/s  stored {r['stored']} duplicates {r['duplicates']} "
+                f"missing {r['missing']} workers {r['workers']} (published {r['published']} at {r['publish_per_s']}/s)"
+            )
     if "query" in out.get("postgresql", {}):
         q = out["postgresql"]["query"]
-        click.echo(f"newest 100 of {q['stored']} stored: {q['last_100_ms']} ms (one device: {q['last_100_one_device_ms']} ms)")
+        click.echo(
+            f"newest 100 of {q['stored']} stored: {q['last_100_ms']} ms (one device: {q['last_100_one_device_ms']} ms)"
+        )

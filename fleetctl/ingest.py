@@ -6,6 +6,7 @@ A worker killed with -9 loses nothing: what it had not acknowledged the broker s
 but not yet acknowledged comes again and is skipped by the store's key. Several workers share the load through a
 shared subscription (`$share/<group>/...`): the broker hands each message to one of them. Status is retained, and
 retained messages never reach shared subscriptions, so every worker subscribes to status directly (an upsert)."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,12 @@ class IngestWorker:
         self.stored = 0  # new events this worker committed
         self.redelivered = 0  # events it received that were already stored
         self.last_error: str | None = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgekit-ingest-{cfg.group}-{cfg.worker}",
-                                  protocol=mqtt.MQTTv5, manual_ack=True)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"edgekit-ingest-{cfg.group}-{cfg.worker}",
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
         if cfg.username:
             self.client.username_pw_set(cfg.username, cfg.password)
         self.client.on_connect, self.client.on_message = self._on_connect, self._on_message
@@ -78,8 +83,10 @@ class IngestWorker:
             self.client.connect(self.cfg.host, self.cfg.port, clean_start=False, properties=props)
         except OSError as e:
             self.running = False
-            raise EdgekitError(f"fleet ingest: cannot reach the broker {self.cfg.host}:{self.cfg.port} ({e.strerror or e})",
-                               "check --host/--port") from None
+            raise EdgekitError(
+                f"fleet ingest: cannot reach the broker {self.cfg.host}:{self.cfg.port} ({e.strerror or e})",
+                "check --host/--port",
+            ) from None
         self.client.loop_start()
         return self
 
@@ -95,7 +102,9 @@ class IngestWorker:
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         refused = [str(rc) for rc in reason_codes if rc.is_failure]
         if refused:
-            self.last_error = f"broker refused the subscriptions ({', '.join(refused)}): check its ACL for {self.topics()}"
+            self.last_error = (
+                f"broker refused the subscriptions ({', '.join(refused)}): check its ACL for {self.topics()}"
+            )
             log.error("ingest: %s", self.last_error)
         else:
             self.subscribed.set()
@@ -135,7 +144,9 @@ class IngestWorker:
         events, telemetry = [], []
         for msg in batch:
             parts = msg.topic.split("/")
-            device, kind = (parts[-3], "events") if len(parts) >= 3 and parts[-2] == "events" else (parts[-2], parts[-1])
+            device, kind = (
+                (parts[-3], "events") if len(parts) >= 3 and parts[-2] == "events" else (parts[-2], parts[-1])
+            )
             try:
                 raw = msg.payload.decode()
                 body = json.loads(raw)

@@ -1,5 +1,6 @@
 """A throwaway PostgreSQL (Debian's `postgresql` package) in a temporary directory on a loopback port, for the tests
 and `edgekit bench ingest`. PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user."""
+
 from __future__ import annotations
 
 import glob
@@ -9,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from edge.errors import EdgekitError
@@ -40,8 +40,14 @@ class TempPostgres:
         self.dir = Path(folder or tempfile.mkdtemp(prefix="edgekit-pg-"))
         self.data, self.port = self.dir / "data", _free_port()
         # durability as shipped (fsync on); a few sizes for a bench-sized load
-        self.settings = {"listen_addresses": "'127.0.0.1'", "port": str(self.port), "unix_socket_directories": f"'{self.dir}'",
-                         "shared_buffers": "256MB", "max_wal_size": "2GB", **(settings or {})}
+        self.settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.dir}'",
+            "shared_buffers": "256MB",
+            "max_wal_size": "2GB",
+            **(settings or {}),
+        }
         self.user = "postgres" if os.geteuid() == 0 else None
         self.url = f"postgresql://edgekit@127.0.0.1:{self.port}/edgekit"
         self.proc = None
@@ -58,14 +64,17 @@ class TempPostgres:
         if self.user:
             pw = pwd.getpwnam(self.user)
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        r = self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "edgekit", "--auth=trust", "-E", "UTF8",
-                      "--no-sync")
+        r = self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "edgekit", "--auth=trust", "-E", "UTF8", "--no-sync"
+        )
         if r.returncode:
             raise EdgekitError(f"initdb failed: {r.stderr.strip()[-300:]}", f"see {self.dir}")
         conf = "\n".join(f"{k} = {v}" for k, v in self.settings.items())
         with open(self.data / "postgresql.conf", "a") as f:
             f.write("\n" + conf + "\n")
-        r = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "60", "start")
+        r = self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "60", "start"
+        )
         if r.returncode:
             raise EdgekitError(f"PostgreSQL did not start: {r.stderr.strip()[-300:]}", f"see {self.dir / 'log'}")
         self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "edgekit", "edgekit")

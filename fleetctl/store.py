@@ -4,6 +4,7 @@ per device. `open_store(url)`: `sqlite:///path.db` (or a bare path; the embedded
 
 Gaps are derived from what is stored (a window over each device's sequence numbers), so an event that arrives late,
 through another ingest worker, closes its gap by itself; what stays is what the device's outbox really dropped."""
+
 from __future__ import annotations
 
 import json
@@ -56,11 +57,19 @@ def event_row(device_id: str, body: dict, received: float, raw: str | None = Non
         return None
     when = body.get("time")
     when = float(when) if isinstance(when, (int, float)) and not isinstance(when, bool) else received
-    return (device_id, seq, str(body.get("type", "event"))[:64], when, received, raw or json.dumps(body, separators=(",", ":")))
+    return (
+        device_id,
+        seq,
+        str(body.get("type", "event"))[:64],
+        when,
+        received,
+        raw or json.dumps(body, separators=(",", ":")),
+    )
 
 
 class Store:
     """What ingest and the queries use; one subclass per database (placeholders and upserts differ)."""
+
     P = "?"  # the driver's placeholder
 
     def add_events(self, rows: list[EventRow]) -> int:
@@ -80,8 +89,9 @@ class Store:
         raise NotImplementedError
 
     # ---- queries (the same SQL on both) ----
-    def events(self, device: str | None = None, kind: str | None = None, since: float | None = None,
-               limit: int = 100) -> list[dict]:
+    def events(
+        self, device: str | None = None, kind: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[dict]:
         """The newest events first (served by the time indexes)."""
         where, args = self._filters(device, kind, since)
         rows = self.execute(f"SELECT body FROM events {where} ORDER BY time DESC LIMIT {self.P}", (*args, int(limit)))
@@ -105,13 +115,19 @@ class Store:
     def counts(self) -> dict:
         """Stored events, distinct (device, seq) pairs (equal unless the key were broken) and devices."""
         n, distinct, devices = self.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT device_id || ':' || CAST(seq AS TEXT)), COUNT(DISTINCT device_id) FROM events")[0]
+            "SELECT COUNT(*), COUNT(DISTINCT device_id || ':' || CAST(seq AS TEXT)), COUNT(DISTINCT device_id)"
+            " FROM events"
+        )[0]
         return {"events": int(n), "distinct": int(distinct), "devices": int(devices)}
 
     def devices(self) -> list[dict]:
-        rows = self.execute("SELECT device_id, status, status_at, telemetry, telemetry_at FROM devices ORDER BY device_id")
-        return [{"device": d, "status": _json(s), "status_at": sa, "telemetry": _json(t), "telemetry_at": ta}
-                for d, s, sa, t, ta in rows]
+        rows = self.execute(
+            "SELECT device_id, status, status_at, telemetry, telemetry_at FROM devices ORDER BY device_id"
+        )
+        return [
+            {"device": d, "status": _json(s), "status_at": sa, "telemetry": _json(t), "telemetry_at": ta}
+            for d, s, sa, t, ta in rows
+        ]
 
     def prune(self, keep_s: float, now: float | None = None) -> int:
         """Retention: events and telemetry received more than keep_s ago go."""
@@ -143,7 +159,9 @@ class SqliteStore(Store):
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed batch survives a process kill
             self.db.executescript(SQLITE_SCHEMA)
         except (OSError, sqlite3.Error) as e:
-            raise EdgekitError(f"--db {path}: cannot open the SQLite store ({e})", "check the path and its permissions") from None
+            raise EdgekitError(
+                f"--db {path}: cannot open the SQLite store ({e})", "check the path and its permissions"
+            ) from None
 
     def add_events(self, rows):
         with self.db:
@@ -157,13 +175,18 @@ class SqliteStore(Store):
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO telemetry VALUES (?, ?, ?)", rows)
             for device, at, body in rows:
-                self.db.execute("INSERT INTO devices (device_id, telemetry, telemetry_at) VALUES (?, ?, ?) ON CONFLICT "
-                                "(device_id) DO UPDATE SET telemetry = excluded.telemetry, telemetry_at = excluded.telemetry_at",
-                                (device, body, at))
+                self.db.execute(
+                    "INSERT INTO devices (device_id, telemetry, telemetry_at) VALUES (?, ?, ?) ON CONFLICT "
+                    "(device_id) DO UPDATE SET telemetry = excluded.telemetry, telemetry_at = excluded.telemetry_at",
+                    (device, body, at),
+                )
 
     def set_status(self, device_id, body, at):
-        self.db.execute("INSERT INTO devices (device_id, status, status_at) VALUES (?, ?, ?) ON CONFLICT (device_id) "
-                        "DO UPDATE SET status = excluded.status, status_at = excluded.status_at", (device_id, body, at))
+        self.db.execute(
+            "INSERT INTO devices (device_id, status, status_at) VALUES (?, ?, ?) ON CONFLICT (device_id) "
+            "DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
+            (device_id, body, at),
+        )
 
     def execute(self, sql, args=()):
         return self.db.execute(sql, args).fetchall()
@@ -181,8 +204,10 @@ def open_store(url: str) -> Store:
 
         return PostgresStore(url)
     if url.startswith("sqlite:///"):
-        return SqliteStore(url[len("sqlite:///"):])
+        return SqliteStore(url[len("sqlite:///") :])
     if "://" in url:
-        raise EdgekitError(f"--db {url.split('://')[0]}://...: not a store this knows",
-                           "use sqlite:///PATH (or a plain path) or postgresql://USER@HOST:PORT/DB")
+        raise EdgekitError(
+            f"--db {url.split('://')[0]}://...: not a store this knows",
+            "use sqlite:///PATH (or a plain path) or postgresql://USER@HOST:PORT/DB",
+        )
     return SqliteStore(url)

@@ -1,5 +1,6 @@
 """The fleet store on PostgreSQL (psycopg 3). A batch of events is one statement: arrays of each column unnested into
 `INSERT ... ON CONFLICT DO NOTHING`, so a redelivered event is skipped by the primary key inside the database."""
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,10 @@ class PostgresStore(Store):
                 self.db.execute(SCHEMA)
         except psycopg.Error as e:
             safe = url.split("@")[-1]  # never echo a password
-            raise EdgekitError(f"--db postgresql://...@{safe}: cannot use the PostgreSQL store ({str(e).strip()[:200]})",
-                               "check the server is running and the user may create tables in that database") from None
+            raise EdgekitError(
+                f"--db postgresql://...@{safe}: cannot use the PostgreSQL store ({str(e).strip()[:200]})",
+                "check the server is running and the user may create tables in that database",
+            ) from None
 
     def add_events(self, rows):
         if not rows:
@@ -66,18 +69,25 @@ class PostgresStore(Store):
             return
         devices, at, bodies = (list(c) for c in zip(*rows))
         with self.db.transaction():
-            self.db.execute("INSERT INTO telemetry SELECT * FROM unnest(%s::text[], %s::float8[], %s::jsonb[])",
-                            (devices, at, bodies))
+            self.db.execute(
+                "INSERT INTO telemetry SELECT * FROM unnest(%s::text[], %s::float8[], %s::jsonb[])",
+                (devices, at, bodies),
+            )
             latest = {d: (d, b, a) for d, a, b in rows}  # one row per device: ON CONFLICT may touch a row once
             d2, b2, a2 = (list(c) for c in zip(*latest.values()))
-            self.db.execute("INSERT INTO devices (device_id, telemetry, telemetry_at) "
-                            "SELECT * FROM unnest(%s::text[], %s::jsonb[], %s::float8[]) ON CONFLICT (device_id) DO UPDATE "
-                            "SET telemetry = excluded.telemetry, telemetry_at = excluded.telemetry_at", (d2, b2, a2))
+            self.db.execute(
+                "INSERT INTO devices (device_id, telemetry, telemetry_at) "
+                "SELECT * FROM unnest(%s::text[], %s::jsonb[], %s::float8[]) ON CONFLICT (device_id) DO UPDATE "
+                "SET telemetry = excluded.telemetry, telemetry_at = excluded.telemetry_at",
+                (d2, b2, a2),
+            )
 
     def set_status(self, device_id, body, at):
-        self.db.execute("INSERT INTO devices (device_id, status, status_at) VALUES (%s, %s::jsonb, %s) ON CONFLICT "
-                        "(device_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
-                        (device_id, body, at))
+        self.db.execute(
+            "INSERT INTO devices (device_id, status, status_at) VALUES (%s, %s::jsonb, %s) ON CONFLICT "
+            "(device_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
+            (device_id, body, at),
+        )
 
     def execute(self, sql, args=()):
         cur = self.db.execute(sql, args)

@@ -1,6 +1,7 @@
 """`fleet ingest` on a real mosquitto into SQLite and a real PostgreSQL, with real device links: every event stored
 exactly once under faults (the broker restarted mid-stream, a worker killed with -9 and restarted, two workers on one
 shared subscription), and gaps reported exactly where a device's outbox bound really dropped events."""
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,9 @@ pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosq
 
 
 def _devices(port: int, tmp_path: Path, n: int, **kw) -> list[DeviceLink]:
-    links = [DeviceLink(link_cfg(port, tmp_path / f"d{i}", **kw), f"door{i}", {"app": "doorbell"}).start() for i in range(n)]
+    links = [
+        DeviceLink(link_cfg(port, tmp_path / f"d{i}", **kw), f"door{i}", {"app": "doorbell"}).start() for i in range(n)
+    ]
     for link in links:
         assert link.connected.wait(10), link.last_error
     return links
@@ -49,15 +52,33 @@ class Worker:
     """`edgekit fleet ingest` as its own process, as an operator runs it."""
 
     def __init__(self, port: int, db: str, name: str, log: Path, group: str = "g"):
-        self.args = [sys.executable, "-m", "edge.cli", "fleet", "ingest", "--port", str(port), "--db", db,
-                     "--group", group, "--worker", name]
+        self.args = [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "fleet",
+            "ingest",
+            "--port",
+            str(port),
+            "--db",
+            db,
+            "--group",
+            group,
+            "--worker",
+            name,
+        ]
         self.log = log
         self.start()
 
     def start(self) -> "Worker":
         self.log.write_text("")
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"),
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert _wait(lambda: " -> " in self.log.read_text() or self.proc.poll() is not None, 30), self.log.read_text()
         assert self.proc.poll() is None, self.log.read_text()
         return self
@@ -106,6 +127,7 @@ def _emit(links, per_device: int, pause_s: float) -> threading.Thread:
             for link in links:
                 link.sink.emit({"type": "face_unknown", "n": i})
             time.sleep(pause_s)
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
@@ -132,7 +154,9 @@ def test_exactly_once_with_two_workers_a_kill_9_and_a_broker_restart(store_url, 
         time.sleep(1.0)  # anything redelivered late would show up now
         assert store.counts() == {"events": 1200, "distinct": 1200, "devices": 3}
         assert store.gaps() == []
-        assert sorted(s for (s,) in store.execute("SELECT seq FROM events WHERE device_id = 'door1'")) == list(range(1, 401))
+        assert sorted(s for (s,) in store.execute("SELECT seq FROM events WHERE device_id = 'door1'")) == list(
+            range(1, 401)
+        )
     finally:
         for link in links:
             link.stop()
@@ -148,8 +172,12 @@ def test_gaps_are_reported_exactly_where_the_outbox_dropped_events(store_url, tm
     worker = IngestWorker(IngestConfig(port=broker.port, worker="g1"), open_store(store_url)).start()
     assert worker.subscribed.wait(10)
     truth = Consumer(broker.port, "edgekit/door0/events/#", persistent=True)  # what really reached the broker
-    cfg = MqttConfig(host="127.0.0.1", port=broker.port, telemetry_interval_s=0.5,
-                     outbox=OutboxConfig(path=str(tmp_path / "d0" / "o.db"), max_messages=50))
+    cfg = MqttConfig(
+        host="127.0.0.1",
+        port=broker.port,
+        telemetry_interval_s=0.5,
+        outbox=OutboxConfig(path=str(tmp_path / "d0" / "o.db"), max_messages=50),
+    )
     link = DeviceLink(cfg, "door0").start()
     try:
         assert link.connected.wait(10)

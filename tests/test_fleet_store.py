@@ -1,5 +1,6 @@
 """The fleet store on SQLite and on a real PostgreSQL: each event once, gaps, queries, retention, and the
 `fleet events` / `fleet gaps` commands reading it."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ class _Run:
 
 
 def edgekit(*args: str) -> _Run:
-    return _Run(subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                               timeout=60))
+    return _Run(
+        subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    )
 
 
 def _rows(device, seqs, t0=1000.0, kind="face_unknown"):
@@ -47,7 +49,9 @@ def test_each_event_is_stored_once_and_gaps_are_what_is_missing(store_url):
 def test_events_query_filters_and_orders_newest_first(store_url):
     store = open_store(store_url)
     try:
-        store.add_events(_rows("door1", range(1, 51), t0=1000.0) + _rows("shelf1", range(1, 21), 1010.0, "count_changed"))
+        store.add_events(
+            _rows("door1", range(1, 51), t0=1000.0) + _rows("shelf1", range(1, 21), 1010.0, "count_changed")
+        )
         newest = store.events(limit=3)
         assert [(e["device_id"], e["seq"]) for e in newest] == [("door1", 50), ("door1", 49), ("door1", 48)]
         assert {e["type"] for e in store.events(kind="count_changed", limit=100)} == {"count_changed"}
@@ -78,7 +82,9 @@ def test_event_rows_refuse_messages_without_a_sequence_number():
 
 def test_fleet_events_and_gaps_commands(store_url):
     store = open_store(store_url)
-    store.add_events(_rows("door1", [1, 2, 5], t0=time.time() - 100) + _rows("shelf1", [1], time.time(), "count_changed"))
+    store.add_events(
+        _rows("door1", [1, 2, 5], t0=time.time() - 100) + _rows("shelf1", [1], time.time(), "count_changed")
+    )
     store.close()
     r = edgekit(*["fleet", "events", "--db", store_url, "--type", "count_changed", "--since", "1h"])
     assert r.exit_code == 0, r.output
@@ -86,7 +92,9 @@ def test_fleet_events_and_gaps_commands(store_url):
     r = edgekit(*["fleet", "events", "--db", store_url, "--device", "door1", "--limit", "2"])
     assert [json.loads(line)["seq"] for line in r.stdout.splitlines()] == [5, 2]
     r = edgekit(*["fleet", "gaps", "--db", store_url, "--json"])
-    assert [json.loads(line) for line in r.stdout.splitlines()] == [{"device": "door1", "first": 3, "last": 4, "missing": 2}]
+    assert [json.loads(line) for line in r.stdout.splitlines()] == [
+        {"device": "door1", "first": 3, "last": 4, "missing": 2}
+    ]
 
 
 def test_bad_store_urls_and_times_are_one_clear_line(tmp_path):

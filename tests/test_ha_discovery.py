@@ -2,6 +2,7 @@
 events, and again when Home Assistant comes online), every config carries `default_entity_id` beside the deprecated
 `object_id` and an `origin` block, the person sensor does not flap OFF/ON between one track and the next, and
 snapshots are retained so the camera is not empty after a Home Assistant restart. (No real Home Assistant runs here.)"""
+
 from __future__ import annotations
 
 import shutil
@@ -34,7 +35,9 @@ def _configs(consumer: Consumer) -> dict:
 
 
 def test_shelf_zones_are_announced_from_count_events_and_again_when_home_assistant_comes_online(broker, tmp_path):
-    link = DeviceLink(link_cfg(broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True)), "shelf7", {"app": "shelf"})
+    link = DeviceLink(
+        link_cfg(broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True)), "shelf7", {"app": "shelf"}
+    )
     link.start()
     try:
         assert link.connected.wait(5)
@@ -58,8 +61,12 @@ def test_shelf_zones_are_announced_from_count_events_and_again_when_home_assista
 
 
 def test_every_config_has_default_entity_id_and_origin(broker, tmp_path):
-    cfg = link_cfg(broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True),
-                   snapshots=SnapshotConfig(camera="porch", on_events=["face_unknown"]))
+    cfg = link_cfg(
+        broker.port,
+        tmp_path,
+        discovery=DiscoveryConfig(enabled=True),
+        snapshots=SnapshotConfig(camera="porch", on_events=["face_unknown"]),
+    )
     link = DeviceLink(cfg, "door21", {"app": "doorbell"}).start()
     try:
         assert link.connected.wait(5)
@@ -98,7 +105,9 @@ def test_person_sensor_holds_off_between_one_track_and_the_next(broker, tmp_path
 
 
 def test_snapshots_are_retained_for_a_camera_that_subscribes_later(broker, tmp_path):
-    cfg = link_cfg(broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True), snapshots=SnapshotConfig(camera="porch"))
+    cfg = link_cfg(
+        broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True), snapshots=SnapshotConfig(camera="porch")
+    )
     link = DeviceLink(cfg, "door23").start()
     try:
         assert link.connected.wait(5)
@@ -125,10 +134,19 @@ def test_a_shelf_site_run_leaves_its_zone_sensors_announced(zoo, shared_data, br
     for i in range(8):
         shutil.copy(photo, folder / f"{i}.jpg")
     site = yaml.safe_load((ROOT / "configs" / "shelf.yaml").read_text())
-    site.update(app="shelf", device_id="shelf9", source={"kind": "folder", "uri": str(folder)},
-                runtime={"models_dir": str(zoo)}, events={"stdout": False, "file": str(tmp_path / "events.jsonl")},
-                mqtt={"host": "127.0.0.1", "port": broker.port, "discovery": {"enabled": True},
-                      "outbox": {"path": str(tmp_path / "outbox.db")}})
+    site.update(
+        app="shelf",
+        device_id="shelf9",
+        source={"kind": "folder", "uri": str(folder)},
+        runtime={"models_dir": str(zoo)},
+        events={"stdout": False, "file": str(tmp_path / "events.jsonl")},
+        mqtt={
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "discovery": {"enabled": True},
+            "outbox": {"path": str(tmp_path / "outbox.db")},
+        },
+    )
     run_site(parse_config(site), install_signals=False)
     ha = Consumer(broker.port, "homeassistant/sensor/shelf9/#")  # retained, as Home Assistant reads them on start
     zones = [z["name"] for z in site["shelf"]["zones"]]

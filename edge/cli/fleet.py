@@ -207,14 +207,17 @@ def _since(value: str | None) -> float | None:
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
-        raise EdgekitError(f"--since {value!r}: not a time", "use 15m, 2h, 7d, 2026-12-02T10:00 or epoch seconds") from None
+        raise EdgekitError(f"--since {value!r}: not a time",
+                           "use 15m, 2h, 7d, 2026-12-02T10:00 or epoch seconds") from None
 
 
 @fleet.command()
 @_broker_options
 @click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
-@click.option("--group", default="edgekit-ingest", show_default=True, help="shared-subscription group the workers share")
-@click.option("--worker", default="1", show_default=True, help="this worker's name in the group (stable: its session is kept)")
+@click.option("--group", default="edgekit-ingest", show_default=True,
+              help="shared-subscription group the workers share")
+@click.option("--worker", default="1", show_default=True,
+              help="this worker's name in the group (stable: its session is kept)")
 @click.option("--retention-days", type=float, default=None, help="delete events and telemetry older than this")
 @click.option("--seconds", type=float, default=0, help="stop after this many seconds (0: run until stopped)")
 def ingest(db, group, worker, retention_days, seconds, **o):
@@ -279,7 +282,7 @@ def gaps(db, device, as_json):
     finally:
         store.close()
     for g in found:
-        click.echo(json.dumps({"device": g.device_id, "first": g.first, "last": g.last, "missing": g.missing}) if as_json
-                   else f"{g.device_id:<20} {g.first}..{g.last} ({g.missing} missing)")
+        row = {"device": g.device_id, "first": g.first, "last": g.last, "missing": g.missing}
+        click.echo(json.dumps(row) if as_json else f"{g.device_id:<20} {g.first}..{g.last} ({g.missing} missing)")
     if not found and not as_json:
         click.echo("no gaps", err=True)
