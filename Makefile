@@ -5,7 +5,7 @@ export EDGEKIT_MODELS ?= $(CURDIR)/.cache/models
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup sysdeps models bench peer
+.PHONY: demo test setup sysdeps models bench peer engines
 
 demo: models
 	$(BIN)/edgekit demo
@@ -33,6 +33,11 @@ models: setup
 bench: models
 	$(BIN)/edgekit bench model
 	$(BIN)/edgekit bench pipeline
+
+# PyTorch and ONNX sources: onnx2tf (tensorflow 2.19, ~2.6 GB) and torch-cpu (~1 GB) in virtualenvs of their own
+# (converters/engine_env.py), kept out of `make test`'s time; their tests skip until this has run.
+engines: setup
+	$(BIN)/python -m converters.engine_env onnx2tf torch
 
 peer: setup
 	$(BIN)/pip install -q -e '.[peer]'

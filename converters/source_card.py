@@ -17,10 +17,18 @@ class Strict(BaseModel):
 
 
 class Source(PackageFile):
-    format: Literal["keras", "savedmodel", "frozen_graph", "tfjs", "tflite", "onnx"]
+    format: Literal["keras", "savedmodel", "frozen_graph", "tfjs", "tflite", "onnx", "pytorch"]
     inputs: list[str] = []  # graph formats: input tensor names (one)
     outputs: dict[str, str] = {}  # logical name -> tensor name in the source graph; order = decoder's order
     nchw_to_nhwc: bool = False  # graph formats: re-lay an NCHW (onnx-tf style) graph out as NHWC; input becomes NHWC
+    # pytorch: a checkpoint's class ("pkg.module:Class", built with module_kwargs) and the registry packages it comes
+    # from (installed into the torch engine's virtualenv without their dependencies). Without module: TorchScript
+    # or an ExportedProgram. A registry-shipped class that loads its own weights: path "-" in the source.
+    module: str | None = None
+    input_shape: list[int] = []  # pytorch: C, H, W of the export
+    module_kwargs: dict = {}
+    engine_packages: list[str] = []
+    engine_stubs: list[str] = []  # modules the class's package imports but the network never uses (stand-ins)
 
 
 class Calibration(Strict):

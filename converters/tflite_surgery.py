@@ -93,6 +93,53 @@ def fuse_activations(model) -> int:
     return fused
 
 
+def _const(model, sg, index: int) -> np.ndarray | None:
+    t = sg.tensors[index]
+    buf = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
+    if buf is None or buf.data is None or not len(buf.data):
+        return None
+    dtype = {schema.TensorType.INT32: np.int32, schema.TensorType.INT64: np.int64,
+             schema.TensorType.FLOAT32: np.float32}.get(t.type)
+    return None if dtype is None else np.frombuffer(bytes(bytearray(buf.data)), dtype=dtype)
+
+
+def _same_pads(size: int, k: int, s: int) -> tuple[int, int]:
+    total = max((-(-size // s) - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def neg_inf_pad_into_maxpool(model) -> int:
+    """PADV2(x, pads, -inf) feeding only a VALID MAX_POOL_2D -> that pool with SAME padding on x, where SAME pads
+    exactly as the PADV2 did (ceil-mode pooling exported by onnx2tf: one row/column at the bottom/right). Exact: a SAME
+    max pool ignores padded cells. XNNPACK does not take PADV2 (MTCNN ONet: 2 partitions with it)."""
+    sg = model.subgraphs[0]
+    users: dict[int, list] = {}
+    for op in sg.operators:
+        for i in op.inputs:
+            users.setdefault(i, []).append(op)
+    drop = []
+    for op in sg.operators:
+        pool = users.get(op.outputs[0], [None])
+        if _opname(model, op) != "PADV2" or len(pool) != 1 or pool[0] is None or op.outputs[0] in sg.outputs:
+            continue
+        pool, opts = pool[0], getattr(pool[0], "builtinOptions", None)
+        if _opname(model, pool) != "MAX_POOL_2D" or opts is None or opts.padding != schema.Padding.VALID:
+            continue
+        pads, value = _const(model, sg, op.inputs[1]), _const(model, sg, op.inputs[2])
+        if pads is None or value is None or value.size != 1 or float(value[0]) > -1e30 or pads.size != 8:
+            continue
+        pads = pads.reshape(4, 2)
+        h, w = (int(d) for d in sg.tensors[op.inputs[0]].shape[1:3])
+        same = (_same_pads(h, opts.filterHeight, opts.strideH), _same_pads(w, opts.filterWidth, opts.strideW))
+        if pads[0].any() or pads[3].any() or tuple(pads[1]) != same[0] or tuple(pads[2]) != same[1]:
+            continue
+        opts.padding = schema.Padding.SAME
+        pool.inputs = [op.inputs[0], *list(pool.inputs)[1:]]
+        drop.append(op)
+    sg.operators = [op for op in sg.operators if all(op is not d for d in drop)]
+    return len(drop)
+
+
 def drop_unused_tensors(model) -> None:
     """Remove tensors no op or graph I/O refers to (left behind by folding), renumbering every reference."""
     sg = model.subgraphs[0]
@@ -159,7 +206,9 @@ def prepare_for_quantizer(data: bytes, path: str = "model") -> tuple[bytes, dict
     model = read_model(data, path)
     folded = fold_fp16_weights(model)
     fused = fuse_activations(model)
+    pads = neg_inf_pad_into_maxpool(model)
     drop_unused_tensors(model)
     normalise_opcodes(model)
     ensure_signature(model)
-    return write_model(model), {"fp16_weights_folded": folded, "activations_fused": fused}
+    return write_model(model), {"fp16_weights_folded": folded, "activations_fused": fused,
+                                "neg_inf_pads_into_maxpool": pads}

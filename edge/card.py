@@ -26,6 +26,8 @@ class Preprocess(Strict):
     layout: Literal["NHWC", "NCHW"] = "NHWC"
     color: Literal["RGB", "BGR", "GRAY"] = "RGB"
     resize: Literal["stretch", "letterbox"] = "stretch"
+    pad: int = Field(0, ge=0, le=255)  # letterbox fill (Ultralytics pads with 114)
+    interpolation: Literal["auto", "linear"] = "auto"  # auto: area when shrinking; linear: as Ultralytics resizes
     mean: list[float] = [0.0, 0.0, 0.0]
     std: list[float] = [1.0, 1.0, 1.0]
     # FaceNet-style per-image standardisation: (x - mean(x)) / max(std(x), 1/sqrt(n)); replaces mean/std.

@@ -36,9 +36,10 @@ def resize(image: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Transform]:
         return cv2.resize(image, (spec.width, spec.height), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR), Transform(sx, sy, 0.0, 0.0, (w, h))
     s = min(spec.width / w, spec.height / h)
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
-    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    area = s < 1 and spec.interpolation == "auto"
+    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if area else cv2.INTER_LINEAR)
     px, py = (spec.width - nw) // 2, (spec.height - nh) // 2
-    canvas = np.zeros((spec.height, spec.width) + image.shape[2:], dtype=image.dtype)
+    canvas = np.full((spec.height, spec.width) + image.shape[2:], spec.pad, dtype=image.dtype)
     canvas[py : py + nh, px : px + nw] = resized
     return canvas, Transform(s, s, float(px), float(py), (w, h))
 

@@ -139,3 +139,19 @@ def test_random_payloads_through_the_broker_each_get_one_reply(broker, tmp_path)
     pub.loop_stop()
     replies.close()
     link.stop()
+
+
+def test_state_set_before_the_connection_is_up_is_published_once(broker, tmp_path):
+    """The retained state set while the link is still connecting (as `start(device)` does) reaches a subscriber once:
+    it was sent twice (queued by paho while connecting, and again by on_connect), which made the demo's count flaky."""
+    consumer = Consumer(broker.port, "edgekit/door9/state")
+    for attempt in range(5):  # the race needs set_state before CONNACK: right after start() it nearly always is
+        link = DeviceLink(link_cfg(broker.port, tmp_path / str(attempt)), "door9").start()
+        link.set_state({"attempt": attempt})
+        assert link.connected.wait(5)
+        time.sleep(0.5)
+        link.stop()
+    time.sleep(0.3)
+    by_attempt = [b["attempt"] for b, _ in consumer.on("door9/state") if isinstance(b, dict) and "attempt" in b]
+    assert by_attempt == [0, 1, 2, 3, 4], by_attempt
+    consumer.close()

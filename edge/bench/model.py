@@ -1,7 +1,8 @@
 """`edgekit bench model NAME...`: float vs INT8 latency (median, p95) at 1 and 2 threads, partitions, size.
 
 Both builds are timed in the same run, interleaved, and the INT8/float ratio is the figure to quote: this machine is
-shared and its absolute timings drift."""
+shared and its absolute timings drift. An imported model (`edgekit models import`) has no float build: it is timed
+alone, and peers are compared by naming them in the same run."""
 from __future__ import annotations
 
 import time
@@ -27,9 +28,10 @@ def _time(model: CardModel, x: np.ndarray, runs: int) -> np.ndarray:
 
 def bench_one(name: str, folder: Path, threads: int, runs: int, rounds: int = 3) -> dict:
     builds = {"float": folder / f"{name}.float.card.json", "int8": folder / f"{name}.card.json"}
+    builds = {k: p for k, p in builds.items() if k == "int8" or p.is_file()}  # imported models: no float build
     models = {k: CardModel(load_card(p), threads=threads) for k, p in builds.items()}
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, models["float"].input_shape).astype(np.float32)  # timing only: values do not change cost
+    x = rng.uniform(0, 1, models["int8"].input_shape).astype(np.float32)  # timing only: values do not change cost
     samples = {k: [] for k in models}
     for _ in range(rounds):  # interleave so both see the same machine load
         for k, m in models.items():
@@ -40,7 +42,7 @@ def bench_one(name: str, folder: Path, threads: int, runs: int, rounds: int = 3)
         rep = m.report()
         out[k] = {"median_ms": float(np.median(s)), "p95_ms": float(np.percentile(s, 95)), "partitions": rep.partitions,
                   "ops": rep.ops, "delegated": rep.delegated_ops, "size_kb": m.card.path.stat().st_size / 1024}
-    out["ratio"] = out["int8"]["median_ms"] / out["float"]["median_ms"]
+    out["ratio"] = out["int8"]["median_ms"] / out["float"]["median_ms"] if "float" in out else None
     return out
 
 
@@ -52,11 +54,16 @@ def bench_one(name: str, folder: Path, threads: int, runs: int, rounds: int = 3)
 def command(names, folder, runs, thread_counts):
     """Float vs INT8 latency of built zoo models (default: all)."""
     folder = folder or models_dir()
-    names = names or sorted(p.name[: -len(".float.card.json")] for p in Path(folder).glob("*.float.card.json"))
+    names = names or sorted(p.name[: -len(".card.json")] for p in Path(folder).glob("*.card.json")
+                            if not p.name.endswith(".float.card.json"))
     click.echo(f"{'model':16s} {'thr':>3s} {'float ms (p50/p95)':>20s} {'int8 ms (p50/p95)':>20s} {'int8/float':>10s} {'partitions f/i':>14s} {'size KB f/i':>14s}")
     for name in names:
         for threads in (int(t) for t in thread_counts.split(",")):
             r = bench_one(name, folder, threads, runs)
-            f, q = r["float"], r["int8"]
+            q, f = r["int8"], r.get("float")
+            if f is None:  # an imported model: no float build
+                click.echo(f"{name:16s} {threads:3d} {'-':>20s}  {q['median_ms']:9.2f}/{q['p95_ms']:<9.2f} {'-':>10s} "
+                           f"{'-':>6s}/{q['partitions']:<6d} {'-':>7s}/{q['size_kb']:<6.0f}")
+                continue
             click.echo(f"{name:16s} {threads:3d} {f['median_ms']:9.2f}/{f['p95_ms']:<9.2f}  {q['median_ms']:9.2f}/{q['p95_ms']:<9.2f} "
                        f"{r['ratio']:10.2f} {f['partitions']:>6d}/{q['partitions']:<6d} {f['size_kb']:7.0f}/{q['size_kb']:<6.0f}")

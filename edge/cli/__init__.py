@@ -20,6 +20,7 @@ COMMANDS = {
     "faces": "edge.cli.faces:faces",
     "fleet": "edge.cli.fleet:fleet",
     "shelf": "edge.cli.shelf:shelf",
+    "detect": "edge.cli.detect:detect",
     "install": "edge.cli.install:install",
 }
 

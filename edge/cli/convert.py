@@ -32,7 +32,8 @@ def parse_drops(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--detector", type=click.Path(path_type=Path), help="face detector card for embedders' face crops")
 @click.option("--threads", default=1, show_default=True)
 def convert(source, card_path, calib, target, out_dir, max_drop, force, detector, threads):
-    """Quantise SOURCE (Keras, SavedModel, frozen .pb, TF.js model.json, float .tflite, ONNX) to INT8 for TARGET."""
+    """Quantise SOURCE (Keras, SavedModel, frozen .pb, TF.js model.json, float .tflite, ONNX, PyTorch) to INT8 for
+    TARGET."""
     require_converters()
     from converters.convert import convert as run
     from converters.face_crop import face_crop_from

@@ -39,3 +39,40 @@ def list_(out_dir):
         c = json.loads(card.read_text())
         p = c.get("partitions", {})
         click.echo(f"{card.name[:-10]:24s} {c['target']:6s} {c['task']:15s} partitions={p.get('partitions')} gate={'pass' if c.get('gate', {}).get('passed') else '?'}")
+
+
+def _range(value: str | None):
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"'{value}': expected LOW,HIGH, e.g. 0,1 or -1,1",
+                                 param_hint="--input-range") from None
+    return lo, hi
+
+
+@models.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--name", help="card name (default: from the file name)")
+@click.option("--labels", type=click.Path(path_type=Path), help="label file, when the model carries none")
+@click.option("--decoder", type=click.Choice(["yolo"]), help="decoder of a bare graph (no metadata or post-process op)")
+@click.option("--input-range", "input_range", help="LOW,HIGH the pixels 0..255 map to, if the file cannot tell")
+@click.option("--max-detections", type=int, help="cap on boxes per call (default: the exporter's; Ultralytics 300)")
+@click.option("--score-threshold", type=float, help="decoder score floor")
+@click.option("--dir", "out_dir", type=click.Path(path_type=Path),
+              help="models directory (default: $EDGEKIT_MODELS or the user cache)")
+def import_(file, name, labels, decoder, input_range, max_detections, score_threshold, out_dir):
+    """Bring your own detector FILE (.tflite): recognise it, validate it and write its card (no re-quantisation)."""
+    from converters.importer import Options, import_model
+
+    opts = Options(name=name, labels=labels, decoder=decoder, input_range=_range(input_range),
+                   max_detections=max_detections, score_threshold=score_threshold)
+    r = import_model(file, out_dir or models_dir(), opts)
+    c = r.card
+    click.echo(f"{c.name}: {r.family} detector, {len(c.labels)} classes, "
+               f"input {c.preprocess.width}x{c.preprocess.height} {c.inputs[0].dtype}, "
+               f"{c.quantization['kind']}, kept as is")
+    for note in r.notes:
+        click.echo(f"  {note}")
+    click.echo(f"wrote {r.card_path}")

@@ -14,11 +14,17 @@ from edge.errors import EdgekitError
 ZONE_COLOURS = [(0, 200, 255), (255, 160, 0), (80, 220, 80), (220, 80, 220), (60, 60, 255), (255, 255, 80)]
 
 
-def _run(config_path: str, tiles: bool | None):
+def _run(config_path: str, tiles: bool | None, profile: str | None = None):
     from edge.apps.shelf.run import ShelfRun
-    from edge.config import load_config
+    from edge.config import load_config, parse_config
 
     cfg = load_config(config_path)
+    if profile is not None and cfg.shelf is not None:  # the file's own keys again, with this profile laid over
+        import yaml
+
+        raw = yaml.safe_load(Path(config_path).read_text())
+        raw["shelf"]["profile"] = profile
+        cfg = parse_config(raw, str(config_path))
     if cfg.shelf is None:
         raise EdgekitError(f"config {config_path}: no 'shelf' section", "add one (see configs/shelf.yaml)")
     shelf_cfg = cfg.shelf
@@ -86,6 +92,7 @@ def _write(path: Path, img: np.ndarray) -> None:
 
 
 tiles_option = click.option("--tiles/--no-tiles", default=None, help="override the config's tiling (default: as configured)")
+profile_option = click.option("--profile", help="a detector profile of the config's shelf.profiles (e.g. products)")
 
 
 @click.group()
@@ -98,11 +105,12 @@ def shelf():
 @click.option("--config", "config_path", required=True, type=click.Path(), help="site YAML with a shelf section")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="where to write the drawing (.png/.jpg)")
 @tiles_option
-def preview(image_path, config_path, out_path, tiles):
+@profile_option
+def preview(image_path, config_path, out_path, tiles, profile):
     """Draw zones, detections and per-zone counts on PHOTO, to check the zones against the real shelf."""
     from edge.images import read_image
 
-    run = _run(config_path, tiles)
+    run = _run(config_path, tiles, profile)
     frame = read_image(image_path)
     obs = run.observe(frame)
     _write(out_path, draw_preview(frame, run, obs))
@@ -116,11 +124,12 @@ def preview(image_path, config_path, out_path, tiles):
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--config", "config_path", required=True, type=click.Path(), help="site YAML with a shelf section")
 @tiles_option
-def count(images, config_path, tiles):
+@profile_option
+def count(images, config_path, tiles, profile):
     """Per-zone counts of each photo (files or folders) as JSON lines; unreadable photos are reported and skipped."""
     from edge.images import list_images, read_image
 
-    run = _run(config_path, tiles)
+    run = _run(config_path, tiles, profile)
     paths = [p for i in images for p in (list_images(i) if Path(i).is_dir() else [Path(i)])]
     failed = 0
     for path in paths:
@@ -142,12 +151,13 @@ def count(images, config_path, tiles):
 @click.option("--hold", default=10.0, show_default=True, help="seconds each photo stays in view (as a camera would see it)")
 @click.option("--fps", default=1.0, show_default=True, help="frames per second fed to the app while a photo is in view")
 @tiles_option
-def replay(images, config_path, hold, fps, tiles):
+@profile_option
+def replay(images, config_path, hold, fps, tiles, profile):
     """Feed photos to the shelf app as a camera would (each in view for --hold seconds): prints its events as JSON
     lines, then the final per-zone state. For tuning smoothing, margins, holds and the scene gate."""
     from edge.images import list_images, read_image
 
-    run = _run(config_path, tiles)
+    run = _run(config_path, tiles, profile)
     paths = [p for i in images for p in (list_images(i) if Path(i).is_dir() else [Path(i)])]
     now, step = 0.0, 1.0 / fps
     for path in paths:

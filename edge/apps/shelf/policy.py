@@ -65,6 +65,8 @@ class ClassifierStageConfig(_Strict):
 
 class ShelfConfig(_Strict):
     detector: str = Field("nanodet", description="detector card name in the models dir (or a .card.json path)")
+    detector_source: str | None = Field(None, description="the file `edgekit models import` makes the card from, "
+                                        "named when the card is missing")
     tiles: TilingConfig | None = Field(default_factory=TilingConfig, description="null = one model call on the whole frame")
     score_threshold: float | None = Field(None, ge=0, le=1, description="drop detections below this (the card's decoder threshold is the floor)")
     classes: list[str] = Field([], description="detector labels to count; empty = every label")
@@ -77,6 +79,15 @@ class ShelfConfig(_Strict):
     restock_margin: int = Field(0, ge=0)
     scene: SceneConfig = SceneConfig()
     classifier: ClassifierStageConfig | None = None
+    profile: str | None = Field(None, description="the entry of `profiles` laid over these keys")
+    profiles: dict[str, dict] = Field({}, description="name -> shelf keys (detector, tiles, zones, ...)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data):
+        from edge.apps.shelf.profiles import apply_profile
+
+        return apply_profile(data, set(cls.model_fields), cls.model_validate)
 
     @model_validator(mode="after")
     def _unique_zones(self):

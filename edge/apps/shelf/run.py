@@ -30,7 +30,13 @@ class Observation:
 class ShelfRun:
     def __init__(self, cfg: ShelfConfig, models_dir: Path, accelerator=None):
         self.cfg = cfg
-        self.detector = Detector(card_path(cfg.detector, models_dir), accelerator, cfg.tiles)
+        card = card_path(cfg.detector, models_dir)
+        if cfg.detector_source and not card.is_file():
+            from edge.errors import EdgekitError
+
+            raise EdgekitError(f"shelf detector {cfg.detector}: no card {card}",
+                               f"make it once: edgekit models import {cfg.detector_source} --name {cfg.detector}")
+        self.detector = Detector(card, accelerator, cfg.tiles)
         self.shelf = Shelf(cfg, self.detector.labels)
         self.gate = SceneGate(cfg.scene, cfg.smoothing_frames)
         self.classifier = None

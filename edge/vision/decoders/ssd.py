@@ -17,6 +17,8 @@ class Decoder:
         p = card.decoder.params
         self.score_threshold = float(p.get("score_threshold", 0.5))
         self.label_offset = int(p.get("label_offset", 0))  # e.g. 1 where the labels file keeps a background line 0
+        # ids the label map leaves unused (COCO's gaps, `???`): the op can still emit them; they are dropped
+        self.skip_ids = np.asarray(p.get("skip_ids", []), np.int32)
         names = card.outputs or list(ROLES)
         missing = [r for r in ROLES if r not in names]
         if missing:
@@ -32,6 +34,8 @@ class Decoder:
         count = int(np.asarray(outputs[self.index["count"]]).reshape(-1)[0])
         n = max(0, min(count, len(scores), len(boxes)))
         keep = scores[:n] >= self.score_threshold
+        if len(self.skip_ids):
+            keep &= ~np.isin(np.rint(classes[:n]).astype(np.int32) + self.label_offset, self.skip_ids)
         yx = np.clip(boxes[:n][keep], 0.0, 1.0)
         xyxy = yx[:, [1, 0, 3, 2]] * self.size  # the op gives y first; Detections are x1, y1, x2, y2
         order = np.argsort(-scores[:n][keep], kind="stable")
