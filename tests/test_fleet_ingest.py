@@ -207,3 +207,21 @@ def test_gaps_are_reported_exactly_where_the_outbox_dropped_events(store_url, tm
         worker.store.close()
         broker.stop()
         store.close()
+
+
+def test_the_worker_applies_retention_as_it_runs(broker, store_url, tmp_path):
+    store = open_store(store_url)
+    cfg = IngestConfig(port=broker.port, worker="r1", retention_s=1.5, prune_every_s=0.2)
+    worker = IngestWorker(cfg, open_store(store_url)).start()
+    assert worker.subscribed.wait(10)
+    (link,) = _devices(broker.port, tmp_path, 1)
+    try:
+        for i in range(10):
+            link.sink.emit({"type": "face_unknown", "n": i})
+        assert _wait(lambda: _stored(store) == 10, 20)
+        assert _wait(lambda: _stored(store) == 0, 10)  # received more than 1.5 s ago: deleted by the running worker
+    finally:
+        link.stop()
+        worker.stop()
+        worker.store.close()
+        store.close()
