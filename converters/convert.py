@@ -65,6 +65,9 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
     ranges = card.calibration.output_ranges  # by logical output name; the quantizer wants tensor names
     tensor_of = dict(card.source.outputs) or {n: n for n in fm.output_names}
     int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs, {tensor_of.get(k, k): v for k, v in ranges.items()})
+    if hasattr(tgt, "rewrite"):  # the target's graph rewrites (coral: LEAKY_RELU, HARD_SWISH), before the gate judges it
+        int8, rewrites = tgt.rewrite(int8)
+        qinfo = {**qinfo, **rewrites}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=out_dir))

@@ -66,6 +66,12 @@ def loop_commands(link, loop: FrameLoop, snapshots) -> dict:
     return commands
 
 
+def read_only_commands(loop: FrameLoop) -> frozenset[str]:
+    """The commands that change nothing (`mqtt.signing.unsigned_read_only` answers them unsigned); every other one
+    runs only when signed."""
+    return frozenset({"stats", "get_config", "snapshot"} | {n for n, c in loop.app.commands().items() if c.read_only})
+
+
 def _refreshing(link, command: Command):
     def run(body: dict) -> dict:
         result = command.handler(body)
@@ -113,7 +119,7 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
             link.start(Device(telemetry=loop.telemetry, state=lambda: reported_state(loop),
                               model_versions=loop.model_versions, reload_model=loop.reload_model,
                               live_frames=latest.images, commands=loop_commands(link, loop, snapshots),
-                              accelerator=cfg.runtime.accelerator))
+                              read_only=read_only_commands(loop), accelerator=cfg.runtime.accelerator))
         if peripherals is not None:
             peripherals.start(loop.bus.emit)
             for port in peripherals.ports.values():  # a door strike should be live before the first face arrives

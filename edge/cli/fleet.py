@@ -3,7 +3,6 @@ command, print its reply), push-model (sign and send a model, per-device progres
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -61,7 +60,9 @@ def ls(wait, as_json, **o):
         s, t = d.get("status", {}), d.get("telemetry")
         tel = (f"fps={t.get('fps', '-')} outbox={t.get('outbox_depth', '-')} dropped={t.get('messages_dropped', '-')} "
                f"({time.time() - t.get('time', time.time()):.0f} s ago)") if t else "no telemetry yet"
-        click.echo(f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} {tel}")
+        unsigned = "  ALLOWS UNSIGNED COMMANDS" if s.get("allow_unsigned") else ""
+        click.echo(f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} "
+                   f"{tel}{unsigned}")
 
 
 @fleet.command()
@@ -70,9 +71,13 @@ def ls(wait, as_json, **o):
 @click.option("--count", type=int, default=0, help="stop after N events (0: run until Ctrl-C)")
 @click.option("--seconds", type=float, default=0, help="stop after this many seconds (0: no limit)")
 def watch(device, count, seconds, **o):
-    """Print events live as JSON lines (all devices, or DEVICE)."""
+    """Print events live as JSON lines (all devices, or DEVICE); a repeat of an event already shown (same device and
+    seq, as QoS 1 redelivery after an outage can bring) is dropped."""
     import queue
 
+    from fleetctl.operator import Repeats
+
+    repeats = Repeats()
     op = _operator(o)
     q: queue.SimpleQueue = queue.SimpleQueue()
     op.listeners.append(q.put)
@@ -83,6 +88,8 @@ def watch(device, count, seconds, **o):
             try:
                 msg = q.get(timeout=0.2)
             except queue.Empty:
+                continue
+            if repeats.seen(msg.topic, msg.payload):
                 continue
             click.echo(msg.payload.decode(errors="replace"))
             n += 1
@@ -131,7 +138,8 @@ def cmd(device, name, args, body, timeout, **o):
 @_broker_options
 @click.argument("card", type=click.Path(exists=True, dir_okay=False))
 @click.option("--devices", required=True, help="comma-separated device ids")
-@click.option("--key", "model_key", required=True, type=click.Path(exists=True, dir_okay=False), help="Ed25519 key that signs the model")
+@click.option("--key", "model_key", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Ed25519 key that signs the model (and the push's commands, unless --sign)")
 @click.option("--as", "name", help="the model name on the devices (default: the card's name)")
 @click.option("--url", help="the devices fetch the .tflite from this http(s) URL instead of receiving it over MQTT "
               "(it must serve the very file CARD describes: its sha256 and signature are checked)")
@@ -170,6 +178,7 @@ def keygen(out):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from edge.private import write_private
     from fleetctl.signing import public_key_b64
 
     path = Path(out).expanduser()
@@ -177,9 +186,7 @@ def keygen(out):
         raise EdgekitError(f"{path}: already exists", "pick another --out; a key is never overwritten")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    write_private(path, pem)  # 0600 (a new folder 0700) whatever the umask
     click.echo(f"private key: {path} (keep it secret)")
     click.echo(f"public key: {public_key_b64(key)}")
     click.echo("put the public key in the devices' config: mqtt.signing.ed25519_public_keys and/or mqtt.model_update.public_key")

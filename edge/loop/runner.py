@@ -42,7 +42,9 @@ class FrameLoop:
     def run(self, max_frames: int | None = None) -> dict:
         frame_meta = {"frame_id": 0, "frame_time": 0.0}
         if self.notifier is not None:
-            self.notifier.ready("models loaded; opening " + self.cfg.source.uri)
+            unsigned = getattr(getattr(self.cfg.mqtt, "signing", None), "allow_unsigned", False)
+            warn = "WARNING: unsigned commands allowed (mqtt.signing.allow_unsigned); " if unsigned else ""
+            self.notifier.ready(warn + "models loaded; opening " + self.cfg.source.uri)  # `systemctl status` shows it
         t_wait = time.perf_counter()
         for frame in self.capture.frames():
             self.timer.add("capture", time.perf_counter() - t_wait)

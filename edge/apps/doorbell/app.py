@@ -141,7 +141,7 @@ class DoorbellApp(App):
         return Gallery(self.gallery.path).add(name, self.embedder.name, vector, source)
 
     def commands(self) -> dict[str, Command]:
-        return {"identities": Command(self._identities), "remove_identity": Command(self._remove, True),
+        return {"identities": Command(self._identities, read_only=True), "remove_identity": Command(self._remove, True),
                 "enroll": Command(self._enroll, True)}
 
     def _identities(self, body: dict) -> dict:

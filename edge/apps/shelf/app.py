@@ -35,7 +35,7 @@ class ShelfApp(App):
             self.ctx.emit(event)
 
     def commands(self) -> dict[str, Command]:
-        return {"shelf_state": Command(lambda body: self.run.shelf.state())}
+        return {"shelf_state": Command(lambda body: self.run.shelf.state(), read_only=True)}
 
     def state(self) -> dict:
         return {"shelf": self.run.shelf.state()}
