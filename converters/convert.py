@@ -88,6 +88,7 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         elif card.task == "face_embedder" and (card.gate.identities or card.gate.pairs):
             metrics.update(embedding_metrics(mf, mq, card.gate.identities, card.gate.pairs, face_crop))
         extra = tgt.finalize(int8_path, fm, xs, stage, card.name)
+        int8_card.compiled = extra.pop("compiled", {})  # e.g. coral: the edgetpu_compiler output the device loads
         failures = judge(metrics, {**card.gate.max_drop, **(max_drop or {})}, card.gate.min_cosine, report.partitions if target == "cpu" else None, target)
         if hasattr(tgt, "problems"):
             failures += tgt.problems(extra)
