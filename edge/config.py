@@ -35,7 +35,17 @@ class EmbedderConfig(Strict):
     mirror: bool | None = None  # test-time mirroring (default: the card's)
     # Face crop: box | aligned (eye-level rotation) | template (similarity to a 5-point template); true/false mean
     # aligned/box. Default: the card's (the crop the faces evaluation measured best).
-    align: bool | Literal["box", "aligned", "template"] | None = None
+    # Named chips (dlib_chip, arcface_112: edge/vision/templates.py) map the keypoints onto the embedder's own template.
+    align: bool | str | None = None
+
+    @field_validator("align")
+    @classmethod
+    def _known_crop(cls, v):
+        from edge.vision.crop import CROPS
+
+        if isinstance(v, str) and v not in CROPS:
+            raise ValueError(f"unknown crop '{v}': use one of {', '.join(CROPS)}")
+        return v
 
 
 class TrackingConfig(Strict):

@@ -48,11 +48,14 @@ class FrameLoop:
         if self.notifier is not None:
             unsigned = getattr(getattr(self.cfg.mqtt, "signing", None), "allow_unsigned", False)
             warn = "WARNING: unsigned commands allowed (mqtt.signing.allow_unsigned); " if unsigned else ""
-            self.notifier.ready(warn + "models loaded; opening " + self.cfg.source.uri)  # `systemctl status` shows it
+            # `systemctl status` shows it; the source's name has its credentials masked
+            self.notifier.ready(warn + "models loaded; opening " + self.capture.source.name)
         t_wait = time.perf_counter()
         for frame in self.capture.frames():
             self.timer.add("capture", time.perf_counter() - t_wait)
             frame_meta = {"frame_id": frame.frame_id, "frame_time": round(frame.time, 3)}
+            if frame.gap_s is not None:  # the source was lost and came back: nothing seen before continues
+                self.app.finish(frame_meta)
             self.step(frame.image, frame_meta)
             if self.notifier is not None:
                 self.notifier.frame()  # the watchdog is petted only while frames flow
