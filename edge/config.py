@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge.apps.doorbell.policy import Thresholds
 from edge.capture.base import CaptureConfig
 from edge.errors import EdgekitError
+from edge.vision.motion import MotionConfig
 from edge.runtime.accelerators import AcceleratorConfig, CpuConfig
 
 
@@ -90,6 +91,7 @@ class SiteConfig(Strict):
     thresholds: Thresholds = Thresholds()
     gallery: GalleryConfig = GalleryConfig()
     events: EventsConfig = EventsConfig()
+    motion: MotionConfig | None = None  # motion gating of the detector (edge.loop.motion); left out: every frame
     # Optional sections: left out, the part is off. `mqtt: {}` uses the defaults (a broker on 127.0.0.1:1883).
     mqtt: (MqttConfig or Any) | None = None
     peripherals: (PeripheralsConfig or Any) | None = None

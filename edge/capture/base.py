@@ -89,6 +89,10 @@ class Capture:
         self.dropped = 0
         self.read_count = 0
         self.reopened = 0
+        # asked before each frame: False = grab it without decoding (sources with grab(); the motion gate's idle
+        # frames). Such frames count in frame ids but are neither delivered nor dropped.
+        self.wanted: Callable[[], bool] | None = None
+        self.undecoded = 0
         self._stop = threading.Event()
         self._slot: Frame | None = None
         self._cond = threading.Condition()
@@ -174,8 +178,18 @@ class Capture:
             if not self._grabber_busy:
                 self.source.close()
 
+    def _skipped(self) -> bool:
+        """The next frame grabbed and not decoded, because nobody wants it (False: read it, or it failed/ended)."""
+        if self.wanted is None or self.wanted() or not hasattr(self.source, "grab") or not self.source.grab():
+            return False
+        self.read_count += 1
+        self.undecoded += 1
+        return True
+
     def _sequential(self) -> Iterator[Frame]:
         while True:
+            if self._skipped():
+                continue
             image = self._next_image()
             if image is None:
                 return
@@ -207,6 +221,11 @@ class Capture:
         def grab_loop():
             next_t = time.monotonic()
             while not self._stop.is_set():
+                if self._skipped():
+                    if paced:
+                        next_t += period
+                        self._stop.wait(max(0.0, next_t - time.monotonic()))
+                    continue
                 image = self._next_image()
                 with self._cond:
                     if image is None:

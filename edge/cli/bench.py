@@ -12,6 +12,7 @@ from edge.cli import LazyGroup
     "serial": "edge.bench.serial:command",
     "update": "edge.bench.update:command",
     "ingest": "fleetctl.bench_ingest:command",
+    "cpu": "edge.bench.cpu:command",
 })
 def bench():
-    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest."""
+    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu."""
