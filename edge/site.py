@@ -39,8 +39,11 @@ def build_loop(cfg: SiteConfig, sinks: list[EventSink], capture=None, peripheral
 
 def reported_state(loop: FrameLoop) -> dict:
     """The retained `state`: what this device runs (config without secrets) and the app's summary."""
+    from edge.capture.urls import mask_url
+
     cfg = loop.cfg
     config = cfg.model_dump(mode="json")
+    config["source"]["uri"] = mask_url(config["source"]["uri"])  # camera credentials stay on the device
     if config.get("mqtt"):
         config["mqtt"].pop("password", None)
     return {"app": cfg.app, "config": config, "models": loop.model_versions(), **loop.app.state()}

@@ -140,7 +140,15 @@ def test_gate_refuses_a_miscalibrated_model_and_promotes_nothing(tmp_path, faces
     out = tmp_path / "out"
     with pytest.raises(GateFailed, match="accuracy gate refused"):
         convert(src, c, "cpu", out, calib=[str(dark)], force=True)
-    assert [p.name for p in out.iterdir()] == ["faceres.rejected.json"]  # the verdict only: no model, no staging
+    # nothing promoted, no staging left: the verdict, and the refused builds in their own folder to inspect
+    assert sorted(p.name for p in out.iterdir()) == ["faceres.rejected", "faceres.rejected.json"]
+    kept = out / "faceres.rejected"
+    assert sorted(p.name for p in kept.iterdir()) == ["faceres.card.json", "faceres.float.card.json",
+                                                      "faceres.float.tflite", "faceres.tflite"]
+    from edge.runtime import CardModel
+
+    refused = CardModel(kept / "faceres.float.card.json")  # a valid float model and card
+    assert refused.card.target == "float" and refused.card.gate["passed"] is False
 
 
 def test_cli_convert_exits_non_zero_when_the_gate_fails(tmp_path, faces_dir):

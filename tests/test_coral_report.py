@@ -105,3 +105,32 @@ def test_a_model_with_shapeless_tensors_is_reported(shared_data):
     """MobileFaceNet uint8 (SHAPE/PACK ops leave tensors with no shape): the report crashed on them."""
     lines, _ = report(shared_data / "models" / "mobilefacenet_insightface" / "mobilefacenet_uint8.tflite")
     assert any(line.startswith("SHAPE ") and "Operation not supported" in line for line in lines)
+
+
+def test_the_compilers_output_is_named_in_the_card_for_the_device(zoo, tmp_path, monkeypatch):
+    """With edgetpu_compiler on PATH the coral target names its output (NAME_edgetpu.tflite, with sha256) in what
+    the card records, so the device's Coral accelerator loads the compiled file, not the plain INT8 one. The compiler
+    here is a stand-in script (the real one cannot be installed on this machine) that writes what edgetpu_compiler
+    16 writes: the model beside its input's name and the two statistics lines."""
+    import os
+    import shutil
+
+    from edge.card import sha256_file
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    compiler = bin_dir / "edgetpu_compiler"
+    compiler.write_text('#!/bin/sh\n# edgetpu_compiler -s -o OUT MODEL\nout="$3"; model="$4"; base=$(basename "$model" .tflite)\n'
+                        'cp "$model" "$out/${base}_edgetpu.tflite"\n'
+                        'echo "Number of operations that will run on Edge TPU: 70"\n'
+                        'echo "Number of operations that will run on CPU: 7"\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    int8 = stage / "blazeface_short.tflite"
+    shutil.copy(zoo / "blazeface_short.tflite", int8)
+    extra = coral.finalize(int8, None, None, stage, "blazeface_short")
+    assert extra["coral"]["share_on_tpu"] == round(70 / 77, 4)
+    compiled = stage / "blazeface_short_edgetpu.tflite"
+    assert extra["compiled"] == {"edgetpu": {"tflite": compiled.name, "sha256": sha256_file(compiled)}}

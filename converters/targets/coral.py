@@ -14,6 +14,7 @@ from pathlib import Path
 from ai_edge_litert import schema_py_generated as schema
 
 from converters.targets import edgetpu_map, edgetpu_ops
+from edge.card import sha256_file
 from converters.targets.coral_rewrites import rewrite  # noqa: F401  (the target's rewrite step)
 from converters.tflite_surgery import op_names, read_model
 
@@ -61,13 +62,21 @@ def compile_if_available(int8_path: Path, out_dir: Path) -> dict:
     if on_tpu and on_cpu:
         t, c = int(on_tpu.group(1)), int(on_cpu.group(1))
         report["share_on_tpu"] = round(t / max(t + c, 1), 4)
+    compiled = out_dir / f"{int8_path.stem}_edgetpu.tflite"
+    if r.returncode == 0 and compiled.is_file():
+        report["compiled"] = compiled.name
     return report
 
 
 def finalize(int8_path: Path, float_model, calib, out_dir: Path, name: str) -> dict:
+    """The Edge TPU report, and the compiler's output named in the card (`compiled`) for the device to load."""
     report = check(int8_path.read_bytes())
     report.update(compile_if_available(int8_path, out_dir))
-    return {"coral": report}
+    out = {"coral": report}
+    if "compiled" in report:
+        path = out_dir / report["compiled"]
+        out["compiled"] = {"edgetpu": {"tflite": path.name, "sha256": sha256_file(path)}}
+    return out
 
 
 def problems(report: dict) -> list[str]:

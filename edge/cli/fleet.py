@@ -37,7 +37,7 @@ def _operator(o: dict):
 
 @click.group()
 def fleet():
-    """Operate devices over MQTT: ls, watch, cmd, push-model, keygen."""
+    """Operate devices over MQTT: ls, watch, cmd, push-model, keygen; the fleet store: ingest, events, gaps."""
 
 
 @fleet.command("ls")
@@ -190,3 +190,106 @@ def keygen(out):
     click.echo(f"private key: {path} (keep it secret)")
     click.echo(f"public key: {public_key_b64(key)}")
     click.echo("put the public key in the devices' config: mqtt.signing.ed25519_public_keys and/or mqtt.model_update.public_key")
+
+
+# ---- the fleet store: ingest, events, gaps ----
+_DB_HELP = "the store: sqlite:///PATH or a plain path (embedded), or postgresql://USER@HOST:PORT/DB"
+_DEFAULT_DB = "~/.local/share/edgekit/fleet.db"
+
+
+def _since(value: str | None) -> float | None:
+    """--since: 30s / 15m / 2h / 7d ago, an ISO time, or epoch seconds."""
+    import re
+    from datetime import datetime
+
+    if not value:
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
+    if m:
+        return time.time() - float(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise EdgekitError(f"--since {value!r}: not a time",
+                           "use 15m, 2h, 7d, 2026-12-02T10:00 or epoch seconds") from None
+
+
+@fleet.command()
+@_broker_options
+@click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
+@click.option("--group", default="edgekit-ingest", show_default=True,
+              help="shared-subscription group the workers share")
+@click.option("--worker", default="1", show_default=True,
+              help="this worker's name in the group (stable: its session is kept)")
+@click.option("--retention-days", type=float, default=None, help="delete events and telemetry older than this")
+@click.option("--seconds", type=float, default=0, help="stop after this many seconds (0: run until stopped)")
+def ingest(db, group, worker, retention_days, seconds, **o):
+    """Store every device's events (each once), telemetry and status; workers in one --group share the load."""
+    import signal
+    import threading
+
+    from fleetctl.ingest import IngestConfig, IngestWorker
+    from fleetctl.store import open_store
+
+    store = open_store(db)
+    cfg = IngestConfig(host=o["host"], port=o["port"], root=o["root"], group=group, worker=worker,
+                       username=o["username"], password=o["password"],
+                       retention_s=retention_days * 86400 if retention_days else None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    w = IngestWorker(cfg, store).start()
+    if not w.subscribed.wait(15):
+        w.stop()
+        raise EdgekitError(f"fleet ingest: not subscribed on {o['host']}:{o['port']} ({w.last_error or 'no answer'})",
+                           "check --username/--password and the broker's ACL")
+    click.echo(f"ingest {group}/{worker}: {', '.join(w.topics())} -> {db.split('@')[-1]}", err=True)
+    try:
+        stop.wait(seconds or None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        w.stop()
+        store.close()
+    click.echo(f"ingest {group}/{worker}: stored {w.stored} new events, {w.redelivered} redelivered skipped", err=True)
+
+
+@fleet.command()
+@click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
+@click.option("--device", help="only this device")
+@click.option("--type", "kind", help="only this event type (face_unknown, count_changed, ...)")
+@click.option("--since", help="15m, 2h, 7d, an ISO time or epoch seconds")
+@click.option("--limit", default=100, show_default=True)
+def events(db, device, kind, since, limit):
+    """Stored events, newest first, as JSON lines."""
+    from fleetctl.store import open_store
+
+    store = open_store(db)
+    try:
+        for e in store.events(device, kind, _since(since), limit):
+            click.echo(json.dumps(e))
+    finally:
+        store.close()
+
+
+@fleet.command()
+@click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
+@click.option("--device", help="only this device")
+@click.option("--json", "as_json", is_flag=True)
+def gaps(db, device, as_json):
+    """Sequence numbers missing between a device's stored events (dropped by its outbox bound, or lost)."""
+    from fleetctl.store import open_store
+
+    store = open_store(db)
+    try:
+        found = store.gaps(device)
+    finally:
+        store.close()
+    for g in found:
+        row = {"device": g.device_id, "first": g.first, "last": g.last, "missing": g.missing}
+        click.echo(json.dumps(row) if as_json else f"{g.device_id:<20} {g.first}..{g.last} ({g.missing} missing)")
+    if not found and not as_json:
+        click.echo("no gaps", err=True)

@@ -33,6 +33,8 @@ class DiscoveryConfig(Strict):
     """Home Assistant MQTT discovery."""
     enabled: bool = False
     prefix: str = "homeassistant"
+    # the person sensor goes OFF only after this long without a face track (one ending as the next begins is no absence)
+    person_off_delay_s: float = Field(2.0, ge=0, le=600)
 
 
 class SnapshotConfig(Strict):

@@ -91,7 +91,8 @@ class DeviceLink:
             from edge.fleet.discovery import Discovery
 
             camera = self.snapshot_topic(cfg.snapshots.camera) if cfg.snapshots.on_events else None
-            self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera)
+            self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera,
+                                       off_delay_s=cfg.discovery.person_off_delay_s)
         self.model_updates = None
         self.device: Device | None = None
         self.client = self._client()
@@ -312,10 +313,11 @@ class DeviceLink:
         return self.prefix + "snapshot/" + _topic_word(camera)
 
     def publish_snapshot(self, camera: str, jpeg: bytes) -> bool:
-        """A JPEG on snapshot/<camera> (QoS 1, not retained, not through the outbox); False while disconnected."""
+        """A JPEG on snapshot/<camera> (QoS 1, retained: a camera entity shows the latest one even after Home
+        Assistant restarts; not through the outbox); False while disconnected."""
         if not self.connected.is_set():
             return False
-        info = self.client.publish(self.snapshot_topic(camera), jpeg, qos=1)
+        info = self.client.publish(self.snapshot_topic(camera), jpeg, qos=1, retain=True)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # ---- telemetry and state ----
@@ -423,6 +425,8 @@ class DeviceLink:
         while self._running and self.connected.is_set() and self.outbox.depth > self.refused and time.time() < deadline:
             time.sleep(0.02)
         self._running = False
+        if self.discovery:
+            self.discovery.close()
         for t in getattr(self, "_threads", []):
             t.join(timeout=2)
         self._settle(block=False)  # the publisher has stopped: its map is ours now

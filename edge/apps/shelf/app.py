@@ -29,6 +29,13 @@ class ShelfApp(App):
     def process(self, image: np.ndarray, meta: dict) -> None:
         with self.ctx.timer.stage("shelf"), self.ctx.models_lock:  # gate, detect (tiled), zones, smoothing
             events = self.run.process(image, meta["frame_time"])
+        self._emit(events, meta)
+
+    def idle(self, image: np.ndarray, meta: dict) -> None:
+        """Nothing moved: no detection, but out-of-stock holds still run on frame time."""
+        self._emit(self.run.shelf.tick(meta["frame_time"]), meta)
+
+    def _emit(self, events, meta: dict) -> None:
         for event in events:
             self.events += 1
             event.frame_id = meta["frame_id"]
