@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,8 +64,40 @@ class GalleryConfig(Strict):
 class EventsConfig(Strict):
     stdout: bool = True
     file: str | None = None
+    # the file rotates at max_bytes into FILE.1 .. FILE.<keep_files> (oldest dropped): a doorbell runs for months
+    max_bytes: int = Field(50_000_000, ge=100)
+    keep_files: int = Field(5, ge=0)
     crops_dir: str | None = None  # write a JPEG crop per decision
     crops_keep: int = Field(1000, ge=1)  # the newest N crops are kept, older ones deleted: a doorbell runs for months
+
+
+class LimitsConfig(Strict):
+    # pictures over this many pixels are refused from their header, before decoding (files, folders, MQTT enroll)
+    max_image_pixels: int = Field(50_000_000, ge=1)
+
+
+def _writable_target(path: Path, key: str, folder: bool) -> None:
+    """An output path the loop will write: refused at load when it cannot be (what it is, or its nearest existing
+    parent, is the wrong kind or not writable), instead of at the first event or the first decision."""
+    from edge.errors import EdgekitError
+
+    kind = "folder" if folder else "file"
+    if path.exists():
+        if path.is_dir() != folder:
+            raise EdgekitError(f"{key} {path}: is {'a folder' if path.is_dir() else 'not a folder'}, expected a {kind}",
+                               f"set {key} to a {kind} path")
+        if not os.access(path, os.W_OK):
+            raise EdgekitError(f"{key} {path}: not writable by this user",
+                               f"fix its permissions or set {key} elsewhere")
+        return
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EdgekitError(f"{key} {path}: {parent} is a file, so it cannot be created", f"set {key} elsewhere")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EdgekitError(f"{key} {path}: cannot be created ({parent} is not writable)",
+                           f"fix its permissions or set {key} elsewhere")
 
 
 def _optional(module: str, name: str) -> Any:
@@ -91,6 +124,7 @@ class SiteConfig(Strict):
     thresholds: Thresholds = Thresholds()
     gallery: GalleryConfig = GalleryConfig()
     events: EventsConfig = EventsConfig()
+    limits: LimitsConfig = LimitsConfig()
     motion: MotionConfig | None = None  # motion gating of the detector (edge.loop.motion); left out: every frame
     # Optional sections: left out, the part is off. `mqtt: {}` uses the defaults (a broker on 127.0.0.1:1883).
     mqtt: (MqttConfig or Any) | None = None
@@ -104,6 +138,15 @@ class SiteConfig(Strict):
         if v is not None and part is None:
             raise ValueError(f"this edgekit install has no '{info.field_name}' support; remove the section")
         return v
+
+    @field_validator("thresholds")
+    @classmethod
+    def _similarities(cls, t):
+        # cosine similarities of unit vectors: below 0 a stranger's face passes (a threshold of -1 recognised one)
+        if not 0 <= t.unknown <= t.recognize <= t.instant <= 1:
+            raise ValueError(f"need 0 <= unknown <= recognize <= instant <= 1, "
+                             f"got {t.unknown}, {t.recognize}, {t.instant}")
+        return t
 
     @field_validator("app")
     @classmethod
@@ -130,6 +173,37 @@ class SiteConfig(Strict):
 
         return card_path(name, self.models_dir())
 
+    def slots(self) -> list[tuple[str, Path, tuple[str, ...]]]:
+        """(config key, card path, the tasks it may have) of every model this site's app loads."""
+        from edge.card import card_path
+
+        if self.app == "doorbell":
+            return [("detector.model", self.card(self.detector.model), ("face_detector",)),
+                    ("embedder.model", self.card(self.embedder.model), ("face_embedder",))]
+        if self.app != "shelf" or self.shelf is None:
+            return []  # another app checks its own cards when it loads them
+        detectors = ("object_detector", "face_detector")  # the shelf counts any detector's classes
+        out = [("shelf.detector", card_path(self.shelf.detector, self.models_dir()), detectors)]
+        if self.shelf.classifier is not None:
+            classifier = card_path(self.shelf.classifier.card, self.models_dir())
+            out.append(("shelf.classifier.card", classifier, ("classifier",)))
+        return out
+
+    def check_models(self) -> None:
+        """Each slot's card exists, stays inside its folder and is of the slot's task: one line at start, not a
+        traceback at the first frame."""
+        from edge.card import load_card, require_task
+
+        for key, path, tasks in self.slots():
+            require_task(load_card(path, verify=False), tasks, key)
+
+    def check_outputs(self) -> None:
+        """The paths the loop writes, checked before it starts (EdgekitError naming the key)."""
+        if self.events.file:
+            _writable_target(Path(self.events.file).expanduser(), "events.file", folder=False)
+        if self.events.crops_dir:
+            _writable_target(Path(self.events.crops_dir).expanduser(), "events.crops_dir", folder=True)
+
 
 def load_config(path: str | Path) -> SiteConfig:
     path = Path(path)
@@ -139,7 +213,11 @@ def load_config(path: str | Path) -> SiteConfig:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise EdgekitError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})", "fix the YAML syntax") from None
-    return parse_config(data, str(path))
+    cfg = parse_config(data, str(path))
+    from edge.images import set_max_pixels
+
+    set_max_pixels(cfg.limits.max_image_pixels)  # every picture this process reads from now on
+    return cfg
 
 
 def parse_config(data: dict, where: str = "config") -> SiteConfig:

@@ -19,7 +19,7 @@ def local_sinks(cfg: SiteConfig, stream=None) -> list[EventSink]:
     if cfg.events.stdout:
         sinks.append(JsonLinesSink(stream=stream or sys.stdout))
     if cfg.events.file:
-        sinks.append(JsonLinesSink(path=cfg.events.file))
+        sinks.append(JsonLinesSink(path=cfg.events.file, max_bytes=cfg.events.max_bytes, keep=cfg.events.keep_files))
     return sinks
 
 
@@ -119,6 +119,7 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
         if link is not None:
             from edge.fleet.link import Device
 
+            loop.probation.on_rolled_back = lambda name: link.models_changed()
             link.start(Device(telemetry=loop.telemetry, state=lambda: reported_state(loop),
                               model_versions=loop.model_versions, reload_model=loop.reload_model,
                               live_frames=latest.images, commands=loop_commands(link, loop, snapshots),

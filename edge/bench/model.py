@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 from edge.card import load_card
+from edge.errors import EdgekitError
 from edge.paths import models_dir
 from edge.runtime import CardModel
 
@@ -29,13 +30,20 @@ def _time(model: CardModel, x: np.ndarray, runs: int) -> np.ndarray:
 def bench_one(name: str, folder: Path, threads: int, runs: int, rounds: int = 3) -> dict:
     builds = {"float": folder / f"{name}.float.card.json", "int8": folder / f"{name}.card.json"}
     builds = {k: p for k, p in builds.items() if k == "int8" or p.is_file()}  # imported models: no float build
-    models = {k: CardModel(load_card(p), threads=threads) for k, p in builds.items()}
+    cards = {k: load_card(p) for k, p in builds.items()}
+    q, f = cards["int8"], cards.get("float", cards["int8"])
+    if f.task != q.task or f.decoder.name != q.decoder.name:  # another model's card: it would fail deep in a run
+        raise EdgekitError(f"model {name}: {builds['int8'].name} is a {q.task} ({q.decoder.name}), "
+                           f"{builds['float'].name} a {f.task} ({f.decoder.name}): not two builds of one model",
+                           f"rebuild both with `edgekit models build {name}`")
+    models = {k: CardModel(card, threads=threads) for k, card in cards.items()}
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, models["int8"].input_shape).astype(np.float32)  # timing only: values do not change cost
+    # timing only: values do not change cost; each build gets its own input shape
+    xs = {k: rng.uniform(0, 1, m.input_shape).astype(np.float32) for k, m in models.items()}
     samples = {k: [] for k in models}
     for _ in range(rounds):  # interleave so both see the same machine load
         for k, m in models.items():
-            samples[k].append(_time(m, x, runs))
+            samples[k].append(_time(m, xs[k], runs))
     out = {}
     for k, m in models.items():
         s = np.concatenate(samples[k])

@@ -99,6 +99,7 @@ class Capture:
         self._ended = False
         self._grabber_busy = False
         self._handover = threading.Lock()
+        self.failure: str | None = None  # why the source was given up on (never opened, or lost for good)
         self.delivered = False  # a frame arrived since this Capture started: wrong-URL errors are no longer fatal
         self._last_image_t = 0.0  # monotonic time of the last frame read
         self._lost_at: float | None = None  # monotonic time of the last frame before a live source was lost
@@ -121,6 +122,7 @@ class Capture:
                     self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
                     raise EdgekitError(f"source.uri {getattr(e, 'what', e)}", getattr(e, "fix", None)) from None
                 if retries is not None and failures > retries:
+                    self.failure = f"gave up after {failures} attempts ({e})"
                     self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
                     return False
                 self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=delay))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from edge.capture.base import SourceError
 from edge.errors import EdgekitError
-from edge.events.types import FrameUnreadable
-from edge.images import list_images, read_image
+from edge.events.types import FrameDegraded, FrameUnreadable
+from edge.images import list_images, read_picture
 
 
 class FolderSource:
@@ -32,10 +32,14 @@ class FolderSource:
             path = self.files[self.i]
             self.i += 1
             try:
-                return read_image(path)
+                picture = read_picture(path)
             except EdgekitError as e:  # one bad file is skipped, not the end of the folder
                 self.skipped.append(str(e))
                 self.emit(FrameUnreadable(source=self.name, file=str(path), error=e.what))
+                continue
+            if picture.degraded:  # a damaged JPEG decodes partly: processed, and said so
+                self.emit(FrameDegraded(source=self.name, file=str(path), reason=picture.degraded))
+            return picture.image
         return None
 
     def close(self) -> None:

@@ -61,7 +61,7 @@ def main(argv=None):
             sys.exit(rv)
     except EdgekitError as e:
         click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        sys.exit(e.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as e:

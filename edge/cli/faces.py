@@ -49,6 +49,18 @@ def _gallery(cfg: SiteConfig):
     return Gallery(Path(cfg.gallery.path).expanduser())
 
 
+def _tag(cfg: SiteConfig):
+    """The configured embedder's tag, from its card (no model loaded); by name alone where the card is missing."""
+    from edge.card import load_card
+    from edge.errors import EdgekitError
+    from edge.faces.gallery import EmbedderTag
+
+    try:
+        return EmbedderTag.of_card(load_card(cfg.card(cfg.embedder.model), verify=False))
+    except EdgekitError:
+        return EmbedderTag(cfg.embedder.model)
+
+
 config_option = click.option("--config", "config_path", type=click.Path(), help="site YAML (default: built-in defaults)")
 
 
@@ -94,8 +106,11 @@ def enroll(name, images, video, max_views, config_path):
 
     if not images and not video:
         raise click.UsageError("give IMAGE files or --video FILE")
+    from edge.faces.gallery import EmbedderTag
+
     cfg = _cfg(config_path)
-    gallery = _gallery(cfg)  # opened first: a bad gallery file is reported before any model work
+    gallery = _gallery(cfg)  # opened first: a bad or read-only gallery file is reported before any model work
+    gallery.require_writable("enrol")
     detector, embedder = _models(cfg)
     rules = EnrollRules()
     far = _far_detector(cfg)
@@ -109,16 +124,22 @@ def enroll(name, images, video, max_views, config_path):
         result.sources += frames.sources
     if not result.vectors:
         raise EdgekitError(f"enroll {name}: no usable picture", "use sharp, frontal pictures with exactly one face")
-    n = gallery.add(name, embedder.name, np.stack(result.vectors), source=",".join(Path(l).name for l in result.sources)[:1000])
+    sources = ",".join(Path(label).name for label in result.sources)[:1000]
+    n = gallery.add(name, EmbedderTag.of(embedder), np.stack(result.vectors), source=sources)
     click.echo(f"enrolled {name}: {n} embedding(s) ({embedder.name})")
 
 
 @faces.command(name="list")
 @config_option
 def list_(config_path):
-    """Identities in the gallery with their number of embeddings."""
-    for name, n in _gallery(_cfg(config_path)).identities().items():
+    """Identities in the gallery with their number of embeddings (those the configured embedder can match)."""
+    cfg = _cfg(config_path)
+    gallery, tag = _gallery(cfg), _tag(cfg)
+    for name, n in gallery.identities(tag).items():
         click.echo(f"{name}\t{n}")
+    note = gallery.foreign_note(tag)
+    if note:
+        click.echo(note, err=True)
 
 
 @faces.command()
@@ -147,7 +168,8 @@ def export_(path, config_path):
 @config_option
 def import_(path, config_path):
     """Add the embeddings of an exported JSON file."""
-    click.echo(f"imported {_gallery(_cfg(config_path)).import_(path)} embeddings")
+    cfg = _cfg(config_path)
+    click.echo(f"imported {_gallery(cfg).import_(path, expect=_tag(cfg))} embeddings")
 
 
 @faces.command()

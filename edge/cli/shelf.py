@@ -127,20 +127,23 @@ def preview(image_path, config_path, out_path, tiles, profile):
 @profile_option
 def count(images, config_path, tiles, profile):
     """Per-zone counts of each photo (files or folders) as JSON lines; unreadable photos are reported and skipped."""
-    from edge.images import list_images, read_image
+    from edge.images import list_images, read_picture
 
     run = _run(config_path, tiles, profile)
     paths = [p for i in images for p in (list_images(i) if Path(i).is_dir() else [Path(i)])]
     failed = 0
     for path in paths:
         try:
-            frame = read_image(path)
+            picture = read_picture(path)
         except EdgekitError as e:
             failed += 1
             click.echo(json.dumps({"image": str(path), "error": e.what}))
             continue
-        obs = run.observe(frame)
-        click.echo(json.dumps({"image": str(path), "detections": len(obs.detections), "zones": zone_counts(run, obs)}))
+        obs = run.observe(picture.image)
+        line = {"image": str(path), "detections": len(obs.detections), "zones": zone_counts(run, obs)}
+        if picture.degraded:  # counted from the part that decoded: say so, the zone counts may be short
+            line["degraded"] = picture.degraded
+        click.echo(json.dumps(line))
     if failed:
         raise EdgekitError(f"{failed} of {len(paths)} photos could not be read (listed above)", "replace or remove them")
 

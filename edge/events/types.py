@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-ENRICHED = ("position", "crop", "snapshot", "snapshot_skipped")
+ENRICHED = ("position", "crop", "crop_error", "snapshot", "snapshot_skipped")
 
 
 @dataclass(kw_only=True)
@@ -21,6 +21,7 @@ class Event:
     id: str | None = None  # stamped by the bus
     position: dict | None = None  # GPS, by the position enricher
     crop: str | None = None  # the saved crop's path, by the crop enricher
+    crop_error: str | None = None  # why the crop could not be saved (the event still goes out)
     snapshot: str | None = None  # the snapshot's MQTT topic, by the snapshot enricher
     snapshot_skipped: str | None = None  # why there is no snapshot
     crop_image: np.ndarray | None = field(default=None, repr=False)  # for the crop enricher; never on the wire
@@ -112,6 +113,41 @@ class FrameUnreadable(Event):
     source: str
     file: str
     error: str
+
+
+@dataclass(kw_only=True)
+class FrameDegraded(Event):
+    """A damaged JPEG that decoded only partly: processed, and said so (libjpeg's reason)."""
+    type: ClassVar[str] = "frame_degraded"
+    source: str
+    file: str
+    reason: str
+
+
+@dataclass(kw_only=True)
+class FrameError(FrameEvent):
+    """The app failed on a frame (and no freshly updated model could be blamed): the frame is skipped."""
+    type: ClassVar[str] = "frame_error"
+    error: str
+    in_a_row: int
+
+
+@dataclass(kw_only=True)
+class ModelRolledBack(FrameEvent):
+    """A model on probation after an update failed the loop: its last good build is back (edge.runtime.lastgood)."""
+    type: ClassVar[str] = "model_rolled_back"
+    model: str
+    at: str  # "run time" or "start-up"
+    reason: str
+
+
+@dataclass(kw_only=True)
+class SinkError(Event):
+    """A sink failed (disk full, its folder gone, a closed pipe): the other sinks hear it; the loop goes on."""
+    type: ClassVar[str] = "sink_error"
+    sink: str
+    error: str
+    events_lost: int
 
 
 # ---- serial peripherals ----------------------------------------------------------------------------------------

@@ -12,6 +12,15 @@ class Matcher:
     """Best identity per query: the highest similarity over that identity's stored embeddings."""
 
     def __init__(self, vectors: np.ndarray, identities: np.ndarray, prefilter_over: int = 2000, shortlist: int = 32):
+        # A row that is not a finite, non-zero vector would win or poison every argmax (NaN compares as the max of
+        # reduceat): it is left out and counted, so one bad row cannot turn recognition off for everyone.
+        vectors = np.asarray(vectors, np.float32)
+        if vectors.ndim == 2 and len(vectors):
+            good = np.isfinite(vectors).all(1) & (np.abs(vectors).sum(1) > 0)
+            self.dropped = int((~good).sum())
+            vectors, identities = vectors[good], np.asarray(identities, object)[good]
+        else:
+            self.dropped = 0
         self.names, inverse = np.unique(identities, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         self.vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)

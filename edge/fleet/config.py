@@ -26,6 +26,7 @@ class ModelUpdateConfig(Strict):
     max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     sample_frames: list[str] = []  # images the smoke test runs the new model on (default: a shipped photo)
     max_latency_ms: float = Field(2000.0, gt=0)  # a smoke-test run slower than this fails the update
+    transfer_timeout_s: float = Field(600.0, gt=0)  # a chunked transfer idle this long is dropped with its partial file
 
 
 class DiscoveryConfig(Strict):

@@ -193,6 +193,11 @@ class DeviceLink:
     def _swapped(self, name: str, card_path) -> None:
         """A model update installed and smoke-tested: the loop takes it in (raising rolls the update back)."""
         if self.device.reload_model(name, card_path):
+            self.models_changed()
+
+    def models_changed(self) -> None:
+        """The loop runs other model builds now (an update taken in, or rolled back): re-publish the versions."""
+        if self.device is not None:
             self.set_info(models=self.device.model_versions())
             self.refresh_state()
 
@@ -331,6 +336,8 @@ class DeviceLink:
             deadline = time.time() + self.cfg.telemetry_interval_s
             while self._running and time.time() < deadline:
                 time.sleep(min(0.2, self.cfg.telemetry_interval_s))
+            if self._running and self.model_updates is not None:
+                self.model_updates.expire()  # a push whose operator vanished does not hold its file forever
             if self._running and self.connected.is_set():
                 self.client.publish(self.prefix + "telemetry", json.dumps(self.telemetry()), qos=0)
 

@@ -44,6 +44,7 @@ class _Transfer:
     def __init__(self, model: str, size: int, sha256: str, card: dict, signature: bytes, path: Path):
         self.model, self.size, self.sha256, self.card, self.signature, self.path = model, size, sha256, card, signature, path
         self.received, self.next_index, self.started = 0, 0, time.time()
+        self.touched = self.started  # the last chunk: an operator that vanished leaves an idle transfer
         self.file = open_private(path, "wb")
 
 
@@ -71,6 +72,23 @@ class ModelUpdater:
 
     def register(self, link) -> None:
         link.on_command("model_update", self.command)
+
+    def expire(self) -> int:
+        """Drop transfers idle for longer than transfer_timeout_s (an operator cut off mid-push) and staging files no
+        transfer of this process owns (left by a crash or a restart). Called by begin and by the link's housekeeping."""
+        now = time.time()
+        with self.lock:
+            idle = [t for t in self.transfers.values() if now - t.touched > self.cfg.transfer_timeout_s]
+        for t in idle:
+            self._drop(t)
+        staging = self.dir / ".incoming"
+        with self.lock:  # held while sweeping: begin creates a staging file and registers it under the same lock
+            live = list(self.transfers.values())
+            owned = {t.path.name for t in live} | {t.path.with_suffix(".card.json").name for t in live}
+            stale = [p for p in staging.glob("*") if p.name not in owned] if staging.is_dir() else []
+            for p in stale:
+                p.unlink(missing_ok=True)
+        return len(idle) + len(stale)
 
     def installed(self) -> dict[str, Path]:
         return {p.name[: -len(".card.json")]: p for p in self.dir.glob("*.card.json")}
@@ -117,6 +135,7 @@ class ModelUpdater:
         if not signature:
             raise EdgekitError("model_update: unsigned (no valid base64 'signature')", "push it with `edgekit fleet push-model --key`")
         self._verify(model, sha, card, signature)  # refuse before anything is downloaded
+        self.expire()  # idle transfers and orphaned staging files go first
         staging = private_dir(self.dir / ".incoming")
         with self.lock:
             stale = [v for v in self.transfers.values() if time.time() - v.started > 3600]
@@ -125,8 +144,8 @@ class ModelUpdater:
         for old in dict.fromkeys(stale):
             self._drop(old)
         tid = uuid.uuid4().hex
-        t = _Transfer(model, size, sha, card, signature, staging / f"{tid}.tflite")
         with self.lock:
+            t = _Transfer(model, size, sha, card, signature, staging / f"{tid}.tflite")
             self.transfers[tid] = t
         url = body.get("url")
         if url is not None:
@@ -167,6 +186,7 @@ class ModelUpdater:
             raise EdgekitError("model_update: chunk 'data' must be non-empty base64")
         self._write(t, raw)
         t.next_index += 1
+        t.touched = time.time()
         return {"received": t.received, "size": t.size}
 
     def _verify(self, model: str, sha: str, card: dict, signature: bytes) -> None:
@@ -205,6 +225,9 @@ class ModelUpdater:
     def _swap(self, t: _Transfer) -> dict:
         card_path = self.installed()[t.model]
         model_path = card_path.with_name(f"{t.model}.tflite")
+        from edge.card import load_card
+
+        slot = load_card(card_path, verify=False)  # the running model's card: what the new one must fit
         backup = self.dir / ".rollback"
         private_dir(backup)
         saved = [(p, backup / p.name) for p in (model_path, card_path) if p.exists()]
@@ -214,11 +237,18 @@ class ModelUpdater:
         write_private(staged_card, (json.dumps(t.card, indent=2) + "\n").encode())
         os.replace(t.path, model_path)  # each file swaps atomically; the card's sha256 ties the two together
         os.replace(staged_card, card_path)
+        from edge.runtime.lastgood import LastGood
+
+        last_good = LastGood(self.dir)
         try:
-            latency = self.smoke_test(card_path)
+            latency = self.smoke_test(card_path, slot)
+            # the replaced files stay as the last good build until the loop has run on the new one: kept before the
+            # loop takes it in, so a failure at its very first frame can already roll back
+            last_good.keep(t.model, [copy for _, copy in saved], f"model update {t.sha256[:12]}")
             if self.on_swapped is not None:
                 self.on_swapped(t.model, card_path)
         except Exception as e:  # any failure, expected or not, puts the old files back
+            last_good.release(t.model)
             for live, copy in saved:  # the loop still runs the old model: taking the new one in is the last step
                 os.replace(copy, live)
             reason = str(e) if isinstance(e, EdgekitError) else f"{e.__class__.__name__}: {e}"
@@ -227,9 +257,11 @@ class ModelUpdater:
             copy.unlink(missing_ok=True)
         return self._outcome(t.model, True, f"installed; smoke test {latency:.1f} ms per frame", t.sha256, latency_ms=round(latency, 2))
 
-    def smoke_test(self, card_path: Path) -> float:
+    def smoke_test(self, card_path: Path, slot=None) -> float:
         """Load the model, run it on the sample frames; outputs must be finite, decode with the card's decoder (shapes,
-        anchors, labels agree) and each run stay within the latency bound. Returns the slowest run in ms."""
+        anchors, labels agree), fit the slot it replaces (`slot`: the running model's card; same task, decoder, labels
+        and real output shapes) and each run stay within the latency bound. Returns the slowest run in ms."""
+        from edge.card import slot_mismatch
         from edge.runtime import CardModel
 
         model = CardModel(card_path, self.accelerator)
@@ -242,6 +274,9 @@ class ModelUpdater:
             worst = max(worst, ms)
             if not outputs or not all(np.isfinite(o).all() for o in outputs):
                 raise EdgekitError("the model's outputs are empty or not finite on a sample frame")
+            misfit = slot_mismatch(model.card, slot, [o.shape for o in outputs]) if slot is not None else None
+            if misfit:
+                raise EdgekitError(f"it does not fit the slot of {slot.name}: {misfit}")
             try:
                 model.decode(outputs, transform)
             except (EdgekitError, ValueError, IndexError) as e:

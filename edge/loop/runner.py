@@ -20,6 +20,7 @@ from edge.loop.hotswap import model_versions, swap_in
 from edge.loop.motion import MotionGate
 from edge.loop.pacing import Pacer
 from edge.loop.reconfig import reconfigured
+from edge.loop.rollback import Probation
 from edge.stats import StageTimer
 
 
@@ -42,6 +43,7 @@ class FrameLoop:
         self.frames = 0
         self.started = time.time()
         self.restart_requested = False
+        self.probation = Probation(cfg.models_dir(), self.app, bus.emit)  # models updated and not yet proven
 
     def run(self, max_frames: int | None = None) -> dict:
         frame_meta = {"frame_id": 0, "frame_time": 0.0}
@@ -82,7 +84,12 @@ class FrameLoop:
             if not moved:
                 self.app.idle(image, meta)
                 return
-        self.app.process(image, meta)
+        try:
+            self.app.process(image, meta)
+        except Exception as e:  # noqa: BLE001 - a frame that fails must not end a loop that can recover
+            self.probation.failed(e, meta)
+        else:
+            self.probation.frame_ok()
 
     def stop(self) -> None:
         """Safe from a signal handler: only sets flags."""
@@ -106,7 +113,10 @@ class FrameLoop:
         return model_versions(self.app)
 
     def reload_model(self, name: str, card_path: Path) -> bool:
-        return swap_in(self.app, name, card_path)
+        if not swap_in(self.app, name, card_path):
+            return False
+        self.probation.swapped(name)
+        return True
 
     def stats(self) -> dict:
         return report.run_stats(self)

@@ -56,7 +56,8 @@ def counters(loop) -> dict:
 
 def run_stats(loop) -> dict:
     elapsed = max(time.time() - loop.started, 1e-9)
-    return {**counters(loop), "fps": round(loop.frames / elapsed, 2), **loop.app.stats()}
+    failed = {"source_failed": loop.capture.failure} if loop.capture.failure else {}  # `edgekit run` then exits 3
+    return {**counters(loop), "fps": round(loop.frames / elapsed, 2), **loop.app.stats(), **failed}
 
 
 def telemetry(loop) -> dict:

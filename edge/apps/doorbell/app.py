@@ -6,7 +6,6 @@ import base64
 import binascii
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge.apps.base import App, AppContext, Command
@@ -14,8 +13,9 @@ from edge.apps.doorbell.policy import DoorbellVote, needs_embedding
 from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
-from edge.faces.gallery import Gallery
+from edge.faces.gallery import EmbedderTag, Gallery
 from edge.faces.matcher import Matcher
+from edge.images import decode_picture
 from edge.vision.regions import detect_around
 from edge.vision.tracker import IouTracker, face_sharpness
 
@@ -64,7 +64,7 @@ class DoorbellApp(App):
 
     def matcher(self) -> Matcher:
         if self._gallery_version != self.gallery.version or self._matcher is None:
-            vectors, names = self.gallery.matrix(self.embedder.name)
+            vectors, names = self.gallery.matrix(EmbedderTag.of(self.embedder))
             self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
         return self._matcher
 
@@ -152,14 +152,14 @@ class DoorbellApp(App):
             vector, why = check_and_embed(self.detector, self.embedder, image, EnrollRules())
         if vector is None:
             raise EdgekitError(f"enroll {name}: picture refused ({why})", "send one sharp picture of one face")
-        return Gallery(self.gallery.path).add(name, self.embedder.name, vector, source)
+        return Gallery(self.gallery.path).add(name, EmbedderTag.of(self.embedder), vector, source)
 
     def commands(self) -> dict[str, Command]:
         return {"identities": Command(self._identities, read_only=True), "remove_identity": Command(self._remove, True),
                 "enroll": Command(self._enroll, True)}
 
     def _identities(self, body: dict) -> dict:
-        return {"identities": Gallery(self.gallery.path).identities(self.embedder.name)}
+        return {"identities": Gallery(self.gallery.path).identities(EmbedderTag.of(self.embedder))}
 
     def _remove(self, body: dict) -> dict:
         name = body["name"]
@@ -180,14 +180,12 @@ class DoorbellApp(App):
         except (binascii.Error, ValueError):
             raise EdgekitError("enroll: 'image' is not valid base64",
                                "send the JPEG/PNG file's bytes, base64-encoded") from None
-        image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
-        if image is None:
-            raise EdgekitError("enroll: 'image' is not a JPEG/PNG picture OpenCV can decode", "send a JPEG or PNG")
+        image = decode_picture(raw.tobytes(), "enroll: 'image'").image  # bounded by limits.max_image_pixels first
         added = self.enroll(name.strip(), image, source="mqtt")
         return {"enrolled": name.strip(), "embeddings": added}
 
     def state(self) -> dict:
-        identities = Gallery(self.gallery.path).identities(self.embedder.name)
+        identities = Gallery(self.gallery.path).identities(EmbedderTag.of(self.embedder))
         return {"gallery": {"identities": len(identities), "names": sorted(identities)[:200]}}
 
     def telemetry(self) -> dict:
