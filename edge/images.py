@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import imagesize
@@ -42,6 +42,23 @@ def list_images(folder: str | Path) -> list[Path]:
             f"image folder {folder}: not found or not a folder", "pass a folder of .jpg/.png/.pgm/.bmp images"
         )
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def expand_images(inputs) -> list[Path]:
+    """Files as given, and the images inside folders (recursively, in a stable order)."""
+    return [p for i in inputs for p in (list_images(i) if Path(i).is_dir() else [Path(i)])]
+
+
+def read_each(paths, on_error: Callable[[Path, EdgekitError], None]) -> Iterator[tuple[Path, Picture]]:
+    """(path, Picture) for each readable photo; an unreadable one goes to `on_error` and the rest still come: one bad
+    file never hides the good ones after it."""
+    for path in paths:
+        try:
+            picture = read_picture(path)
+        except EdgekitError as e:
+            on_error(path, e)
+            continue
+        yield path, picture
 
 
 def read_picture(path: str | Path) -> Picture:

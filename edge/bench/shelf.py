@@ -22,11 +22,11 @@ def settings(tile_sizes: list[int], overlap: float) -> list[tuple[str, dict | No
 
 def bench(models: list[str], folder: Path, images: list[Path], tile_sizes: list[int], overlap: float, threads: int,
           limit: int | None) -> list[dict]:
-    from edge.images import list_images, read_image
+    from edge.images import expand_images, read_image
     from edge.runtime.accelerators import config_for
     from edge.vision.detector import Detector
 
-    paths = [p for i in images for p in (list_images(i) if Path(i).is_dir() else [Path(i)])][:limit]
+    paths = expand_images(images)[:limit]
     if not paths:
         raise EdgekitError(f"images {', '.join(map(str, images))}: no images", "pass --images with shelf photos")
     runs = []

@@ -61,7 +61,7 @@ def detect(photos, model, tile_size, out_dir, threads, folder):
     """Run a detector card on PHOTOS (files or folders): one JSON line per photo with labels, scores and boxes
     (x1, y1, x2, y2 in photo pixels) and the detector's time in ms."""
     from edge.card import card_path
-    from edge.images import list_images, read_image
+    from edge.images import expand_images, read_each
     from edge.paths import models_dir
     from edge.runtime.accelerators import config_for
     from edge.vision.detector import Detector
@@ -69,15 +69,14 @@ def detect(photos, model, tile_size, out_dir, threads, folder):
 
     tiles = TilingConfig(size=tile_size) if tile_size else None
     det = Detector(card_path(model, folder or models_dir()), config_for("cpu", threads=threads), tiles)
-    paths = [p for i in photos for p in (list_images(i) if i.is_dir() else [i])]
-    failed = 0
-    for path in paths:
-        try:
-            frame = read_image(path)
-        except EdgekitError as e:
-            failed += 1
-            click.echo(json.dumps({"file": str(path), "error": e.what}))
-            continue
+    paths, failed = expand_images(photos), []
+
+    def unreadable(path, e):
+        failed.append(path)
+        click.echo(json.dumps({"file": str(path), "error": e.what}))
+
+    for path, picture in read_each(paths, unreadable):
+        frame = picture.image
         t = time.perf_counter()
         dets = det.detect(frame)
         ms = (time.perf_counter() - t) * 1000
@@ -89,5 +88,5 @@ def detect(photos, model, tile_size, out_dir, threads, folder):
                 raise EdgekitError(f"--out {out_dir}: cannot write {target.name}", "pass a writable folder")
     if failed:
         raise EdgekitError(
-            f"{failed} of {len(paths)} photos could not be read (listed above)", "replace or remove them"
+            f"{len(failed)} of {len(paths)} photos could not be read (listed above)", "replace or remove them"
         )

@@ -127,25 +127,23 @@ def preview(image_path, config_path, out_path, tiles, profile):
 @profile_option
 def count(images, config_path, tiles, profile):
     """Per-zone counts of each photo (files or folders) as JSON lines; unreadable photos are reported and skipped."""
-    from edge.images import list_images, read_picture
+    from edge.images import expand_images, read_each
 
     run = _run(config_path, tiles, profile)
-    paths = [p for i in images for p in (list_images(i) if Path(i).is_dir() else [Path(i)])]
-    failed = 0
-    for path in paths:
-        try:
-            picture = read_picture(path)
-        except EdgekitError as e:
-            failed += 1
-            click.echo(json.dumps({"image": str(path), "error": e.what}))
-            continue
+    paths, failed = expand_images(images), []
+
+    def unreadable(path, e):
+        failed.append(path)
+        click.echo(json.dumps({"image": str(path), "error": e.what}))
+
+    for path, picture in read_each(paths, unreadable):
         obs = run.observe(picture.image)
         line = {"image": str(path), "detections": len(obs.detections), "zones": zone_counts(run, obs)}
         if picture.degraded:  # counted from the part that decoded: say so, the zone counts may be short
             line["degraded"] = picture.degraded
         click.echo(json.dumps(line))
     if failed:
-        raise EdgekitError(f"{failed} of {len(paths)} photos could not be read (listed above)", "replace or remove them")
+        raise EdgekitError(f"{len(failed)} of {len(paths)} photos could not be read (listed above)", "replace or remove them")
 
 
 @shelf.command()
@@ -158,17 +156,16 @@ def count(images, config_path, tiles, profile):
 def replay(images, config_path, hold, fps, tiles, profile):
     """Feed photos to the shelf app as a camera would (each in view for --hold seconds): prints its events as JSON
     lines, then the final per-zone state. For tuning smoothing, margins, holds and the scene gate."""
-    from edge.images import list_images, read_image
+    from edge.images import expand_images, read_each
 
     run = _run(config_path, tiles, profile)
-    paths = [p for i in images for p in (list_images(i) if Path(i).is_dir() else [Path(i)])]
     now, step = 0.0, 1.0 / fps
-    for path in paths:
-        try:
-            frame = read_image(path)
-        except EdgekitError as e:
-            click.echo(json.dumps({"image": str(path), "error": e.what}), err=True)
-            continue
+
+    def unreadable(path, e):
+        click.echo(json.dumps({"image": str(path), "error": e.what}), err=True)
+
+    for path, picture in read_each(expand_images(images), unreadable):
+        frame = picture.image
         for _ in range(max(1, int(hold * fps))):
             for event in run.process(frame, now):
                 click.echo(json.dumps({"image": path.name, **event.to_json()}))
