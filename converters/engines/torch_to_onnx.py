@@ -130,9 +130,12 @@ def whole_network(path: str) -> torch.nn.Module | None:
     return state if isinstance(state, torch.nn.Module) else None
 
 
-def flat_yolov5_detect(net: torch.nn.Module) -> None:
+def flat_yolov5_detect(net: torch.nn.Module, size: tuple[int, int] | None) -> None:
     """yolov5's Detect decodes on 5-D tensors [1, anchors, ny, nx, 5 + classes], whose split onnx2tf turns into a
-    TensorFlow (Flex) op no TFLite interpreter here runs. Same arithmetic on [1, anchors * ny * nx, 5 + classes]."""
+    TensorFlow (Flex) op no TFLite interpreter here runs. Same arithmetic on [1, anchors * ny * nx, 5 + classes].
+    With `size` (H, W) the boxes are divided by it before each level's concat: INT8 gives a concat one scale, and
+    boxes in pixels beside the scores would round every score to 0."""
+    div = 1.0 if size is None else torch.tensor([size[1], size[0]], dtype=torch.float32)
     detect = next(m for m in reversed(list(net.modules())) if hasattr(m, "anchors") and hasattr(m, "na"))
     grids = []
 
@@ -141,19 +144,39 @@ def flat_yolov5_detect(net: torch.nn.Module) -> None:
         for i, x in enumerate(xs):
             p = detect.m[i](x)
             _, _, ny, nx = p.shape
-            p = p.view(1, detect.na, detect.no, ny * nx).permute(0, 1, 3, 2).reshape(1, -1, detect.no).sigmoid()
+            # sigmoid after the slices: a slice of an INT8 LOGISTIC (fixed scale 1/256) came out as zeros
+            p = p.view(1, detect.na, detect.no, ny * nx).permute(0, 1, 3, 2).reshape(1, -1, detect.no)
             if len(grids) <= i:
                 yv, xv = torch.meshgrid(torch.arange(ny), torch.arange(nx), indexing="ij")
                 cell = torch.stack([xv, yv], -1).view(1, ny * nx, 2).float() - 0.5
                 anchor = (detect.anchors[i] * detect.stride[i]).view(detect.na, 1, 2).float()
                 grids.append((cell.repeat(1, detect.na, 1), anchor.expand(-1, ny * nx, -1).reshape(1, -1, 2)))
             cell, anchor = grids[i]
-            xy = (p[..., :2] * 2 + cell) * detect.stride[i]
-            wh = (p[..., 2:4] * 2) ** 2 * anchor
-            out.append(torch.cat([xy, wh, p[..., 4:]], -1))
+            xy = (p[..., :2].sigmoid() * 2 + cell) * (detect.stride[i] / div)
+            wh = (p[..., 2:4].sigmoid() * 2) ** 2 * (anchor / div)
+            out.append(torch.cat([xy, wh, p[..., 4:].sigmoid()], -1))
         return torch.cat(out, 1)
 
     detect.forward = forward
+
+
+def upsample_as_conv(net: torch.nn.Module) -> int:
+    """Every nearest 2x nn.Upsample runs as a transposed convolution with an identity 2x2 kernel (exact): XNNPACK
+    leaves INT8 RESIZE_NEAREST_NEIGHBOR on the CPU, a partition cut (and requantising QUANTIZE ops) each. The module
+    stays (yolov5 keeps its graph wiring on it); its forward changes. How many were changed."""
+    n = 0
+    for m in net.modules():
+        if isinstance(m, torch.nn.Upsample) and m.mode == "nearest" and m.scale_factor in (2, 2.0):
+            m.forward = types.MethodType(_nearest_up2, m)
+            n += 1
+    return n
+
+
+def _nearest_up2(self, x):
+    if getattr(self, "_eye", None) is None or self._eye.shape[0] != x.shape[1]:  # made on the warm-up call: a constant
+        c = x.shape[1]
+        self._eye = torch.eye(c).view(c, c, 1, 1).repeat(1, 1, 2, 2)
+    return torch.nn.functional.conv_transpose2d(x, self._eye, stride=2)
 
 
 class NormalizedBoxes(torch.nn.Module):
@@ -192,8 +215,9 @@ def main() -> None:
         net = net.eval().float()
     shape = [int(v) for v in a.shape.split(",")]
     if a.flat_yolov5_detect:
-        flat_yolov5_detect(net)
-    if a.normalize_boxes:
+        flat_yolov5_detect(net, (shape[1], shape[2]) if a.normalize_boxes else None)
+        upsample_as_conv(net)
+    elif a.normalize_boxes:
         net = NormalizedBoxes(net, shape[1], shape[2]).eval()
     x = torch.zeros([1, *shape])
     with torch.no_grad():
