@@ -112,7 +112,8 @@ def test_products_profile_counts_products_with_it_near_the_yolov8n(built, shared
     n5, n8 = len(v5.detections), len(v8.detections)
     # measured 76 vs 108 (YOLOv5n's mAP50 is 0.80 vs 0.88 for the v8n: it misses soft bags at low scores)
     assert 0.6 * n8 <= n5 <= 1.3 * n8, (n5, n8)
-    assert (v5.zones.sum(1)[:4] >= 10).all()  # the four upper shelves are full
+    # the four upper shelves are full: none below the profile's min_total (5), so none reads as out of stock
+    assert (v5.zones.sum(1)[:4] >= 5).all(), v5.zones.sum(1)
 
 
 def test_its_onnx_export_takes_the_onnx_path(built, shared_data):
