@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.test_convert_pytorch_onnx import engines_ready
 
 CARD = ROOT / "configs" / "cards" / "sku110k_yolov5n.yaml"
 CHECKPOINT = "models/sku110k_yolov5n_pytorch/Final_YOLOv5-nano.pt"
@@ -44,16 +45,9 @@ def test_objectness_column_multiplies_the_class_score():
         _decoder(normalized=True)([rows], Same)
 
 
-def engines_ready():
-    from converters import engine_env
-
-    missing = [e for e in ("onnx2tf", "torch") if not (engine_env.python_of(e).parent.parent / ".installed").is_file()]
-    if missing:
-        pytest.skip(f"conversion engine virtualenv(s) {missing} not built in {engine_env.engines_dir()}: `make engines`")
-
-
 def shelf_tiles(shared_data, out):
-    """Calibration photos: the SKU-110K sample photos cut into the 1280 px tiles the products profile shows the model."""
+    """Calibration photos: the SKU-110K sample photos cut into the 1280 px tiles the products profile shows the
+    model."""
     from edge.vision.tiling import tile_grid
 
     out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +62,8 @@ def _convert(source, card_path, calib, out):
     from converters.convert import convert
     from converters.source_card import load_source_card
 
-    return json.loads(convert(source, load_source_card(card_path), "cpu", out, calib=[str(calib)]).card_path.read_text())
+    result = convert(source, load_source_card(card_path), "cpu", out, calib=[str(calib)])
+    return json.loads(result.card_path.read_text())
 
 
 @pytest.fixture(scope="module")

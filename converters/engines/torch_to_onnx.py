@@ -10,8 +10,9 @@ models=yolov5.models), or with --module a checkpoint (a state_dict, or a dict ho
 loaded into Class(**kwargs); with --module and MODEL '-' the class builds itself (e.g. it loads weights its package
 ships). --normalize-boxes: YOLO heads giving [1, N, 4 + ...] with cx, cy, w, h in input pixels; only that output is
 exported, its box columns divided by the input size, so every column is 0..1 and one INT8 scale keeps the scores'
-resolution (a shared 0..640 scale would leave ~40 steps for a score). --flat-yolov5-detect: yolov5's head decoded on
-3-D tensors (flat_yolov5_detect)."""
+resolution (a shared 0..640 scale, ~2.5 per step, rounds every score to 0). --flat-yolov5-detect: yolov5's head
+decoded on 3-D tensors, with --normalize-boxes normalised inside each level, and nearest 2x upsampling as a
+transposed conv (flat_yolov5_detect, upsample_as_conv)."""
 import argparse
 import importlib
 import json
