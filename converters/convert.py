@@ -13,7 +13,8 @@ from pathlib import Path
 from converters import sources
 from converters.calibration import load_samples, require_enough, split
 from converters.card_writer import make_card
-from converters.gate import classifier_agreement, detection_agreement, embedding_metrics, judge, output_agreement
+from converters.gate import (classifier_agreement, detection_agreement, embedding_metrics, judge, lfw_metrics,
+                             output_agreement)
 from converters.quantize import quantize
 from converters.source_card import SourceCard
 from converters.targets import get_target
@@ -65,6 +66,9 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
     ranges = card.calibration.output_ranges  # by logical output name; the quantizer wants tensor names
     tensor_of = dict(card.source.outputs) or {n: n for n in fm.output_names}
     int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs, {tensor_of.get(k, k): v for k, v in ranges.items()})
+    if hasattr(tgt, "rewrite"):  # the target's graph rewrites (coral: LEAKY_RELU, HARD_SWISH), before the gate judges it
+        int8, rewrites = tgt.rewrite(int8)
+        qinfo = {**qinfo, **rewrites}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=out_dir))
@@ -84,7 +88,10 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
             metrics.update(classifier_agreement(mf, mq, held_out))
         elif card.task == "face_embedder" and (card.gate.identities or card.gate.pairs):
             metrics.update(embedding_metrics(mf, mq, card.gate.identities, card.gate.pairs, face_crop))
+        if card.task == "face_embedder" and card.gate.lfw and lfw_present(card.gate.lfw):
+            metrics.update(lfw_metrics(mf, mq, card.gate.lfw, card.gate.lfw_limit, face_crop))
         extra = tgt.finalize(int8_path, fm, xs, stage, card.name)
+        int8_card.compiled = extra.pop("compiled", {})  # e.g. coral: the edgetpu_compiler output the device loads
         failures = judge(metrics, {**card.gate.max_drop, **(max_drop or {})}, card.gate.min_cosine, report.partitions if target == "cpu" else None, target)
         if hasattr(tgt, "problems"):
             failures += tgt.problems(extra)
@@ -96,15 +103,41 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         int8_card.quantization = {**int8_card.quantization, **extra}
         float_card.partitions = mf.report().as_dict()
         if failures:
-            # The verdict (not the model) is kept, so the refusal can be read in full.
+            # The verdict and the refused build (float reference and INT8, with their cards) are kept beside the
+            # zoo, never in it, so the refusal can be read and the models inspected.
             (out_dir / f"{card.name}.rejected.json").write_text(json.dumps(gate, indent=1) + "\n")
+            kept = keep_refused(stage, out_dir / f"{card.name}.rejected", float_card, int8_card)
             raise GateFailed(f"[{card.name}] accuracy gate refused the INT8 model: " + "; ".join(failures),
-                             f"nothing was promoted (verdict in {out_dir / (card.name + '.rejected.json')}); use more/better calibration images, or relax with --max-drop METRIC=VALUE")
+                             f"nothing was promoted (verdict in {out_dir / (card.name + '.rejected.json')}, "
+                             "the refused "
+                             f"float and INT8 builds in {kept}/); use more/better calibration images, or relax with "
+                             "--max-drop METRIC=VALUE")
         float_card.save(stage / f"{card.name}.float.card.json")
         int8_card.save(stage / f"{card.name}.card.json")
         for f in sorted(stage.iterdir(), key=lambda p: p.name.endswith(".card.json")):  # cards last: they name the model
             os.replace(f, out_dir / f.name)
         (out_dir / f"{card.name}.rejected.json").unlink(missing_ok=True)
+        shutil.rmtree(out_dir / f"{card.name}.rejected", ignore_errors=True)
         return Result(out_dir / f"{card.name}.card.json", gate, failures)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def lfw_present(entry: str) -> bool:
+    from converters.calibration import resolve
+
+    try:
+        return resolve(entry).is_dir()
+    except EdgekitError:
+        return False
+
+
+def keep_refused(stage: Path, dest: Path, float_card, int8_card) -> Path:
+    """Move a refused build out of staging into its own folder (cards name their .tflite relative to themselves)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    float_card.save(stage / f"{float_card.name}.float.card.json")
+    int8_card.save(stage / f"{int8_card.name}.card.json")
+    for f in stage.iterdir():
+        os.replace(f, dest / f.name)
+    return dest

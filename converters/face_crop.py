@@ -18,11 +18,15 @@ def face_crop_from(detector_card: Path, params: dict, size: int):
     detector = FaceDetector(detector_card)
     margin, mode = float(params.get("margin", 1.3)), params.get("crop", "box")
 
-    def crop(image: np.ndarray) -> np.ndarray | None:
+    def crop(image: np.ndarray, pick: str = "largest") -> np.ndarray | None:
+        """The largest face, or with pick="central" the one nearest the image centre (LFW's subject)."""
+        from edge.faces.lfw import central_face
+
         dets = detector.detect(image)
         if not len(dets):
             return None
-        i = int(np.argmax(dets.areas))
-        return face_crop(image, dets.boxes[i], None if dets.keypoints is None else dets.keypoints[i], margin, size, mode)
+        i = central_face(dets.boxes, image.shape) if pick == "central" else int(np.argmax(dets.areas))
+        kps = None if dets.keypoints is None else dets.keypoints[i]
+        return face_crop(image, dets.boxes[i], kps, margin, size, mode, params.get("fit"))
 
     return crop

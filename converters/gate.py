@@ -15,7 +15,7 @@ from edge.faces.pairs import read_pairs
 from edge.vision.detections import iou_matrix
 
 DEFAULT_MAX_DROP = {"verification_accuracy": 0.005, "auc": 0.005, "rank1": 0.02, "recall": 0.10, "precision": 0.10,
-                    "top1_agreement": 0.05, "iou": 0.15}
+                    "top1_agreement": 0.05, "iou": 0.15, "lfw_accuracy": 0.003}
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -140,6 +140,29 @@ def embedding_metrics(float_model, int8_model, identities: list[str], pairs: lis
             out.setdefault(f"verification_accuracy[{entry}]", {})[tag] = round(best_accuracy(sims, same)[0], 4)
             out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(sims, same), 4)
         out[f"pairs_used[{entry}]"] = {"float": len(rows) - left_out, "int8": len(rows) - left_out, "of": len(rows)}
+    return out
+
+
+def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_crop) -> dict:
+    """LFW's 10-fold accuracy (each fold's threshold from the other nine), float vs INT8, on the first `limit` same and
+    different pairs of each fold; the subject is the face nearest the image centre, a photo without one makes its
+    pairs errors (edge/faces/lfw.py)."""
+    from edge.faces import lfw
+
+    if face_crop is None:
+        raise EdgekitError(f"gate lfw {entry}: needs a face detector to crop the photos",
+                           "set `detector:` in the card and build it first")
+    pairs = lfw.read_pairs(resolve(entry), limit=limit)
+    crops = {p: face_crop(read_image(pairs.images / p), pick="central") for p in
+             tqdm(pairs.photos(), desc=f"gate: {entry} crops", leave=False, disable=None)}
+    out = {}
+    for tag, model in (("float", float_model), ("int8", int8_model)):
+        vectors = {p: None if c is None else model.infer(c)[0] for p, c in crops.items()}
+        scores, missed = lfw.pair_scores(pairs, vectors)
+        accuracy = lfw.ten_fold(scores, pairs.same, pairs.fold)["accuracy_mean"]
+        out.setdefault(f"lfw_accuracy[{entry}]", {})[tag] = round(accuracy, 4)
+        out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(scores, pairs.same), 4)
+    out[f"lfw_pairs[{entry}]"] = {"pairs": len(pairs), "photos_without_a_face": int(missed)}
     return out
 
 

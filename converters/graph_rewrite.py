@@ -94,6 +94,106 @@ def global_avgpool_to_mean(graph_def):
     return graph_def, count
 
 
+def avgpool_to_depthwise(graph_def):
+    """Non-global AvgPool with VALID padding -> DepthwiseConv2dNative with a constant 1/(kh*kw) kernel, same window and
+    strides: the same average (exact for power-of-two windows such as 2x2), but a conv XNNPACK takes in INT8, where it
+    leaves AVERAGE_POOL_2D on the reference kernels (face-api's dlib ResNet: 4 pools, 5 partitions). SAME-padded pools
+    average over fewer cells at the border, so they are left alone. Run after global_avgpool_to_mean."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    count, extra = 0, []
+    for node in graph_def.node:
+        nhwc = node.attr["data_format"].s in (b"", b"NHWC")
+        if node.op != "AvgPool" or node.attr["padding"].s != b"VALID" or not nhwc:
+            continue
+        shape = graph.get_tensor_by_name(node.input[0] + ":0" if ":" not in node.input[0] else node.input[0]).shape
+        k, strides = list(node.attr["ksize"].list.i), list(node.attr["strides"].list.i)
+        if shape.rank != 4 or shape[3] is None or k[0] != 1 or k[3] != 1:
+            continue
+        kernel = node.name + "/edgekit_avg_kernel"
+        const = tf.compat.v1.NodeDef(name=kernel, op="Const")
+        const.attr["dtype"].type = tf.float32.as_datatype_enum
+        weights = np.full((k[1], k[2], int(shape[3]), 1), 1.0 / (k[1] * k[2]), np.float32)
+        const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(weights))
+        extra.append(const)
+        node.op = "DepthwiseConv2dNative"
+        node.input.append(kernel)
+        del node.attr["ksize"]
+        node.attr["strides"].list.i[:] = strides
+        node.attr["dilations"].list.i[:] = [1, 1, 1, 1]
+        count += 1
+    graph_def.node.extend(extra)
+    return graph_def, count
+
+
+def tf_prelu_to_max_min(graph_def):
+    """PReLU as TF.js/Keras exports spell it, Relu(x) + alpha * (x - Abs(x)) * 0.5, -> Maximum(x, 0) +
+    alpha * Minimum(x, 0) (the same values: x - |x| = 2 min(x, 0)), the spelling that fuse_prelu turns into one
+    PRELU in the float .tflite. Returns (graph_def, count)."""
+    nodes = {n.name: n for n in graph_def.node}
+
+    def node(name):
+        return nodes.get(_src(name))
+
+    def scalar(name, value):
+        c = _const_value(node(name))
+        return c is not None and c.size == 1 and float(c.reshape(-1)[0]) == value
+
+    zero, count = None, 0
+    for add in list(graph_def.node):
+        if add.op not in ("Add", "AddV2") or len(add.input) != 2:
+            continue
+        for r, m in ((0, 1), (1, 0)):
+            relu, half = node(add.input[r]), node(add.input[m])
+            if relu is None or relu.op != "Relu" or half is None or half.op != "Mul":
+                continue
+            k = 0 if scalar(half.input[1], 0.5) else 1 if scalar(half.input[0], 0.5) else None
+            inner = node(half.input[k]) if k is not None else None
+            if inner is None or inner.op != "Mul":
+                continue
+            subs = [node(i) for i in inner.input]
+            j = next((i for i, n in enumerate(subs) if n is not None and n.op == "Sub"), None)
+            if j is None or _const_value(node(inner.input[1 - j])) is None:
+                continue
+            sub, x = subs[j], relu.input[0]
+            absn = node(sub.input[1])
+            if _src(sub.input[0]) != _src(x) or absn is None or absn.op != "Abs" or _src(absn.input[0]) != _src(x):
+                continue
+            if zero is None:
+                zero = _float_const(add.name + "/edgekit_prelu_zero", 0.0)
+                graph_def.node.append(zero)
+            dtype = relu.attr["T"].type
+            for n, op in ((relu, "Maximum"), (sub, "Minimum")):
+                n.op = op
+                del n.input[:]
+                n.input.extend([x, zero.name])
+                for key in list(n.attr.keys()):
+                    del n.attr[key]
+                n.attr["T"].type = dtype
+            half.op = "Identity"  # alpha * 2 min(x, 0) * 0.5 == alpha * min(x, 0): the 0.5 goes
+            del half.input[:]
+            half.input.append(inner.name)
+            for key in list(half.attr.keys()):
+                del half.attr[key]
+            half.attr["T"].type = dtype
+            count += 1
+            break
+    return graph_def, count
+
+
+def _float_const(name: str, value: float):
+    import tensorflow as tf
+    from tensorflow.core.framework import node_def_pb2
+
+    node = node_def_pb2.NodeDef(name=name, op="Const")
+    node.attr["dtype"].type = tf.float32.as_datatype_enum
+    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.float32(value)))
+    return node
+
+
 def _int_const(name: str, values: list[int]):
     import tensorflow as tf
     from tensorflow.core.framework import node_def_pb2

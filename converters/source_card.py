@@ -17,10 +17,11 @@ class Strict(BaseModel):
 
 
 class Source(PackageFile):
-    format: Literal["keras", "savedmodel", "frozen_graph", "tfjs", "tflite", "onnx", "pytorch"]
+    format: Literal["keras", "savedmodel", "frozen_graph", "tfjs", "tfjs_weights", "tflite", "onnx", "pytorch"]
     inputs: list[str] = []  # graph formats: input tensor names (one)
     outputs: dict[str, str] = {}  # logical name -> tensor name in the source graph; order = decoder's order
     nchw_to_nhwc: bool = False  # graph formats: re-lay an NCHW (onnx-tf style) graph out as NHWC; input becomes NHWC
+    architecture: str | None = None  # tfjs_weights: the network the weights belong to (sources/architectures.py)
     # pytorch: a checkpoint's class ("pkg.module:Class", built with module_kwargs) and the registry packages it comes
     # from (installed into the torch engine's virtualenv without their dependencies). Without module: TorchScript
     # or an ExportedProgram. A registry-shipped class that loads its own weights: path "-" in the source.
@@ -60,6 +61,8 @@ class GateSpec(Strict):
     min_cosine: float = 0.95
     pairs: list[str] = []  # embedders: labelled pair CSVs ("shared:faces/deepface/pairs.csv")
     identities: list[str] = []  # embedders: folder-per-identity sets for rank-1
+    lfw: str | None = None  # embedders: LFW's 10-fold accuracy ("shared:faces/lfw"), skipped when the folder is absent
+    lfw_limit: int | None = Field(None, ge=1)  # the first N same and N different pairs of each fold (None: all 6000)
 
 
 class SourceCard(Strict):

@@ -21,8 +21,9 @@ def cards(cards_dir: Path = CARDS_DIR) -> dict[str, Path]:
 
 def fetch_source(card: SourceCard) -> Path:
     path = fetch(card.source)
-    if card.source.format == "tfjs":  # weight shards live next to model.json
-        for group in json.loads(path.read_text()).get("weightsManifest", []):
+    if card.source.format in ("tfjs", "tfjs_weights"):  # weight shards live next to model.json / the manifest
+        spec = json.loads(path.read_text())
+        for group in spec if isinstance(spec, list) else spec.get("weightsManifest", []):
             for shard in group.get("paths", []):
                 fetch_sibling(card.source, shard)
     return path

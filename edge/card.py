@@ -66,6 +66,8 @@ class ModelCard(Strict):
     partitions: dict[str, Any] = {}
     tools: dict[str, str] = {}
     notes: str = ""
+    # Files compiled for an accelerator beside the plain one, by accelerator: {"edgetpu": {"tflite", "sha256"}}
+    compiled: dict[str, dict[str, str]] = {}
 
     @property
     def path(self) -> Path:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge.apps.doorbell.policy import Thresholds
 from edge.capture.base import CaptureConfig
 from edge.errors import EdgekitError
+from edge.vision.motion import MotionConfig
 from edge.runtime.accelerators import AcceleratorConfig, CpuConfig
 
 
@@ -34,7 +35,17 @@ class EmbedderConfig(Strict):
     mirror: bool | None = None  # test-time mirroring (default: the card's)
     # Face crop: box | aligned (eye-level rotation) | template (similarity to a 5-point template); true/false mean
     # aligned/box. Default: the card's (the crop the faces evaluation measured best).
-    align: bool | Literal["box", "aligned", "template"] | None = None
+    # Named chips (dlib_chip, arcface_112: edge/vision/templates.py) map the keypoints onto the embedder's own template.
+    align: bool | str | None = None
+
+    @field_validator("align")
+    @classmethod
+    def _known_crop(cls, v):
+        from edge.vision.crop import CROPS
+
+        if isinstance(v, str) and v not in CROPS:
+            raise ValueError(f"unknown crop '{v}': use one of {', '.join(CROPS)}")
+        return v
 
 
 class TrackingConfig(Strict):
@@ -80,6 +91,7 @@ class SiteConfig(Strict):
     thresholds: Thresholds = Thresholds()
     gallery: GalleryConfig = GalleryConfig()
     events: EventsConfig = EventsConfig()
+    motion: MotionConfig | None = None  # motion gating of the detector (edge.loop.motion); left out: every frame
     # Optional sections: left out, the part is off. `mqtt: {}` uses the defaults (a broker on 127.0.0.1:1883).
     mqtt: (MqttConfig or Any) | None = None
     peripherals: (PeripheralsConfig or Any) | None = None

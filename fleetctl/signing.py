@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from edge.errors import EdgekitError
 from edge.fleet.model_update import manifest
 from edge.fleet.security import signed_bytes
+from edge.private import check_secret
 
 
 def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
@@ -23,7 +24,8 @@ def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 
 
 def load_private_key(path: str | Path) -> Ed25519PrivateKey:
-    path = Path(path).expanduser()
+    """A private key from `edgekit fleet keygen`, refused if other users can read it."""
+    path = check_secret(path, "signing key")
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as e:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.doorbell", "tests.fixtures.events"]
+pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.doorbell", "tests.fixtures.events", "tests.fixtures.postgres"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("EDGEKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -76,3 +76,10 @@ def http_server(tmp_path):
     yield root, f"http://127.0.0.1:{server.server_port}/"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path_factory, monkeypatch):
+    """Device state (the in-process broker's generated login) goes to a test folder, never the user's
+    ~/.local/share/edgekit; processes the test starts inherit it. A test may point EDGEKIT_HOME elsewhere."""
+    monkeypatch.setenv("EDGEKIT_HOME", str(tmp_path_factory.getbasetemp() / "edgekit-home"))

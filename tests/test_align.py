@@ -96,3 +96,63 @@ def test_aligned_crops_embed_a_tilted_smaller_face_like_the_upright_one(models, 
     emb.crop = card_crop
     assert sims["aligned"] > 0.88 and sims["template"] > 0.88, sims
     assert min(sims["aligned"], sims["template"]) > sims["box"] + 0.04, sims
+
+
+LFW_FACES = ["Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Abel_Pacheco/Abel_Pacheco_0001.jpg",
+             "Angelina_Jolie/Angelina_Jolie_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg"]
+
+
+def _chips(det, shared_data, fit):
+    """dlib chips of deep-funneled LFW faces (each also turned 25 degrees at 80% size), each centred in a frame twice
+    its size (detectors want context around a face)."""
+    for name in LFW_FACES:
+        image = read_image(shared_data / "faces" / "lfw" / "images" / name)
+        for tilted in (image, _rotated(image, 25, 0.8)):
+            d = det.detect(tilted)
+            h, w = tilted.shape[:2]
+            i = int(np.argmin(np.hypot(*(((d.boxes[:, :2] + d.boxes[:, 2:]) / 2 - (w / 2, h / 2)).T))))
+            chip = face_crop(tilted, d.boxes[i], d.keypoints[i], 1.0, 150, "dlib_chip", fit)
+            assert chip.shape == (150, 150, 3)
+            yield cv2.copyMakeBorder(chip, 75, 75, 75, 75, cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("fit", [(0, 1), (0, 1, 3)])
+def test_chip_puts_the_eyes_where_dlib_puts_them(models, shared_data, fit):
+    """An independent landmarker: dlib's own 5-point predictor (face_recognition's) finds the eye centres on our
+    chips where dlib's chip template has them, (47.7, 47.1) and (100.3, 47.1), within 3.5 px on average. Single faces
+    are off by up to ~9 px: BlazeFace's keypoints are coarse (2.3 chip px per input px of its 128x128 input)."""
+    dlib = pytest.importorskip("dlib", reason="needs the face_recognition peer (`make peer`)")
+    frm = pytest.importorskip("face_recognition_models")
+    hog, shape5 = dlib.get_frontal_face_detector(), dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+    det, _ = models
+    want, errors = np.array([[47.7, 47.1], [100.3, 47.1]]), []
+    for frame in _chips(det, shared_data, fit):
+        rgb = np.ascontiguousarray(frame[..., ::-1])
+        (rect,) = hog(rgb, 1)
+        s = shape5(rgb, rect)
+        p = np.array([[s.part(k).x, s.part(k).y] for k in range(5)], float) - 75
+        errors.append(np.abs(np.array([(p[2] + p[3]) / 2, (p[0] + p[1]) / 2]) - want))
+    errors = np.stack(errors)
+    assert errors.mean() < 3.5 and errors.max() < 10, errors.round(1)
+
+
+def test_chip_puts_blazeface_eyes_on_the_template(models, shared_data):
+    """The template holds BlazeFace's own keypoints: run again on the chips, it finds the eyes on the template's eye
+    points within 4 px on average (eyes-only fit; re-detection noise included)."""
+    from edge.vision.templates import TEMPLATES
+
+    det, _ = models
+    want, errors = np.asarray(TEMPLATES["dlib_chip"].points[:2]), []
+    for frame in _chips(det, shared_data, (0, 1)):
+        again = det.detect(frame)
+        errors.append(np.abs(again.keypoints[int(np.argmax(again.scores))][:2] - 75 - want))
+    assert np.stack(errors).mean() < 4.0, np.stack(errors).round(1)
+
+
+def test_chip_templates_scale_to_the_embedder_size():
+    from edge.vision.templates import TEMPLATES
+
+    pts, idx = TEMPLATES["arcface_112"].target(224)
+    assert idx == (0, 1, 3) and np.allclose(pts[0], (76.5892, 103.3926))
+    pts, idx = TEMPLATES["dlib_chip"].target(150, fit=(0, 1, 3))
+    assert idx == (0, 1, 3) and len(pts) == 3

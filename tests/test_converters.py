@@ -18,7 +18,7 @@ from converters.calibration import load_samples  # noqa: E402
 from converters.convert import GateFailed, convert  # noqa: E402
 from converters.quantize import quantize  # noqa: E402
 from converters.source_card import load_source_card  # noqa: E402
-from converters.targets import coral  # noqa: E402
+from converters.targets import coral, jetson  # noqa: E402
 from converters.tflite_surgery import op_names, read_model  # noqa: E402
 from converters.zoo import CARDS_DIR, fetch_source  # noqa: E402
 from edge.errors import EdgekitError  # noqa: E402
@@ -140,7 +140,15 @@ def test_gate_refuses_a_miscalibrated_model_and_promotes_nothing(tmp_path, faces
     out = tmp_path / "out"
     with pytest.raises(GateFailed, match="accuracy gate refused"):
         convert(src, c, "cpu", out, calib=[str(dark)], force=True)
-    assert [p.name for p in out.iterdir()] == ["faceres.rejected.json"]  # the verdict only: no model, no staging
+    # nothing promoted, no staging left: the verdict, and the refused builds in their own folder to inspect
+    assert sorted(p.name for p in out.iterdir()) == ["faceres.rejected", "faceres.rejected.json"]
+    kept = out / "faceres.rejected"
+    assert sorted(p.name for p in kept.iterdir()) == ["faceres.card.json", "faceres.float.card.json",
+                                                      "faceres.float.tflite", "faceres.tflite"]
+    from edge.runtime import CardModel
+
+    refused = CardModel(kept / "faceres.float.card.json")  # a valid float model and card
+    assert refused.card.target == "float" and refused.card.gate["passed"] is False
 
 
 def test_cli_convert_exits_non_zero_when_the_gate_fails(tmp_path, faces_dir):
@@ -163,7 +171,11 @@ def test_jetson_target_writes_onnx_cache_and_script(tmp_path, faces_dir):
     j = yaml.safe_load((tmp_path / "faceres.card.json").read_text())["quantization"]["jetson"]
     onnx_path, cache = tmp_path / j["onnx"], (tmp_path / j["calibration_cache"]).read_text().splitlines()
     assert cache[0].startswith("TRT-") and len(cache) == j["cache_tensors"] + 1
-    assert all(len(line.split(": ")[1]) == 8 for line in cache[1:])
+    _, algorithm, scales = jetson.read_cache("\n".join(cache))  # TensorRT's documented text layout
+    import onnx
+
+    onnx_tensors = {o for n in onnx.load(str(onnx_path)).graph.node for o in n.output} | {sess_input(onnx_path)}
+    assert algorithm == "EntropyCalibration2" and set(scales) <= onnx_tensors and len(scales) == j["cache_tensors"]
     assert "--int8" in (tmp_path / j["build_script"]).read_text()
     # The ONNX export computes what the float TFLite computes.
     img = cv2.imread(str(next(faces_dir.iterdir())))
@@ -173,6 +185,12 @@ def test_jetson_target_writes_onnx_cache_and_script(tmp_path, faces_dir):
     y_tfl = list(run_float((tmp_path / "faceres.float.tflite").read_bytes(), x).values())[0]
     np.testing.assert_allclose(y_onnx.reshape(-1), y_tfl.reshape(-1), rtol=1e-3, atol=1e-3)
     assert r.metrics["passed"]
+
+
+def sess_input(onnx_path) -> str:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
 
 
 # ---- bad input: one clear error naming the file and the fix ----

@@ -85,7 +85,7 @@ def test_calibrate_on_the_deepface_pairs(site, shared_data, tmp_path):
 
 def test_calibrate_needs_one_source(site):
     r = edgekit("faces", "calibrate", "--config", str(site))
-    assert r.returncode == 2 and "give one of --pairs CSV or --identities DIR" in r.stderr
+    assert r.returncode == 2 and "give one of --pairs CSV, --identities DIR or --lfw [DIR]" in r.stderr
 
 
 def test_eval_prints_the_accuracy_figures(site, shared_data):

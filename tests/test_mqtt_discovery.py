@@ -11,7 +11,7 @@ from edge.errors import EdgekitError
 from edge.fleet.config import DiscoveryConfig, SnapshotConfig
 from edge.fleet.link import DeviceLink
 from tests.mqtt_broker import MOSQUITTO, Broker, free_port
-from tests.fixtures.mqtt import Consumer, link_cfg
+from tests.fixtures.mqtt import Consumer, embedded_login, link_cfg
 
 
 @pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")
@@ -55,13 +55,14 @@ def test_discovery_entities_values_and_resend_when_home_assistant_comes_online(t
         broker.stop()
 
 
-def test_embedded_broker_listens_on_loopback_and_carries_events(tmp_path):
+def test_embedded_broker_listens_on_loopback_and_carries_events(tmp_path, monkeypatch):
     pytest.importorskip("amqtt")
     port = free_port()
+    login = embedded_login(monkeypatch, tmp_path)
     link = DeviceLink(link_cfg(port, tmp_path, host=None), "door12").start()  # no broker configured
     try:
         assert link.connected.wait(10), link.last_error
-        consumer = Consumer(port, "edgekit/door12/events/#")
+        consumer = Consumer(port, "edgekit/door12/events/#", login=login)
         for i in range(20):
             link.sink.emit({"type": "face_unknown", "n": i})
         assert consumer.wait(lambda: len(consumer.event_seqs()) >= 20)

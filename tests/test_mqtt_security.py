@@ -112,6 +112,7 @@ def test_verifier_refuses_unsigned_forged_stale_and_replayed_commands(tmp_path):
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     hmac_file = tmp_path / "secret"
     hmac_file.write_bytes(b"a-shared-secret-of-32-bytes-long")
+    hmac_file.chmod(0o600)  # a secret others can read is refused (tests/hostile/test_secure_files.py)
     v = CommandVerifier(SigningConfig(ed25519_public_keys=[public_key_b64(key)], hmac_key_file=str(hmac_file), window_s=60), "door6")
     now = time.time()
     good = sign_command("door6", "restart", {"id": 1}, ed25519=key, now=now)

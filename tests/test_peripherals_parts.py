@@ -6,6 +6,7 @@ import os
 import select
 import time
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -186,6 +187,24 @@ def test_interlock_off_and_stale_unknowns_expire():
     assert on.on_event(recognised("alice"), now=59.0).result == "refused"
     assert on.on_event(recognised("alice"), now=61.0).result == "sent"
     assert sent == ["UNLOCK 3", "UNLOCK 3"]
+
+
+def test_a_recognition_below_the_unlock_threshold_does_not_open_the_door():
+    from edge.apps.doorbell.policy import DoorbellVote, Thresholds
+    from edge.vision.tracker import Track
+
+    sent = []
+    relay = Relay(RelayConfig(port=PortConfig(url="loop://"), authorized=["alice"], cooldown_s=0),
+                  lambda line: sent.append(line) or True, lambda e: None)
+    vote = DoorbellVote(Thresholds(recognize=0.6, instant=0.7, unknown=0.5, unlock=0.8))
+    frame = {"frame_id": 1, "frame_time": 0.0}
+    box = np.array([0, 0, 50, 50], np.float32)
+    weak = vote.attempt(Track(1, box, 1, 1), "alice", 0.75, frame)  # instant, but under unlock
+    strong = vote.attempt(Track(2, box, 1, 1), "alice", 0.85, frame)
+    weak, strong = weak.to_json(), strong.to_json()
+    assert weak["type"] == strong["type"] == "face_recognized" and weak["unlock"] is False and strong["unlock"]
+    assert relay.on_event(weak, now=1.0).reason == "below_unlock_threshold"
+    assert relay.on_event(strong, now=2.0).result == "sent" and sent == ["UNLOCK 3"]
 
 
 def test_port_down_is_an_audited_failure_and_starts_no_cooldown(tmp_path):

@@ -210,3 +210,26 @@ def test_registries_name_the_known_members_in_one_line():
     assert things.get("a") is make_a and "a" in things and "b" not in things
     with pytest.raises(EdgekitError, match="thing 'b' is unknown; use one of: a"):
         things.get("b")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler to build the stub delegate")
+def test_coral_loads_the_edgetpu_compiled_file_the_card_names(float_card, tmp_path, monkeypatch):
+    """A coral card names the file edgetpu_compiler wrote (NAME_edgetpu.tflite) beside the plain INT8 one: the Coral
+    accelerator loads that one (the plain file would run every op on the CPU), checked against its sha256; the CPU
+    accelerator keeps the plain file."""
+    from edge.card import load_card
+    d = tmp_path / "zoo"
+    shutil.copytree(float_card.parent, d)
+    card = load_card(d / "bf.card.json")
+    compiled = d / "bf_edgetpu.tflite"
+    shutil.copy(d / "bf.tflite", compiled)  # stands in for the compiler's output: the stub delegate claims no ops
+    card.compiled = {"edgetpu": {"tflite": compiled.name, "sha256": sha256_file(compiled)}}
+    card.save(d / "bf.card.json")
+    lib = tmp_path / "libedgetpu_stub.so"
+    subprocess.run([shutil.which("cc") or shutil.which("gcc"), "-shared", "-fPIC", "-o", str(lib), str(HERE / "coral_stub.c")], check=True)
+    coral = CoralConfig(library=str(lib), device="usb:0")
+    assert CardModel(d / "bf.card.json", coral).model_path == compiled
+    assert CardModel(d / "bf.card.json").model_path == d / "bf.tflite"
+    compiled.write_bytes(compiled.read_bytes()[:-8] + b"\0" * 8)  # changed after the card was written
+    with pytest.raises(EdgekitError, match="bf_edgetpu.tflite.*sha256"):
+        CardModel(d / "bf.card.json", coral)

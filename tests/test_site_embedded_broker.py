@@ -14,7 +14,12 @@ from tests.fixtures.doorbell import site
 
 pytest.importorskip("amqtt", reason="the in-process broker is the `broker` extra (amqtt)")
 
-from tests.fixtures.mqtt import Consumer  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+from fleetctl.signing import public_key_b64, sign_command  # noqa: E402
+from tests.fixtures.mqtt import Consumer, embedded_login  # noqa: E402
+
+KEY = Ed25519PrivateKey.generate()
 
 
 def wait_listening(port: int, timeout: float = 20.0) -> None:
@@ -28,10 +33,12 @@ def wait_listening(port: int, timeout: float = 20.0) -> None:
             time.sleep(0.05)
 
 
-def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path):  # noqa: F811
+def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path, monkeypatch):  # noqa: F811
     port = free_port()
+    login = embedded_login(monkeypatch, tmp_path)  # the broker takes no anonymous client; commands are signed
     cfg = parse_config(site(zoo, media, gallery, tmp_path, source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
-                            mqtt={"port": port, "outbox": {"path": str(tmp_path / "outbox.db")}}))
+                            mqtt={"port": port, "outbox": {"path": str(tmp_path / "outbox.db")},
+                                  "signing": {"ed25519_public_keys": [public_key_b64(KEY)]}}))
     assert cfg.mqtt.embedded
     result = {}
     # at most 20 s of camera; the `restart` command ends it sooner
@@ -39,14 +46,16 @@ def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path)
     runner.start()
     try:
         wait_listening(port)
-        consumer = Consumer(port, "edgekit/door-1/#")
+        consumer = Consumer(port, "edgekit/door-1/#", login=login)
         assert consumer.wait(lambda: consumer.on("status") and consumer.on("state"))
         status, retained = consumer.on("status")[-1]
         assert retained and status["state"] == "online" and set(status["models"]) == {"blazeface_short", "faceres"}
-        consumer.c.publish("edgekit/door-1/cmd/identities", json.dumps({"id": 1}), qos=1)
+        signed = sign_command("door-1", "identities", {"id": 1}, ed25519=KEY)
+        consumer.c.publish("edgekit/door-1/cmd/identities", json.dumps(signed), qos=1)
         assert consumer.wait(lambda: consumer.on("cmd/identities/reply"))
         assert consumer.on("cmd/identities/reply")[0][0] == {"id": 1, "ok": True, "result": {"identities": {"caller": 1}}}
-        consumer.c.publish("edgekit/door-1/cmd/restart", json.dumps({"id": 2}), qos=1)
+        signed = sign_command("door-1", "restart", {"id": 2}, ed25519=KEY)
+        consumer.c.publish("edgekit/door-1/cmd/restart", json.dumps(signed), qos=1)
         assert consumer.wait(lambda: consumer.on("cmd/restart/reply"))
         consumer.close()
     finally:

@@ -44,7 +44,8 @@ def carded(zoo: Path, build: str, as_name: str) -> tuple[bytes, dict]:
 def doorbell(zoo, media, gallery, tmp_path, device_models, port, **mqtt) -> dict:
     cfg = site(zoo, media, gallery, tmp_path, source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
                mqtt={"host": "127.0.0.1", "port": port, "telemetry_interval_s": 0.5,
-                     "outbox": {"path": str(tmp_path / "outbox.db")}, **mqtt})
+                     "outbox": {"path": str(tmp_path / "outbox.db")},
+                     "signing": {"ed25519_public_keys": [public_key_b64(KEY)]}, **mqtt})  # the operator signs with KEY
     cfg["runtime"] = {"models_dir": str(device_models)}
     return cfg
 
@@ -62,7 +63,7 @@ def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, galler
     result = {}
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
     runner.start()
-    op = Operator(port=broker.port)
+    op = Operator(port=broker.port, sign_key=KEY)
     try:
         # the frame that decided goes out as a JPEG on snapshot/porch, and the event names that topic
         recognised = last(consumer, "events/face_recognized")
@@ -115,7 +116,7 @@ def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, galler
     finally:
         op.close()
         if runner.is_alive():  # a failed assertion: stop the loop the way an operator would
-            Operator(port=broker.port).command("door-1", "restart", timeout=10)
+            Operator(port=broker.port, sign_key=KEY).command("door-1", "restart", timeout=10)
             runner.join(30)
         consumer.close()
 
@@ -152,7 +153,7 @@ def test_restart_command_restarts_edgekit_run_in_the_same_process(zoo, media, ga
     consumer = Consumer(broker.port, DOOR + "#")
     p = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    op = Operator(port=broker.port)
+    op = Operator(port=broker.port, sign_key=KEY)
     try:
         first = last(consumer, "events/face_recognized")
         since = last(consumer, "status")["since"]

@@ -16,9 +16,14 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from edge.site import run_site
 from edge.config import parse_config
+from fleetctl.signing import public_key_b64
 from tests.fixtures.doorbell import read_events, site
+
+KEY = Ed25519PrivateKey.generate()  # the operator's: the site trusts it, commands are signed with it
 
 
 # ---- systemd: READY after the models load, WATCHDOG while frames flow, STOPPING on SIGTERM -------------------------
@@ -162,13 +167,20 @@ class Listener:
         raise AssertionError(f"nothing arrived; topics: {sorted({t for t, _, _ in self.messages})}")
 
 
+def signed(name: str, body: dict) -> dict:
+    from fleetctl.signing import sign_command
+
+    return sign_command("door-1", name, body, ed25519=KEY)
+
+
 def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, gallery, tmp_path, broker):
     pytest.importorskip("edge.fleet.link")
     listener = Listener(broker.port)
     cfg = parse_config(site(zoo, media, gallery, tmp_path,
                             source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
                             mqtt={"host": "127.0.0.1", "port": broker.port, "password": "s3cret", "username": "door", "telemetry_interval_s": 0.3,
-                                  "outbox": {"path": str(tmp_path / "outbox.db")}}))
+                                  "outbox": {"path": str(tmp_path / "outbox.db")},
+                                  "signing": {"ed25519_public_keys": [public_key_b64(KEY)]}}))  # commands are signed
     result = {}
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, max_frames=240, install_signals=False)))
     runner.start()
@@ -179,17 +191,20 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         assert state["gallery"] == {"identities": 1, "names": ["caller"]} and "password" not in state["config"]["mqtt"]
         telemetry = listener.wait(lambda t: t == "edgekit/door-1/telemetry")[-1]
         assert telemetry["fps"] > 0 and "detect" in telemetry["stages"] and "dropped" in telemetry
-        listener.client.publish("edgekit/door-1/cmd/identities", json.dumps({"id": 7}), qos=1)
+        listener.client.publish("edgekit/door-1/cmd/identities", json.dumps(signed("identities", {"id": 7})), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/identities/reply")[0]
         assert reply == {"id": 7, "ok": True, "result": {"identities": {"caller": 1}}}
-        listener.client.publish("edgekit/door-1/cmd/remove_identity", json.dumps({"id": 8, "name": "nobody"}), qos=1)
+        command = signed("remove_identity", {"id": 8, "name": "nobody"})
+        listener.client.publish("edgekit/door-1/cmd/remove_identity", json.dumps(command), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/remove_identity/reply")[0]
         assert reply["ok"] is False and "'nobody' is not in the gallery" in reply["error"]
-        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps({"id": 9, "config": {"thresholds": {"recognise": 1}}}), qos=1)
+        command = signed("set_config", {"id": 9, "config": {"thresholds": {"recognise": 1}}})
+        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps(command), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/set_config/reply")[0]
         assert reply["ok"] is False and "thresholds.recognise" in reply["error"]
         listener.messages.clear()
-        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps({"id": 10, "config": {"thresholds": {"recognize": 0.65}}}), qos=1)
+        command = signed("set_config", {"id": 10, "config": {"thresholds": {"recognize": 0.65}}})
+        listener.client.publish("edgekit/door-1/cmd/set_config", json.dumps(command), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/set_config/reply")[0]
         assert reply == {"id": 10, "ok": True, "result": {"applied": ["thresholds"]}}
         state = listener.wait(lambda t: t == "edgekit/door-1/state")[-1]
@@ -198,13 +213,14 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         obama = cv2.imread(str(media("obama")))
         jpg = cv2.imencode(".jpg", cv2.resize(obama, None, fx=0.5, fy=0.5), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
         listener.messages.clear()
-        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps(
-            {"id": 11, "name": "Barack Obama", "image": __import__("base64").b64encode(jpg).decode()}), qos=1)
+        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps(signed("enroll", 
+            {"id": 11, "name": "Barack Obama", "image": __import__("base64").b64encode(jpg).decode()})), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/enroll/reply")[0]
         assert reply == {"id": 11, "ok": True, "result": {"enrolled": "Barack Obama", "embeddings": 1}}
         assert listener.wait(lambda t: t == "edgekit/door-1/state")[-1]["gallery"]["names"] == ["Barack Obama", "caller"]
         listener.messages.clear()
-        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps({"id": 12, "name": "x", "image": "@@@"}), qos=1)
+        command = signed("enroll", {"id": 12, "name": "x", "image": "@@@"})
+        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps(command), qos=1)
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/enroll/reply")[0]
         assert reply["id"] == 12 and reply["ok"] is False and "not valid base64" in reply["error"]
     finally:

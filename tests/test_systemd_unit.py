@@ -22,9 +22,24 @@ def edgekit(*args):
     return subprocess.run([EDGEKIT, *args], capture_output=True, text=True, timeout=60)
 
 
+INSTALLED = "/opt/edgekit/bin/edgekit"
+
+
+def venv_in(prefix: Path) -> str:
+    """An edgekit venv in an image root, made from the system Python: all the hardened unit can start
+    (this test's own venv may sit under /root or /tmp, which the unit hides; install refuses that)."""
+    bin_ = prefix / "opt/edgekit/bin"
+    bin_.mkdir(parents=True)
+    (bin_ / "edgekit").write_text("#!/opt/edgekit/bin/python3\nfrom edge.cli import main\nmain()\n")
+    (bin_ / "edgekit").chmod(0o755)
+    (bin_ / "python3").symlink_to("/usr/bin/python3")
+    (prefix / "opt/edgekit/pyvenv.cfg").write_text("home = /usr/bin\n")
+    return INSTALLED
+
+
 @pytest.fixture
 def installed(tmp_path):
-    done = edgekit("install", "--systemd", "--prefix", str(tmp_path))
+    done = edgekit("install", "--systemd", "--prefix", str(tmp_path), "--exec", venv_in(tmp_path))
     assert done.returncode == 0, done.stderr
     return tmp_path
 
@@ -39,7 +54,14 @@ def unit_keys(text: str) -> dict[str, list[str]]:
 
 
 def verify(unit: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    """systemd-analyze verify checks that ExecStart exists: point it at the image root's copy while it runs."""
+    text = unit.read_text()
+    root = unit.parents[3]  # PREFIX/etc/systemd/system/UNIT
+    unit.write_text(text.replace(f"ExecStart={INSTALLED}", f"ExecStart={root}{INSTALLED}"))
+    try:
+        return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    finally:
+        unit.write_text(text)
 
 
 @needs_analyze
@@ -74,7 +96,7 @@ def test_unit_is_notify_watchdog_restart_and_hardened(installed):
     single = {k: v[-1] for k, v in keys.items()}
     assert single["Type"] == "notify" and single["NotifyAccess"] == "main"
     assert int(single["WatchdogSec"]) > 0 and single["Restart"] == "on-failure"
-    assert single["ExecStart"] == f"{EDGEKIT} run --config /etc/edgekit/site.yaml"
+    assert single["ExecStart"] == f"{INSTALLED} run --config /etc/edgekit/site.yaml"
     assert single["User"] == "edgekit" and single["StateDirectory"] == "edgekit"
     assert single["ProtectSystem"] == "strict" and single["NoNewPrivileges"] == "yes"
     assert single["ProtectHome"] == "yes" and single["DevicePolicy"] == "closed"
@@ -98,10 +120,10 @@ def test_config_skeleton_loads_and_its_peripherals_block_validates(installed):
 def test_reinstall_keeps_the_site_config_and_dry_run_writes_nothing(installed, tmp_path_factory):
     site = installed / "etc/edgekit/site.yaml"
     site.write_text(site.read_text().replace("uri: /dev/video0", "uri: /dev/video2"))
-    again = edgekit("install", "--systemd", "--prefix", str(installed))
+    again = edgekit("install", "--systemd", "--prefix", str(installed), "--exec", INSTALLED)
     assert again.returncode == 0 and "kept" in again.stdout and "uri: /dev/video2" in site.read_text()
     empty = tmp_path_factory.mktemp("dry")
-    dry = edgekit("install", "--systemd", "--prefix", str(empty), "--dry-run")
+    dry = edgekit("install", "--systemd", "--prefix", str(empty), "--dry-run", "--exec", "/usr/bin/python3")
     assert dry.returncode == 0 and "Type=notify" in dry.stdout
     assert list(empty.iterdir()) == []
 

@@ -11,7 +11,7 @@ from edge.registry import Registry
 
 # Source format -> its module (each has `load(source, path) -> FloatModel`), imported when first used.
 SOURCES = Registry("source format", "set source.format in the card to one of: {known}")
-for _name in ("keras", "savedmodel", "frozen_graph", "tfjs", "tflite", "onnx", "pytorch"):
+for _name in ("keras", "savedmodel", "frozen_graph", "tfjs", "tfjs_weights", "tflite", "onnx", "pytorch"):
     SOURCES.lazy(_name, f"converters.sources.{_name}")
 
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from edge.errors import EdgekitError
-from converters.graph_rewrite import fuse_clip_to_relu6, global_avgpool_to_mean, neg_inf_pad_to_edge_pad, prune, split_v_to_slices
+from converters.graph_rewrite import (avgpool_to_depthwise, fuse_clip_to_relu6, global_avgpool_to_mean,
+                                      neg_inf_pad_to_edge_pad, prune, split_v_to_slices, tf_prelu_to_max_min)
 from converters.sources import FloatModel
 
 
@@ -34,6 +35,7 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
     graph_def, fused = fuse_clip_to_relu6(graph_def)
     graph_def, splits = split_v_to_slices(graph_def)
     graph_def, pads = neg_inf_pad_to_edge_pad(graph_def)
+    graph_def, prelus = tf_prelu_to_max_min(graph_def)
     for node in graph_def.node:  # batch 1, static: what TFLite delegates and the Edge TPU want
         if node.name == inputs[0].split(":")[0] and node.op == "Placeholder":
             dims = node.attr["shape"].shape.dim
@@ -47,6 +49,7 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
                 raise EdgekitError(f"{where}: input {inputs[0]} has unknown dimensions {[d.size for d in dims]}", "the card's preprocess width/height fix them: set them")
 
     graph_def, pools = global_avgpool_to_mean(graph_def)
+    graph_def, local_pools = avgpool_to_depthwise(graph_def)
 
     def imports():
         tf.compat.v1.import_graph_def(graph_def, name="")
@@ -61,11 +64,22 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], wrapped)
 
     flat = converter().convert()
+    notes = {k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools),
+                               ("avgpool_to_depthwise", local_pools), ("split_v_to_slices", splits),
+                               ("neg_inf_pad_to_edge_pad", pads), *relayout.items()) if v}
+    if prelus:
+        # TF's converter keeps PReLU as MAXIMUM/MINIMUM/MUL/ADD (one XNNPACK cut each in INT8): fuse them to PRELU in
+        # the float .tflite and quantise that with ai-edge-quantizer, as for .tflite sources.
+        from converters.tflite_surgery import prepare_for_quantizer
+
+        flat, extra = prepare_for_quantizer(flat, where)
+        notes.update(extra, prepared=flat)
+        converter = None
     return FloatModel(
         tflite=flat,
         output_names=[o.split(":")[0] for o in outputs],
         input_name=inputs[0].split(":")[0],
         tf_converter=converter,
-        notes={k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools), ("split_v_to_slices", splits), ("neg_inf_pad_to_edge_pad", pads), *relayout.items()) if v},
+        notes=notes,
         input_layout="NHWC" if nchw_to_nhwc else None,
     )

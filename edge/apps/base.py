@@ -3,7 +3,8 @@ policy module and an `app` module whose class, registered in edge.apps.APPS, dec
 - its models (`models()`: card name -> Model) and how it takes a new build of one (`reload_model`),
 - the config sections it takes while running (`live_sections`, then `applied(cfg)`),
 - its MQTT commands (`commands()`), its retained state (`state()`), telemetry and run stats,
-- what it does per frame (`process`) and when tracks must end (`finish`, `resized`).
+- what it does per frame (`process`; `idle` for frames the motion gate kept from its detector) and when tracks must
+  end (`finish`, `resized`).
 The loop lends it an `AppContext`; the app never sees the loop, the link or the site."""
 from __future__ import annotations
 
@@ -19,23 +20,28 @@ from edge.stats import StageTimer
 
 if TYPE_CHECKING:
     from edge.config import SiteConfig
+    from edge.loop.motion import MotionGate
 
 
 @dataclass
 class AppContext:
     """What the loop lends an app: where its events go, the stage timer, and the lock its interpreters run under
-    (the loop and the MQTT thread, an `enroll` command or a model update, use them one at a time)."""
+    (the loop and the MQTT thread, an `enroll` command or a model update, use them one at a time), and the motion
+    gate when the site has one (its `boxes`: where this frame moved, for apps that detect on regions)."""
     emit: Callable[[Event], object]
     timer: StageTimer
     models_lock: threading.Lock
+    motion: "MotionGate | None" = None
 
 
 @dataclass
 class Command:
     """An MQTT command an app offers: `handler(body) -> reply`; `changes_state`: the retained state is re-published
-    after it ran."""
+    after it ran; `read_only`: it changes nothing, so `mqtt.signing.unsigned_read_only` may answer it unsigned (every
+    other command runs only when signed)."""
     handler: Callable[[dict], dict]
     changes_state: bool = False
+    read_only: bool = False
 
 
 class App:
@@ -55,6 +61,14 @@ class App:
 
     def process(self, image: np.ndarray, meta: dict) -> None:
         raise NotImplementedError
+
+    def tracking(self) -> bool:
+        """Whether the app follows something now (the motion gate then runs its detector on every moving frame)."""
+        return False
+
+    def idle(self, image: np.ndarray, meta: dict) -> None:
+        """A frame the motion gate kept from the detector (nothing moved): no detections, and no evidence that
+        anything left, so tracks stay as they are. Timers that run on frame time go on here."""
 
     def finish(self, meta: dict) -> None:
         """The source ended or the loop stops: close what is open (tracks)."""

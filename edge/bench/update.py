@@ -30,8 +30,9 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
     from edge.bench.mqtt import Mosquitto
     from edge.fleet.config import ModelUpdateConfig, MqttConfig
     from edge.fleet.link import DeviceLink
-    from fleetctl.operator import Operator, read_model
     from edge.fleet.outbox import OutboxConfig
+    from edge.fleet.security import SigningConfig
+    from fleetctl.operator import Operator, read_model
     from fleetctl.signing import public_key_b64
 
     folder, device = work / f"broker-{int(nodelay)}", work / f"device-{int(nodelay)}"
@@ -44,13 +45,14 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
     key = Ed25519PrivateKey.generate()
     cfg = MqttConfig(host="127.0.0.1", port=broker.port, device_id="bench", telemetry_interval_s=3600,
                      outbox=OutboxConfig(path=str(folder / "outbox.db")),
-                     model_update=ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(device)))
+                     model_update=ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(device)),
+                     signing=SigningConfig(ed25519_public_keys=[public_key_b64(key)]))  # commands are signed
     link = DeviceLink(cfg).start()
     op, rows, broker_name = None, [], "nodelay" if nodelay else "default"
     try:
         if not link.connected.wait(10):
             raise EdgekitError(f"bench update: the link did not connect ({link.last_error})")
-        op = Operator(port=broker.port)
+        op = Operator(port=broker.port, sign_key=key)
         t0 = time.perf_counter()
         for _ in range(50):
             op.command("bench", "commands")

@@ -2,7 +2,9 @@
 
 A Source opens, reads one BGR frame at a time (None at the end of a stream) and closes. Capture wraps it: a source that
 fails or ends is reopened with exponential backoff (files: loop or stop), and under load a grabber thread keeps only
-the newest frame, counting the ones it overwrote as dropped, so no queue ever grows."""
+the newest frame, counting the ones it overwrote as dropped, so no queue ever grows. A live source that stops
+delivering is reported once (`source_lost`), retried, and reported back with the outage's length (`source_restored`);
+the first frame after the gap carries `gap_s`, so the loop can close tracks that cannot continue across it."""
 from __future__ import annotations
 
 import threading
@@ -13,7 +15,9 @@ from typing import Callable, Iterator, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.events.types import Event, SourceError as SourceErrorEvent, SourceFailed, SourceRestarted
+from edge.errors import EdgekitError
+from edge.events.types import (Event, SourceError as SourceErrorEvent, SourceFailed, SourceLost, SourceRestarted,
+                               SourceRestored)
 from edge.registry import Registry
 
 
@@ -36,6 +40,12 @@ class CaptureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["opencv", "folder", "picamera2"] = "opencv"
     uri: str = Field("0", description="device index, /dev/videoN, rtsp://..., http://..., a video file, or a folder")
+    # network streams (rtsp://, http(s)://): the RTSP transport, and how long an open or a read may take before the
+    # stream counts as failed (a stalled camera keeps its socket open and sends nothing)
+    transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0)
+    ffmpeg_options: dict[str, str] = Field(default_factory=dict)  # more FFmpeg demuxer options, e.g. {max_delay: "0"}
     at_end: Literal["loop", "stop"] = "stop"  # files and folders
     pace: Literal["asap", "realtime"] = "asap"  # files: realtime replays at the file's frame rate, dropping frames under load
     fps: float | None = Field(None, gt=0)  # realtime pace for folders, or to override a file's own rate
@@ -56,6 +66,7 @@ class Frame:
     image: np.ndarray
     frame_id: int  # counts frames read from the source, dropped ones included
     time: float  # epoch seconds at capture
+    gap_s: float | None = None  # the first frame after a lost live source came back: how long it was away
 
 
 # Source classes by `source.kind`, each built with cls.from_config(cfg, emit); imported when first used (picamera2
@@ -78,12 +89,21 @@ class Capture:
         self.dropped = 0
         self.read_count = 0
         self.reopened = 0
+        # asked before each frame: False = grab it without decoding (sources with grab(); the motion gate's idle
+        # frames). Such frames count in frame ids but are neither delivered nor dropped.
+        self.wanted: Callable[[], bool] | None = None
+        self.undecoded = 0
         self._stop = threading.Event()
         self._slot: Frame | None = None
         self._cond = threading.Condition()
         self._ended = False
         self._grabber_busy = False
         self._handover = threading.Lock()
+        self.delivered = False  # a frame arrived since this Capture started: wrong-URL errors are no longer fatal
+        self._last_image_t = 0.0  # monotonic time of the last frame read
+        self._lost_at: float | None = None  # monotonic time of the last frame before a live source was lost
+        self._lost_attempts = 0
+        self._gap: float | None = None  # outage length for the next frame handed out
 
     # -- reading with the reopen policy (runs in the caller's thread, or the grabber's) --
     def _open(self) -> bool:
@@ -96,6 +116,10 @@ class Capture:
                 return True
             except (SourceError, OSError) as e:
                 failures += 1
+                self._lost_attempts += 1
+                if getattr(e, "permanent", False) and not self.delivered:  # a wrong URL or password: say so, once
+                    self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
+                    raise EdgekitError(f"source.uri {getattr(e, 'what', e)}", getattr(e, "fix", None)) from None
                 if retries is not None and failures > retries:
                     self.emit(SourceFailed(source=self.source.name, error=str(e), attempts=failures))
                     return False
@@ -108,25 +132,40 @@ class Capture:
     def _next_image(self) -> np.ndarray | None:
         """The next frame, reopening on failure; None once a file/folder ends with at_end: stop (or on stop())."""
         while not self._stop.is_set():
+            error = None
             try:
                 image = self.source.read()
             except SourceError as e:
-                retry = self.cfg.backoff_initial_s
-                self.emit(SourceErrorEvent(source=self.source.name, error=str(e), retry_in_s=retry))
-                image, failed = None, True
-            else:
-                failed = False
+                image, error = None, str(e)
             if image is not None:
+                self._delivered_one()
                 return image
-            if not failed and not self.source.is_live and self.cfg.at_end == "stop":
+            if error is not None:
+                self._failed_read(error)
+            elif not self.source.is_live and self.cfg.at_end == "stop":
                 return None
             self.source.close()
-            if not failed and not self.source.is_live:
+            if error is None and not self.source.is_live:
                 self.emit(SourceRestarted(source=self.source.name))
             self.reopened += 1
             if not self._open():
                 return None
         return None
+
+    def _delivered_one(self) -> None:
+        self.delivered, self._last_image_t = True, time.monotonic()
+        if self._lost_at is not None:
+            self._gap = round(self._last_image_t - self._lost_at, 2)
+            self.emit(SourceRestored(source=self.source.name, outage_s=self._gap, attempts=self._lost_attempts + 1))
+            self._lost_at = None
+
+    def _failed_read(self, error: str) -> None:
+        """A live source that was delivering is lost (once, until it delivers again); anything else is an error."""
+        if self.source.is_live and self.delivered and self._lost_at is None:
+            self._lost_at, self._lost_attempts = self._last_image_t, 0
+            self.emit(SourceLost(source=self.source.name, error=error, frames=self.read_count))
+        else:
+            self.emit(SourceErrorEvent(source=self.source.name, error=error, retry_in_s=self.cfg.backoff_initial_s))
 
     def frames(self) -> Iterator[Frame]:
         if not self._open():
@@ -139,13 +178,23 @@ class Capture:
             if not self._grabber_busy:
                 self.source.close()
 
+    def _skipped(self) -> bool:
+        """The next frame grabbed and not decoded, because nobody wants it (False: read it, or it failed/ended)."""
+        if self.wanted is None or self.wanted() or not hasattr(self.source, "grab") or not self.source.grab():
+            return False
+        self.read_count += 1
+        self.undecoded += 1
+        return True
+
     def _sequential(self) -> Iterator[Frame]:
         while True:
+            if self._skipped():
+                continue
             image = self._next_image()
             if image is None:
                 return
             self.read_count += 1
-            yield Frame(image, self.read_count, time.time())
+            yield Frame(image, self.read_count, time.time(), self._take_gap())
 
     def _grabbed(self) -> Iterator[Frame]:
         period = 1.0 / (self.cfg.fps or getattr(self.source, "fps", None) or 30.0)
@@ -153,9 +202,16 @@ class Capture:
 
         done = [False]
 
+        failure: list[EdgekitError] = []
+
         def grab():
             try:
                 grab_loop()
+            except EdgekitError as e:  # a wrong URL found on a reopen before any frame came: the consumer raises it
+                failure.append(e)
+                with self._cond:
+                    self._ended = True
+                    self._cond.notify_all()
             finally:
                 with self._handover:
                     done[0] = True
@@ -165,6 +221,11 @@ class Capture:
         def grab_loop():
             next_t = time.monotonic()
             while not self._stop.is_set():
+                if self._skipped():
+                    if paced:
+                        next_t += period
+                        self._stop.wait(max(0.0, next_t - time.monotonic()))
+                    continue
                 image = self._next_image()
                 with self._cond:
                     if image is None:
@@ -174,7 +235,8 @@ class Capture:
                     self.read_count += 1
                     if self._slot is not None:
                         self.dropped += 1  # the consumer was busy: keep only the newest frame
-                    self._slot = Frame(image, self.read_count, time.time())
+                    gap = self._take_gap() or getattr(self._slot, "gap_s", None)  # an overwritten frame's gap stays
+                    self._slot = Frame(image, self.read_count, time.time(), gap)
                     self._cond.notify_all()
                 if paced:
                     next_t += period
@@ -189,6 +251,8 @@ class Capture:
                         self._cond.wait(0.5)
                     frame, self._slot = self._slot, None
                     if frame is None:
+                        if failure:
+                            raise failure[0]
                         return
                 yield frame
         finally:
@@ -198,6 +262,10 @@ class Capture:
             # OpenCV does not allow the two at once. The grabber closes the source when its read returns.
             with self._handover:
                 self._grabber_busy = not done[0]
+
+    def _take_gap(self) -> float | None:
+        gap, self._gap = self._gap, None
+        return gap
 
     def stop(self) -> None:
         self._stop.set()

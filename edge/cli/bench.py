@@ -11,6 +11,8 @@ from edge.cli import LazyGroup
     "shelf": "edge.bench.shelf:command",
     "serial": "edge.bench.serial:command",
     "update": "edge.bench.update:command",
+    "ingest": "fleetctl.bench_ingest:command",
+    "cpu": "edge.bench.cpu:command",
 })
 def bench():
-    """Benchmarks: model, pipeline, mqtt, update, shelf, serial."""
+    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu."""

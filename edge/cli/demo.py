@@ -63,7 +63,7 @@ def demo(workdir, embedder, mqtt_choice):
     from edge.cli.faces import enroll
     from edge.config import parse_config
     from edge.demo import EventListener, prepare
-    from edge.fleet.broker import EmbeddedBroker
+    from edge.fleet.broker import EmbeddedBroker, broker_login
     from edge.paths import models_dir
 
     workdir = workdir or Path(platformdirs.user_cache_dir("edgekit")) / "demo"
@@ -89,7 +89,9 @@ def demo(workdir, embedder, mqtt_choice):
     enroll.main(["carphone caller", "--video", str(media["caller_clip"]), "--config", str(cfg_path)], standalone_mode=False)
     click.echo("== enrolling 'Barack Obama' from face_recognition's obama.jpg and obama3.jpg", err=True)
     enroll.main(["Barack Obama", *map(str, media["obama_photos"]), "--config", str(cfg_path)], standalone_mode=False)
-    broker = EmbeddedBroker(free_port()).start() if use_mqtt else None  # in-process: the demo needs nothing running
+    login = broker_login(workdir)[0] if use_mqtt else None  # the in-process broker takes no anonymous client
+    # in-process: the demo needs nothing running
+    broker = EmbeddedBroker(free_port(), login).start() if use_mqtt else None
     try:
         listener = None
         if broker is not None:
@@ -97,9 +99,10 @@ def demo(workdir, embedder, mqtt_choice):
             for suffix in ("", "-wal", "-shm"):
                 Path(str(outbox) + suffix).unlink(missing_ok=True)
             # the listener subscribes before the loop starts, so the device link connects to the broker started here
-            mqtt = {"host": broker.host, "port": broker.port, "protocol": "3.1.1", "outbox": {"path": str(outbox)}}
+            mqtt = {"host": broker.host, "port": broker.port, "protocol": "3.1.1", "outbox": {"path": str(outbox)},
+                    **login}
             cfg = parse_config({**site, "mqtt": mqtt}, "demo config")
-            listener = EventListener(broker.port, "edgekit/demo-doorbell/")
+            listener = EventListener(broker.port, "edgekit/demo-doorbell/", login)
             click.echo(f"== MQTT: an in-process broker on {broker.host}:{broker.port}, a subscriber on edgekit/demo-doorbell/#", err=True)
         click.echo(f"== running the doorbell on {media['footage']} (caller, then Obama, then Biden who is not enrolled)", err=True)
         stats = run_site(cfg)  # returns after the outbox drained to the broker

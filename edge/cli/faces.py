@@ -13,20 +13,26 @@ def _cfg(config_path) -> SiteConfig:
     return load_config(config_path) if config_path else SiteConfig()
 
 
-def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = None, mirror: bool | None = None):
-    """The configured detector and embedder; crop/margin/mirror override the card and config (for measuring)."""
+def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = None, mirror: bool | None = None,
+            use_float: bool = False, fit: tuple | None = None):
+    """The configured detector and embedder (or their float references); crop/margin/mirror override the card and
+    config (for measuring)."""
     from edge.faces.detector import FaceDetector
     from edge.faces.embedder import FaceEmbedder
 
     accel = cfg.runtime.accelerator
-    for name in (cfg.detector.model, cfg.embedder.model):
-        if not cfg.card(name).is_file():
+    cards = [cfg.card(cfg.detector.model), cfg.card(cfg.embedder.model)]
+    if use_float:
+        cards = [c.with_name(c.name.replace(".card.json", ".float.card.json")) for c in cards]
+    for name, card in zip((cfg.detector.model, cfg.embedder.model), cards):
+        if not card.is_file():
             from edge.errors import EdgekitError
 
-            raise EdgekitError(f"model card {cfg.card(name)}: not found", f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
-    return (FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score),
-            FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror if mirror is None else mirror,
-                         crop or cfg.embedder.align, margin))
+            raise EdgekitError(f"model card {card}: not found",
+                               f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
+    return (FaceDetector(cards[0], accel, cfg.detector.min_score),
+            FaceEmbedder(cards[1], accel, cfg.embedder.mirror if mirror is None else mirror,
+                         crop or cfg.embedder.align, margin, fit))
 
 
 def _far_detector(cfg: SiteConfig):
@@ -46,11 +52,26 @@ def _gallery(cfg: SiteConfig):
 config_option = click.option("--config", "config_path", type=click.Path(), help="site YAML (default: built-in defaults)")
 
 
+def _keypoints(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        idx = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        idx = ()
+    if len(idx) < 2 or any(i not in range(4) for i in idx):
+        raise click.BadParameter(f"'{value}': two or more of 0 (right eye), 1 (left eye), 2 (nose), 3 (mouth)")
+    return idx
+
+
 def crop_options(f):
     """--crop/--margin/--mirror: try another face crop than the card's without rebuilding (what `eval` compares)."""
     f = click.option("--mirror/--no-mirror", default=None, help="test-time mirroring (default: the card's)")(f)
+    f = click.option("--fit", callback=_keypoints, help="named chips: keypoints to fit, e.g. 0,1,3 (eyes, mouth)")(f)
     f = click.option("--margin", type=float, help="crop side = box side x MARGIN (default: the card's)")(f)
-    return click.option("--crop", type=click.Choice(["box", "aligned", "template"]), help="face crop (default: the card's)")(f)
+    from edge.vision.crop import CROPS
+
+    return click.option("--crop", type=click.Choice(CROPS), help="face crop (default: the card's)")(f)
 
 
 @click.group()
@@ -133,16 +154,27 @@ def import_(path, config_path):
 @click.option("--pairs", "pairs_csv", type=click.Path(), help="CSV with file_x,file_y,Decision (Yes/No)")
 @click.option("--identities", "identities_dir", type=click.Path(), help="folder of folders, one per identity")
 @click.option("--roc", "roc_csv", type=click.Path(), help="also write the ROC (threshold, far, tar) to this CSV")
+@click.option("--lfw", "lfw_path", is_flag=False, flag_value="", default=None,
+              help="LFW's folds: the recognize and unlock operating points (default folder ../shared/data/faces/lfw)")
+@click.option("--cache", type=click.Path(), help="LFW: embeddings cache folder (default: the user cache)")
 @crop_options
 @config_option
-def calibrate(pairs_csv, identities_dir, roc_csv, crop, margin, mirror, config_path):
-    """ROC, accuracy, AUC, TAR at FAR 1e-2/1e-3 and the recommended thresholds, for the configured embedder."""
+def calibrate(pairs_csv, identities_dir, roc_csv, lfw_path, cache, crop, margin, mirror, fit, config_path):
+    """ROC, accuracy, AUC, TAR at FAR 1e-2/1e-3 and the recommended thresholds, for the configured embedder.
+    With --lfw: `recognize` (balanced, from the 10 folds) and `unlock` (FAR <= 1e-3) for thresholds in the config."""
     from edge.faces import calibrate as cal
 
-    if bool(pairs_csv) == bool(identities_dir):
-        raise click.UsageError("give one of --pairs CSV or --identities DIR")
+    if sum(x is not None and x is not False for x in (pairs_csv, identities_dir, lfw_path)) != 1:
+        raise click.UsageError("give one of --pairs CSV, --identities DIR or --lfw [DIR]")
     cfg = _cfg(config_path)
-    detector, embedder = _models(cfg, crop, margin, mirror)
+    detector, embedder = _models(cfg, crop, margin, mirror, fit=fit)
+    if lfw_path is not None:
+        from edge.cli.faces_lfw import calibrate_lfw
+
+        report = calibrate_lfw(lfw_path or None, detector, embedder, cache)
+        report.update(model=embedder.name, crop=embedder.crop, margin=embedder.margin, mirror=embedder.mirror)
+        click.echo(json.dumps(report, indent=1))
+        return
     if pairs_csv:
         scores, same, skipped = cal.scores_from_pairs(detector, embedder, Path(pairs_csv))
     else:
@@ -155,20 +187,55 @@ def calibrate(pairs_csv, identities_dir, roc_csv, crop, margin, mirror, config_p
     click.echo(json.dumps(report, indent=1))
 
 
+@faces.command()
+@click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
+@click.option("--detector", "detectors", multiple=True, help="detector model(s) (default: both BlazeFace ranges)")
+@click.option("--scores", default="0.5,0.4,0.3", show_default=True, help="score thresholds to report")
+@click.option("--zoom", default=0.6, show_default=True,
+              help="second pass on the central share of a photo without a face (0: off)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document (with every miss) instead of lines")
+@config_option
+def recall(data_dir, detectors, scores, zoom, as_json, config_path):
+    """Detector recall: every LFW photo (each holds a face) and false faces on one-person sets (AT&T, BBT)."""
+    from edge.cli.faces_lfw import recall_report
+
+    try:
+        thresholds = sorted({float(v) for v in scores.split(",")}, reverse=True)
+    except ValueError:
+        raise click.BadParameter(f"'{scores}': comma-separated scores, e.g. 0.5,0.4,0.3",
+                                 param_hint="--scores") from None
+    recall_report(_cfg(config_path), data_dir, detectors or ("blazeface_short", "blazeface_full"), thresholds,
+                  zoom or None, as_json)
+
+
 @faces.command(name="eval")
 @click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
 @click.option("--peer", is_flag=True, help="also score the face_recognition library (dlib) on the same pairs")
 @click.option("--sweep", is_flag=True, help="compare crops (box / aligned / template), margins 1.1-1.5 and mirroring on the pairs")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document instead of lines")
+@click.option("--lfw", "lfw_path", is_flag=False, flag_value="", default=None,
+              help="LFW's 10-fold protocol instead (default folder ../shared/data/faces/lfw)")
+@click.option("--folds", type=click.IntRange(2, 10), help="LFW: only the first N folds")
+@click.option("--limit", type=click.IntRange(1), help="LFW: the first N same and N different pairs of each fold")
+@click.option("--float/--no-float", "with_float", default=True, show_default=True, help="LFW: also the float models")
+@click.option("--cache", type=click.Path(), help="LFW: embeddings cache folder (default: the user cache)")
 @crop_options
 @config_option
-def eval_(data_dir, peer, sweep, as_json, crop, margin, mirror, config_path):
+def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, cache, crop, margin, mirror, fit,
+          config_path):
     """Accuracy through the full pipeline (detect, crop/align, embed): verification on the deepface pairs, and rank-1
-    identification on face-api.js BBT and AT&T with one enrolled picture per person and with all but one."""
+    identification on face-api.js BBT and AT&T with one enrolled picture per person and with all but one.
+    With --lfw: LFW View 2 (10 folds, each fold's threshold from the other nine), INT8, float and --peer."""
     from edge.errors import EdgekitError
     from edge.faces.evaluate import FaceSource, identification, pair_scores, verification_report
 
     cfg = _cfg(config_path)
+    if lfw_path is not None:
+        from edge.cli.faces_lfw import run_lfw
+
+        run_lfw(cfg, lfw_path or None, lambda is_float: _models(cfg, crop, margin, mirror, is_float, fit), peer, folds,
+                limit, with_float, cache, as_json)
+        return
     from edge.paths import shared_data_dir
 
     root = Path(data_dir) if data_dir else shared_data_dir() / "faces"
@@ -176,7 +243,7 @@ def eval_(data_dir, peer, sweep, as_json, crop, margin, mirror, config_path):
     id_sets = [(n, root / sub) for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")) if (root / sub).is_dir()]
     if not pair_files and not id_sets:
         raise EdgekitError(f"faces data {root}: no deepface pairs, faceapi_bbt or att in it", "pass --data with the shared faces folder")
-    detector, embedder = _models(cfg, crop, margin, mirror)
+    detector, embedder = _models(cfg, crop, margin, mirror, fit=fit)
     source = FaceSource(detector)  # each picture is read and detected once, whatever is compared
     threshold = cfg.thresholds.recognize
     say = (lambda *a: None) if as_json else click.echo

@@ -3,7 +3,6 @@ command, print its reply), push-model (sign and send a model, per-device progres
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ def _operator(o: dict):
 
 @click.group()
 def fleet():
-    """Operate devices over MQTT: ls, watch, cmd, push-model, keygen."""
+    """Operate devices over MQTT: ls, watch, cmd, push-model, keygen; the fleet store: ingest, events, gaps."""
 
 
 @fleet.command("ls")
@@ -61,7 +60,9 @@ def ls(wait, as_json, **o):
         s, t = d.get("status", {}), d.get("telemetry")
         tel = (f"fps={t.get('fps', '-')} outbox={t.get('outbox_depth', '-')} dropped={t.get('messages_dropped', '-')} "
                f"({time.time() - t.get('time', time.time()):.0f} s ago)") if t else "no telemetry yet"
-        click.echo(f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} {tel}")
+        unsigned = "  ALLOWS UNSIGNED COMMANDS" if s.get("allow_unsigned") else ""
+        click.echo(f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} "
+                   f"{tel}{unsigned}")
 
 
 @fleet.command()
@@ -70,9 +71,13 @@ def ls(wait, as_json, **o):
 @click.option("--count", type=int, default=0, help="stop after N events (0: run until Ctrl-C)")
 @click.option("--seconds", type=float, default=0, help="stop after this many seconds (0: no limit)")
 def watch(device, count, seconds, **o):
-    """Print events live as JSON lines (all devices, or DEVICE)."""
+    """Print events live as JSON lines (all devices, or DEVICE); a repeat of an event already shown (same device and
+    seq, as QoS 1 redelivery after an outage can bring) is dropped."""
     import queue
 
+    from fleetctl.operator import Repeats
+
+    repeats = Repeats()
     op = _operator(o)
     q: queue.SimpleQueue = queue.SimpleQueue()
     op.listeners.append(q.put)
@@ -83,6 +88,8 @@ def watch(device, count, seconds, **o):
             try:
                 msg = q.get(timeout=0.2)
             except queue.Empty:
+                continue
+            if repeats.seen(msg.topic, msg.payload):
                 continue
             click.echo(msg.payload.decode(errors="replace"))
             n += 1
@@ -131,7 +138,8 @@ def cmd(device, name, args, body, timeout, **o):
 @_broker_options
 @click.argument("card", type=click.Path(exists=True, dir_okay=False))
 @click.option("--devices", required=True, help="comma-separated device ids")
-@click.option("--key", "model_key", required=True, type=click.Path(exists=True, dir_okay=False), help="Ed25519 key that signs the model")
+@click.option("--key", "model_key", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Ed25519 key that signs the model (and the push's commands, unless --sign)")
 @click.option("--as", "name", help="the model name on the devices (default: the card's name)")
 @click.option("--url", help="the devices fetch the .tflite from this http(s) URL instead of receiving it over MQTT "
               "(it must serve the very file CARD describes: its sha256 and signature are checked)")
@@ -170,6 +178,7 @@ def keygen(out):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from edge.private import write_private
     from fleetctl.signing import public_key_b64
 
     path = Path(out).expanduser()
@@ -177,9 +186,110 @@ def keygen(out):
         raise EdgekitError(f"{path}: already exists", "pick another --out; a key is never overwritten")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    write_private(path, pem)  # 0600 (a new folder 0700) whatever the umask
     click.echo(f"private key: {path} (keep it secret)")
     click.echo(f"public key: {public_key_b64(key)}")
     click.echo("put the public key in the devices' config: mqtt.signing.ed25519_public_keys and/or mqtt.model_update.public_key")
+
+
+# ---- the fleet store: ingest, events, gaps ----
+_DB_HELP = "the store: sqlite:///PATH or a plain path (embedded), or postgresql://USER@HOST:PORT/DB"
+_DEFAULT_DB = "~/.local/share/edgekit/fleet.db"
+
+
+def _since(value: str | None) -> float | None:
+    """--since: 30s / 15m / 2h / 7d ago, an ISO time, or epoch seconds."""
+    import re
+    from datetime import datetime
+
+    if not value:
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
+    if m:
+        return time.time() - float(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise EdgekitError(f"--since {value!r}: not a time",
+                           "use 15m, 2h, 7d, 2026-12-02T10:00 or epoch seconds") from None
+
+
+@fleet.command()
+@_broker_options
+@click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
+@click.option("--group", default="edgekit-ingest", show_default=True,
+              help="shared-subscription group the workers share")
+@click.option("--worker", default="1", show_default=True,
+              help="this worker's name in the group (stable: its session is kept)")
+@click.option("--retention-days", type=float, default=None, help="delete events and telemetry older than this")
+@click.option("--seconds", type=float, default=0, help="stop after this many seconds (0: run until stopped)")
+def ingest(db, group, worker, retention_days, seconds, **o):
+    """Store every device's events (each once), telemetry and status; workers in one --group share the load."""
+    import signal
+    import threading
+
+    from fleetctl.ingest import IngestConfig, IngestWorker
+    from fleetctl.store import open_store
+
+    store = open_store(db)
+    cfg = IngestConfig(host=o["host"], port=o["port"], root=o["root"], group=group, worker=worker,
+                       username=o["username"], password=o["password"],
+                       retention_s=retention_days * 86400 if retention_days else None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    w = IngestWorker(cfg, store).start()
+    if not w.subscribed.wait(15):
+        w.stop()
+        raise EdgekitError(f"fleet ingest: not subscribed on {o['host']}:{o['port']} ({w.last_error or 'no answer'})",
+                           "check --username/--password and the broker's ACL")
+    click.echo(f"ingest {group}/{worker}: {', '.join(w.topics())} -> {db.split('@')[-1]}", err=True)
+    try:
+        stop.wait(seconds or None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        w.stop()
+        store.close()
+    click.echo(f"ingest {group}/{worker}: stored {w.stored} new events, {w.redelivered} redelivered skipped", err=True)
+
+
+@fleet.command()
+@click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
+@click.option("--device", help="only this device")
+@click.option("--type", "kind", help="only this event type (face_unknown, count_changed, ...)")
+@click.option("--since", help="15m, 2h, 7d, an ISO time or epoch seconds")
+@click.option("--limit", default=100, show_default=True)
+def events(db, device, kind, since, limit):
+    """Stored events, newest first, as JSON lines."""
+    from fleetctl.store import open_store
+
+    store = open_store(db)
+    try:
+        for e in store.events(device, kind, _since(since), limit):
+            click.echo(json.dumps(e))
+    finally:
+        store.close()
+
+
+@fleet.command()
+@click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
+@click.option("--device", help="only this device")
+@click.option("--json", "as_json", is_flag=True)
+def gaps(db, device, as_json):
+    """Sequence numbers missing between a device's stored events (dropped by its outbox bound, or lost)."""
+    from fleetctl.store import open_store
+
+    store = open_store(db)
+    try:
+        found = store.gaps(device)
+    finally:
+        store.close()
+    for g in found:
+        row = {"device": g.device_id, "first": g.first, "last": g.last, "missing": g.missing}
+        click.echo(json.dumps(row) if as_json else f"{g.device_id:<20} {g.first}..{g.last} ({g.missing} missing)")
+    if not found and not as_json:
+        click.echo("no gaps", err=True)

@@ -76,3 +76,17 @@ def import_(file, name, labels, decoder, input_range, max_detections, score_thre
     for note in r.notes:
         click.echo(f"  {note}")
     click.echo(f"wrote {r.card_path}")
+
+
+@models.command(name="coral-report")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--compiler-log", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="edgetpu_compiler's .log for this model: compared op by op")
+@click.option("--compiled", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the *_edgetpu.tflite compiled from this model: placements compared op by op")
+def coral_report(model, compiler_log, compiled):
+    """Per-op Edge TPU table for MODEL (op, count, mapped or why not), where the graph is cut, op versions."""
+    from converters.targets.edgetpu_report import report
+
+    lines, _ = report(model, compiler_log, compiled)
+    click.echo("\n".join(lines))

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 
 from edge.events.types import Event
+from edge.private import private_dir, write_private
 
 
 class CropWriter:
@@ -19,11 +20,12 @@ class CropWriter:
         crop, event.crop_image = event.crop_image, None  # the pixels never travel further
         if self.dir is None or crop is None:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         frame, track = getattr(event, "frame_id", 0), getattr(event, "track_id", 0)
         path = self.dir / f"{int(time.time() * 1000)}-{frame}-{track}.jpg"  # names sort by time
-        if cv2.imwrite(str(path), crop):
-            event.crop = str(path)
+        ok, jpeg = cv2.imencode(".jpg", crop)
+        if ok:  # a face: 0600 whatever the umask (cv2.imwrite would make it 0666 & ~umask)
+            event.crop = str(write_private(path, jpeg.tobytes()))
         self.written += 1
         if self.written % 50 == 1:  # prune now and then, not on every write
             crops = sorted(self.dir.glob("*.jpg"))

@@ -90,6 +90,23 @@ class SourceRestarted(Event):
 
 
 @dataclass(kw_only=True)
+class SourceLost(Event):
+    """A live source that was delivering stopped (closed, killed, or silent past its read timeout)."""
+    type: ClassVar[str] = "source_lost"
+    source: str
+    error: str
+    frames: int  # frames read before the loss
+
+
+@dataclass(kw_only=True)
+class SourceRestored(Event):
+    type: ClassVar[str] = "source_restored"
+    source: str
+    outage_s: float  # from the last frame before the loss to the first one after
+    attempts: int  # opens it took
+
+
+@dataclass(kw_only=True)
 class FrameUnreadable(Event):
     type: ClassVar[str] = "frame_unreadable"
     source: str

@@ -16,7 +16,7 @@ class FaceEmbedder:
     config's `embedder.align`)."""
 
     def __init__(self, card_path, accelerator=None, mirror: bool | None = None, crop: bool | str | None = None,
-                 margin: float | None = None):
+                 margin: float | None = None, fit: tuple | None = None):
         self.model = CardModel(card_path, accelerator)
         card = self.model.card
         if card.decoder.name != "embedding":
@@ -29,6 +29,7 @@ class FaceEmbedder:
         except EdgekitError as e:
             raise EdgekitError(f"embedder {card.name}: {e.what}", e.fix) from None
         self.margin = float(p.get("margin", 1.3)) if margin is None else float(margin)
+        self.fit = fit if fit is not None else p.get("fit")  # named chips: which keypoints the similarity is fitted to
         self.size = card.preprocess.width
         self.name = card.name
 
@@ -38,7 +39,7 @@ class FaceEmbedder:
 
     def crops(self, frame: np.ndarray, dets: Detections) -> list[np.ndarray]:
         kps = dets.keypoints if dets.keypoints is not None else [None] * len(dets)
-        return [face_crop(frame, b, k, self.margin, self.size, self.crop) for b, k in zip(dets.boxes, kps)]
+        return [face_crop(frame, b, k, self.margin, self.size, self.crop, self.fit) for b, k in zip(dets.boxes, kps)]
 
     def embed_crop(self, crop: np.ndarray) -> np.ndarray:
         """Unit vector (D,) of one face crop (size x size BGR, or any picture of a face: it is resized)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import EdgekitError
+from edge.private import private_file
 
 APPLICATION_ID = 0x45444B47  # "EDKG" in the SQLite header: marks the file as an edgekit gallery
 SCHEMA = """
@@ -39,7 +40,7 @@ class Gallery:
         self.path = Path(path)
         if self.path.is_dir():
             raise EdgekitError(f"gallery {self.path}: is a folder", "set gallery.path to a file, e.g. ~/.local/share/edgekit/gallery.db")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 before SQLite opens it: its -wal/-shm files take the same mode
         self._lock = threading.RLock()
         self.db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
         try:

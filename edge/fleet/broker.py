@@ -1,20 +1,47 @@
 """The embedded broker: with no `mqtt.host` configured the device runs amqtt in-process, bound to 127.0.0.1 only, so
 the demo works on a fresh machine without a broker. amqtt speaks MQTT 3.1.1 and binds 0.0.0.0:1883 unless told
-otherwise, so the listener here is always given explicitly. For a site, point `mqtt.host` at a real broker."""
+otherwise, so the listener here is always given explicitly. Every client must log in with the credentials generated
+on first start (`broker_login`): 127.0.0.1 is shared by every user of the machine. For a site, point `mqtt.host`
+at a real broker."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 import threading
+from pathlib import Path
 
 from edge.errors import EdgekitError
+from edge.private import check_secret, private_file
+
+LOGIN_FILE = "broker-credentials.json"
+
+
+def broker_login(state_dir: Path) -> tuple[dict, Path, bool]:
+    """The in-process broker's credentials from `state_dir`, made on first use (0600 in a 0700 folder):
+    ({username, password}, file, made now)."""
+    path = Path(state_dir).expanduser() / LOGIN_FILE
+    made = not path.exists()
+    if made:
+        login = {"username": "edgekit", "password": secrets.token_urlsafe(24)}
+        private_file(path).write_text(json.dumps(login) + "\n")
+    check_secret(path, "in-process broker credentials")
+    try:
+        login = json.loads(path.read_text())
+        if not (isinstance(login, dict) and all(isinstance(login.get(k), str) for k in ("username", "password"))):
+            raise ValueError("no username and password")
+    except (OSError, ValueError) as e:
+        raise EdgekitError(f"in-process broker credentials {path}: unreadable ({e})",
+                           "delete the file: new ones are made at the next start") from None
+    return {"username": login["username"], "password": login["password"]}, path, made
 
 
 class EmbeddedBroker:
     host = "127.0.0.1"  # never another interface: an open broker on the LAN would take anyone's commands
 
-    def __init__(self, port: int = 1883):
-        self.port = port
+    def __init__(self, port: int = 1883, login: dict | None = None):
+        self.port, self.login = port, login  # login: {username, password}; None only for tests that want it open
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broker = None
         self._ready = threading.Event()
@@ -42,7 +69,8 @@ class EmbeddedBroker:
         asyncio.set_event_loop(self._loop)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            "plugins": ({f"{__name__.rsplit('.', 1)[0]}.broker_login.LoginPlugin": dict(self.login)} if self.login else
+                        {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}),
         }
 
         async def main():

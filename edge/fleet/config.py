@@ -32,6 +32,8 @@ class DiscoveryConfig(Strict):
     """Home Assistant MQTT discovery."""
     enabled: bool = False
     prefix: str = "homeassistant"
+    # the person sensor goes OFF only after this long without a face track (one ending as the next begins is no absence)
+    person_off_delay_s: float = Field(2.0, ge=0, le=600)
 
 
 class SnapshotConfig(Strict):
@@ -51,6 +53,9 @@ class MqttConfig(Strict):
     protocol: Literal["5", "3.1.1"] = "5"  # MQTT 5 reports ACL refusals and carries response topics
     device_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # default: the site's device_id
     prefix: str = Field("edgekit/{device_id}/", description="topic prefix; {device_id} is replaced")
+    # Replies go to `<prefix>cmd/<name>/reply` or to an MQTT 5 response topic under this operator tree (where
+    # `edgekit fleet` listens); any other response topic (another device's commands, this one's own) is refused.
+    operator_replies: str = Field("edgekit/_ops/", pattern=r"^[^#+]+/$")
     username: str | None = None
     password: str | None = None
     tls: TlsConfig | None = None

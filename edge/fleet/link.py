@@ -52,6 +52,7 @@ class Device:
     reload_model: Callable[[str, Path], bool]  # a model update taken in; False if the loop does not run it
     live_frames: Callable[[], list]  # the latest camera frame(s), for a model update's smoke test
     commands: dict[str, Handler] = field(default_factory=dict)
+    read_only: frozenset[str] = frozenset()  # commands that change nothing (the rest run only when signed)
     accelerator: object = None  # the smoke test runs where the loop runs
 
 
@@ -79,6 +80,10 @@ class DeviceLink:
         self._running = False
         self._state: dict = {}
         self._own_state: dict = {}
+        # The retained state goes out only while connected, and on_connect sends the current one: published while
+        # connecting, paho queued it and on_connect sent it again (a subscriber saw one state twice).
+        self._state_lock = threading.Lock()
+        self._state_online = False
         self._jobs: queue.Queue = queue.Queue(maxsize=32)
         self.broker = None
         self.discovery = None
@@ -86,7 +91,8 @@ class DeviceLink:
             from edge.fleet.discovery import Discovery
 
             camera = self.snapshot_topic(cfg.snapshots.camera) if cfg.snapshots.on_events else None
-            self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera)
+            self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera,
+                                       off_delay_s=cfg.discovery.person_off_delay_s)
         self.model_updates = None
         self.device: Device | None = None
         self.client = self._client()
@@ -123,13 +129,23 @@ class DeviceLink:
         """Serve `device` (the running loop: its telemetry, state, commands, model updates) and connect in the
         background (an absent broker is retried; events wait in the outbox). A broker whose TLS certificate the
         configured CA does not trust is a configuration error and raises at once."""
+        if self.cfg.signing.allow_unsigned:
+            log.warning("WARNING: mqtt.signing.allow_unsigned is on: any client on the broker can enrol faces, "
+                        "change thresholds, remove identities, restart and update models. Labs only.")
         self._serve(device)
         if self.cfg.embedded:
-            from edge.fleet.broker import EmbeddedBroker
+            from edge.fleet.broker import EmbeddedBroker, broker_login
+            from edge.paths import state_dir
 
-            log.warning("mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d; "
-                        "set mqtt.host to report to yours", self.cfg.port)
-            self.broker = EmbeddedBroker(self.cfg.port).start()
+            login, path, made = broker_login(state_dir())
+            self.client.username_pw_set(login["username"], login["password"])
+            log.warning("mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d "
+                        "(login: username %s, password in %s); set mqtt.host to report to yours",
+                        self.cfg.port, login["username"], path)
+            if made:
+                log.warning("mqtt: new in-process broker password (for `edgekit fleet ... --username %s "
+                            "--password`): %s", login["username"], login["password"])
+            self.broker = EmbeddedBroker(self.cfg.port, login).start()
         self._running = True
         try:
             self.client.connect(self.cfg.broker_host, self.cfg.port, keepalive=self.cfg.keepalive_s)
@@ -162,7 +178,7 @@ class DeviceLink:
             self.telemetry_provider = device.telemetry
             for name, handler in device.commands.items():
                 if name not in self.handlers:  # the link's own commands stay
-                    self.on_command(name, handler)
+                    self.on_command(name, handler, read_only=name in device.read_only)
         if self.cfg.model_update.public_key:
             from edge.fleet.model_update import ModelUpdater
 
@@ -172,6 +188,7 @@ class DeviceLink:
                 live_frames=device.live_frames if device is not None else None,
                 accelerator=device.accelerator if device is not None else None)
             self.model_updates.register(self)
+            self.commands.verifier.trust("model_update", self.model_updates.key)  # the model key signs its steps
 
     def _swapped(self, name: str, card_path) -> None:
         """A model update installed and smoke-tested: the loop takes it in (raising rolls the update back)."""
@@ -192,8 +209,10 @@ class DeviceLink:
         self.last_error = None
         client.publish(self.prefix + "status", json.dumps(self.status("online")), qos=1, retain=True)
         client.subscribe(self.prefix + "cmd/+", qos=1)
-        if self._state or self._own_state:
-            self._publish_state()
+        with self._state_lock:
+            self._state_online = True
+            if self._state or self._own_state:
+                self._send_state()
         if self.discovery:
             client.subscribe(self.discovery.status_topic, qos=1)
             self.discovery.publish_all(client, self._state)
@@ -207,10 +226,15 @@ class DeviceLink:
             self.client.publish(self.prefix + "status", json.dumps(self.status("online")), qos=1, retain=True)
 
     def status(self, state: str) -> dict:
-        return {"state": state, "device_id": self.device_id, "since": self.started_at, **self.info}
+        status = {"state": state, "device_id": self.device_id, "since": self.started_at, **self.info}
+        if self.cfg.signing.allow_unsigned:
+            status["allow_unsigned"] = True  # said in the retained status too: whoever watches the fleet sees it
+        return status
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
+        with self._state_lock:
+            self._state_online = False
         if reason_code.is_failure and not (self.last_error or "").startswith("broker refused"):  # keep the why
             self.last_error = f"disconnected: {reason_code}"
 
@@ -284,10 +308,11 @@ class DeviceLink:
         return self.prefix + "snapshot/" + _topic_word(camera)
 
     def publish_snapshot(self, camera: str, jpeg: bytes) -> bool:
-        """A JPEG on snapshot/<camera> (QoS 1, not retained, not through the outbox); False while disconnected."""
+        """A JPEG on snapshot/<camera> (QoS 1, retained: a camera entity shows the latest one even after Home
+        Assistant restarts; not through the outbox); False while disconnected."""
         if not self.connected.is_set():
             return False
-        info = self.client.publish(self.snapshot_topic(camera), jpeg, qos=1)
+        info = self.client.publish(self.snapshot_topic(camera), jpeg, qos=1, retain=True)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # ---- telemetry and state ----
@@ -317,6 +342,11 @@ class DeviceLink:
             self.discovery.publish_all(self.client, self._state)
 
     def _publish_state(self) -> None:
+        with self._state_lock:
+            if self._state_online:
+                self._send_state()
+
+    def _send_state(self) -> None:
         self.client.publish(self.prefix + "state", json.dumps({**self._state, **self._own_state}), qos=1, retain=True)
 
     def _model_outcome(self, outcome: dict) -> None:
@@ -324,8 +354,8 @@ class DeviceLink:
         self._publish_state()
 
     # ---- commands: parsed and run on their own thread, so a slow one never stalls acknowledgements ----
-    def on_command(self, name: str, handler: Handler) -> None:
-        self.commands.register(name, handler)
+    def on_command(self, name: str, handler: Handler, read_only: bool = False) -> None:
+        self.commands.register(name, handler, read_only)
 
     @property
     def handlers(self) -> dict[str, Handler]:
@@ -338,12 +368,25 @@ class DeviceLink:
             return
         name = msg.topic[len(self.prefix + "cmd/"):]
         props = getattr(msg, "properties", None)
-        reply_to = getattr(props, "ResponseTopic", None) or self.prefix + f"cmd/{name}/reply"
+        reply_to, asked = self.prefix + f"cmd/{name}/reply", getattr(props, "ResponseTopic", None)
         correlation = getattr(props, "CorrelationData", None)
+        if asked and asked != reply_to and not self._operator_topic(asked):
+            # a reply published on e.g. <prefix>cmd/restart would be the device's own next command
+            why = (f"response topic {asked[:128]!r} refused: replies go to {reply_to} or under "
+                   f"{self.cfg.operator_replies} (mqtt.operator_replies)")
+            self._reply(reply_to, correlation, {"ok": False, "error": why})
+            return
+        reply_to = asked or reply_to
         try:
             self._jobs.put_nowait((name, msg.payload, reply_to, correlation))
         except queue.Full:
             self._reply(reply_to, correlation, {"ok": False, "error": "device busy: too many commands queued, retry later"})
+
+    def _operator_topic(self, topic: str) -> bool:
+        """A reply topic in the operators' tree: no wildcards, no command level, ends in /reply."""
+        rest = topic[len(self.cfg.operator_replies):]
+        return (topic.startswith(self.cfg.operator_replies) and topic.endswith("/reply")
+                and not set(topic) & set("+#\0") and "cmd" not in rest.split("/"))
 
     def _commands(self) -> None:
         while self._running:
@@ -375,6 +418,8 @@ class DeviceLink:
         while self._running and self.connected.is_set() and self.outbox.depth > self.refused and time.time() < deadline:
             time.sleep(0.02)
         self._running = False
+        if self.discovery:
+            self.discovery.close()
         for t in getattr(self, "_threads", []):
             t.join(timeout=2)
         self._settle(block=False)  # the publisher has stopped: its map is ours now

@@ -24,7 +24,9 @@ from cryptography.exceptions import InvalidSignature
 from edge.errors import EdgekitError
 from edge.fleet.config import ModelUpdateConfig
 from edge.fleet.security import load_public_key
+from edge.private import open_private, private_dir, write_private
 
+MAX_TRANSFERS = 2  # open at once; a new begin closes the oldest (each holds an open file and a staging file)
 CHUNK_BYTES = 32 * 1024  # raw bytes per chunk: base64 keeps a chunk under the default 64 KiB command limit
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -42,7 +44,7 @@ class _Transfer:
     def __init__(self, model: str, size: int, sha256: str, card: dict, signature: bytes, path: Path):
         self.model, self.size, self.sha256, self.card, self.signature, self.path = model, size, sha256, card, signature, path
         self.received, self.next_index, self.started = 0, 0, time.time()
-        self.file = open(path, "wb")
+        self.file = open_private(path, "wb")
 
 
 class ModelUpdater:
@@ -115,13 +117,16 @@ class ModelUpdater:
         if not signature:
             raise EdgekitError("model_update: unsigned (no valid base64 'signature')", "push it with `edgekit fleet push-model --key`")
         self._verify(model, sha, card, signature)  # refuse before anything is downloaded
-        staging = self.dir / ".incoming"
-        staging.mkdir(exist_ok=True)
+        staging = private_dir(self.dir / ".incoming")
+        with self.lock:
+            stale = [v for v in self.transfers.values() if time.time() - v.started > 3600]
+            over = max(0, len(self.transfers) - MAX_TRANSFERS + 1)
+            stale += sorted(self.transfers.values(), key=lambda v: v.started)[:over]
+        for old in dict.fromkeys(stale):
+            self._drop(old)
         tid = uuid.uuid4().hex
         t = _Transfer(model, size, sha, card, signature, staging / f"{tid}.tflite")
         with self.lock:
-            for old in [k for k, v in self.transfers.items() if time.time() - v.started > 3600]:
-                self._drop(self.transfers[old])
             self.transfers[tid] = t
         url = body.get("url")
         if url is not None:
@@ -201,12 +206,12 @@ class ModelUpdater:
         card_path = self.installed()[t.model]
         model_path = card_path.with_name(f"{t.model}.tflite")
         backup = self.dir / ".rollback"
-        backup.mkdir(exist_ok=True)
+        private_dir(backup)
         saved = [(p, backup / p.name) for p in (model_path, card_path) if p.exists()]
         for live, copy in saved:
             shutil.copy2(live, copy)
         staged_card = t.path.with_suffix(".card.json")
-        staged_card.write_text(json.dumps(t.card, indent=2) + "\n")
+        write_private(staged_card, (json.dumps(t.card, indent=2) + "\n").encode())
         os.replace(t.path, model_path)  # each file swaps atomically; the card's sha256 ties the two together
         os.replace(staged_card, card_path)
         try:

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from edge.errors import EdgekitError
+from edge.private import private_file
 
 
 def nonces_path_for(outbox_path: str | Path) -> Path:
@@ -19,7 +20,7 @@ class NonceStore:
     def __init__(self, path: str | Path):
         path = Path(path).expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # 0600 in a 0700 folder before SQLite opens it
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, ts REAL NOT NULL)")

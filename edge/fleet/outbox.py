@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
+from edge.private import private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -50,7 +51,7 @@ class Outbox:
         self.cfg = cfg
         path = Path(cfg.path).expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # 0600 in a 0700 folder before SQLite opens it (its -wal/-shm take the same mode)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed row survives a process kill

@@ -18,15 +18,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
+from edge.private import check_secret
 
 
 class SigningConfig(BaseModel):
-    """`mqtt.signing`: which keys may sign commands. With any key set, unsigned commands are refused."""
+    """`mqtt.signing`: who may command the device. A command that changes it (enroll, remove_identity, set_config,
+    restart, model_update, ...) runs only when signed by a key here; read-only ones (stats, get_config, identities,
+    ...) too, unless `unsigned_read_only`. `allow_unsigned` (labs only) takes every command unsigned, and the device
+    says so at start and in its retained status."""
     model_config = ConfigDict(extra="forbid")
     ed25519_public_keys: list[str] = []  # base64 raw public keys (`edgekit fleet keygen` prints one)
-    hmac_key_file: str | None = None  # a file holding a shared secret (keep it 0600)
+    hmac_key_file: str | None = None  # a file holding a shared secret (0600: refused if others can read it)
     window_s: float = Field(120.0, gt=0)  # a command older or newer than this is refused
-    required: bool | None = None  # default: required when any key is configured
+    unsigned_read_only: bool = False  # answer read-only commands unsigned (anyone on the broker can then read them)
+    allow_unsigned: bool = False  # labs only: any client on the broker can change the device
 
 
 def signed_bytes(device_id: str, name: str, body: dict) -> bytes:
@@ -53,6 +58,7 @@ class CommandVerifier:
         self.keys = [load_public_key(k, f"mqtt.signing.ed25519_public_keys[{i}]") for i, k in enumerate(cfg.ed25519_public_keys)]
         self.hmac_key = None
         if cfg.hmac_key_file:
+            check_secret(cfg.hmac_key_file, "mqtt.signing.hmac_key_file")
             try:
                 self.hmac_key = Path(cfg.hmac_key_file).expanduser().read_bytes().strip()
             except OSError as e:
@@ -60,16 +66,28 @@ class CommandVerifier:
                                    "point it at a readable file holding the shared secret") from None
             if len(self.hmac_key) < 16:
                 raise EdgekitError("mqtt.signing.hmac_key_file: the secret is shorter than 16 bytes", "use a longer random secret")
-        self.required = cfg.required if cfg.required is not None else bool(self.keys or self.hmac_key)
+        self.command_keys: dict[str, list[Ed25519PublicKey]] = {}  # keys trusted for one command only
         self._seen: dict[str, float] = {}  # nonce -> ts, forgotten once outside the window
         self._lock = threading.Lock()
 
-    def check(self, name: str, body: dict, now: float | None = None) -> None:
+    def trust(self, name: str, key: Ed25519PublicKey) -> None:
+        """Also accept `key`'s signatures on command `name` (the model key signs model_update's steps)."""
+        self.command_keys.setdefault(name, []).append(key)
+
+    def how_to_sign(self, name: str) -> str:
+        if self.keys or self.hmac_key or self.command_keys.get(name):
+            return "sign it: edgekit fleet cmd DEVICE NAME --sign KEYFILE (a key whose public half is in mqtt.signing)"
+        return ("this device trusts no key yet: put the public key `edgekit fleet keygen` prints in "
+                "mqtt.signing.ed25519_public_keys (labs only: mqtt.signing.allow_unsigned: true)")
+
+    def check(self, name: str, body: dict, now: float | None = None, read_only: bool = False) -> None:
+        """Raise unless `body` may run: signed, fresh, never seen; unsigned only under allow_unsigned, or for a
+        read-only command under unsigned_read_only."""
         sig = body.get("sig")
         if sig is None:
-            if self.required:
-                raise EdgekitError("command is not signed", "sign it (edgekit fleet cmd signs with --key)")
-            return
+            if self.cfg.allow_unsigned or (read_only and self.cfg.unsigned_read_only):
+                return
+            raise EdgekitError(f"command {name[:64]!r} is not signed", self.how_to_sign(name))
         if not isinstance(sig, str) or ":" not in sig:
             raise EdgekitError("'sig' must be 'ed25519:<base64>' or 'hmac-sha256:<base64>'")
         ts, nonce = body.get("ts"), body.get("nonce")
@@ -84,7 +102,7 @@ class CommandVerifier:
             raise EdgekitError("'sig' is not valid base64") from None
         data = signed_bytes(self.device_id, name, body)
         if alg == "ed25519":
-            if not any(_ed25519_ok(k, raw, data) for k in self.keys):
+            if not any(_ed25519_ok(k, raw, data) for k in self.keys + self.command_keys.get(name, [])):
                 raise EdgekitError("bad signature: no configured Ed25519 key signed this command")
         elif alg == "hmac-sha256":
             if self.hmac_key is None or not hmac.compare_digest(raw, hmac.new(self.hmac_key, data, hashlib.sha256).digest()):

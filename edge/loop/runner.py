@@ -17,6 +17,7 @@ from edge.events.bus import EventBus
 from edge.loop import telemetry as report
 from edge.loop.frames import FrameCheck, LatestFrame
 from edge.loop.hotswap import model_versions, swap_in
+from edge.loop.motion import MotionGate
 from edge.loop.pacing import Pacer
 from edge.loop.reconfig import reconfigured
 from edge.stats import StageTimer
@@ -30,7 +31,10 @@ class FrameLoop:
         self.latest = latest or LatestFrame()
         self.timer = StageTimer()
         self.models_lock = threading.Lock()
-        self.app = APPS.get(cfg.app)(cfg, AppContext(bus.emit, self.timer, self.models_lock))
+        self.motion = MotionGate(cfg.motion) if cfg.motion is not None else None
+        if self.motion is not None and cfg.motion.idle_every > 1:
+            self.capture.wanted = self.motion.wants_next  # still scenes: frames grabbed, not decoded
+        self.app = APPS.get(cfg.app)(cfg, AppContext(bus.emit, self.timer, self.models_lock, self.motion))
         self.checks = FrameCheck(expected_size(cfg.source), bus.emit)
         self._stop = threading.Event()
         self.pacer = Pacer(peripherals, self.capture, self._stop)
@@ -42,11 +46,16 @@ class FrameLoop:
     def run(self, max_frames: int | None = None) -> dict:
         frame_meta = {"frame_id": 0, "frame_time": 0.0}
         if self.notifier is not None:
-            self.notifier.ready("models loaded; opening " + self.cfg.source.uri)
+            unsigned = getattr(getattr(self.cfg.mqtt, "signing", None), "allow_unsigned", False)
+            warn = "WARNING: unsigned commands allowed (mqtt.signing.allow_unsigned); " if unsigned else ""
+            # `systemctl status` shows it; the source's name has its credentials masked
+            self.notifier.ready(warn + "models loaded; opening " + self.capture.source.name)
         t_wait = time.perf_counter()
         for frame in self.capture.frames():
             self.timer.add("capture", time.perf_counter() - t_wait)
             frame_meta = {"frame_id": frame.frame_id, "frame_time": round(frame.time, 3)}
+            if frame.gap_s is not None:  # the source was lost and came back: nothing seen before continues
+                self.app.finish(frame_meta)
             self.step(frame.image, frame_meta)
             if self.notifier is not None:
                 self.notifier.frame()  # the watchdog is petted only while frames flow
@@ -67,6 +76,12 @@ class FrameLoop:
         self.frames += 1
         self.rate.tick()
         self.latest.value = (image, meta)
+        if self.motion is not None:
+            with self.timer.stage("motion"):
+                moved = self.motion.check(image, self.app.tracking())
+            if not moved:
+                self.app.idle(image, meta)
+                return
         self.app.process(image, meta)
 
     def stop(self) -> None:

@@ -50,7 +50,8 @@ def counters(loop) -> dict:
     """The keys run stats and telemetry share."""
     return {"frames": loop.frames, "dropped": loop.capture.dropped - loop.pacer.idle_skipped,
             "idle_skipped": loop.pacer.idle_skipped, "rejected": loop.checks.rejected,
-            "reopened": loop.capture.reopened, "stages": loop.timer.summary(), "peak_rss_mb": peak_rss_mb()}
+            "reopened": loop.capture.reopened, "stages": loop.timer.summary(), "peak_rss_mb": peak_rss_mb(),
+            **({"motion": loop.motion.stats()} if loop.motion is not None else {})}
 
 
 def run_stats(loop) -> dict:

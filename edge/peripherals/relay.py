@@ -57,6 +57,8 @@ class Relay:
     def _unlock(self, event: dict, now: float) -> RelayAudit:
         who = dict(identity=event.get("identity"), track_id=event.get("track_id"), frame_id=event.get("frame_id"),
                    score=event.get("score"))
+        if event.get("unlock") is False:  # recognised, but below the unlock operating point (thresholds.unlock)
+            return self._audit("unlock", "refused", reason="below_unlock_threshold", **who)
         unknown = self.unknown_in_view(now)
         if self.cfg.interlock_unknown and unknown:
             return self._audit("unlock", "refused", reason="unknown_in_view", unknown_tracks=unknown, **who)

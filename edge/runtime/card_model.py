@@ -52,19 +52,20 @@ class CardModel:
             raise EdgekitError(f"model card {self.card.name}: task '{self.card.task}' is not what this stage runs",
                                f"pick a card whose task is {' or '.join(tasks)}")
         self.accelerator = make_accelerator(accelerator_config(accelerator, threads))
+        self.model_path = self.accelerator.model_path(self.card)
         try:
-            self.interpreter = self.accelerator.interpreter(str(self.card.path))
+            self.interpreter = self.accelerator.interpreter(str(self.model_path))
             self.interpreter.allocate_tensors()
         except EdgekitError:
             raise
         except (ValueError, RuntimeError) as e:
             raise EdgekitError(
-                f"model {self.card.path}: cannot be loaded ({str(e).splitlines()[0]})",
+                f"model {self.model_path}: cannot be loaded ({str(e).splitlines()[0]})",
                 f"the file is corrupt or truncated: rebuild it with `edgekit models build {self.card.name}`",
             ) from None
         inputs = self.interpreter.get_input_details()
         if len(inputs) != 1:
-            raise EdgekitError(f"model {self.card.path}: has {len(inputs)} inputs, edgekit models take one", "re-convert with one input")
+            raise EdgekitError(f"model {self.model_path}: has {len(inputs)} inputs, edgekit models take one", "re-convert with one input")
         self._in = inputs[0]
         self._in_q = TensorQuant(self._in)
         self.input_shape = tuple(int(d) for d in self._in["shape"])
@@ -73,7 +74,7 @@ class CardModel:
         wanted = [t.name for t in self.card.output_tensors] or [d["name"] for d in outputs]
         missing = [n for n in wanted if n not in by_name]
         if missing:
-            raise EdgekitError(f"model card for {self.card.path}: output tensor(s) {missing} are not in the model", f"rebuild it with `edgekit models build {self.card.name}`")
+            raise EdgekitError(f"model card for {self.model_path}: output tensor(s) {missing} are not in the model", f"rebuild it with `edgekit models build {self.card.name}`")
         self.output_details = [by_name[n] for n in wanted]
         self._out_q = [TensorQuant(d) for d in self.output_details]
         self._check_card()
@@ -85,7 +86,7 @@ class CardModel:
         expected = (1, p.height, p.width, c) if p.layout == "NHWC" else (1, c, p.height, p.width)
         if self.input_shape != expected:
             raise EdgekitError(
-                f"model card for {self.card.path}: preprocess gives {expected} but the model's input is {self.input_shape}",
+                f"model card for {self.model_path}: preprocess gives {expected} but the model's input is {self.input_shape}",
                 "fix width/height/layout/color in the card, or rebuild the model",
             )
 

@@ -5,7 +5,9 @@ embedder sees (`face_crop`), made in one of three ways (the embedder card's `dec
 - "aligned": the same square, rotated about its centre so the eyes are level (a similarity transform whose rotation
   comes from the eye keypoints and whose scale and centre come from the box);
 - "template": the similarity transform (least squares over eyes, nose and mouth, cv2.estimateAffinePartial2D) that
-  puts the keypoints on a canonical template, so scale and centre follow the face itself, not the box.
+  puts the keypoints on a canonical template, so scale and centre follow the face itself, not the box;
+- a named chip from edge.vision.templates ("dlib_chip", "arcface_112"): the same fit onto the chip the embedder was
+  trained on (its own size and padding; `margin` does not apply; `fit` picks the keypoints).
 
 Measured on the deepface pairs (docs/benchmarks.md, "Face accuracy"): "template" x1.3 wins for FaceRes."""
 from __future__ import annotations
@@ -14,8 +16,9 @@ import cv2
 import numpy as np
 
 from edge.errors import EdgekitError
+from edge.vision.templates import TEMPLATES
 
-CROPS = ("box", "aligned", "template")
+CROPS = ("box", "aligned", "template", *TEMPLATES)
 
 # Where BlazeFace's keypoints (0 right eye, 1 left eye - the subject's -, 2 nose tip, 3 mouth centre) sit, as fractions
 # of its square box, on a level, left-right symmetric face: the mean over the 40 face-api.js BBT faces (BlazeFace short
@@ -33,15 +36,29 @@ def crop_mode(crop: bool | str) -> str:
 
 
 def face_crop(image: np.ndarray, box: np.ndarray, keypoints: np.ndarray | None, margin: float, size: int,
-              crop: bool | str) -> np.ndarray:
-    """size x size crop; `crop` as in crop_mode. Without keypoints every mode falls back to "box"."""
+              crop: bool | str, fit=None) -> np.ndarray:
+    """size x size crop; `crop` as in crop_mode; `fit`: named chips' keypoints (default: the template's). Without
+    keypoints every mode falls back to "box"."""
     mode = crop_mode(crop)
     if mode == "box" or keypoints is None:
         return cv2.resize(square_crop(image, box, margin), (size, size), interpolation=cv2.INTER_AREA)
-    m = eye_level_matrix(box, keypoints, margin, size) if mode == "aligned" else template_matrix(keypoints, margin, size)
+    if mode in TEMPLATES:
+        m = chip_matrix(keypoints, TEMPLATES[mode], size, fit)
+    elif mode == "aligned":
+        m = eye_level_matrix(box, keypoints, margin, size)
+    else:
+        m = template_matrix(keypoints, margin, size)
     if m is None:  # degenerate keypoints (all on one spot): the box is still a face
         return cv2.resize(square_crop(image, box, margin), (size, size), interpolation=cv2.INTER_AREA)
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+def chip_matrix(keypoints: np.ndarray, template, size: int, fit=None) -> np.ndarray | None:
+    """2x3 similarity taking the chosen keypoints onto a named chip template (edge.vision.templates), at `size`."""
+    dst, idx = template.target(size, fit)
+    src = np.asarray(keypoints, np.float32)[list(idx)]
+    m, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1e6)
+    return m
 
 
 def eye_level_matrix(box: np.ndarray, keypoints: np.ndarray, margin: float, size: int) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""IoU tracker: detections keep a track id across frames; tracks unseen for `max_missed` frames end."""
+"""IoU tracker: detections keep a track id across frames; a track ends when it was missed by `max_missed` detector
+runs in a row plus one. Misses are counted per update, not per frame: frames the motion gate kept from the detector
+(edge.loop.motion) are no evidence that a face left, so a visitor standing still stays one track."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ class Track:
     first_frame: int
     last_frame: int
     hits: int = 1
+    missed: int = 0  # detector runs in a row that did not see it
     embedded_frame: int | None = None
     embedded_area: float = 0.0
     embedded_sharpness: float = 0.0
@@ -50,14 +53,16 @@ class IouTracker:
                 used_t.add(ti)
                 used_d.add(di)
                 t = live[ti]
-                t.box, t.last_frame, t.hits = dets.boxes[di].copy(), frame_id, t.hits + 1
+                t.box, t.last_frame, t.hits, t.missed = dets.boxes[di].copy(), frame_id, t.hits + 1, -1
                 ids[di] = t.id
         for di in np.flatnonzero(ids == 0):
             t = Track(self._next, dets.boxes[di].copy(), frame_id, frame_id)
             self.tracks[t.id] = t
             ids[di] = t.id
             self._next += 1
-        ended = [t for t in self.tracks.values() if frame_id - t.last_frame > self.max_missed]
+        for t in live:
+            t.missed += 1  # matched ones were set to -1 above
+        ended = [t for t in self.tracks.values() if t.missed > self.max_missed]
         for t in ended:
             del self.tracks[t.id]
         return dets.with_(track_ids=ids), ended

@@ -16,6 +16,7 @@ from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
 from edge.faces.gallery import Gallery
 from edge.faces.matcher import Matcher
+from edge.vision.regions import detect_around
 from edge.vision.tracker import IouTracker, face_sharpness
 
 
@@ -90,7 +91,7 @@ class DoorbellApp(App):
     def _process(self, image: np.ndarray, meta: dict) -> None:
         timer = self.ctx.timer
         with timer.stage("detect"):
-            dets = self.detector.detect(image)
+            dets = self._detect(image)
         with timer.stage("track"):
             dets, ended = self.tracker.update(dets, meta["frame_id"])
         for track in ended:
@@ -115,6 +116,19 @@ class DoorbellApp(App):
                 self.decisions[event.type] += 1
                 event.crop_image = crops[k]  # the crop enricher saves it when events.crops_dir is set
                 self.ctx.emit(event)
+
+    def tracking(self) -> bool:
+        return bool(self.tracker.tracks)
+
+    def _detect(self, image: np.ndarray):
+        """The whole frame, or only around the motion and the live tracks when the gate says where (motion.regions):
+        a visitor standing still while a car passes elsewhere is still looked for."""
+        motion = self.ctx.motion
+        if motion is None or motion.boxes is None:
+            return self.detector.detect(image)
+        boxes = np.concatenate([motion.boxes, *(t.box[None] for t in self.tracker.tracks.values())])
+        return detect_around(self.detector.detect, image, boxes, self.detector.model.input_size,
+                             motion.cfg.region_margin)
 
     def _to_embed(self, image: np.ndarray, dets, frame_id: int) -> tuple[list[int], dict]:
         """Which undecided, big enough faces the schedule wants embedded on this frame (and their sharpness)."""
@@ -141,7 +155,7 @@ class DoorbellApp(App):
         return Gallery(self.gallery.path).add(name, self.embedder.name, vector, source)
 
     def commands(self) -> dict[str, Command]:
-        return {"identities": Command(self._identities), "remove_identity": Command(self._remove, True),
+        return {"identities": Command(self._identities, read_only=True), "remove_identity": Command(self._remove, True),
                 "enroll": Command(self._enroll, True)}
 
     def _identities(self, body: dict) -> dict:

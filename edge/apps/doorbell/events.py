@@ -20,6 +20,7 @@ class FaceDecision(FrameEvent):
 class FaceRecognized(FaceDecision):
     type: ClassVar[str] = "face_recognized"
     identity: str
+    unlock: bool = True  # the score reached thresholds.unlock: the relay may open for it
 
 
 @dataclass(kw_only=True)

@@ -24,6 +24,9 @@ class Thresholds(BaseModel):
     recognize: float = Field(0.60, ge=-1, le=1)
     unknown: float = Field(0.50, ge=-1, le=1)
     instant: float = Field(0.70, ge=-1, le=1)
+    # The stricter operating point the door relay needs (`faces calibrate --lfw`: FAR <= 1e-3 on LFW's pairs). A
+    # recognition carries `unlock: true` only when its score reaches it; unset = `recognize`.
+    unlock: float | None = Field(None, ge=-1, le=1)
     min_votes: int = Field(2, ge=1)
     max_attempts: int = Field(6, ge=1)
     majority: float = Field(0.6, gt=0, le=1)
@@ -32,6 +35,8 @@ class Thresholds(BaseModel):
     def ordered(self):
         if not self.unknown <= self.recognize <= self.instant:
             raise ValueError(f"need unknown <= recognize <= instant, got {self.unknown}, {self.recognize}, {self.instant}")
+        if self.unlock is not None and self.unlock < self.recognize:
+            raise ValueError(f"need recognize <= unlock, got {self.recognize}, {self.unlock}")
         return self
 
 
@@ -94,7 +99,8 @@ class DoorbellVote:
                       frame_id=frame["frame_id"], frame_time=frame["frame_time"])
         if identity is None:
             return FaceUnknown(**fields)
-        return FaceRecognized(identity=identity, **fields)
+        unlock = self.t.recognize if self.t.unlock is None else self.t.unlock
+        return FaceRecognized(identity=identity, unlock=bool(score >= unlock), **fields)
 
     def end(self, track: Track, frame: dict) -> list[FaceDecision | FaceLeft]:
         """A track ended: a face that was looked at but never decided (it left while its scores sat in the band) is

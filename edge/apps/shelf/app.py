@@ -29,13 +29,20 @@ class ShelfApp(App):
     def process(self, image: np.ndarray, meta: dict) -> None:
         with self.ctx.timer.stage("shelf"), self.ctx.models_lock:  # gate, detect (tiled), zones, smoothing
             events = self.run.process(image, meta["frame_time"])
+        self._emit(events, meta)
+
+    def idle(self, image: np.ndarray, meta: dict) -> None:
+        """Nothing moved: no detection, but out-of-stock holds still run on frame time."""
+        self._emit(self.run.shelf.tick(meta["frame_time"]), meta)
+
+    def _emit(self, events, meta: dict) -> None:
         for event in events:
             self.events += 1
             event.frame_id = meta["frame_id"]
             self.ctx.emit(event)
 
     def commands(self) -> dict[str, Command]:
-        return {"shelf_state": Command(lambda body: self.run.shelf.state())}
+        return {"shelf_state": Command(lambda body: self.run.shelf.state(), read_only=True)}
 
     def state(self) -> dict:
         return {"shelf": self.run.shelf.state()}

@@ -2,6 +2,8 @@
 delegates the accelerator adds (none for the plain CPU, whose XNNPACK LiteRT applies by itself)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from edge.registry import Registry
 from edge.runtime.interpreter import require_interpreter
 
@@ -17,6 +19,10 @@ class Accelerator:
 
     def delegates(self) -> list:
         return []
+
+    def model_path(self, card) -> Path:
+        """The file this accelerator runs for a card: the plain .tflite unless the accelerator needs its own build."""
+        return card.path
 
     def interpreter(self, model_path: str):
         Interpreter = require_interpreter()

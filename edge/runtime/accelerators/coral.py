@@ -6,13 +6,18 @@ build machine. The model must be compiled with `edgetpu_compiler` (`edgekit conv
 from __future__ import annotations
 
 import ctypes
+import logging
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.card import sha256_file
 from edge.errors import EdgekitError
 from edge.runtime.accelerators.base import ACCELERATORS, Accelerator
 from edge.runtime.interpreter import load_delegate
+
+log = logging.getLogger(__name__)
 
 
 class CoralConfig(BaseModel):
@@ -30,6 +35,20 @@ class CoralAccelerator(Accelerator):
 
     def delegates(self) -> list:
         return [self.delegate()]
+
+    def model_path(self, card) -> Path:
+        """The edgetpu_compiler output the card names (NAME_edgetpu.tflite): the plain INT8 file would leave every op
+        on the CPU. A card without one still runs, on the CPU, and says so."""
+        compiled = card.compiled.get("edgetpu")
+        if not compiled:
+            log.warning("model %s: not compiled for the Edge TPU (no compiled.edgetpu in its card): every op runs on "
+                        "the CPU; convert it with edgetpu_compiler on PATH (`edgekit convert --target coral`)", card.name)
+            return card.path
+        path = card.path.parent / compiled["tflite"]
+        if not path.is_file() or sha256_file(path) != compiled["sha256"]:
+            raise EdgekitError(f"model {path}: missing or its sha256 differs from its card's compiled.edgetpu",
+                               f"re-convert it with `edgekit convert --target coral` (card {card.name})")
+        return path
 
     def delegate(self):
         try:

@@ -1,0 +1,227 @@
+"""`fleet ingest` on a real mosquitto into SQLite and a real PostgreSQL, with real device links: every event stored
+exactly once under faults (the broker restarted mid-stream, a worker killed with -9 and restarted, two workers on one
+shared subscription), and gaps reported exactly where a device's outbox bound really dropped events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.fleet.config import MqttConfig
+from edge.fleet.link import DeviceLink
+from edge.fleet.outbox import OutboxConfig
+from fleetctl.ingest import IngestConfig, IngestWorker
+from fleetctl.store import Gap, open_store
+from tests.fixtures.mqtt import Consumer, link_cfg
+from tests.mqtt_broker import MOSQUITTO, Broker
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
+
+
+def _devices(port: int, tmp_path: Path, n: int, **kw) -> list[DeviceLink]:
+    links = [
+        DeviceLink(link_cfg(port, tmp_path / f"d{i}", **kw), f"door{i}", {"app": "doorbell"}).start() for i in range(n)
+    ]
+    for link in links:
+        assert link.connected.wait(10), link.last_error
+    return links
+
+
+def _wait(pred, timeout=60.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _stored(store) -> int:
+    return store.counts()["events"]
+
+
+class Worker:
+    """`edgekit fleet ingest` as its own process, as an operator runs it."""
+
+    def __init__(self, port: int, db: str, name: str, log: Path, group: str = "g"):
+        self.args = [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "fleet",
+            "ingest",
+            "--port",
+            str(port),
+            "--db",
+            db,
+            "--group",
+            group,
+            "--worker",
+            name,
+        ]
+        self.log = log
+        self.start()
+
+    def start(self) -> "Worker":
+        self.log.write_text("")
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"),
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert _wait(lambda: " -> " in self.log.read_text() or self.proc.poll() is not None, 30), self.log.read_text()
+        assert self.proc.poll() is None, self.log.read_text()
+        return self
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        """SIGTERM; how many new events this run of the worker stored."""
+        self.proc.terminate()
+        self.proc.wait(30)
+        line = [ln for ln in self.log.read_text().splitlines() if "stored" in ln][-1]
+        return int(line.split("stored ")[1].split()[0])
+
+
+def test_worker_stores_events_status_and_telemetry(broker, store_url, tmp_path):
+    store = open_store(store_url)
+    worker = IngestWorker(IngestConfig(port=broker.port, worker="t1"), open_store(store_url)).start()
+    assert worker.subscribed.wait(10)
+    links = _devices(broker.port, tmp_path, 3)
+    try:
+        for i in range(100):
+            for link in links:
+                link.sink.emit({"type": "face_unknown" if i % 2 else "face_recognized", "n": i})
+        assert _wait(lambda: _stored(store) >= 300 and all(d["telemetry"] for d in store.devices()), 30), store.counts()
+        assert store.counts() == {"events": 300, "distinct": 300, "devices": 3}
+        assert store.gaps() == []
+        devices = {d["device"]: d for d in store.devices()}
+        assert devices["door1"]["status"]["state"] == "online" and "uptime_s" in devices["door1"]["telemetry"]
+        assert {e["n"] for e in store.events(device="door2", kind="face_unknown", limit=1000)} == set(range(1, 100, 2))
+        links[0].stop()  # its retained status goes offline, and the store follows
+        links = links[1:]
+        assert _wait(lambda: {d["device"]: d for d in store.devices()}["door0"]["status"]["state"] == "offline", 10)
+    finally:
+        for link in links:
+            link.stop()
+        worker.stop()
+        worker.store.close()
+        store.close()
+
+
+def _emit(links, per_device: int, pause_s: float) -> threading.Thread:
+    def run():
+        for i in range(per_device):
+            for link in links:
+                link.sink.emit({"type": "face_unknown", "n": i})
+            time.sleep(pause_s)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_exactly_once_with_two_workers_a_kill_9_and_a_broker_restart(store_url, tmp_path):
+    broker = Broker(tmp_path / "broker", persistent=True).start()
+    store = open_store(store_url)  # the schema exists before two workers race to create it
+    w1 = Worker(broker.port, store_url, "w1", tmp_path / "w1.log")
+    w2 = Worker(broker.port, store_url, "w2", tmp_path / "w2.log")
+    links = _devices(broker.port, tmp_path, 3)
+    try:
+        emitter = _emit(links, 400, 0.01)  # 1,200 events over about 6 s
+        assert _wait(lambda: _stored(store) > 150, 30)
+        w1.kill()  # mid-batch, with messages it may have stored but not acknowledged
+        time.sleep(0.5)
+        w1.start()
+        assert _wait(lambda: _stored(store) > 600, 30)
+        broker.stop(graceful=True)  # mosquitto saves the sessions and their queues
+        time.sleep(1.0)
+        broker.start()
+        emitter.join(60)
+        assert _wait(lambda: _stored(store) >= 1200, 60), store.counts()
+        time.sleep(1.0)  # anything redelivered late would show up now
+        assert store.counts() == {"events": 1200, "distinct": 1200, "devices": 3}
+        assert store.gaps() == []
+        assert sorted(s for (s,) in store.execute("SELECT seq FROM events WHERE device_id = 'door1'")) == list(
+            range(1, 401)
+        )
+    finally:
+        for link in links:
+            link.stop()
+        counts = [w.stop() for w in (w1, w2)]
+        broker.stop()
+        store.close()
+    assert all(n > 0 for n in counts), counts  # the shared subscription gave both workers a share
+
+
+def test_gaps_are_reported_exactly_where_the_outbox_dropped_events(store_url, tmp_path):
+    broker = Broker(tmp_path / "broker", persistent=True).start()
+    store = open_store(store_url)
+    worker = IngestWorker(IngestConfig(port=broker.port, worker="g1"), open_store(store_url)).start()
+    assert worker.subscribed.wait(10)
+    truth = Consumer(broker.port, "edgekit/door0/events/#", persistent=True)  # what really reached the broker
+    cfg = MqttConfig(
+        host="127.0.0.1",
+        port=broker.port,
+        telemetry_interval_s=0.5,
+        outbox=OutboxConfig(path=str(tmp_path / "d0" / "o.db"), max_messages=50),
+    )
+    link = DeviceLink(cfg, "door0").start()
+    try:
+        assert link.connected.wait(10)
+        for i in range(20):
+            link.sink.emit({"type": "face_unknown", "n": i})
+        assert _wait(lambda: _stored(store) >= 20, 20)
+        broker.stop(graceful=True)
+        assert _wait(lambda: not link.connected.is_set(), 10)
+        for i in range(120):  # the outbox keeps the newest 50: about 70 are dropped
+            link.sink.emit({"type": "face_unknown", "n": 20 + i})
+        broker.start()
+        assert _wait(lambda: link.outbox.depth == 0, 30)
+        assert _wait(lambda: _stored(store) >= len(set(truth.event_seqs())), 20)
+        seen = set(truth.event_seqs())
+        stored = {s for (s,) in store.execute("SELECT seq FROM events")}
+        assert stored == seen and max(stored) == 140
+        assert link.outbox.stats()["messages_dropped"] > 0
+        missing = sorted(set(range(1, 141)) - seen)
+        assert missing, "the outbox bound dropped nothing: the test proves nothing"
+        gaps = store.gaps()
+        assert [s for g in gaps for s in range(g.first, g.last + 1)] == missing
+        assert all(isinstance(g, Gap) and g.device_id == "door0" for g in gaps)
+    finally:
+        link.stop()
+        truth.close()
+        worker.stop()
+        worker.store.close()
+        broker.stop()
+        store.close()
+
+
+def test_the_worker_applies_retention_as_it_runs(broker, store_url, tmp_path):
+    store = open_store(store_url)
+    cfg = IngestConfig(port=broker.port, worker="r1", retention_s=1.5, prune_every_s=0.2)
+    worker = IngestWorker(cfg, open_store(store_url)).start()
+    assert worker.subscribed.wait(10)
+    (link,) = _devices(broker.port, tmp_path, 1)
+    try:
+        for i in range(10):
+            link.sink.emit({"type": "face_unknown", "n": i})
+        assert _wait(lambda: _stored(store) == 10, 20)
+        assert _wait(lambda: _stored(store) == 0, 10)  # received more than 1.5 s ago: deleted by the running worker
+    finally:
+        link.stop()
+        worker.stop()
+        worker.store.close()
+        store.close()
