@@ -30,6 +30,15 @@ class Source(PackageFile):
     module_kwargs: dict = {}
     engine_packages: list[str] = []
     engine_stubs: list[str] = []  # modules the class's package imports but the network never uses (stand-ins)
+    # A pickled whole network names its classes by the training repo's layout (yolov5: models.yolo.DetectionModel):
+    # each top-level name maps onto a registry package's module (models: yolov5.models).
+    module_aliases: dict[str, str] = {}
+    # YOLO heads with boxes in input pixels ([1, N, cx, cy, w, h, ...]): export only that output, boxes divided by
+    # the input size, so one INT8 scale covers boxes and scores alike.
+    normalize_boxes: bool = False
+    # yolov5's Detect head decodes on 5-D tensors, whose split onnx2tf makes a Flex op: decode on 3-D ones instead
+    # (same arithmetic, checked exact on the SKU-110K YOLOv5n).
+    flat_yolov5_detect: bool = False
 
 
 class Calibration(Strict):

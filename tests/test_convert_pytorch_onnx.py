@@ -20,7 +20,8 @@ CARD = {
                "path": "facenet_pytorch/data/onet.pt",
                "sha256": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
                "format": "pytorch", "module": "facenet_pytorch.models.mtcnn:ONet", "module_kwargs": {"pretrained": False},
-               "engine_packages": ["facenet-pytorch==2.6.0"], "engine_stubs": ["torchvision", "PIL"],
+               "engine_packages": ["facenet-pytorch==2.6.0"],
+               "engine_stubs": ["torchvision", "PIL", "requests", "tqdm"],  # a bare `make engines` venv lacks them
                "input_shape": [3, 48, 48],
                "outputs": {"prob": "output2"}},
     # MTCNN's own normalisation: (x - 127.5) / 128, RGB
@@ -79,7 +80,8 @@ def test_onnx_export_of_the_same_model_takes_the_onnx_path(onet, tmp_path):
     script = str(engine_env.Path(__file__).resolve().parents[1] / "converters" / "engines" / "torch_to_onnx.py")
     onnx_path = tmp_path / "onet.onnx"
     engine_env.run("torch", [script, str(onet), str(onnx_path), "3,48,48", "--module", CARD["source"]["module"],
-                             "--kwargs", json.dumps({"pretrained": False}), "--stub", "torchvision", "--stub", "PIL"],
+                             "--kwargs", json.dumps({"pretrained": False}), "--stub", "torchvision", "--stub", "PIL",
+                             "--stub", "requests", "--stub", "tqdm"],
                    "export")
     card = {**CARD, "name": "mtcnn_onet_onnx", "source": {**CARD["source"], "format": "onnx"}}
     for k in ("module", "module_kwargs", "engine_packages", "engine_stubs", "input_shape"):

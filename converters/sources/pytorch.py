@@ -29,6 +29,12 @@ def load(source, path: Path):
             args += ["--module", source.module, "--kwargs", json.dumps(source.module_kwargs)]
         for name in source.engine_stubs:
             args += ["--stub", name]
+        for name, target in source.module_aliases.items():
+            args += ["--alias", f"{name}={target}"]
+        if source.normalize_boxes:
+            args.append("--normalize-boxes")
+        if source.flat_yolov5_detect:
+            args.append("--flat-yolov5-detect")
         r = engine_env.run("torch", args, f"pytorch source {path}")
         names = json.loads(r.stdout.strip().splitlines()[-1])["outputs"]
         mapped = source.model_copy(update={"outputs": {k: v for k, v in source.outputs.items()} or

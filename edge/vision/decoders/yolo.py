@@ -1,6 +1,8 @@
 """Ultralytics YOLOv8 / YOLO11 TFLite export: one output [1, 4 + classes, N] (or its transpose [1, N, 4 + classes]),
 rows cx, cy, w, h then one already-sigmoid score per class; no objectness, no NMS in the graph. TFLite exports give
-the box normalised to the input (0..1); other exports give input pixels: `normalized: auto` tells by the range."""
+the box normalised to the input (0..1); other exports give input pixels: `normalized: auto` tells by the range.
+YOLOv5 heads add an objectness column after the box ([cx, cy, w, h, obj, classes...]): `objectness: true`, and a
+box's score is obj * class."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,23 +23,28 @@ class Decoder:
         self.max_detections = int(p.get("max_detections", 300))
         self.normalized = p.get("normalized", "auto")  # true | false | "auto"
         self.agnostic = bool(p.get("agnostic_nms", False))
+        self.objectness = bool(p.get("objectness", False))  # YOLOv5: score = obj * class
+        self.first_class = 5 if self.objectness else 4
         self.size = np.array([card.preprocess.width, card.preprocess.height] * 2, np.float32)
         self.name = card.name
 
     def _rows(self, out: np.ndarray) -> np.ndarray:
-        """(N, 4 + classes) whatever way round the export put it."""
+        """(N, 4 [+ 1] + classes) whatever way round the export put it."""
         out = np.asarray(out).reshape(out.shape[-2:]) if out.ndim == 3 else np.asarray(out)
-        width = 4 + self.num_classes
+        width = self.first_class + self.num_classes
         if out.shape[0] == width:
             return out.T
         if out.shape[1] == width:
             return out
-        raise EdgekitError(f"model {self.name}: yolo output shape {out.shape} has no axis of 4 + {self.num_classes} classes",
+        raise EdgekitError(f"model {self.name}: yolo output shape {out.shape} has no axis of "
+                           f"{self.first_class} + {self.num_classes} classes",
                            "check the card's labels match the export's classes (or set decoder.params.num_classes)")
 
     def __call__(self, outputs, transform) -> Detections:
         rows = self._rows(outputs[0])
-        scores_all = rows[:, 4:]
+        scores_all = rows[:, self.first_class:]
+        if self.objectness:
+            scores_all = scores_all * rows[:, 4:5]
         best = scores_all.argmax(1)
         score = scores_all[np.arange(len(rows)), best]
         keep = score > self.score_threshold
