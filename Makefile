@@ -5,13 +5,18 @@ export EDGEKIT_MODELS ?= $(CURDIR)/.cache/models
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup sysdeps models bench peer engines arm64-check
+.PHONY: demo test lint setup sysdeps models bench peer engines arm64-check
 
 demo: models
 	$(BIN)/edgekit demo
 
 test: models
 	EDGEKIT_REQUIRE_ZOO=1 $(BIN)/pytest
+
+# Lint and format as pyproject's [tool.ruff] says (CI runs it before the tests).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 sysdeps:
 	bash scripts/sysdeps.sh

@@ -1,4 +1,5 @@
 """Real images for calibration and the gate, preprocessed exactly as the card says (edge.preprocess)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +19,12 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
 def resolve_all(entry: str) -> list[Path]:
     """Like resolve(), but a shared: entry may be a glob ('shared:faces/att/s0*')."""
     if entry.startswith("shared:") and any(c in entry for c in "*?["):
-        paths = sorted(shared_data_dir().glob(entry[len("shared:"):]))
+        paths = sorted(shared_data_dir().glob(entry[len("shared:") :]))
         if not paths:
-            raise EdgekitError(f"data {entry}: nothing matches in {shared_data_dir()}", "set EDGEKIT_SHARED_DATA to the shared data folder")
+            raise EdgekitError(
+                f"data {entry}: nothing matches in {shared_data_dir()}",
+                "set EDGEKIT_SHARED_DATA to the shared data folder",
+            )
         return paths
     return [resolve(entry)]
 
@@ -28,17 +32,22 @@ def resolve_all(entry: str) -> list[Path]:
 def resolve(entry: str) -> Path:
     """'shared:faces/att' -> ../shared/data/faces/att; 'media:carphone' -> the cached package file; else a path."""
     if entry.startswith("shared:"):
-        path = shared_data_dir() / entry[len("shared:"):]
+        path = shared_data_dir() / entry[len("shared:") :]
         if not path.exists():
-            raise EdgekitError(f"data {entry}: {path} not found", "set EDGEKIT_SHARED_DATA to the shared data folder, or pass --calib DIR")
+            raise EdgekitError(
+                f"data {entry}: {path} not found",
+                "set EDGEKIT_SHARED_DATA to the shared data folder, or pass --calib DIR",
+            )
         return path
     if entry.startswith("media:"):
         from edge.media import media
 
-        return media(entry[len("media:"):])
+        return media(entry[len("media:") :])
     path = Path(entry)
     if not path.exists():
-        raise EdgekitError(f"calibration data {entry}: not found", "pass a folder of images (jpg/png/pgm/bmp) or a video")
+        raise EdgekitError(
+            f"calibration data {entry}: not found", "pass a folder of images (jpg/png/pgm/bmp) or a video"
+        )
     return path
 
 
@@ -54,14 +63,21 @@ def _held_out(name: str, share: float) -> bool:
     return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
-def load_samples(entries: list[str], video_stride: int = 8, limit: int | None = None, face_crop=None,
-                 crop_entries: tuple[str, ...] = ()) -> tuple[list[Sample], list[str]]:
+def load_samples(
+    entries: list[str],
+    video_stride: int = 8,
+    limit: int | None = None,
+    face_crop=None,
+    crop_entries: tuple[str, ...] = (),
+) -> tuple[list[Sample], list[str]]:
     """Images (recursive) and video frames; entries in crop_entries are cut to faces with face_crop(image) first.
     Returns (samples, skipped-with-reason)."""
     samples, skipped = [], []
     paths: list[Path] = []
     crop_paths: set[Path] = set()
-    names: dict[Path, str] = {}  # stable names (entry + relative path) keep the calibration/gate split machine-independent
+    names: dict[
+        Path, str
+    ] = {}  # stable names (entry + relative path) keep the calibration/gate split machine-independent
     for entry in entries:
         for p in resolve_all(entry):
             found = list_images(p) if p.is_dir() else [p]
@@ -86,7 +102,9 @@ def load_samples(entries: list[str], video_stride: int = 8, limit: int | None = 
             skipped.append(str(e))
     if crop_paths:
         if face_crop is None:
-            raise EdgekitError("calibration: crop_faces entries need a face detector", "set `detector:` in the card and build it first")
+            raise EdgekitError(
+                "calibration: crop_faces entries need a face detector", "set `detector:` in the card and build it first"
+            )
         kept = []
         for s in tqdm(samples, desc="cropping faces", unit="img", leave=False, disable=None):
             if not s.crop:
@@ -112,7 +130,9 @@ def split(samples: list[Sample], held_out: float) -> tuple[list[Sample], list[Sa
 
 def require_enough(calib: list[Sample], minimum: int, force: bool, where: str) -> None:
     if not calib:
-        raise EdgekitError(f"calibration images {where}: none could be read", "pass a folder of real images (jpg/png/pgm/bmp)")
+        raise EdgekitError(
+            f"calibration images {where}: none could be read", "pass a folder of real images (jpg/png/pgm/bmp)"
+        )
     if len(calib) < minimum and not force:
         raise EdgekitError(
             f"calibration images {where}: only {len(calib)} usable, at least {minimum} needed for stable INT8 ranges",

@@ -1,4 +1,5 @@
 """Write NAME.card.json next to NAME.tflite: the contract the device reads."""
+
 from __future__ import annotations
 
 import platform
@@ -8,7 +9,16 @@ from pathlib import Path
 from edge.card import ModelCard, TensorSpec, sha256_file
 from edge.runtime.interpreter import require_interpreter
 
-_TOOLS = ("edgekit", "tensorflow-cpu", "ai-edge-quantizer", "ai-edge-litert", "tfjs-graph-converter", "tf2onnx", "numpy", "opencv-python-headless")
+_TOOLS = (
+    "edgekit",
+    "tensorflow-cpu",
+    "ai-edge-quantizer",
+    "ai-edge-litert",
+    "tfjs-graph-converter",
+    "tf2onnx",
+    "numpy",
+    "opencv-python-headless",
+)
 
 
 def tool_versions() -> dict[str, str]:
@@ -24,8 +34,13 @@ def tool_versions() -> dict[str, str]:
 def _spec(d: dict) -> TensorSpec:
     scale, zero = d["quantization"]
     quantized = scale != 0.0
-    return TensorSpec(name=d["name"], shape=[int(s) for s in d["shape"]], dtype=d["dtype"].__name__,
-                      scale=float(scale) if quantized else None, zero_point=int(zero) if quantized else None)
+    return TensorSpec(
+        name=d["name"],
+        shape=[int(s) for s in d["shape"]],
+        dtype=d["dtype"].__name__,
+        scale=float(scale) if quantized else None,
+        zero_point=int(zero) if quantized else None,
+    )
 
 
 def make_card(source_card, tflite_path: Path, output_names: list[str], target: str, **extra) -> ModelCard:

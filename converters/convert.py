@@ -1,5 +1,6 @@
 """SOURCE -> float TFLite -> INT8 TFLite for a target -> accuracy gate -> NAME.tflite + NAME.card.json (promoted only
 when the gate passes)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,14 @@ from pathlib import Path
 from converters import sources
 from converters.calibration import load_samples, require_enough, split
 from converters.card_writer import make_card
-from converters.gate import (classifier_agreement, detection_agreement, embedding_metrics, judge, lfw_metrics,
-                             output_agreement)
+from converters.gate import (
+    classifier_agreement,
+    detection_agreement,
+    embedding_metrics,
+    judge,
+    lfw_metrics,
+    output_agreement,
+)
 from converters.quantize import quantize
 from converters.source_card import SourceCard
 from converters.targets import get_target
@@ -38,9 +45,18 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, calib: list[str] | None = None,
-            force: bool = False, max_drop: dict[str, float] | None = None, face_crop=None, threads: int = 1,
-            build_key: str | None = None) -> Result:
+def convert(
+    source_path: Path,
+    card: SourceCard,
+    target: str,
+    out_dir: Path,
+    calib: list[str] | None = None,
+    force: bool = False,
+    max_drop: dict[str, float] | None = None,
+    face_crop=None,
+    threads: int = 1,
+    build_key: str | None = None,
+) -> Result:
     source_path = Path(source_path)
     if not source_path.exists():
         raise EdgekitError(f"source {source_path}: not found", "check the path")
@@ -53,20 +69,31 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         card = card.model_copy(update={"preprocess": card.preprocess.model_copy(update={"layout": fm.input_layout})})
 
     entries = calib or card.calibration.images
-    samples, skipped = load_samples(entries, card.calibration.video_stride, card.calibration.max_images, face_crop,
-                                    tuple(card.calibration.crop_faces) if not calib else ())
+    samples, skipped = load_samples(
+        entries,
+        card.calibration.video_stride,
+        card.calibration.max_images,
+        face_crop,
+        tuple(card.calibration.crop_faces) if not calib else (),
+    )
     for s in skipped[:5]:
         log(f"  skipped {s}")
     calib_set, held_out = split(samples, card.calibration.held_out)
     require_enough(calib_set, card.calibration.min_images, force, ", ".join(entries))
     if not held_out:
-        raise EdgekitError(f"calibration images {', '.join(entries)}: none left over for the accuracy gate", "add more images")
+        raise EdgekitError(
+            f"calibration images {', '.join(entries)}: none left over for the accuracy gate", "add more images"
+        )
     log(f"[{card.name}] calibrating on {len(calib_set)} real images, gate on {len(held_out)} held-out ones")
     xs = [preprocess(s.image, card.preprocess)[0] for s in calib_set]
     ranges = card.calibration.output_ranges  # by logical output name; the quantizer wants tensor names
     tensor_of = dict(card.source.outputs) or {n: n for n in fm.output_names}
-    int8, qinfo = quantize(fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs, {tensor_of.get(k, k): v for k, v in ranges.items()})
-    if hasattr(tgt, "rewrite"):  # the target's graph rewrites (coral: LEAKY_RELU, HARD_SWISH), before the gate judges it
+    int8, qinfo = quantize(
+        fm, xs, tgt.IO_DTYPE, card.calibration.true_range_outputs, {tensor_of.get(k, k): v for k, v in ranges.items()}
+    )
+    if hasattr(
+        tgt, "rewrite"
+    ):  # the target's graph rewrites (coral: LEAKY_RELU, HARD_SWISH), before the gate judges it
         int8, rewrites = tgt.rewrite(int8)
         qinfo = {**qinfo, **rewrites}
 
@@ -81,7 +108,11 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
         mf, mq = CardModel(float_card, threads=threads), CardModel(int8_card, threads=threads)
         report = mq.report()
         log(f"[{card.name}] INT8 graph: {report}")
-        metrics = {"held_out_images": len(held_out), "calibration_images": len(calib_set), "outputs": output_agreement(mf, mq, held_out, ranges)}
+        metrics = {
+            "held_out_images": len(held_out),
+            "calibration_images": len(calib_set),
+            "outputs": output_agreement(mf, mq, held_out, ranges),
+        }
         if card.task in ("face_detector", "object_detector"):
             metrics["detections"] = detection_agreement(mf, mq, held_out)
         elif card.task == "classifier":
@@ -92,7 +123,13 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
             metrics.update(lfw_metrics(mf, mq, card.gate.lfw, card.gate.lfw_limit, face_crop))
         extra = tgt.finalize(int8_path, fm, xs, stage, card.name)
         int8_card.compiled = extra.pop("compiled", {})  # e.g. coral: the edgetpu_compiler output the device loads
-        failures = judge(metrics, {**card.gate.max_drop, **(max_drop or {})}, card.gate.min_cosine, report.partitions if target == "cpu" else None, target)
+        failures = judge(
+            metrics,
+            {**card.gate.max_drop, **(max_drop or {})},
+            card.gate.min_cosine,
+            report.partitions if target == "cpu" else None,
+            target,
+        )
         if hasattr(tgt, "problems"):
             failures += tgt.problems(extra)
         gate = {"passed": not failures, "failures": failures, **metrics}
@@ -107,14 +144,18 @@ def convert(source_path: Path, card: SourceCard, target: str, out_dir: Path, cal
             # zoo, never in it, so the refusal can be read and the models inspected.
             (out_dir / f"{card.name}.rejected.json").write_text(json.dumps(gate, indent=1) + "\n")
             kept = keep_refused(stage, out_dir / f"{card.name}.rejected", float_card, int8_card)
-            raise GateFailed(f"[{card.name}] accuracy gate refused the INT8 model: " + "; ".join(failures),
-                             f"nothing was promoted (verdict in {out_dir / (card.name + '.rejected.json')}, "
-                             "the refused "
-                             f"float and INT8 builds in {kept}/); use more/better calibration images, or relax with "
-                             "--max-drop METRIC=VALUE")
+            raise GateFailed(
+                f"[{card.name}] accuracy gate refused the INT8 model: " + "; ".join(failures),
+                f"nothing was promoted (verdict in {out_dir / (card.name + '.rejected.json')}, "
+                "the refused "
+                f"float and INT8 builds in {kept}/); use more/better calibration images, or relax with "
+                "--max-drop METRIC=VALUE",
+            )
         float_card.save(stage / f"{card.name}.float.card.json")
         int8_card.save(stage / f"{card.name}.card.json")
-        for f in sorted(stage.iterdir(), key=lambda p: p.name.endswith(".card.json")):  # cards last: they name the model
+        for f in sorted(
+            stage.iterdir(), key=lambda p: p.name.endswith(".card.json")
+        ):  # cards last: they name the model
             os.replace(f, out_dir / f.name)
         (out_dir / f"{card.name}.rejected.json").unlink(missing_ok=True)
         shutil.rmtree(out_dir / f"{card.name}.rejected", ignore_errors=True)

@@ -1,6 +1,7 @@
 """Cut the largest face out of a photo with a built face detector, exactly as the device does (the device's
 FaceDetector, then the box, eye-level or template crop from the embedder card's decoder params), for embedder
 calibration and the pair gate."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,10 @@ from edge.vision.crop import face_crop
 
 def face_crop_from(detector_card: Path, params: dict, size: int):
     if not Path(detector_card).is_file():
-        raise EdgekitError(f"face detector card {detector_card}: not built", "build the detector first: `edgekit models build blazeface_short`")
+        raise EdgekitError(
+            f"face detector card {detector_card}: not built",
+            "build the detector first: `edgekit models build blazeface_short`",
+        )
     detector = FaceDetector(detector_card)
     margin, mode = float(params.get("margin", 1.3)), params.get("crop", "box")
 

@@ -1,4 +1,5 @@
 """The accuracy gate: float and INT8 side by side on held-out real images; refuse an INT8 model that lost too much."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,14 +9,22 @@ from tqdm import tqdm
 
 from converters.calibration import resolve, resolve_all
 from edge.errors import EdgekitError
-from edge.images import list_images, read_image
-from edge.metrics import best_accuracy, rank1, roc_auc
 from edge.faces.evaluate import score_pairs
 from edge.faces.pairs import read_pairs
+from edge.images import list_images, read_image
+from edge.metrics import best_accuracy, rank1, roc_auc
 from edge.vision.detections import iou_matrix
 
-DEFAULT_MAX_DROP = {"verification_accuracy": 0.005, "auc": 0.005, "rank1": 0.02, "recall": 0.10, "precision": 0.10,
-                    "top1_agreement": 0.05, "iou": 0.15, "lfw_accuracy": 0.003}
+DEFAULT_MAX_DROP = {
+    "verification_accuracy": 0.005,
+    "auc": 0.005,
+    "rank1": 0.02,
+    "recall": 0.10,
+    "precision": 0.10,
+    "top1_agreement": 0.05,
+    "iou": 0.15,
+    "lfw_accuracy": 0.003,
+}
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,7 +47,14 @@ def output_agreement(float_model, int8_model, samples, ranges: dict | None = Non
                 yf = np.clip(yf, -np.inf if lo is None else lo, np.inf if hi is None else hi)
             cos.setdefault(name, []).append(_cos(yf, yq))
             err[name] = max(err.get(name, 0.0), float(np.abs(yf - yq).max()))
-    return {n: {"cosine_mean": round(float(np.mean(c)), 5), "cosine_min": round(float(np.min(c)), 5), "max_abs_error": round(err[n], 5)} for n, c in cos.items()}
+    return {
+        n: {
+            "cosine_mean": round(float(np.mean(c)), 5),
+            "cosine_min": round(float(np.min(c)), 5),
+            "max_abs_error": round(err[n], 5),
+        }
+        for n, c in cos.items()
+    }
 
 
 def _match(ref, other, iou: float):
@@ -77,11 +93,16 @@ def detection_agreement(float_model, int8_model, samples, iou: float = 0.5, marg
                 # keypoint error relative to the face size, so near and far faces weigh alike
                 size = max(float(df.boxes[i, 2] - df.boxes[i, 0]), 1.0)
                 kp_err.append(float(np.linalg.norm(df.keypoints[i] - dq.keypoints[j], axis=-1).max() / size))
-    return {"float_detections": n_f, "int8_detections": n_q, "score_floor": round(confident, 3),
-            "recall": round(found / n_f, 4) if n_f else 1.0, "precision": round(right / n_q, 4) if n_q else 1.0,
-            "matched_iou_mean": round(float(np.mean(ious)), 4) if ious else None,
-            "matched_iou_min": round(float(np.min(ious)), 4) if ious else None,
-            **({"keypoint_error_max_rel": round(float(np.max(kp_err)), 4)} if kp_err else {})}
+    return {
+        "float_detections": n_f,
+        "int8_detections": n_q,
+        "score_floor": round(confident, 3),
+        "recall": round(found / n_f, 4) if n_f else 1.0,
+        "precision": round(right / n_q, 4) if n_q else 1.0,
+        "matched_iou_mean": round(float(np.mean(ious)), 4) if ious else None,
+        "matched_iou_min": round(float(np.min(ious)), 4) if ious else None,
+        **({"keypoint_error_max_rel": round(float(np.max(kp_err)), 4)} if kp_err else {}),
+    }
 
 
 def classifier_agreement(float_model, int8_model, samples) -> dict:
@@ -97,7 +118,11 @@ def _identity_sets(entries: list[str]) -> list[tuple[str, list[Path], list[str]]
     out = []
     for entry in entries:
         paths = resolve_all(entry)  # a glob names identity folders; a plain folder holds them
-        folders = paths if len(paths) > 1 or any(c in entry for c in "*?[") else [d for d in sorted(paths[0].iterdir()) if d.is_dir()]
+        folders = (
+            paths
+            if len(paths) > 1 or any(c in entry for c in "*?[")
+            else [d for d in sorted(paths[0].iterdir()) if d.is_dir()]
+        )
         files, ids = [], []
         for d in folders:
             for f in list_images(d):
@@ -118,8 +143,12 @@ def embedding_metrics(float_model, int8_model, identities: list[str], pairs: lis
         first[idx] = True
         images = [read_image(f) for f in files]
         for tag, model in (("float", float_model), ("int8", int8_model)):
-            emb = np.stack([model.infer(im)[0] for im in tqdm(images, desc=f"gate: {entry} {tag}", leave=False, disable=None)])
-            out.setdefault(f"rank1[{entry}]", {})[tag] = round(rank1(emb[first], ids[first], emb[~first], ids[~first]), 4)
+            emb = np.stack(
+                [model.infer(im)[0] for im in tqdm(images, desc=f"gate: {entry} {tag}", leave=False, disable=None)]
+            )
+            out.setdefault(f"rank1[{entry}]", {})[tag] = round(
+                rank1(emb[first], ids[first], emb[~first], ids[~first]), 4
+            )
             iu = np.triu_indices(len(ids), 1)
             sims, same = (emb @ emb.T)[iu], (ids[:, None] == ids[None, :])[iu]
             out.setdefault(f"verification_accuracy[{entry}]", {})[tag] = round(best_accuracy(sims, same)[0], 4)
@@ -127,7 +156,10 @@ def embedding_metrics(float_model, int8_model, identities: list[str], pairs: lis
     for entry in pairs:
         rows = read_pairs(resolve(entry))
         if face_crop is None:
-            raise EdgekitError(f"gate pairs {entry}: need a face detector to crop whole photos", "set `detector:` in the card and build it first")
+            raise EdgekitError(
+                f"gate pairs {entry}: need a face detector to crop whole photos",
+                "set `detector:` in the card and build it first",
+            )
         cache: dict[Path, np.ndarray | None] = {}
         for f in dict.fromkeys(f for p in rows for f in (p.a, p.b)):
             try:
@@ -150,11 +182,15 @@ def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_cro
     from edge.faces import lfw
 
     if face_crop is None:
-        raise EdgekitError(f"gate lfw {entry}: needs a face detector to crop the photos",
-                           "set `detector:` in the card and build it first")
+        raise EdgekitError(
+            f"gate lfw {entry}: needs a face detector to crop the photos",
+            "set `detector:` in the card and build it first",
+        )
     pairs = lfw.read_pairs(resolve(entry), limit=limit)
-    crops = {p: face_crop(read_image(pairs.images / p), pick="central") for p in
-             tqdm(pairs.photos(), desc=f"gate: {entry} crops", leave=False, disable=None)}
+    crops = {
+        p: face_crop(read_image(pairs.images / p), pick="central")
+        for p in tqdm(pairs.photos(), desc=f"gate: {entry} crops", leave=False, disable=None)
+    }
     out = {}
     for tag, model in (("float", float_model), ("int8", int8_model)):
         vectors = {p: None if c is None else model.infer(c)[0] for p, c in crops.items()}
@@ -166,7 +202,9 @@ def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_cro
     return out
 
 
-def judge(metrics: dict, max_drop: dict[str, float], min_cosine: float, partitions: int | None, target: str) -> list[str]:
+def judge(
+    metrics: dict, max_drop: dict[str, float], min_cosine: float, partitions: int | None, target: str
+) -> list[str]:
     limits = {**DEFAULT_MAX_DROP, **max_drop}
     failures = []
     for name, m in metrics.get("outputs", {}).items():
@@ -177,7 +215,9 @@ def judge(metrics: dict, max_drop: dict[str, float], min_cosine: float, partitio
         if isinstance(value, dict) and "float" in value and "int8" in value and base in limits:
             drop = value["float"] - value["int8"]
             if drop > limits[base]:
-                failures.append(f"{key}: {value['float']} float -> {value['int8']} INT8 (drop {drop:.4f} > {limits[base]})")
+                failures.append(
+                    f"{key}: {value['float']} float -> {value['int8']} INT8 (drop {drop:.4f} > {limits[base]})"
+                )
     if "top1_agreement" in metrics and 1.0 - metrics["top1_agreement"] > limits["top1_agreement"]:
         failures.append(f"top-1 agreement with float {metrics['top1_agreement']} < {1 - limits['top1_agreement']:.2f}")
     det = metrics.get("detections")
@@ -186,7 +226,9 @@ def judge(metrics: dict, max_drop: dict[str, float], min_cosine: float, partitio
             if 1.0 - det[k] > limits[k]:
                 failures.append(f"detections {k} {det[k]} vs float < {1 - limits[k]:.2f}")
         if det.get("matched_iou_mean") is not None and 1.0 - det["matched_iou_mean"] > limits["iou"]:
-            failures.append(f"matched detections' mean IoU with float {det['matched_iou_mean']} < {1 - limits['iou']:.2f}")
+            failures.append(
+                f"matched detections' mean IoU with float {det['matched_iou_mean']} < {1 - limits['iou']:.2f}"
+            )
     if target == "cpu" and partitions is not None and partitions != 1:
         failures.append(f"XNNPACK runs the INT8 graph in {partitions} partitions, not 1")
     return failures

@@ -2,15 +2,33 @@
 
 onnx-tf wraps every NHWC-only TF op (Conv2D, MaxPool, ResizeBilinear) in a pair of Transposes and runs the rest (pads,
 activations, concats) in NCHW. TFLite keeps them all (NanoDet: 76 TRANSPOSE ops, and INT8 XNNPACK refused the graph).
-This pass holds every 4-D NCHW tensor in NHWC instead: wrapper Transposes become identities, layout-agnostic ops are kept
+This pass holds every 4-D NCHW tensor in NHWC instead: wrapper Transposes become identities, layout-agnostic ops are
+kept
 with their constants/axes permuted, and a real Transpose is inserted only where an op needs the NCHW data itself
 (a Reshape feeding an output head, say). The model input becomes NHWC."""
+
 from __future__ import annotations
 
 import numpy as np
 
 TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
-_UNARY = {"Relu", "Relu6", "LeakyRelu", "Sigmoid", "Tanh", "Identity", "Elu", "Selu", "Softplus", "Neg", "Abs", "Exp", "Sqrt", "Rsqrt", "Square"}
+_UNARY = {
+    "Relu",
+    "Relu6",
+    "LeakyRelu",
+    "Sigmoid",
+    "Tanh",
+    "Identity",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "Neg",
+    "Abs",
+    "Exp",
+    "Sqrt",
+    "Rsqrt",
+    "Square",
+}
 _BINARY = {"Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "RealDiv", "BiasAdd"}
 
 
@@ -37,7 +55,7 @@ def nchw_to_nhwc(graph_def, input_name: str):
 
     def src(name):
         base = name.split(":")[0].lstrip("^")
-        return alias.get(base, base) + (name[len(base):] if ":" in name else "")
+        return alias.get(base, base) + (name[len(base) :] if ":" in name else "")
 
     def materialize(name):
         """A held tensor, back in NCHW for an op that needs the real layout."""
@@ -100,7 +118,9 @@ def nchw_to_nhwc(graph_def, input_name: str):
                     ok = False
                     break
                 if c.ndim == 4:
-                    new_inputs.append(const(f"{node.name}/edgekit_nhwc_const", c.transpose(TO_NHWC), tf.as_dtype(c.dtype)))
+                    new_inputs.append(
+                        const(f"{node.name}/edgekit_nhwc_const", c.transpose(TO_NHWC), tf.as_dtype(c.dtype))
+                    )
                 elif c.size == 1:
                     new_inputs.append(src(i))
                 else:
@@ -124,7 +144,9 @@ def nchw_to_nhwc(graph_def, input_name: str):
             axis = value(ins[-1])
             if axis is not None:
                 del n.input[:]
-                n.input.extend([src(i) for i in ins[:-1]] + [const(f"{node.name}/edgekit_axis", axis_nhwc(int(axis)), tf.int32)])
+                n.input.extend(
+                    [src(i) for i in ins[:-1]] + [const(f"{node.name}/edgekit_axis", axis_nhwc(int(axis)), tf.int32)]
+                )
                 held.add(node.name)
                 new_nodes.append(n)
                 continue
@@ -144,4 +166,17 @@ def nchw_to_nhwc(graph_def, input_name: str):
 def _rank4(nodes, name) -> bool:
     # Wrapper transposes in onnx-tf graphs follow NHWC-only ops; trust the op type rather than shape inference.
     n = nodes.get(name)
-    return n is not None and n.op in {"Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool", "ResizeBilinear", "ResizeNearestNeighbor", "Add", "AddV2", "BiasAdd", "FusedBatchNormV3", "Relu", "LeakyRelu"}
+    return n is not None and n.op in {
+        "Conv2D",
+        "DepthwiseConv2dNative",
+        "MaxPool",
+        "AvgPool",
+        "ResizeBilinear",
+        "ResizeNearestNeighbor",
+        "Add",
+        "AddV2",
+        "BiasAdd",
+        "FusedBatchNormV3",
+        "Relu",
+        "LeakyRelu",
+    }

@@ -3,6 +3,7 @@
 Keras' `ReLU(max_value=6)` exported through TF.js arrives as Relu -> Minimum(6) -> Maximum(0). The converter fuses the
 Relu into the convolution and leaves MINIMUM/MAXIMUM behind; in INT8 those are not taken by XNNPACK and split the graph
 (HSE FaceRes: 28 partitions, 89 ms vs 36 ms float). Rewritten to one Relu6, the converter fuses it into the conv."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,8 @@ def _src(name: str) -> str:
 
 
 def fuse_clip_to_relu6(graph_def):
-    """Replace Maximum(Minimum(Relu?(x), 6), 0) and Minimum(Maximum(x, 0), 6) by Relu6(x). Returns (graph_def, count)."""
+    """Replace Maximum(Minimum(Relu?(x), 6), 0) and Minimum(Maximum(x, 0), 6) by Relu6(x). Returns (graph_def,
+    count)."""
     nodes = {n.name: n for n in graph_def.node}
     count = 0
 
@@ -72,7 +74,11 @@ def global_avgpool_to_mean(graph_def):
     existing = {n.name for n in graph_def.node}
     extra = []
     for node in graph_def.node:
-        if node.op != "AvgPool" or node.attr["padding"].s != b"VALID" or node.attr["data_format"].s not in (b"", b"NHWC"):
+        if (
+            node.op != "AvgPool"
+            or node.attr["padding"].s != b"VALID"
+            or node.attr["data_format"].s not in (b"", b"NHWC")
+        ):
             continue
         shape = graph.get_tensor_by_name(node.input[0] + ":0" if ":" not in node.input[0] else node.input[0]).shape
         k = list(node.attr["ksize"].list.i)
@@ -233,8 +239,15 @@ def _slice(name: str, x: str, axis: int, start: int, stop: int | None, rank: int
     begin[axis] = start
     end[axis] = stop or 0
     consts = [_int_const(f"{name}/{k}", v) for k, v in (("begin", begin), ("end", end), ("strides", [1] * rank))]
-    node = _node("StridedSlice", name, [c.name for c in consts], T=tf.float32, Index=tf.int32,
-                 begin_mask=others, end_mask=others | ((1 << axis) if stop is None else 0))
+    node = _node(
+        "StridedSlice",
+        name,
+        [c.name for c in consts],
+        T=tf.float32,
+        Index=tf.int32,
+        begin_mask=others,
+        end_mask=others | ((1 << axis) if stop is None else 0),
+    )
     return consts + [node]
 
 
@@ -277,7 +290,8 @@ def split_v_to_slices(graph_def):
 def neg_inf_pad_to_edge_pad(graph_def):
     """PadV2(x, pads <= 1, value -inf) feeding only MaxPools -> replicate the edge rows/columns instead (Slice+Concat).
     Exact for max pooling with windows of 2 or more: a window that covers a padded cell also covers the edge cell it
-    copies. XNNPACK takes neither PADV2 nor, in INT8, the -inf range it gives the tensor (the graph failed to prepare)."""
+    copies. XNNPACK takes neither PADV2 nor, in INT8, the -inf range it gives the tensor (the graph failed to
+    prepare)."""
     import tensorflow as tf
     from tensorflow.python.framework import tensor_util
 
@@ -296,8 +310,14 @@ def neg_inf_pad_to_edge_pad(graph_def):
         pads = tensor_util.MakeNdarray(pads_node.attr["value"].tensor)
         value = float(tensor_util.MakeNdarray(value_node.attr["value"].tensor))
         users = consumers.get(n.name, [])
-        if (value > -1e30 or pads.shape != (4, 2) or pads.max() > 1 or pads[[0, 3]].any()
-                or not users or any(u.op != "MaxPool" or u.attr["padding"].s != b"VALID" for u in users)):
+        if (
+            value > -1e30
+            or pads.shape != (4, 2)
+            or pads.max() > 1
+            or pads[[0, 3]].any()
+            or not users
+            or any(u.op != "MaxPool" or u.attr["padding"].s != b"VALID" for u in users)
+        ):
             continue
         x = n.input[0]
         for axis in (1, 2):
@@ -308,7 +328,17 @@ def neg_inf_pad_to_edge_pad(graph_def):
                     extra[-1].input.insert(0, x)
                     cat = f"{n.name}/edgekit_cat_{axis}{side}"
                     ax = _int_const(cat + "/axis", axis)
-                    extra += [ax, _node("ConcatV2", cat, [edge, x, ax.name] if side == 0 else [x, edge, ax.name], T=tf.float32, N=2, Tidx=tf.int32)]
+                    extra += [
+                        ax,
+                        _node(
+                            "ConcatV2",
+                            cat,
+                            [edge, x, ax.name] if side == 0 else [x, edge, ax.name],
+                            T=tf.float32,
+                            N=2,
+                            Tidx=tf.int32,
+                        ),
+                    ]
                     x = cat
         for u in users:
             for k, i in enumerate(u.input):

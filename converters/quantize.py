@@ -2,6 +2,7 @@
 
 TensorFlow sources go through TF's converter (it fuses activations into convolutions); float .tflite sources through
 ai-edge-quantizer (no TensorFlow graph exists for them). Either way: INT8 weights and activations, integer I/O."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,13 @@ from tqdm import tqdm
 from converters.sources import FloatModel
 
 
-def quantize(model: FloatModel, calib: list[np.ndarray], io_dtype: Literal["int8", "uint8"] = "int8",
-             true_range_outputs: bool = True, output_ranges: dict | None = None) -> tuple[bytes, dict]:
+def quantize(
+    model: FloatModel,
+    calib: list[np.ndarray],
+    io_dtype: Literal["int8", "uint8"] = "int8",
+    true_range_outputs: bool = True,
+    output_ranges: dict | None = None,
+) -> tuple[bytes, dict]:
     if model.tf_converter is not None:
         return _with_tf(model, calib, io_dtype), {"engine": "tensorflow-lite-converter", "io": io_dtype}
     data, info = _with_quantizer(model, calib, true_range_outputs, output_ranges or {})
@@ -43,7 +49,9 @@ def _with_tf(model: FloatModel, calib: list[np.ndarray], io_dtype: str) -> bytes
     return out
 
 
-def _with_quantizer(model: FloatModel, calib: list[np.ndarray], true_range_outputs: bool, output_ranges: dict) -> tuple[bytes, dict]:
+def _with_quantizer(
+    model: FloatModel, calib: list[np.ndarray], true_range_outputs: bool, output_ranges: dict
+) -> tuple[bytes, dict]:
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import quantizer, recipe
 
@@ -103,6 +111,8 @@ def _scale_tied(tflite: bytes) -> dict[str, list[str]]:
             t = stack.pop()
             seen.append(t)
             if t in producer and producer[t][0] in _SCALE_PRESERVING:
-                stack += [i for i in producer[t][1].inputs if i >= 0 and model.buffers[sg.tensors[i].buffer].data is None]
+                stack += [
+                    i for i in producer[t][1].inputs if i >= 0 and model.buffers[sg.tensors[i].buffer].data is None
+                ]
         out[sg.tensors[o].name.decode()] = [sg.tensors[t].name.decode() for t in seen]
     return out

@@ -1,4 +1,5 @@
 """models/NAME.yaml: where a model comes from and how to use it (the input to `edgekit convert` / `models build`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -94,4 +95,6 @@ def load_source_card(path: str | Path) -> SourceCard:
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise EdgekitError(f"card {path}: key '{key}': {err['msg']}", "see models/README.md for the card fields") from None
+        raise EdgekitError(
+            f"card {path}: key '{key}': {err['msg']}", "see models/README.md for the card fields"
+        ) from None

@@ -3,6 +3,7 @@
 tensorflowjs 4.22 imports tf_keras, tensorflow_decision_forests, tensorflow_hub and its JAX converter at import time;
 none is needed to read a graph model, and installing them drags in conflicting pins. Empty stand-ins are registered for
 exactly those modules (and only while nothing real is installed under those names)."""
+
 from __future__ import annotations
 
 import importlib.abc
@@ -48,5 +49,9 @@ def import_tfjs_graph_converter():
     except ImportError as e:
         from edge.errors import EdgekitError
 
-        raise EdgekitError(f"TF.js conversion needs tfjs-graph-converter ({e})", "pip install 'edgekit[convert]' and `pip install --no-deps tensorflowjs==4.22.0 tfjs-graph-converter==1.6.3`") from None
+        raise EdgekitError(
+            f"TF.js conversion needs tfjs-graph-converter ({e})",
+            "pip install 'edgekit[convert]' and `pip install --no-deps tensorflowjs==4.22.0 "
+            "tfjs-graph-converter==1.6.3`",
+        ) from None
     return api

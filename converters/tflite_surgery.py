@@ -1,5 +1,7 @@
-"""Make a float .tflite (MediaPipe-style, say) digestible by ai-edge-quantizer: fp16 weights behind DEQUANTIZE ops folded
+"""Make a float .tflite (MediaPipe-style, say) digestible by ai-edge-quantizer: fp16 weights behind DEQUANTIZE ops
+folded
 into fp32 constants, old opcode fields normalised, and a SignatureDef added when there is none."""
+
 from __future__ import annotations
 
 import flatbuffers
@@ -9,16 +11,21 @@ from ai_edge_litert import schema_py_generated as schema
 from edge.errors import EdgekitError
 
 
-def read_model(data: bytes, path: str = "model") -> "schema.ModelT":
+def read_model(data: bytes, path: str = "model") -> schema.ModelT:
     if len(data) < 8 or data[4:8] != b"TFL3":
-        raise EdgekitError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)", "pass a .tflite file; re-download it if it is truncated")
+        raise EdgekitError(
+            f"{path}: not a TFLite flatbuffer (no TFL3 identifier)",
+            "pass a .tflite file; re-download it if it is truncated",
+        )
     try:
         return schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
     except Exception as e:  # flatbuffers raises bare struct/index errors on garbage
-        raise EdgekitError(f"{path}: corrupt TFLite flatbuffer ({type(e).__name__})", "re-download or re-export the model") from None
+        raise EdgekitError(
+            f"{path}: corrupt TFLite flatbuffer ({type(e).__name__})", "re-download or re-export the model"
+        ) from None
 
 
-def write_model(model: "schema.ModelT") -> bytes:
+def write_model(model: schema.ModelT) -> bytes:
     b = flatbuffers.Builder(1024)
     b.Finish(model.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
@@ -81,9 +88,14 @@ def fuse_activations(model) -> int:
         if name in _ACTIVATIONS:
             src = producer.get(op.inputs[0])
             opts = getattr(src, "builtinOptions", None) if src is not None else None
-            if (src is not None and _opname(model, src) in _FUSABLE and hasattr(opts, "fusedActivationFunction")
-                    and opts.fusedActivationFunction == schema.ActivationFunctionType.NONE
-                    and consumers.get(op.inputs[0]) == 1 and op.inputs[0] not in sg.outputs):
+            if (
+                src is not None
+                and _opname(model, src) in _FUSABLE
+                and hasattr(opts, "fusedActivationFunction")
+                and opts.fusedActivationFunction == schema.ActivationFunctionType.NONE
+                and consumers.get(op.inputs[0]) == 1
+                and op.inputs[0] not in sg.outputs
+            ):
                 opts.fusedActivationFunction = _ACTIVATIONS[name]
                 src.outputs = [op.outputs[0]]
                 fused += 1
@@ -98,8 +110,11 @@ def _const(model, sg, index: int) -> np.ndarray | None:
     buf = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
     if buf is None or buf.data is None or not len(buf.data):
         return None
-    dtype = {schema.TensorType.INT32: np.int32, schema.TensorType.INT64: np.int64,
-             schema.TensorType.FLOAT32: np.float32}.get(t.type)
+    dtype = {
+        schema.TensorType.INT32: np.int32,
+        schema.TensorType.INT64: np.int64,
+        schema.TensorType.FLOAT32: np.float32,
+    }.get(t.type)
     return None if dtype is None else np.frombuffer(bytes(bytearray(buf.data)), dtype=dtype)
 
 
@@ -185,8 +200,11 @@ def fuse_prelu(model) -> int:
                 continue
             for k in (0, 1):
                 mn, alpha = producer.get(mul.inputs[k]), mul.inputs[1 - k]
-                if split(mn, "MINIMUM") == x and _const(model, sg, alpha) is not None and \
-                        uses.get(mx.outputs[0]) == uses.get(mn.outputs[0]) == uses.get(mul.outputs[0]) == 1:
+                if (
+                    split(mn, "MINIMUM") == x
+                    and _const(model, sg, alpha) is not None
+                    and uses.get(mx.outputs[0]) == uses.get(mn.outputs[0]) == uses.get(mul.outputs[0]) == 1
+                ):
                     prelu = _opcode(model, schema.BuiltinOperator.PRELU) if prelu is None else prelu
                     op.opcodeIndex, op.inputs = prelu, [x, alpha]
                     op.builtinOptionsType, op.builtinOptions = 0, None
@@ -228,7 +246,7 @@ def compact_buffers(data: bytes) -> bytes:
         return data
     for buf in model.buffers:  # large models keep buffer bytes after the flatbuffer, addressed by offset
         if getattr(buf, "offset", 0) > 1:
-            buf.data = np.frombuffer(data[buf.offset: buf.offset + buf.size], dtype=np.uint8)
+            buf.data = np.frombuffer(data[buf.offset : buf.offset + buf.size], dtype=np.uint8)
             buf.offset = buf.size = 0
     remap = {old: new for new, old in enumerate(used)}
     model.buffers = [model.buffers[i] for i in used]
@@ -271,5 +289,9 @@ def prepare_for_quantizer(data: bytes, path: str = "model") -> tuple[bytes, dict
     drop_unused_tensors(model)
     normalise_opcodes(model)
     ensure_signature(model)
-    return write_model(model), {"fp16_weights_folded": folded, "activations_fused": fused,
-                                "neg_inf_pads_into_maxpool": pads, "prelu_fused": prelus}
+    return write_model(model), {
+        "fp16_weights_folded": folded,
+        "activations_fused": fused,
+        "neg_inf_pads_into_maxpool": pads,
+        "prelu_fused": prelus,
+    }

@@ -1,5 +1,6 @@
 """`edgekit models build`: fetch each card's source with the registry's own client, verify it, convert, gate, store.
 A model whose card, source and target are unchanged since its last build is not rebuilt."""
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,11 @@ def build(names: list[str] | None, target: str, out_dir: Path, force: bool = Fal
             continue
         source = fetch_source(card)
         # Embedders crop faces with the cpu build's float reference of their detector.
-        crop = face_crop_from(out_dir / f"{card.detector}.float.card.json", card.decoder.params, card.preprocess.width) if card.detector else None
+        crop = (
+            face_crop_from(out_dir / f"{card.detector}.float.card.json", card.decoder.params, card.preprocess.width)
+            if card.detector
+            else None
+        )
         convert(source, card, target, dest, face_crop=crop, threads=threads, build_key=key)
         outcome[name] = "built"
     return outcome
-

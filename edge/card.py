@@ -2,6 +2,7 @@
 
 The converter writes `NAME.card.json` next to `NAME.tflite`; the device reads it and never guesses preprocessing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,7 +76,7 @@ class ModelCard(Strict):
 
     _dir: Path = Path(".")
 
-    def placed_in(self, folder: Path) -> "ModelCard":
+    def placed_in(self, folder: Path) -> ModelCard:
         """The card read from (or written to) `folder`: its model file is resolved there."""
         self._dir = Path(folder)
         return self
@@ -110,21 +111,29 @@ def load_card(path: str | Path, verify: bool = True) -> ModelCard:
     """Load NAME.card.json (or the card beside NAME.tflite); check the model file exists and matches its sha256."""
     path = card_path(path)
     if not path.is_file():
-        raise EdgekitError(f"model card {path}: not found", "build it with `edgekit models build` or pass the .card.json path")
+        raise EdgekitError(
+            f"model card {path}: not found", "build it with `edgekit models build` or pass the .card.json path"
+        )
     try:
         card = ModelCard.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except UnicodeDecodeError:
         raise EdgekitError(f"model card {path}: not a text file (not UTF-8)", REBUILD) from None
     except OSError as e:
-        raise EdgekitError(f"model card {path}: cannot be read ({e.strerror})", "check the file's permissions") from None
+        raise EdgekitError(
+            f"model card {path}: cannot be read ({e.strerror})", "check the file's permissions"
+        ) from None
     except RecursionError:
         raise EdgekitError(f"model card {path}: nested too deeply to be a model card", REBUILD) from None
     except json.JSONDecodeError as e:
-        raise EdgekitError(f"model card {path}: not valid JSON ({e.msg} at line {e.lineno})", "rebuild it with `edgekit models build`") from None
+        raise EdgekitError(
+            f"model card {path}: not valid JSON ({e.msg} at line {e.lineno})", "rebuild it with `edgekit models build`"
+        ) from None
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise EdgekitError(f"model card {path}: field '{key}': {err['msg']}", "rebuild it with `edgekit models build`") from None
+        raise EdgekitError(
+            f"model card {path}: field '{key}': {err['msg']}", "rebuild it with `edgekit models build`"
+        ) from None
     card.placed_in(path.parent)
     inside = path.parent.resolve()
     try:
@@ -132,13 +141,21 @@ def load_card(path: str | Path, verify: bool = True) -> ModelCard:
     except (ValueError, OSError):  # a NUL byte, a name too long for the file system
         escapes = True
     if escapes or not card.tflite:
-        raise EdgekitError(f"model card {path}: field 'tflite' ({card.tflite[:80]!r}) must name a file inside {inside}",
-                           "a card names its model file beside it, e.g. NAME.tflite")
+        raise EdgekitError(
+            f"model card {path}: field 'tflite' ({card.tflite[:80]!r}) must name a file inside {inside}",
+            "a card names its model file beside it, e.g. NAME.tflite",
+        )
     if verify:
         if not card.path.is_file():
-            raise EdgekitError(f"model card {path}: its model file {card.path} is missing", f"rebuild it with `edgekit models build {card.name}`")
+            raise EdgekitError(
+                f"model card {path}: its model file {card.path} is missing",
+                f"rebuild it with `edgekit models build {card.name}`",
+            )
         if sha256_file(card.path) != card.sha256:
-            raise EdgekitError(f"model card {path}: sha256 mismatch for {card.path.name}", f"rebuild it with `edgekit models build {card.name}`")
+            raise EdgekitError(
+                f"model card {path}: sha256 mismatch for {card.path.name}",
+                f"rebuild it with `edgekit models build {card.name}`",
+            )
     return card
 
 
@@ -149,8 +166,10 @@ def require_task(card: ModelCard, tasks: str | tuple[str, ...], key: str) -> Non
     if card.task not in tasks:
         wanted = " or ".join(tasks)
         example = f" (e.g. {SLOT_EXAMPLES[tasks[0]]})" if tasks[0] in SLOT_EXAMPLES else ""
-        raise EdgekitError(f"model card {card.name}: task {card.task}, but {key} needs a {wanted}",
-                           f"set {key} to a {wanted} card{example}")
+        raise EdgekitError(
+            f"model card {card.name}: task {card.task}, but {key} needs a {wanted}",
+            f"set {key} to a {wanted} card{example}",
+        )
 
 
 SLOT_EXAMPLES = {"face_detector": "blazeface_short", "face_embedder": "faceres", "object_detector": "nanodet"}

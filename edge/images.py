@@ -8,9 +8,9 @@ reason (simplejpeg's strict mode surfaces the warning OpenCV only prints)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import imagesize
@@ -121,8 +121,9 @@ def video_frames(path: str | Path, every: int = 1, limit: int | None = None) -> 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        raise EdgekitError(f"video {path}: cannot be opened (corrupt or an unknown format)",
-                           "convert it to MP4 (H.264)")
+        raise EdgekitError(
+            f"video {path}: cannot be opened (corrupt or an unknown format)", "convert it to MP4 (H.264)"
+        )
     i = given = 0
     try:
         while limit is None or given < limit:

@@ -1,4 +1,6 @@
-"""Verification and identification metrics over similarity scores (numpy only; used by the gate and `faces` commands)."""
+"""Verification and identification metrics over similarity scores (numpy only; used by the gate and `faces`
+commands)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Where edgekit keeps built models and state by default (overridable by EDGEKIT_MODELS / EDGEKIT_HOME or config)."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The `face_recognition` library (dlib HOG detector + ResNet embedding) as a peer to measure against.
 Optional (`pip install 'edgekit[peer]'` and `pip install --no-deps face_recognition`); imported only when asked for."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,10 @@ def load():
     try:
         import face_recognition
     except ImportError as e:
-        raise EdgekitError(f"the face_recognition peer is not installed ({e})",
-                           "pip install dlib-bin face-recognition-models && pip install --no-deps face_recognition") from None
+        raise EdgekitError(
+            f"the face_recognition peer is not installed ({e})",
+            "pip install dlib-bin face-recognition-models && pip install --no-deps face_recognition",
+        ) from None
     return face_recognition
 
 

@@ -1,4 +1,5 @@
 """Frame -> input tensor, exactly as the model card says. Used identically by calibration, the gate and the device."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ def resize(image: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Transform]:
     h, w = image.shape[:2]
     if spec.resize == "stretch":
         sx, sy = spec.width / w, spec.height / h
-        return cv2.resize(image, (spec.width, spec.height), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR), Transform(sx, sy, 0.0, 0.0, (w, h))
+        return cv2.resize(
+            image, (spec.width, spec.height), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR
+        ), Transform(sx, sy, 0.0, 0.0, (w, h))
     s = min(spec.width / w, spec.height / h)
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     area = s < 1 and spec.interpolation == "auto"

@@ -2,6 +2,7 @@
 it creates are 0600 and the folders it creates for them 0700, whatever the umask (a umask can only take bits away:
 the modes are set explicitly after creation). Files that already exist keep their mode; a secret someone else can
 read is refused (`check_secret`)."""
+
 from __future__ import annotations
 
 import os
@@ -68,6 +69,7 @@ def check_secret(path: str | Path, what: str) -> Path:
     except OSError:
         return path  # the caller's read reports a missing or unreadable file
     if mode & 0o077:
-        raise EdgekitError(f"{what} {path}: readable by other users (mode {mode:04o}); a secret must be private",
-                           f"chmod 600 {path}")
+        raise EdgekitError(
+            f"{what} {path}: readable by other users (mode {mode:04o}); a secret must be private", f"chmod 600 {path}"
+        )
     return path

@@ -3,6 +3,7 @@ by a name from a card or a config, so each kind keeps one `Registry` and its mem
 
 Members may also be named lazily by module (`lazy`): the module is imported the first time the name is asked for, so
 a device never imports what it does not use (picamera2 off a Pi, TensorFlow for a converter source)."""
+
 from __future__ import annotations
 
 import importlib

@@ -2,6 +2,7 @@
 bus and its sinks (edge.events), the MQTT link (edge.fleet), serial peripherals (edge.peripherals) and the systemd
 notify protocol (edge.service), each handed to the parts that use it when they are built, and shut down in order on
 SIGTERM or at the end of a file."""
+
 from __future__ import annotations
 
 import sys
@@ -23,8 +24,15 @@ def local_sinks(cfg: SiteConfig, stream=None) -> list[EventSink]:
     return sinks
 
 
-def build_loop(cfg: SiteConfig, sinks: list[EventSink], capture=None, peripherals=None, notifier=None,
-               snapshots=None, latest: LatestFrame | None = None) -> FrameLoop:
+def build_loop(
+    cfg: SiteConfig,
+    sinks: list[EventSink],
+    capture=None,
+    peripherals=None,
+    notifier=None,
+    snapshots=None,
+    latest: LatestFrame | None = None,
+) -> FrameLoop:
     """The bus (position, crop and snapshot enrichers; the relay watching) and the loop with the configured app."""
     enrichers, watchers = [], []
     if peripherals is not None:
@@ -62,8 +70,13 @@ def loop_commands(link, loop: FrameLoop, snapshots) -> dict:
         loop.request_restart()
         return {"restarting": True}
 
-    commands = {"stats": lambda body: loop.telemetry(), "get_config": lambda body: reported_state(loop)["config"],
-                "set_config": set_config, "restart": restart, "snapshot": snapshots.command}
+    commands = {
+        "stats": lambda body: loop.telemetry(),
+        "get_config": lambda body: reported_state(loop)["config"],
+        "set_config": set_config,
+        "restart": restart,
+        "snapshot": snapshots.command,
+    }
     for name, command in loop.app.commands().items():
         commands[name] = _refreshing(link, command) if command.changes_state else command.handler
     return commands
@@ -120,10 +133,18 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
             from edge.fleet.link import Device
 
             loop.probation.on_rolled_back = lambda name: link.models_changed()
-            link.start(Device(telemetry=loop.telemetry, state=lambda: reported_state(loop),
-                              model_versions=loop.model_versions, reload_model=loop.reload_model,
-                              live_frames=latest.images, commands=loop_commands(link, loop, snapshots),
-                              read_only=read_only_commands(loop), accelerator=cfg.runtime.accelerator))
+            link.start(
+                Device(
+                    telemetry=loop.telemetry,
+                    state=lambda: reported_state(loop),
+                    model_versions=loop.model_versions,
+                    reload_model=loop.reload_model,
+                    live_frames=latest.images,
+                    commands=loop_commands(link, loop, snapshots),
+                    read_only=read_only_commands(loop),
+                    accelerator=cfg.runtime.accelerator,
+                )
+            )
         if peripherals is not None:
             peripherals.start(loop.bus.emit)
             for port in peripherals.ports.values():  # a door strike should be live before the first face arrives

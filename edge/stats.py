@@ -1,4 +1,5 @@
 """Per-stage timings of the loop (rolling window) for telemetry and benchmarks."""
+
 from __future__ import annotations
 
 import time
@@ -28,5 +29,9 @@ class StageTimer:
         out = {}
         for name, d in self.samples.items():
             a = np.array(list(d), float)  # list() copies atomically: the telemetry thread reads while the loop appends
-            out[name] = {"p50_ms": round(float(np.percentile(a, 50)), 3), "p95_ms": round(float(np.percentile(a, 95)), 3), "n": len(a)}
+            out[name] = {
+                "p50_ms": round(float(np.percentile(a, 50)), 3),
+                "p95_ms": round(float(np.percentile(a, 95)), 3),
+                "n": len(a),
+            }
         return out

@@ -72,7 +72,7 @@ class IngestWorker:
         share = f"$share/{self.cfg.group}/{self.root}"
         return [f"{share}/+/events/#", f"{share}/+/telemetry", f"{self.root}/+/status"]
 
-    def start(self) -> "IngestWorker":
+    def start(self) -> IngestWorker:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.cfg.session_expiry_s
         props.ReceiveMaximum = self.cfg.receive_maximum

@@ -1,5 +1,6 @@
 """The operator side of the fleet: one MQTT client that reads retained status, watches events, sends commands and
 waits for their replies (MQTT 5 response topic + correlation data), and pushes signed models in chunks."""
+
 from __future__ import annotations
 
 import base64
@@ -10,8 +11,8 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -21,7 +22,6 @@ from edge.errors import EdgekitError
 from edge.fleet.link import no_delay
 from fleetctl.signing import sign_command
 
-
 DEVICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a device id (mqtt.device_id): one topic level, no wildcards
 COMMAND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -30,9 +30,18 @@ class Operator:
     """Speaks MQTT 5 (response topics, reason codes) and falls back to 3.1.1 for a broker that only speaks that (the
     in-process amqtt one); over 3.1.1 replies come on the device's `cmd/<name>/reply`, matched by the command's id."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883, root: str = "edgekit", username: str | None = None,
-                 password: str | None = None, ca_file: str | None = None, cert_file: str | None = None,
-                 key_file: str | None = None, sign_key=None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        root: str = "edgekit",
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        sign_key=None,
+    ):
         self.root, self.sign_key = root.rstrip("/"), sign_key
         self.id = f"edgekit-op-{uuid.uuid4().hex[:10]}"
         self.reply_topic = f"{self.root}/_ops/{self.id}/reply"
@@ -47,13 +56,17 @@ class Operator:
             self.c.disconnect()
             refused = self._connect(host, port, mqtt.MQTTv311)
             if refused == "no answer":
-                raise EdgekitError(f"fleet: {host}:{port} answered neither an MQTT 5 nor an MQTT 3.1.1 CONNECT",
-                                   "is it an MQTT broker? check --host/--port (and --ca for a TLS port)")
+                raise EdgekitError(
+                    f"fleet: {host}:{port} answered neither an MQTT 5 nor an MQTT 3.1.1 CONNECT",
+                    "is it an MQTT broker? check --host/--port (and --ca for a TLS port)",
+                )
         if refused:
             self.c.loop_stop()
-            raise EdgekitError(f"fleet: the broker {host}:{port} refused the login ({refused})",
-                               "check --username/--password (the in-process broker's are in its state folder, "
-                               "broker-credentials.json)")
+            raise EdgekitError(
+                f"fleet: the broker {host}:{port} refused the login ({refused})",
+                "check --username/--password (the in-process broker's are in its state folder, "
+                "broker-credentials.json)",
+            )
 
     def _connect(self, host: str, port: int, protocol: int) -> str | None:
         """Connect with `protocol`: None when accepted, else the broker's reason or 'no answer'."""
@@ -70,9 +83,13 @@ class Operator:
         try:
             self.c.connect(host, port)
         except ssl.SSLError as e:
-            raise EdgekitError(f"fleet: TLS handshake with {host}:{port} failed ({e})", "check --ca/--cert/--key") from None
+            raise EdgekitError(
+                f"fleet: TLS handshake with {host}:{port} failed ({e})", "check --ca/--cert/--key"
+            ) from None
         except OSError as e:
-            raise EdgekitError(f"fleet: cannot reach the broker {host}:{port} ({e.strerror or e})", "check --host/--port") from None
+            raise EdgekitError(
+                f"fleet: cannot reach the broker {host}:{port} ({e.strerror or e})", "check --host/--port"
+            ) from None
         self.c.loop_start()
         if not self.ready.wait(3 if self.v5 else 10):  # loopback or LAN: a CONNACK comes in milliseconds
             return "no answer"
@@ -132,11 +149,15 @@ class Operator:
     def command(self, device: str, name: str, body: dict | None = None, timeout: float = 30.0, key=None) -> dict:
         """Send command `name` to `device` (signed with `key`, else the operator's sign_key) and wait for its reply."""
         if not isinstance(device, str) or not DEVICE.match(device):
-            raise EdgekitError(f"fleet: device {device!r} is not a device id (letters, digits, _ . -; no wildcards)",
-                               "name one device; `edgekit fleet ls` lists them")
+            raise EdgekitError(
+                f"fleet: device {device!r} is not a device id (letters, digits, _ . -; no wildcards)",
+                "name one device; `edgekit fleet ls` lists them",
+            )
         if not isinstance(name, str) or not COMMAND.match(name):
-            raise EdgekitError(f"fleet: command name {name!r}: lower-case letters, digits and _",
-                               f"`edgekit fleet cmd {device} commands` lists them")
+            raise EdgekitError(
+                f"fleet: command name {name!r}: lower-case letters, digits and _",
+                f"`edgekit fleet cmd {device} commands` lists them",
+            )
         body = dict(body or {})
         body.setdefault("id", uuid.uuid4().hex[:12])
         key = key if key is not None else self.sign_key
@@ -160,13 +181,24 @@ class Operator:
             try:
                 return json.loads(q.get(timeout=timeout))
             except queue.Empty:
-                raise EdgekitError(f"fleet: no reply from {device} to {name} within {timeout:g} s",
-                                   "is it online? (`edgekit fleet ls`)") from None
+                raise EdgekitError(
+                    f"fleet: no reply from {device} to {name} within {timeout:g} s",
+                    "is it online? (`edgekit fleet ls`)",
+                ) from None
         finally:
             self.pending.pop(corr, None)
 
-    def push_model(self, device: str, model: str, tflite: bytes, card: dict, private_key,
-                   progress: Callable[[int, int], None] | None = None, timeout: float = 60.0, url: str | None = None) -> dict:
+    def push_model(
+        self,
+        device: str,
+        model: str,
+        tflite: bytes,
+        card: dict,
+        private_key,
+        progress: Callable[[int, int], None] | None = None,
+        timeout: float = 60.0,
+        url: str | None = None,
+    ) -> dict:
         """Send a signed model in chunks, or only its signed description when the device is to fetch the file from
         `url`; returns the device's final reply (ok or why not)."""
         from fleetctl.signing import sign_model
@@ -181,7 +213,12 @@ class Operator:
             return reply
         tid, size = reply["result"]["transfer"], reply["result"]["chunk_bytes"]
         for i, at in enumerate(range(0, len(tflite), size)):
-            chunk = {"step": "chunk", "transfer": tid, "index": i, "data": base64.b64encode(tflite[at:at + size]).decode()}
+            chunk = {
+                "step": "chunk",
+                "transfer": tid,
+                "index": i,
+                "data": base64.b64encode(tflite[at : at + size]).decode(),
+            }
             reply = self.command(device, "model_update", chunk, timeout, key=signer)
             if not reply.get("ok"):
                 return reply

@@ -59,7 +59,7 @@ class TempPostgres:
             kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
         return subprocess.run(list(args), capture_output=True, text=True, **kw)
 
-    def start(self) -> "TempPostgres":
+    def start(self) -> TempPostgres:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.user:
             pw = pwd.getpwnam(self.user)

@@ -1,5 +1,6 @@
 """The operator's keys and signatures: signed commands (checked on the device by edge.fleet.security) and signed
 model pushes (checked by edge.fleet.model_update). The private key never reaches a device."""
+
 from __future__ import annotations
 
 import base64
@@ -29,15 +30,25 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as e:
-        raise EdgekitError(f"signing key {path}: cannot be read ({e.__class__.__name__})",
-                           "make one with `edgekit fleet keygen --out KEYFILE`") from None
+        raise EdgekitError(
+            f"signing key {path}: cannot be read ({e.__class__.__name__})",
+            "make one with `edgekit fleet keygen --out KEYFILE`",
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise EdgekitError(f"signing key {path}: not an Ed25519 key", "make one with `edgekit fleet keygen`")
     return key
 
 
-def sign_command(device_id: str, name: str, body: dict, *, ed25519: Ed25519PrivateKey | None = None,
-                 hmac_key: bytes | None = None, now: float | None = None, nonce: str | None = None) -> dict:
+def sign_command(
+    device_id: str,
+    name: str,
+    body: dict,
+    *,
+    ed25519: Ed25519PrivateKey | None = None,
+    hmac_key: bytes | None = None,
+    now: float | None = None,
+    nonce: str | None = None,
+) -> dict:
     """Add ts, nonce and sig to a command body."""
     body = {**body, "ts": time.time() if now is None else now, "nonce": nonce or secrets.token_hex(12)}
     data = signed_bytes(device_id, name, body)
@@ -53,5 +64,10 @@ def sign_command(device_id: str, name: str, body: dict, *, ed25519: Ed25519Priva
 def sign_model(private_key, model: str, tflite: bytes, card: dict) -> dict:
     """`edgekit fleet push-model`: the begin message's fields."""
     sha = hashlib.sha256(tflite).hexdigest()
-    return {"model": model, "size": len(tflite), "sha256": sha, "card": card,
-            "signature": base64.b64encode(private_key.sign(manifest(model, sha, card))).decode()}
+    return {
+        "model": model,
+        "size": len(tflite),
+        "sha256": sha,
+        "card": card,
+        "signature": base64.b64encode(private_key.sign(manifest(model, sha, card))).decode(),
+    }

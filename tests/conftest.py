@@ -1,5 +1,6 @@
 """Shared fixtures: real data locations, the built model zoo, package-shipped media; per-concern fixtures live in
 the plug-ins under tests/fixtures/ (a real mosquitto, the doorbell's gallery, event sinks)."""
+
 from __future__ import annotations
 
 import os

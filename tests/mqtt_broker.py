@@ -1,6 +1,7 @@
 """A real mosquitto on a free loopback port, with its own config file, started and stopped by the tests: plain, TLS
 (a test CA, server and client certificates generated here with `cryptography`, never committed), and
 username/password with an ACL file."""
+
 from __future__ import annotations
 
 import datetime
@@ -22,9 +23,17 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = "", persistent: bool = False,
-                 tls: "Pki | None" = None, require_client_cert: bool = False, users: dict[str, str] | None = None,
-                 acl: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        extra: str = "",
+        persistent: bool = False,
+        tls: Pki | None = None,
+        require_client_cert: bool = False,
+        users: dict[str, str] | None = None,
+        acl: str | None = None,
+    ):
         self.dir, self.port = Path(workdir), port or free_port()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o777)  # mosquitto started as root drops to user mosquitto
@@ -51,7 +60,7 @@ class Broker:
         self.conf.write_text("\n".join(lines) + "\n" + extra)
         self.proc = None
 
-    def start(self) -> "Broker":
+    def start(self) -> Broker:
         # the log goes to a file: a pipe nobody reads fills up and then blocks the broker mid-test
         self.log = self.dir / "mosquitto.log"
         seen = self.log.stat().st_size if self.log.exists() else 0  # a restart appends to the same log
@@ -79,12 +88,12 @@ class Pki:
     """A throwaway CA with a server certificate for 127.0.0.1/localhost and a client certificate, in `folder`."""
 
     def __init__(self, folder: Path, name: str = "edgekit test CA"):
+        import ipaddress
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-        import ipaddress
 
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o777)
@@ -99,32 +108,49 @@ class Pki:
             return path
 
         def pem_key(k) -> bytes:
-            return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            return k.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
 
         ca_key = key()
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-              .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-              .not_valid_after(now + datetime.timedelta(days=1))
-              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-              .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-              .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-              .sign(ca_key, hashes.SHA256()))
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
 
         def leaf(cn: str, usage, san=None):
             k = key()
-            b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-                 .issuer_name(ca_name).public_key(k.public_key()).serial_number(x509.random_serial_number())
-                 .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                 .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
+            b = (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+                .issuer_name(ca_name)
+                .public_key(k.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            )
             if san:
                 b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
             return b.sign(ca_key, hashes.SHA256()), k
 
-        server, server_key = leaf("localhost", ExtendedKeyUsageOID.SERVER_AUTH,
-                                  [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        server, server_key = leaf(
+            "localhost",
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        )
         client, client_key = leaf("door-tls", ExtendedKeyUsageOID.CLIENT_AUTH)
         pem = serialization.Encoding.PEM
         self.ca = write(folder / "ca.crt", ca.public_bytes(pem))

@@ -15,6 +15,7 @@ end the stream ends (tests make clips as long as they need). A .ts made by --joi
 stream (a resolution change mid-stream). --stamp re-encodes live and writes the
 wall-clock time (ms) into each frame as it leaves for the encoder (a row of 16 px blocks, see edge/bench/stamp.py),
 so a client can measure capture-to-event latency."""
+
 import argparse
 import sys
 
@@ -35,7 +36,7 @@ def stamp_y_plane(info, width: int, millis: int) -> None:
         for bit in range(STAMP_BITS):
             value = 235 if (millis >> (STAMP_BITS - 1 - bit)) & 1 else 16
             start = base + bit * STAMP_BLOCK
-            data[start:start + STAMP_BLOCK] = bytes([value]) * STAMP_BLOCK
+            data[start : start + STAMP_BLOCK] = bytes([value]) * STAMP_BLOCK
 
 
 def on_stamp(identity, buffer):
@@ -58,8 +59,10 @@ def launch_line(clip: str, stamp: bool) -> str:
     demux = "tsdemux" if clip.endswith(".ts") else "qtdemux"
     head = f"filesrc location={clip} ! {demux} ! h264parse ! "
     if stamp:
-        head += ("avdec_h264 ! videoconvert ! video/x-raw,format=NV12 ! identity name=stamp sync=true "
-                 "signal-handoffs=true ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=1 ! ")
+        head += (
+            "avdec_h264 ! videoconvert ! video/x-raw,format=NV12 ! identity name=stamp sync=true "
+            "signal-handoffs=true ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=1 ! "
+        )
     interval = 1 if stamp else -1  # SPS/PPS once a second (every frame is an IDR when stamped), else at each IDR
     return f"( {head}rtph264pay name=pay0 pt=96 config-interval={interval} )"
 
@@ -88,8 +91,11 @@ def serve(args) -> None:
         factory = Factory(launch_line(clip, args.stamp), args.stamp)
         if args.user:
             permissions = GstRtspServer.RTSPPermissions()
-            permissions.add_role_from_structure(Gst.Structure.new_from_string(
-                "camera, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
+            permissions.add_role_from_structure(
+                Gst.Structure.new_from_string(
+                    "camera, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+                )
+            )
             factory.set_permissions(permissions)
         mounts.add_factory(path, factory)
     if args.user:
@@ -108,7 +114,8 @@ def transcode(src: str, dst: str) -> None:
     Gst.init(None)
     pipeline = Gst.parse_launch(
         f"filesrc location={src} ! avidemux ! jpegdec ! videoconvert ! x264enc speed-preset=veryfast key-int-max=30 ! "
-        f"video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location={dst}")
+        f"video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location={dst}"
+    )
     pipeline.set_state(Gst.State.PLAYING)
     msg = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR)
     pipeline.set_state(Gst.State.NULL)
@@ -121,8 +128,10 @@ def join(dst: str, clips: list[str]) -> None:
     offline: served live through `concat`, the switch to the second clip stalled for seconds now and then."""
     Gst.init(None)
     branches = " ".join(f"filesrc location={c} ! qtdemux ! h264parse ! c." for c in clips)
-    pipeline = Gst.parse_launch(f"concat name=c ! h264parse ! video/x-h264,stream-format=byte-stream ! mpegtsmux ! "
-                                f"filesink location={dst} {branches}")
+    pipeline = Gst.parse_launch(
+        f"concat name=c ! h264parse ! video/x-h264,stream-format=byte-stream ! mpegtsmux ! "
+        f"filesink location={dst} {branches}"
+    )
     pipeline.set_state(Gst.State.PLAYING)
     msg = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR)
     pipeline.set_state(Gst.State.NULL)

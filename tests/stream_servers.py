@@ -6,6 +6,7 @@
   faults a flaky camera shows: a stall with the socket open, garbage between and inside parts, a new resolution.
 
 `python -m tests.stream_servers mjpeg|rtsp --footage FILE [--stamp]` serves one until Ctrl-C (for the benchmark)."""
+
 from __future__ import annotations
 
 import base64
@@ -32,9 +33,11 @@ def rtsp_missing() -> str | None:
     """Why GStreamer's RTSP server cannot run here, or None."""
     if not Path(SYSTEM_PYTHON).is_file():
         return f"{SYSTEM_PYTHON} not found"
-    probe = ("import gi; gi.require_version('GstRtspServer', '1.0'); gi.require_version('Gst', '1.0'); "
-             "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
-             "assert all(Gst.ElementFactory.find(e) for e in ('qtdemux', 'h264parse', 'rtph264pay', 'x264enc'))")
+    probe = (
+        "import gi; gi.require_version('GstRtspServer', '1.0'); gi.require_version('Gst', '1.0'); "
+        "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+        "assert all(Gst.ElementFactory.find(e) for e in ('qtdemux', 'h264parse', 'rtph264pay', 'x264enc'))"
+    )
     r = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True)
     if r.returncode:
         return "GStreamer's RTSP server is not installed (run scripts/sysdeps.sh): " + r.stderr.strip()[-200:]
@@ -76,13 +79,14 @@ def free_port() -> int:
 
 
 class RtspServer:
-    def __init__(self, media: dict[str, Path], user: str | None = None, password: str | None = None,
-                 stamp: bool = False):
+    def __init__(
+        self, media: dict[str, Path], user: str | None = None, password: str | None = None, stamp: bool = False
+    ):
         self.media, self.user, self.password, self.stamp = media, user, password, stamp
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "RtspServer":
+    def start(self) -> RtspServer:
         args = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--port", str(self.port)]
         for mount, clip in self.media.items():
             args += ["--media", f"{mount}={clip}"]
@@ -132,8 +136,15 @@ class MjpegServer:
 
     boundary = "frame"
 
-    def __init__(self, frames: list[np.ndarray], fps: float = 30.0, stamp: bool = False,
-                 user: str | None = None, password: str | None = None, port: int = 0):
+    def __init__(
+        self,
+        frames: list[np.ndarray],
+        fps: float = 30.0,
+        stamp: bool = False,
+        user: str | None = None,
+        password: str | None = None,
+        port: int = 0,
+    ):
         self.frames, self.fps, self.stamp = frames, fps, stamp
         self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
         self.stalled = threading.Event()
@@ -156,8 +167,11 @@ class MjpegServer:
             if key not in self._jpegs:
                 self._jpegs[key] = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
             jpg = self._jpegs[key]
-        return (f"--{self.boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n".encode()
-                + jpg + b"\r\n")
+        return (
+            f"--{self.boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n".encode()
+            + jpg
+            + b"\r\n"
+        )
 
     def _handler(self):
         camera = self
@@ -207,7 +221,7 @@ class MjpegServer:
             next_t += 1.0 / self.fps
             time.sleep(max(0.0, next_t - time.monotonic()))
 
-    def start(self) -> "MjpegServer":
+    def start(self) -> MjpegServer:
         ThreadingHTTPServer.allow_reuse_address = True
         ThreadingHTTPServer.daemon_threads = True
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())

@@ -1,4 +1,5 @@
 """Face crops for the embedder: box, eye-level and template (similarity transform) crops on real faces."""
+
 from __future__ import annotations
 
 import cv2
@@ -50,7 +51,10 @@ def test_crops_at_the_frame_edge_are_padded_not_cut(media):
     image = read_image(media("obama"))
     h, w = image.shape[:2]
     box = np.array([w - 60, h - 60, w + 40, h + 40], np.float32)  # half outside
-    kps = np.array([[w - 40, h - 40], [w + 10, h - 40], [w - 15, h - 10], [w - 15, h + 15], [w - 55, h - 35], [w + 35, h - 35]], np.float32)
+    kps = np.array(
+        [[w - 40, h - 40], [w + 10, h - 40], [w - 15, h - 10], [w - 15, h + 15], [w - 55, h - 35], [w + 35, h - 35]],
+        np.float32,
+    )
     for mode in ("box", "aligned", "template"):
         assert face_crop(image, box, kps, 1.3, 96, mode).shape == (96, 96, 3)
 
@@ -98,8 +102,12 @@ def test_aligned_crops_embed_a_tilted_smaller_face_like_the_upright_one(models, 
     assert min(sims["aligned"], sims["template"]) > sims["box"] + 0.04, sims
 
 
-LFW_FACES = ["Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Abel_Pacheco/Abel_Pacheco_0001.jpg",
-             "Angelina_Jolie/Angelina_Jolie_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg"]
+LFW_FACES = [
+    "Aaron_Eckhart/Aaron_Eckhart_0001.jpg",
+    "Abel_Pacheco/Abel_Pacheco_0001.jpg",
+    "Angelina_Jolie/Angelina_Jolie_0001.jpg",
+    "Colin_Powell/Colin_Powell_0001.jpg",
+]
 
 
 def _chips(det, shared_data, fit):

@@ -1,5 +1,6 @@
 """The emulated-arm64 check (scripts/arm64): its comparison on real x86 runs, and the whole check when asked for
 (EDGEKIT_ARM64_CHECK=1; about 2 minutes from scratch, see docs/benchmarks.md)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -60,10 +61,14 @@ def test_a_changed_embedding_a_lost_face_and_a_missing_model_are_named(x86_run):
     assert "embedder faceres: cosine" in text
 
 
-@pytest.mark.skipif(os.environ.get("EDGEKIT_ARM64_CHECK") != "1",
-                    reason="the emulated arm64 run takes ~2 min: set EDGEKIT_ARM64_CHECK=1 (or run make arm64-check)")
+@pytest.mark.skipif(
+    os.environ.get("EDGEKIT_ARM64_CHECK") != "1",
+    reason="the emulated arm64 run takes ~2 min: set EDGEKIT_ARM64_CHECK=1 (or run make arm64-check)",
+)
 def test_device_side_on_emulated_arm64(zoo):
-    r = subprocess.run([sys.executable, str(SCRIPTS / "check.py"), "--models", str(zoo)], capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, str(SCRIPTS / "check.py"), "--models", str(zoo)], capture_output=True, text=True, check=False
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     result = json.loads(r.stdout)
     assert result["models_loaded_on_arm64"].split()[0] == result["models_loaded_on_arm64"].split()[-1]

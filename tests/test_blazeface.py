@@ -1,5 +1,6 @@
 """BlazeFace decoding on real photos through the built INT8 detector: anchors, scores, boxes, 6 keypoints, weighted
 NMS and the letterbox mapping back to frame pixels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,7 +58,7 @@ def test_boxes_follow_the_face_through_letterbox_padding_and_scale(detector, med
     ref = detector.detect(face)
     h, w = face.shape[:2]
     canvas = np.full((h + 100, w * 2, 3), 90, np.uint8)  # wide: letterboxed with bars above and below
-    canvas[60:60 + h, 300:300 + w] = face
+    canvas[60 : 60 + h, 300 : 300 + w] = face
     moved = detector.detect(canvas)
     assert len(moved) == 1
     side = ref.boxes[0, 2] - ref.boxes[0, 0]
@@ -76,7 +77,9 @@ def test_two_people_two_detections_after_weighted_nms(detector, media):
 
     a, b = read_image(media("obama")), read_image(media("biden"))
     h = min(a.shape[0], b.shape[0])
-    pair = np.hstack([cv2.resize(a, (a.shape[1] * h // a.shape[0], h)), cv2.resize(b, (b.shape[1] * h // b.shape[0], h))])
+    pair = np.hstack(
+        [cv2.resize(a, (a.shape[1] * h // a.shape[0], h)), cv2.resize(b, (b.shape[1] * h // b.shape[0], h))]
+    )
     dets = detector.detect(pair)
     assert len(dets) == 2
     left, right = np.sort((dets.boxes[:, 0] + dets.boxes[:, 2]) / 2)

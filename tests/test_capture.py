@@ -1,4 +1,5 @@
 """Capture from real video files and folders: end of stream, reopen with backoff, newest-frame policy, bad sources."""
+
 import shutil
 import threading
 import time
@@ -6,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from tests.fixtures.events import keep
 from edge.capture import Capture
 from edge.capture.base import CaptureConfig, check_frame
+from tests.fixtures.events import keep
 
 
 def cfg(**kw):
@@ -85,12 +86,15 @@ def test_folder_source_skips_corrupt_files(media, tmp_path):
     assert len(frames) == 2
 
 
-@pytest.mark.parametrize("frame,problem", [
-    (np.zeros((10, 10, 3), np.float32), "dtype float32"),
-    (np.zeros((4, 4, 3), np.uint8), "shape"),
-    (np.zeros((10, 10, 4), np.uint8), "shape"),
-    ("not an image", "not an image array"),
-])
+@pytest.mark.parametrize(
+    "frame,problem",
+    [
+        (np.zeros((10, 10, 3), np.float32), "dtype float32"),
+        (np.zeros((4, 4, 3), np.uint8), "shape"),
+        (np.zeros((10, 10, 4), np.uint8), "shape"),
+        ("not an image", "not an image array"),
+    ],
+)
 def test_bad_frames_are_named(frame, problem):
     assert problem in check_frame(frame)
 

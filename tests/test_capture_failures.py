@@ -1,11 +1,12 @@
 """Sources that go bad while running: a looping file deleted or cut short mid-run, a corrupt picture in a folder.
 Each is an event naming the problem; the capture never raises into the loop."""
+
 import shutil
 import threading
 
-from tests.fixtures.events import keep
 from edge.capture import Capture
 from edge.capture.base import CaptureConfig
+from tests.fixtures.events import keep
 
 
 def cfg(**kw):
@@ -82,6 +83,7 @@ def test_picamera2_off_a_pi_is_one_clear_error_not_a_retry_loop():
 
     try:
         import picamera2  # noqa: F401
+
         pytest.skip("picamera2 is importable here (a Raspberry Pi)")
     except ImportError:
         pass
@@ -94,9 +96,15 @@ def test_edgekit_run_with_picamera2_off_a_pi_says_so_in_one_line(zoo, tmp_path):
     import subprocess
     import sys
 
-    (tmp_path / "site.yaml").write_text(f"source: {{kind: picamera2}}\nruntime: {{models_dir: {zoo}}}\n"
-                                        f"gallery: {{path: {tmp_path / 'g.db'}}}\n")
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")],
-                       capture_output=True, text=True, timeout=120, env={**os.environ, "NOTIFY_SOCKET": ""})
+    (tmp_path / "site.yaml").write_text(
+        f"source: {{kind: picamera2}}\nruntime: {{models_dir: {zoo}}}\ngallery: {{path: {tmp_path / 'g.db'}}}\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NOTIFY_SOCKET": ""},
+    )
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "picamera2 cannot be imported" in r.stderr.strip().splitlines()[-1]

@@ -1,4 +1,5 @@
 """A network camera (MJPEG over HTTP, served by the test on loopback) that disappears mid-run and comes back."""
+
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -6,9 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 
-from tests.fixtures.events import keep
 from edge.capture import Capture
 from edge.capture.base import CaptureConfig
+from tests.fixtures.events import keep
 
 
 class Camera:
@@ -28,7 +29,11 @@ class Camera:
                     camera.n += 1
                     jpg = cv2.imencode(".jpg", np.full((120, 160, 3), camera.n % 256, np.uint8))[1].tobytes()
                     try:
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg) + jpg + b"\r\n")
+                        self.wfile.write(
+                            b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
+                            + jpg
+                            + b"\r\n"
+                        )
                     except OSError:
                         return
                     time.sleep(0.01)

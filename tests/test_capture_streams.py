@@ -1,6 +1,7 @@
 """Network cameras against real servers on loopback: GStreamer's RTSP server (H.264 from registry-shipped clips, TCP
 and UDP) and an HTTP MJPEG server, with the faults real cameras show: a stall with the socket open, a resolution
 change mid-stream, garbage in the stream, wrong paths and credentials."""
+
 import os
 import threading
 import time
@@ -27,8 +28,16 @@ def rtsp_ok():
 
 
 def cfg(uri, **kw):
-    return CaptureConfig(**{"uri": uri, "backoff_initial_s": 0.1, "backoff_max_s": 0.5, "open_timeout_s": 3.0,
-                            "read_timeout_s": 1.5, **kw})
+    return CaptureConfig(
+        **{
+            "uri": uri,
+            "backoff_initial_s": 0.1,
+            "backoff_max_s": 0.5,
+            "open_timeout_s": 3.0,
+            "read_timeout_s": 1.5,
+            **kw,
+        }
+    )
 
 
 def take(capture: Capture, n: int, on_frame=None, limit_s: float = 20.0) -> list:
@@ -60,7 +69,8 @@ def test_rtsp_serves_the_registry_clip_over_tcp_and_udp(rtsp_ok, media, transpor
 
 
 def test_rtsp_resolution_change_mid_stream_keeps_frames_flowing(rtsp_ok, media, tmp_path):
-    """carphone (176x144) then bikes (640x272) in ONE RTSP session (one MPEG-TS): a new SPS mid-stream. OpenCV's FFmpeg backend
+    """carphone (176x144) then bikes (640x272) in ONE RTSP session (one MPEG-TS): a new SPS mid-stream. OpenCV's
+    FFmpeg backend
     keeps handing out frames at the size the stream opened with (rescaled): no error, no reconnect, no stall."""
     sizes = joined_clips([media("carphone"), media("bikes")], tmp_path / "sizes.ts")
     with RtspServer({"/sizes": sizes}) as server:
@@ -161,12 +171,15 @@ def test_garbage_in_an_mjpeg_stream_never_stops_the_capture(media):
     with MjpegServer(frames, fps=60) as camera:
         jpg = cv2.imencode(".jpg", frames[0])[1].tobytes()
         head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-        camera.garbage = [
-            rng.integers(0, 256, 5000, dtype=np.uint8).tobytes(),  # noise between parts
-            head % 4000 + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes() + b"\r\n",  # a part of noise
-            head % len(jpg) + jpg[: len(jpg) // 3] + b"\r\n",  # a truncated JPEG
-            b"--frame\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0garbage-without-length\r\n",
-        ] * 3
+        camera.garbage = (
+            [
+                rng.integers(0, 256, 5000, dtype=np.uint8).tobytes(),  # noise between parts
+                head % 4000 + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes() + b"\r\n",  # a part of noise
+                head % len(jpg) + jpg[: len(jpg) // 3] + b"\r\n",  # a truncated JPEG
+                b"--frame\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0garbage-without-length\r\n",
+            ]
+            * 3
+        )
         events = []
         capture = Capture(cfg(camera.url()), emit=events.append)
         got = take(capture, 120)
@@ -180,9 +193,11 @@ def test_garbage_in_an_mjpeg_stream_never_stops_the_capture(media):
 
 def test_rtsp_wrong_credentials_and_wrong_path_are_one_line_each_with_the_secret_masked(rtsp_ok, media):
     with RtspServer({"/door": media("carphone")}, user="door", password=SECRET) as server:
-        for url, says in ((server.url(user="door", password="wrong-" + SECRET), "401 Unauthorized: the camera refused"),
-                          (server.url(), "401 Unauthorized: the camera needs a user name and password"),
-                          (server.url("/nope", user="door", password=SECRET), "404 Not Found")):
+        for url, says in (
+            (server.url(user="door", password="wrong-" + SECRET), "401 Unauthorized: the camera refused"),
+            (server.url(), "401 Unauthorized: the camera needs a user name and password"),
+            (server.url("/nope", user="door", password=SECRET), "404 Not Found"),
+        ):
             events = []
             with pytest.raises(EdgekitError) as e:
                 list(Capture(cfg(url), emit=events.append).frames())
@@ -196,8 +211,10 @@ def test_rtsp_wrong_credentials_and_wrong_path_are_one_line_each_with_the_secret
 def test_mjpeg_wrong_credentials_and_path_and_port(media):
     frames = [np.full((120, 160, 3), 90, np.uint8)]
     with MjpegServer(frames, user="cam", password=SECRET) as camera:
-        for url, says in ((camera.url(user="cam", password="nope"), "401"),
-                          (camera.url("/x.mjpg", "cam", SECRET), "404")):
+        for url, says in (
+            (camera.url(user="cam", password="nope"), "401"),
+            (camera.url("/x.mjpg", "cam", SECRET), "404"),
+        ):
             with pytest.raises(EdgekitError, match=says) as e:
                 list(Capture(cfg(url)).frames())
             assert SECRET not in str(e.value)
@@ -210,13 +227,19 @@ def test_mjpeg_wrong_credentials_and_path_and_port(media):
     assert "connection refused" in events[-1]["error"] and SECRET not in str(events)
 
 
-@pytest.mark.parametrize("url,masked", [
-    ("rtsp://admin:hunter2@10.0.0.5:554/stream1", "rtsp://admin:***@10.0.0.5:554/stream1"),
-    ("rtsp://admin@cam/live", "rtsp://admin@cam/live"),
-    ("http://cam/videostream.cgi?user=admin&pwd=hunter2&res=1", "http://cam/videostream.cgi?user=admin&pwd=***&res=1"),
-    ("http://u:p%40ss@cam:81/stream?token=abc", "http://u:***@cam:81/stream?token=***"),
-    ("/dev/video0", "/dev/video0"),
-])
+@pytest.mark.parametrize(
+    "url,masked",
+    [
+        ("rtsp://admin:hunter2@10.0.0.5:554/stream1", "rtsp://admin:***@10.0.0.5:554/stream1"),
+        ("rtsp://admin@cam/live", "rtsp://admin@cam/live"),
+        (
+            "http://cam/videostream.cgi?user=admin&pwd=hunter2&res=1",
+            "http://cam/videostream.cgi?user=admin&pwd=***&res=1",
+        ),
+        ("http://u:p%40ss@cam:81/stream?token=abc", "http://u:***@cam:81/stream?token=***"),
+        ("/dev/video0", "/dev/video0"),
+    ],
+)
 def test_urls_are_masked(url, masked):
     assert mask_url(url) == masked
 
@@ -264,6 +287,7 @@ def test_usb_v4l2_devices_take_the_opencv_path_behind_the_same_interface():
 
 def test_a_wrong_password_found_on_a_reopen_before_any_frame_ends_the_capture_with_the_error():
     """The first open works but the stream fails before a frame, and the reopen (in the reader thread) is refused."""
+
     class Flaky:
         is_live, name, opens = True, "rtsp://cam:***@door/stream", 0
 
@@ -272,7 +296,9 @@ def test_a_wrong_password_found_on_a_reopen_before_any_frame_ends_the_capture_wi
 
             self.opens += 1
             if self.opens > 1:
-                raise StreamConfigError("rtsp://cam:***@door/stream: 401 Unauthorized", "put the right ones in source.uri")
+                raise StreamConfigError(
+                    "rtsp://cam:***@door/stream: 401 Unauthorized", "put the right ones in source.uri"
+                )
 
         def read(self):
             from edge.capture.base import SourceError

@@ -1,6 +1,7 @@
 """PyTorch and ONNX sources for real: MTCNN's ONet (its weights ship inside the PyPI package facenet-pytorch, its class
 too) as a checkpoint plus class, and its ONNX export, through `edgekit convert`'s calibration, gate and card. The
 engines live in virtualenvs of their own (`make engines`, ~3.5 GB): without them these tests skip."""
+
 from __future__ import annotations
 
 import json
@@ -16,16 +17,29 @@ CARD = {
     "name": "mtcnn_onet",
     "task": "classifier",
     "licence": "MIT (facenet-pytorch)",
-    "source": {"registry": "pypi", "package": "facenet-pytorch", "version": "2.6.0",
-               "path": "facenet_pytorch/data/onet.pt",
-               "sha256": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
-               "format": "pytorch", "module": "facenet_pytorch.models.mtcnn:ONet", "module_kwargs": {"pretrained": False},
-               "engine_packages": ["facenet-pytorch==2.6.0"],
-               "engine_stubs": ["torchvision", "PIL", "requests", "tqdm"],  # a bare `make engines` venv lacks them
-               "input_shape": [3, 48, 48],
-               "outputs": {"prob": "output2"}},
+    "source": {
+        "registry": "pypi",
+        "package": "facenet-pytorch",
+        "version": "2.6.0",
+        "path": "facenet_pytorch/data/onet.pt",
+        "sha256": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+        "format": "pytorch",
+        "module": "facenet_pytorch.models.mtcnn:ONet",
+        "module_kwargs": {"pretrained": False},
+        "engine_packages": ["facenet-pytorch==2.6.0"],
+        "engine_stubs": ["torchvision", "PIL", "requests", "tqdm"],  # a bare `make engines` venv lacks them
+        "input_shape": [3, 48, 48],
+        "outputs": {"prob": "output2"},
+    },
     # MTCNN's own normalisation: (x - 127.5) / 128, RGB
-    "preprocess": {"width": 48, "height": 48, "layout": "NCHW", "color": "RGB", "mean": [127.5] * 3, "std": [128.0] * 3},
+    "preprocess": {
+        "width": 48,
+        "height": 48,
+        "layout": "NCHW",
+        "color": "RGB",
+        "mean": [127.5] * 3,
+        "std": [128.0] * 3,
+    },
     "decoder": {"name": "classifier", "params": {"activation": "none"}},
     "labels": ["not_face", "face"],
     "calibration": {"images": ["shared:faces/att", "shared:faces/faceapi_bbt/identities"], "min_images": 100},
@@ -36,13 +50,15 @@ CARD = {
 def engines_ready():
     missing = [e for e in ("onnx2tf", "torch") if not (engine_env.python_of(e).parent.parent / ".installed").is_file()]
     if missing:
-        pytest.skip(f"conversion engine virtualenv(s) {missing} not built in {engine_env.engines_dir()}: `make engines`")
+        pytest.skip(
+            f"conversion engine virtualenv(s) {missing} not built in {engine_env.engines_dir()}: `make engines`"
+        )
 
 
 @pytest.fixture(scope="module")
 def onet(shared_data):
-    from edge.fetch import fetch
     from converters.source_card import Source
+    from edge.fetch import fetch
 
     engines_ready()
     return fetch(Source.model_validate(CARD["source"]))
@@ -79,10 +95,28 @@ def test_onnx_export_of_the_same_model_takes_the_onnx_path(onet, tmp_path):
     engine_env.add_packages("torch", CARD["source"]["engine_packages"])
     script = str(engine_env.Path(__file__).resolve().parents[1] / "converters" / "engines" / "torch_to_onnx.py")
     onnx_path = tmp_path / "onet.onnx"
-    engine_env.run("torch", [script, str(onet), str(onnx_path), "3,48,48", "--module", CARD["source"]["module"],
-                             "--kwargs", json.dumps({"pretrained": False}), "--stub", "torchvision", "--stub", "PIL",
-                             "--stub", "requests", "--stub", "tqdm"],
-                   "export")
+    engine_env.run(
+        "torch",
+        [
+            script,
+            str(onet),
+            str(onnx_path),
+            "3,48,48",
+            "--module",
+            CARD["source"]["module"],
+            "--kwargs",
+            json.dumps({"pretrained": False}),
+            "--stub",
+            "torchvision",
+            "--stub",
+            "PIL",
+            "--stub",
+            "requests",
+            "--stub",
+            "tqdm",
+        ],
+        "export",
+    )
     card = {**CARD, "name": "mtcnn_onet_onnx", "source": {**CARD["source"], "format": "onnx"}}
     for k in ("module", "module_kwargs", "engine_packages", "engine_stubs", "input_shape"):
         card["source"].pop(k)

@@ -4,6 +4,7 @@ from the PyPI yolov5 package (the pickle's `models.*` aliased onto `yolov5.model
 calibrated on real shelf photos cut into tiles, gated; then the shelf's products profile counts products with it on
 test_3.jpg about as the SKU-110K YOLOv8n does. Its ONNX export takes the ONNX path. Needs `make engines` (skips
 without) and ../shared/data."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,12 @@ CHECKPOINT = "models/sku110k_yolov5n_pytorch/Final_YOLOv5-nano.pt"
 def _decoder(**params):
     from edge.vision.decoders.yolo import Decoder
 
-    card = SimpleNamespace(name="t", labels=["a", "b"], decoder=SimpleNamespace(params=params),
-                           preprocess=SimpleNamespace(width=640, height=640))
+    card = SimpleNamespace(
+        name="t",
+        labels=["a", "b"],
+        decoder=SimpleNamespace(params=params),
+        preprocess=SimpleNamespace(width=640, height=640),
+    )
     return Decoder(card)
 
 
@@ -100,8 +105,11 @@ def _products(models, detector, photo):
 def test_products_profile_counts_products_with_it_near_the_yolov8n(built, shared_data):
     from converters.importer import Options, import_model
 
-    import_model(shared_data / "models/sku110k_yolov8n/best_full_integer_quant.tflite", built.models,
-                 Options(name="sku110k_yolov8n"))
+    import_model(
+        shared_data / "models/sku110k_yolov8n/best_full_integer_quant.tflite",
+        built.models,
+        Options(name="sku110k_yolov8n"),
+    )
     photo = cv2.imread(str(shared_data / "shelf/sku110k_sample/images/test_3.jpg"))
     v5, v8 = _products(built.models, "sku110k_yolov5n", photo), _products(built.models, "sku110k_yolov8n", photo)
     n5, n8 = len(v5.detections), len(v8.detections)
@@ -119,13 +127,25 @@ def test_its_onnx_export_takes_the_onnx_path(built, shared_data):
     engine_env.add_packages("torch", s["engine_packages"])
     script = str(ROOT / "converters" / "engines" / "torch_to_onnx.py")
     onnx_path = built.tmp / "yolov5n.onnx"
-    args = [script, str(shared_data / CHECKPOINT), str(onnx_path), "3,640,640", "--normalize-boxes",
-            "--flat-yolov5-detect"]
+    args = [
+        script,
+        str(shared_data / CHECKPOINT),
+        str(onnx_path),
+        "3,640,640",
+        "--normalize-boxes",
+        "--flat-yolov5-detect",
+    ]
     args += [a for k, v in s["module_aliases"].items() for a in ("--alias", f"{k}={v}")]
     args += [a for name in s["engine_stubs"] for a in ("--stub", name)]
     engine_env.run("torch", args, "export")
-    for k in ("engine_packages", "module_aliases", "engine_stubs", "input_shape", "normalize_boxes",
-              "flat_yolov5_detect"):
+    for k in (
+        "engine_packages",
+        "module_aliases",
+        "engine_stubs",
+        "input_shape",
+        "normalize_boxes",
+        "flat_yolov5_detect",
+    ):
         s.pop(k)
     src.update(name="sku110k_yolov5n_onnx", source={**s, "format": "onnx"})
     card_path = built.tmp / "onnx.yaml"

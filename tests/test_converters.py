@@ -1,4 +1,5 @@
 """Converters on real models and real images (workstation side: needs edgekit[convert])."""
+
 from __future__ import annotations
 
 import shutil
@@ -112,8 +113,13 @@ def test_coral_report_names_ops_that_would_fall_back(tmp_path):
 
 def _faceres(tmp_path, calib_dir: Path, **gate):
     c = card("faceres")
-    c = c.model_copy(update={"detector": None, "gate": c.gate.model_copy(update={"pairs": [], "identities": [], **gate}),
-                             "calibration": c.calibration.model_copy(update={"crop_faces": [], "min_images": 20})})
+    c = c.model_copy(
+        update={
+            "detector": None,
+            "gate": c.gate.model_copy(update={"pairs": [], "identities": [], **gate}),
+            "calibration": c.calibration.model_copy(update={"crop_faces": [], "min_images": 20}),
+        }
+    )
     return c
 
 
@@ -124,7 +130,7 @@ def faces_dir(tmp_path_factory, face_frames):
     for i, s in enumerate(face_frames):
         h, w = s.image.shape[:2]
         side = min(h, w)
-        crop = s.image[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2]
+        crop = s.image[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]
         cv2.imwrite(str(d / f"{i:03d}.png"), crop)
     return d
 
@@ -143,8 +149,12 @@ def test_gate_refuses_a_miscalibrated_model_and_promotes_nothing(tmp_path, faces
     # nothing promoted, no staging left: the verdict, and the refused builds in their own folder to inspect
     assert sorted(p.name for p in out.iterdir()) == ["faceres.rejected", "faceres.rejected.json"]
     kept = out / "faceres.rejected"
-    assert sorted(p.name for p in kept.iterdir()) == ["faceres.card.json", "faceres.float.card.json",
-                                                      "faceres.float.tflite", "faceres.tflite"]
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "faceres.card.json",
+        "faceres.float.card.json",
+        "faceres.float.tflite",
+        "faceres.tflite",
+    ]
     from edge.runtime import CardModel
 
     refused = CardModel(kept / "faceres.float.card.json")  # a valid float model and card
@@ -155,8 +165,24 @@ def test_cli_convert_exits_non_zero_when_the_gate_fails(tmp_path, faces_dir):
     c = _faceres(tmp_path, faces_dir, min_cosine=0.9999)
     card_path = tmp_path / "faceres.yaml"
     card_path.write_text(yaml.safe_dump(c.model_dump()))
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "convert", str(fetch_source(c)), "--card", str(card_path),
-                        "--calib", str(faces_dir), "--out", str(tmp_path / "o"), "--force"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "convert",
+            str(fetch_source(c)),
+            "--card",
+            str(card_path),
+            "--calib",
+            str(faces_dir),
+            "--out",
+            str(tmp_path / "o"),
+            "--force",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0
     assert "accuracy gate refused" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o" / "faceres.tflite").exists()
@@ -194,6 +220,7 @@ def sess_input(onnx_path) -> str:
 
 
 # ---- bad input: one clear error naming the file and the fix ----
+
 
 def test_truncated_frozen_graph(tmp_path):
     c = card("facenet")
@@ -271,6 +298,7 @@ def test_an_unreadable_onnx_file_is_named_before_any_engine_runs(tmp_path):
 
 # ---- Keras and SavedModel sources, with a small model trained here on real faces ----
 
+
 @pytest.fixture(scope="module")
 def trained_keras(tmp_path_factory, shared_data):
     import tensorflow as tf
@@ -282,12 +310,16 @@ def trained_keras(tmp_path_factory, shared_data):
         for f in sorted(person.glob("*.pgm")):
             xs.append(cv2.resize(cv2.imread(str(f)), (48, 48))[..., ::-1].astype(np.float32) / 255.0)
             ys.append(label)
-    model = tf.keras.Sequential([
-        tf.keras.Input((48, 48, 3)),
-        tf.keras.layers.Conv2D(8, 3, activation="relu"), tf.keras.layers.MaxPooling2D(),
-        tf.keras.layers.Conv2D(16, 3, activation="relu"), tf.keras.layers.GlobalAveragePooling2D(),
-        tf.keras.layers.Dense(len(people), activation="softmax"),
-    ])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((48, 48, 3)),
+            tf.keras.layers.Conv2D(8, 3, activation="relu"),
+            tf.keras.layers.MaxPooling2D(),
+            tf.keras.layers.Conv2D(16, 3, activation="relu"),
+            tf.keras.layers.GlobalAveragePooling2D(),
+            tf.keras.layers.Dense(len(people), activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(np.stack(xs), np.asarray(ys), epochs=30, verbose=0)
     d = tmp_path_factory.mktemp("keras")
@@ -299,13 +331,18 @@ def trained_keras(tmp_path_factory, shared_data):
 def _classifier_card():
     from converters.source_card import SourceCard
 
-    return SourceCard.model_validate({
-        "name": "att5", "task": "classifier", "licence": "test", "labels": ["s01", "s02", "s03", "s04", "s05"],
-        "source": {"registry": "pypi", "package": "none", "version": "0", "path": "-", "format": "keras"},
-        "preprocess": {"width": 48, "height": 48, "color": "RGB", "mean": [0, 0, 0], "std": [255, 255, 255]},
-        "decoder": {"name": "classifier"},
-        "calibration": {"images": ["shared:faces/att/s0[1-5]"], "min_images": 30, "held_out": 0.3},
-    })
+    return SourceCard.model_validate(
+        {
+            "name": "att5",
+            "task": "classifier",
+            "licence": "test",
+            "labels": ["s01", "s02", "s03", "s04", "s05"],
+            "source": {"registry": "pypi", "package": "none", "version": "0", "path": "-", "format": "keras"},
+            "preprocess": {"width": 48, "height": 48, "color": "RGB", "mean": [0, 0, 0], "std": [255, 255, 255]},
+            "decoder": {"name": "classifier"},
+            "calibration": {"images": ["shared:faces/att/s0[1-5]"], "min_images": 30, "held_out": 0.3},
+        }
+    )
 
 
 @pytest.mark.parametrize("fmt,path", [("keras", "att5.keras"), ("savedmodel", "saved")])

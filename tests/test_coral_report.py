@@ -1,5 +1,6 @@
 """The Edge TPU op-mapping report against the real edgetpu_compiler 16 output for YOLOv8n (log + compiled model in
 ../shared/data/models/yolov8n_coco/), and its rules on small real graphs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,13 +17,18 @@ from edge.errors import EdgekitError
 @pytest.fixture(scope="module")
 def yolo(shared_data):
     d = shared_data / "models" / "yolov8n_coco"
-    return d / "yolov8n_full_integer_quant.tflite", d / "yolov8n_full_integer_quant_edgetpu.log", \
-        d / "yolov8n_full_integer_quant_edgetpu.tflite"
+    return (
+        d / "yolov8n_full_integer_quant.tflite",
+        d / "yolov8n_full_integer_quant_edgetpu.log",
+        d / "yolov8n_full_integer_quant_edgetpu.tflite",
+    )
 
 
 def test_report_matches_the_real_compiler_log_op_by_op(yolo):
     model, log, compiled = yolo
-    r = CliRunner().invoke(cli, ["models", "coral-report", str(model), "--compiler-log", str(log), "--compiled", str(compiled)])
+    r = CliRunner().invoke(
+        cli, ["models", "coral-report", str(model), "--compiler-log", str(log), "--compiled", str(compiled)]
+    )
     assert r.exit_code == 0, r.output
     lines = r.output.strip().splitlines()
     assert lines[-1] == "differences from the compiler log: 0"
@@ -65,7 +71,9 @@ def _int8(fn, shape):
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([np.random.default_rng(i).uniform(-1, 1, shape).astype(np.float32)] for i in range(8))
+    conv.representative_dataset = lambda: (
+        [np.random.default_rng(i).uniform(-1, 1, shape).astype(np.float32)] for i in range(8)
+    )
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = conv.inference_output_type = tf.uint8
     return conv.convert()
@@ -120,10 +128,12 @@ def test_the_compilers_output_is_named_in_the_card_for_the_device(zoo, tmp_path,
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     compiler = bin_dir / "edgetpu_compiler"
-    compiler.write_text('#!/bin/sh\n# edgetpu_compiler -s -o OUT MODEL\nout="$3"; model="$4"; base=$(basename "$model" .tflite)\n'
-                        'cp "$model" "$out/${base}_edgetpu.tflite"\n'
-                        'echo "Number of operations that will run on Edge TPU: 70"\n'
-                        'echo "Number of operations that will run on CPU: 7"\n')
+    compiler.write_text(
+        '#!/bin/sh\n# edgetpu_compiler -s -o OUT MODEL\nout="$3"; model="$4"; base=$(basename "$model" .tflite)\n'
+        'cp "$model" "$out/${base}_edgetpu.tflite"\n'
+        'echo "Number of operations that will run on Edge TPU: 70"\n'
+        'echo "Number of operations that will run on CPU: 7"\n'
+    )
     compiler.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     stage = tmp_path / "stage"

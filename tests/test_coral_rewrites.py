@@ -1,5 +1,6 @@
 """Coral rewrites: LEAKY_RELU -> MAXIMUM(x, a*x), HARD_SWISH -> x*RELU6(x+3)/6, on small real graphs built here (float
 and INT8) and on the zoo's NanoDet (28 LEAKY_RELU), against the graphs they came from."""
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,7 @@ def _inputs(n: int) -> list[np.ndarray]:
     img = cv2.imread(str(media("astronaut")))
     out = []
     for k in range(n):
-        crop = cv2.resize(img[k * 40: k * 40 + 256, k * 30: k * 30 + 256], (32, 32), interpolation=cv2.INTER_AREA)
+        crop = cv2.resize(img[k * 40 : k * 40 + 256, k * 30 : k * 30 + 256], (32, 32), interpolation=cv2.INTER_AREA)
         out.append(crop[None].astype(np.float32) / 64.0 - 2.0)
     return out
 
@@ -57,7 +58,10 @@ def _inputs(n: int) -> list[np.ndarray]:
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    area = lambda r: np.prod(r[:, 2:] - r[:, :2], axis=1)
+
+    def area(r):
+        return np.prod(r[:, 2:] - r[:, :2], axis=1)
+
     return inter / (area(a) + area(b) - inter)
 
 

@@ -1,4 +1,5 @@
 """Classifier decoder and the classification stage on a real (tiny) TFLite classifier: logits from mean colour."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,17 @@ LABELS = ["red", "green", "blue"]
 
 def _classifier(tmp_path, in_graph_softmax=False, **params):
     graph = colour_classifier_graph(16, in_graph_softmax)
-    card = write_card(tmp_path, "colour", graph, task="classifier", decoder={"name": "classifier", "params": params},
-                      labels=LABELS, outputs=["logits"], output_tensors=output_names(graph), size=(16, 16))
+    card = write_card(
+        tmp_path,
+        "colour",
+        graph,
+        task="classifier",
+        decoder={"name": "classifier", "params": params},
+        labels=LABELS,
+        outputs=["logits"],
+        output_tensors=output_names(graph),
+        size=(16, 16),
+    )
     return Classifier(card)
 
 
@@ -60,8 +70,11 @@ def test_each_detection_crop_is_classified(tmp_path):
     frame = np.zeros((100, 200, 3), np.uint8)
     frame[10:50, 10:50] = (0, 0, 255)  # BGR red
     frame[50:90, 120:180] = (255, 0, 0)  # BGR blue
-    dets = Detections(boxes=np.array([[10, 10, 50, 50], [120, 50, 180, 90], [300, 300, 310, 310]], np.float32),
-                      scores=np.ones(3, np.float32), class_ids=np.zeros(3, np.int32))
+    dets = Detections(
+        boxes=np.array([[10, 10, 50, 50], [120, 50, 180, 90], [300, 300, 310, 310]], np.float32),
+        scores=np.ones(3, np.float32),
+        class_ids=np.zeros(3, np.int32),
+    )
     res = clf.classify_detections(frame, dets, margin=0.0)
     assert [r.labels[0] if r else None for r in res] == ["red", "blue", None]  # the third box lies outside the frame
     only = clf.classify_detections(frame, dets, margin=0.0, only=np.array([False, True, True]))
@@ -77,9 +90,20 @@ def test_crop_margin_is_clipped_to_the_frame():
 
 def test_a_detector_card_is_refused(tmp_path):
     graph = colour_classifier_graph(16)
-    card = write_card(tmp_path, "colour", graph, task="object_detector", decoder={"name": "classifier"},
-                      labels=LABELS, outputs=["logits"], output_tensors=output_names(graph), size=(16, 16))
-    with pytest.raises(EdgekitError, match="'object_detector' is not what this stage runs; pick a card whose task is classifier"):
+    card = write_card(
+        tmp_path,
+        "colour",
+        graph,
+        task="object_detector",
+        decoder={"name": "classifier"},
+        labels=LABELS,
+        outputs=["logits"],
+        output_tensors=output_names(graph),
+        size=(16, 16),
+    )
+    with pytest.raises(
+        EdgekitError, match="'object_detector' is not what this stage runs; pick a card whose task is classifier"
+    ):
         Classifier(card)
 
 
@@ -92,8 +116,17 @@ def test_binary_head_gives_both_labels(tmp_path):
     from tests.tflite_graphs import binary_head_graph
 
     graph = binary_head_graph(16)
-    card = write_card(tmp_path, "binary", graph, task="classifier", decoder={"name": "classifier", "params": {"activation": "none", "top_k": 2}},
-                      labels=["blue", "red"], outputs=["p_red"], output_tensors=output_names(graph), size=(16, 16))
+    card = write_card(
+        tmp_path,
+        "binary",
+        graph,
+        task="classifier",
+        decoder={"name": "classifier", "params": {"activation": "none", "top_k": 2}},
+        labels=["blue", "red"],
+        outputs=["p_red"],
+        output_tensors=output_names(graph),
+        size=(16, 16),
+    )
     clf = Classifier(card)
     red, blue = clf.classify(_bgr((255, 0, 0))), clf.classify(_bgr((0, 0, 255)))
     assert red.labels == ["red", "blue"] and blue.labels == ["blue", "red"]

@@ -1,5 +1,6 @@
 """NanoDet GFL decoder: the exact output layout on hand-set tensors (cell order, side order, stride, centre), then the
 zoo's model on real photos."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,11 +12,21 @@ from edge.vision.decoders import get_decoder
 
 
 def _card(**params):
-    return ModelCard.model_validate({
-        "name": "nanodet", "task": "object_detector", "tflite": "x.tflite", "sha256": "",
-        "preprocess": {"width": 416, "height": 416},
-        "decoder": {"name": "nanodet", "params": {"strides": [8, 16, 32], "reg_max": 10, "centre_offset": 0.5, **params}},
-        "labels": [f"c{i}" for i in range(80)], "outputs": ["cls8", "cls16", "cls32", "box8", "box16", "box32"]})
+    return ModelCard.model_validate(
+        {
+            "name": "nanodet",
+            "task": "object_detector",
+            "tflite": "x.tflite",
+            "sha256": "",
+            "preprocess": {"width": 416, "height": 416},
+            "decoder": {
+                "name": "nanodet",
+                "params": {"strides": [8, 16, 32], "reg_max": 10, "centre_offset": 0.5, **params},
+            },
+            "labels": [f"c{i}" for i in range(80)],
+            "outputs": ["cls8", "cls16", "cls32", "box8", "box16", "box32"],
+        }
+    )
 
 
 def _outputs():

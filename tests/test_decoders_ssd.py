@@ -1,5 +1,6 @@
 """SSD decoder on a real TFLite graph ending in the TFLite_Detection_PostProcess custom op (the layout Coral's SSD
 models ship): boxes [1, N, 4] ymin xmin ymax xmax normalised, classes, scores, count; rows past count are garbage."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,17 @@ def _detector(tmp_path, outputs=("boxes", "classes", "scores", "count"), **param
     graph = ssd_graph(_logits(), ANCHORS)
     names = output_names(graph)  # the op's outputs :0..:3 are boxes, classes, scores, count
     role = dict(zip(("boxes", "classes", "scores", "count"), names))
-    card = write_card(tmp_path, "ssd_test", graph, task="object_detector", decoder={"name": "ssd", "params": params},
-                      labels=LABELS, outputs=list(outputs), output_tensors=[role[o] for o in outputs], size=(32, 32))
+    card = write_card(
+        tmp_path,
+        "ssd_test",
+        graph,
+        task="object_detector",
+        decoder={"name": "ssd", "params": params},
+        labels=LABELS,
+        outputs=list(outputs),
+        output_tensors=[role[o] for o in outputs],
+        size=(32, 32),
+    )
     return Detector(card)
 
 

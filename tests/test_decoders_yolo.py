@@ -1,4 +1,5 @@
 """YOLOv8/11 decoder on real TFLite graphs whose output is the Ultralytics export layout [1, 4 + classes, N]."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,15 +21,26 @@ def _rows(boxes_cxcywh, scores):
 
 def _detector(tmp_path, rows, transpose=False, **params):
     graph = yolo_graph(rows, 64, transpose)
-    card = write_card(tmp_path, "yolo_test", graph, task="object_detector", decoder={"name": "yolo", "params": params},
-                      labels=LABELS, outputs=["output0"], output_tensors=output_names(graph), size=(64, 64))
+    card = write_card(
+        tmp_path,
+        "yolo_test",
+        graph,
+        task="object_detector",
+        decoder={"name": "yolo", "params": params},
+        labels=LABELS,
+        outputs=["output0"],
+        output_tensors=output_names(graph),
+        size=(64, 64),
+    )
     return Detector(card)
 
 
 @pytest.mark.parametrize("transpose", [False, True])
 def test_normalised_boxes_map_to_frame_pixels(tmp_path, transpose):
-    rows = _rows([[0.25, 0.5, 0.2, 0.4], [0.75, 0.5, 0.1, 0.2], [0.5, 0.5, 0.5, 0.5]],
-                 [[0.9, 0.0, 0.1], [0.0, 0.0, 0.6], [0.1, 0.2, 0.05]])  # third box below the 0.25 threshold
+    rows = _rows(
+        [[0.25, 0.5, 0.2, 0.4], [0.75, 0.5, 0.1, 0.2], [0.5, 0.5, 0.5, 0.5]],
+        [[0.9, 0.0, 0.1], [0.0, 0.0, 0.6], [0.1, 0.2, 0.05]],
+    )  # third box below the 0.25 threshold
     det = _detector(tmp_path, rows, transpose)
     frame = np.zeros((300, 400, 3), np.uint8)  # stretch: x by 400, y by 300
     d = det.detect(frame)
@@ -39,8 +51,9 @@ def test_normalised_boxes_map_to_frame_pixels(tmp_path, transpose):
 
 def test_pixel_boxes_and_class_aware_nms(tmp_path):
     # pixel coordinates of the 64x64 input; two overlapping bottles (one suppressed), a cup on the same spot (kept)
-    rows = _rows([[32, 32, 20, 20], [33, 32, 20, 20], [32, 32, 20, 20]],
-                 [[0.8, 0.0, 0.0], [0.7, 0.0, 0.0], [0.0, 0.5, 0.0]])
+    rows = _rows(
+        [[32, 32, 20, 20], [33, 32, 20, 20], [32, 32, 20, 20]], [[0.8, 0.0, 0.0], [0.7, 0.0, 0.0], [0.0, 0.5, 0.0]]
+    )
     det = _detector(tmp_path, rows)
     d = det.detect(np.zeros((64, 64, 3), np.uint8))
     assert sorted(det.label(c) for c in d.class_ids) == ["bottle", "cup"]

@@ -56,7 +56,10 @@ def greedy_nms(boxes, scores, iou):
         xx2 = np.minimum(boxes[i, 2], boxes[order, 2])
         yy2 = np.minimum(boxes[i, 3], boxes[order, 3])
         inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+
+        def area(b):
+            return (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+
         order = order[inter / (area(boxes[i]) + area(boxes[order]) - inter) <= iou]
     return np.array(keep, int)
 

@@ -1,4 +1,5 @@
 """The site config: the shipped example (with its commented optional parts) loads; wrong keys name themselves."""
+
 from pathlib import Path
 
 import pytest
@@ -24,15 +25,24 @@ def test_optional_parts_are_off_unless_configured():
     assert cfg.mqtt is None and cfg.peripherals is None and cfg.shelf is None
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"mqtt": {"hots": "x"}}, "key 'mqtt.hots'.*remove it or check its spelling"),
-    ({"mqtt": {"port": 70000}}, "key 'mqtt.port'"),
-    ({"peripherals": {"relay": {"port": {"url": "ttyUSB0"}, "authorized": ["a"]}}}, "peripherals.relay.port.url.*not a device path"),
-    ({"peripherals": {"triggers": {"port": {"url": "loop://"}, "kinds": ["DOORBELL"]}}}, "peripherals.triggers.kinds"),
-    ({"embedder": {"align": "sideways"}}, "key 'embedder.align"),
-    ({"tracking": {"embed_sharpen": 0.5}}, "key 'tracking.embed_sharpen'"),
-    ({"source": {"kind": "webcam"}}, "key 'source.kind'"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"mqtt": {"hots": "x"}}, "key 'mqtt.hots'.*remove it or check its spelling"),
+        ({"mqtt": {"port": 70000}}, "key 'mqtt.port'"),
+        (
+            {"peripherals": {"relay": {"port": {"url": "ttyUSB0"}, "authorized": ["a"]}}},
+            "peripherals.relay.port.url.*not a device path",
+        ),
+        (
+            {"peripherals": {"triggers": {"port": {"url": "loop://"}, "kinds": ["DOORBELL"]}}},
+            "peripherals.triggers.kinds",
+        ),
+        ({"embedder": {"align": "sideways"}}, "key 'embedder.align"),
+        ({"tracking": {"embed_sharpen": 0.5}}, "key 'tracking.embed_sharpen'"),
+        ({"source": {"kind": "webcam"}}, "key 'source.kind'"),
+    ],
+)
 def test_a_wrong_value_in_any_section_is_one_line_naming_it(data, message):
     with pytest.raises(EdgekitError, match=message) as e:
         parse_config(data, "site.yaml")

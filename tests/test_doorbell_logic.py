@@ -1,4 +1,5 @@
 """Doorbell decisions and the matcher: pure logic (the tracker and the gallery: test_tracker, test_faces_gallery)."""
+
 import numpy as np
 import pytest
 
@@ -80,7 +81,10 @@ def test_matcher_takes_each_identitys_best_embedding_over_a_large_gallery():
     brute = Matcher(vectors, names, prefilter_over=10**9)
     assert m.centroids is not None and brute.centroids is None
     near = vectors[rng.integers(0, 30000, 50)] + 0.08 * unit(rng, 50)  # another photo of an enrolled face
-    a, b = m.match(near / np.linalg.norm(near, axis=1, keepdims=True)), brute.match(near / np.linalg.norm(near, axis=1, keepdims=True))
+    a, b = (
+        m.match(near / np.linalg.norm(near, axis=1, keepdims=True)),
+        brute.match(near / np.linalg.norm(near, axis=1, keepdims=True)),
+    )
     assert list(a[0]) == list(b[0]) and np.allclose(a[1], b[1])
     # a stranger: the shortlist may name another weak candidate, never a better score than brute force finds
     stranger = unit(rng, 50)

@@ -1,4 +1,5 @@
 """The doorbell through the real zoo models on real footage: enrolment rules, the loop, the demo, the config."""
+
 import json
 import subprocess
 import sys
@@ -7,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.site import build_loop
 from edge.config import load_config, parse_config
 from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
@@ -15,6 +15,7 @@ from edge.faces.embedder import FaceEmbedder
 from edge.faces.enroll import EnrollRules, check_and_embed
 from edge.faces.gallery import Gallery
 from edge.images import read_image
+from edge.site import build_loop
 from tests.fixtures.events import ListSink
 
 
@@ -40,8 +41,14 @@ def test_enrolment_rejections_say_why(models, media):
 
 
 def site(zoo, tmp_path, **kw):
-    return parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
-                         "source": {"uri": "unused"}, **kw})
+    return parse_config(
+        {
+            "runtime": {"models_dir": str(zoo)},
+            "gallery": {"path": str(tmp_path / "g.db")},
+            "source": {"uri": "unused"},
+            **kw,
+        }
+    )
 
 
 def test_loop_recognises_an_enrolled_caller_once_per_track(zoo, media, tmp_path):
@@ -65,7 +72,9 @@ def test_loop_recognises_an_enrolled_caller_once_per_track(zoo, media, tmp_path)
 def test_a_stranger_is_unknown(zoo, media, tmp_path):
     cfg = site(zoo, tmp_path, source={"uri": str(media("carphone"))})
     det, emb = FaceDetector(cfg.card("blazeface_short")), FaceEmbedder(cfg.card("faceres"))
-    Gallery(cfg.gallery.path).add("obama", "faceres", check_and_embed(det, emb, read_image(media("obama")), EnrollRules())[0])
+    Gallery(cfg.gallery.path).add(
+        "obama", "faceres", check_and_embed(det, emb, read_image(media("obama")), EnrollRules())[0]
+    )
     sink = ListSink()
     build_loop(cfg, [sink]).run()
     types = [e["type"] for e in sink.events]
@@ -114,8 +123,12 @@ def test_missing_model_card_is_one_clear_line(tmp_path):
 
 
 def test_demo_shows_a_recognised_and_an_unknown_face(zoo, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "demo", "--workdir", str(tmp_path)], capture_output=True, text=True,
-                       env={**__import__("os").environ, "EDGEKIT_MODELS": str(zoo)})
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "demo", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "EDGEKIT_MODELS": str(zoo)},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert {e["identity"] for e in events if e["type"] == "face_recognized"} == {"carphone caller", "Barack Obama"}

@@ -1,5 +1,6 @@
 """Threshold calibration: ROC, AUC, TAR at FAR and the recommended thresholds, on known scores and on the real
 deepface pairs through the built models."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """`edgekit faces ...` as a user runs it (a real process, the built zoo, a gallery in a temporary folder)."""
+
 from __future__ import annotations
 
 import json
@@ -27,12 +28,24 @@ def test_enroll_list_export_import_remove(site, media, shared_data, tmp_path):
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(media("obama").read_bytes()[:4000])
     zidane = shared_data / "shelf" / "ultralytics_assets" / "zidane.jpg"
-    r = edgekit("faces", "enroll", "obama", str(media("obama")), str(media("obama2")), str(zidane), str(cut), "--config", str(site))
+    r = edgekit(
+        "faces",
+        "enroll",
+        "obama",
+        str(media("obama")),
+        str(media("obama2")),
+        str(zidane),
+        str(cut),
+        "--config",
+        str(site),
+    )
     assert r.returncode == 0, r.stderr
     assert "enrolled obama: 2 embedding(s) (faceres)" in r.stdout
     assert re.search(f"rejected {re.escape(str(zidane))}: [2-9] faces found, enrollment needs exactly one", r.stderr)
     assert f"rejected {cut}: image {cut}: truncated JPEG" in r.stderr
-    r = edgekit("faces", "enroll", "carphone-man", "--video", str(media("carphone")), "--max", "3", "--config", str(site))
+    r = edgekit(
+        "faces", "enroll", "carphone-man", "--video", str(media("carphone")), "--max", "3", "--config", str(site)
+    )
     assert r.returncode == 0, r.stderr
     assert "view(s) kept" in r.stderr
     listing = dict(line.split("\t") for line in edgekit("faces", "list", "--config", str(site)).stdout.splitlines())
@@ -47,7 +60,10 @@ def test_enroll_list_export_import_remove(site, media, shared_data, tmp_path):
     r = edgekit("faces", "remove", "obama", "--config", str(site))
     assert r.returncode == 0 and "removed obama (2 embeddings)" in r.stdout
     r = edgekit("faces", "remove", "obama", "--config", str(site))
-    assert r.returncode == 2 and r.stderr.strip() == "error: identity 'obama': not in the gallery; see `edgekit faces list`"
+    assert (
+        r.returncode == 2
+        and r.stderr.strip() == "error: identity 'obama': not in the gallery; see `edgekit faces list`"
+    )
 
 
 def test_enroll_with_no_usable_picture_or_a_bad_gallery_is_one_line(site, tmp_path, media):
@@ -58,8 +74,10 @@ def test_enroll_with_no_usable_picture_or_a_bad_gallery_is_one_line(site, tmp_pa
     cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
     r = edgekit("faces", "enroll", "nobody", str(blank), "--config", str(site))
     assert r.returncode == 2
-    assert r.stderr.splitlines() == [f"rejected {blank}: no face found",
-                                     "error: enroll nobody: no usable picture; use sharp, frontal pictures with exactly one face"]
+    assert r.stderr.splitlines() == [
+        f"rejected {blank}: no face found",
+        "error: enroll nobody: no usable picture; use sharp, frontal pictures with exactly one face",
+    ]
     bad = tmp_path / "gallery.db"
     bad.write_bytes(b"not a database" * 100)
     r = edgekit("faces", "enroll", "obama", str(media("obama")), "--config", str(site))
@@ -69,8 +87,16 @@ def test_enroll_with_no_usable_picture_or_a_bad_gallery_is_one_line(site, tmp_pa
 
 def test_calibrate_on_the_deepface_pairs(site, shared_data, tmp_path):
     roc = tmp_path / "roc.csv"
-    r = edgekit("faces", "calibrate", "--pairs", str(shared_data / "faces" / "deepface" / "pairs.csv"), "--roc", str(roc),
-                "--config", str(site))
+    r = edgekit(
+        "faces",
+        "calibrate",
+        "--pairs",
+        str(shared_data / "faces" / "deepface" / "pairs.csv"),
+        "--roc",
+        str(roc),
+        "--config",
+        str(site),
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["pairs"] == 300 and rep["same"] == 38 and rep["skipped_pairs"] == 0

@@ -1,5 +1,6 @@
 """Enrollment rules on real pictures through the built INT8 models: exactly one face, big enough, sharp enough;
 each rejection says why."""
+
 from __future__ import annotations
 
 import cv2
@@ -33,7 +34,9 @@ def test_a_clear_single_face_gives_a_unit_vector(models, far, media):
     assert abs(float(np.linalg.norm(vec)) - 1) < 1e-5
     other, _ = check_and_embed(det, emb, read_image(media("obama2")), EnrollRules())
     biden, _ = check_and_embed(det, emb, read_image(media("biden")), EnrollRules())
-    assert float(vec @ other) > 0.6 > float(vec @ biden)  # the same man scores over the shipped threshold, another under
+    assert (
+        float(vec @ other) > 0.6 > float(vec @ biden)
+    )  # the same man scores over the shipped threshold, another under
 
 
 def test_no_face_blank_or_shelf(models, shared_data):
@@ -47,14 +50,18 @@ def test_no_face_blank_or_shelf(models, shared_data):
 def test_many_faces_are_refused(models, far, shared_data, name):
     """People a few metres away are too small for the short-range model; the full-range one counts them."""
     det, emb = models
-    vec, why = check_and_embed(det, emb, read_image(shared_data / "shelf" / "ultralytics_assets" / name), EnrollRules(), far)
+    vec, why = check_and_embed(
+        det, emb, read_image(shared_data / "shelf" / "ultralytics_assets" / name), EnrollRules(), far
+    )
     assert vec is None and why.endswith("faces found, enrollment needs exactly one") and int(why.split()[0]) >= 2
 
 
 def test_small_and_blurred_faces_say_so(models, media):
     det, emb = models
     face = read_image(media("obama"))
-    vec, why = check_and_embed(det, emb, cv2.resize(face, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA), EnrollRules())
+    vec, why = check_and_embed(
+        det, emb, cv2.resize(face, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA), EnrollRules()
+    )
     assert vec is None and why.startswith("face too small (") and "at least 48 needed" in why
     vec, why = check_and_embed(det, emb, cv2.GaussianBlur(face, (0, 0), 8), EnrollRules())
     assert vec is None and why.startswith("face too blurred (sharpness")
@@ -69,8 +76,12 @@ def test_enrol_pictures_keeps_good_ones_and_lists_the_rest(models, far, media, s
     det, emb = models
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(media("obama").read_bytes()[:5000])
-    inputs = [(str(media("obama")), None), (str(shared_data / "shelf" / "ultralytics_assets" / "zidane.jpg"), None),
-              (str(cut), None), ("blank", np.zeros((200, 200, 3), np.uint8))]
+    inputs = [
+        (str(media("obama")), None),
+        (str(shared_data / "shelf" / "ultralytics_assets" / "zidane.jpg"), None),
+        (str(cut), None),
+        ("blank", np.zeros((200, 200, 3), np.uint8)),
+    ]
     result = enrol_pictures(det, emb, inputs, EnrollRules(), far_detector=far)
     assert result.sources == [str(media("obama"))] and len(result.vectors) == 1
     reasons = dict(result.rejected)
@@ -81,7 +92,9 @@ def test_enrol_pictures_keeps_good_ones_and_lists_the_rest(models, far, media, s
 
 def test_enrol_from_a_video_keeps_varied_views(models, media):
     det, emb = models
-    result = enrol_pictures(det, emb, frames_from_video(media("carphone"), every=10), EnrollRules(min_face_px=32), max_views=4)
+    result = enrol_pictures(
+        det, emb, frames_from_video(media("carphone"), every=10), EnrollRules(min_face_px=32), max_views=4
+    )
     assert 1 <= len(result.vectors) <= 4
     v = np.stack(result.vectors)
     assert (v @ v.T).min() > 0.5  # one man throughout: his views agree

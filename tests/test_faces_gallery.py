@@ -1,13 +1,14 @@
 """The SQLite gallery: several embeddings per identity, one transaction per write (a killed writer leaves whole
 batches only), foreign files refused untouched, export/import all-or-nothing, one connection per Gallery shared by
 threads and closed by close() or a with block."""
+
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
-import os
 import sys
 import threading
 import time

@@ -1,5 +1,6 @@
 """Matching by cosine over the whole gallery (one matrix product), on galleries large enough to take the shortlist
 path: behaviour, checked against a plain reference, not time (`edgekit bench pipeline` measures time)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -70,7 +70,7 @@ class Worker:
         self.log = log
         self.start()
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         self.log.write_text("")
         self.proc = subprocess.Popen(
             self.args,

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-import time
-
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from fleetctl.store import Gap, event_row, open_store
-
 
 ROOT = Path(__file__).resolve().parents[1]
 

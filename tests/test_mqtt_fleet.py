@@ -1,5 +1,6 @@
 """`edgekit fleet` as an operator runs it (the real CLI in a subprocess) against a real mosquitto and a device link:
 keygen, signed commands and their replies, ls from retained status, watch."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,11 @@ def test_keygen_signed_commands_ls_and_watch(broker, tmp_path):
     assert row["device"] == "door10" and row["status"]["state"] == "online" and row["status"]["app"] == "doorbell"
     assert "outbox_depth" in row["telemetry"]
 
-    watcher = subprocess.Popen([sys.executable, "-m", "edge.cli", "fleet", "watch", *port, "door10", "--count", "3", "--seconds", "30"],
-                               stdout=subprocess.PIPE, text=True)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "fleet", "watch", *port, "door10", "--count", "3", "--seconds", "30"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     threading.Timer(1.5, lambda: [link.sink.emit({"type": "face_unknown", "n": i}) for i in range(3)]).start()
     out, _ = watcher.communicate(timeout=40)
     assert [json.loads(line)["n"] for line in out.splitlines()] == [0, 1, 2]
@@ -64,6 +68,10 @@ def test_keygen_signed_commands_ls_and_watch(broker, tmp_path):
 
 def test_fleet_errors_are_one_line(tmp_path):
     r = edgekit("fleet", "ls", "--port", "1", "--wait", "0.1")
-    assert r.returncode == 2 and r.stderr.startswith("error: fleet: cannot reach the broker 127.0.0.1:1") and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2
+        and r.stderr.startswith("error: fleet: cannot reach the broker 127.0.0.1:1")
+        and "Traceback" not in r.stderr
+    )
     r = edgekit("fleet", "cmd", "--port", "1", "--sign", str(tmp_path / "missing.key"), "d", "x")
     assert r.returncode == 2 and "signing key" in r.stderr and "keygen" in r.stderr

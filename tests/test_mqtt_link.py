@@ -1,5 +1,6 @@
 """The device link against a real mosquitto: retained status and will, store-and-forward across a broker outage and
 an agent killed with SIGKILL, commands answered whatever they carry."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +18,6 @@ from edge.fleet.link import DeviceLink, handle_command
 from edge.fleet.security import SigningConfig
 from tests.fixtures.mqtt import Consumer, link_cfg
 from tests.mqtt_broker import MOSQUITTO
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY = Ed25519PrivateKey.generate()
 OPEN_READS = SigningConfig(unsigned_read_only=True)
@@ -58,8 +59,13 @@ def test_commands_get_a_reply_for_every_kind_of_payload(broker, tmp_path):
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
     time.sleep(0.3)
-    for topic, payload in [("echo", b'{"id": 1, "text": "hi"}'), ("echo", b"{not json"), ("echo", b"x" * 5000),
-                           ("echo", b"[1, 2]"), ("reboot_everything", b'{"id": 2}')]:
+    for topic, payload in [
+        ("echo", b'{"id": 1, "text": "hi"}'),
+        ("echo", b"{not json"),
+        ("echo", b"x" * 5000),
+        ("echo", b"[1, 2]"),
+        ("reboot_everything", b'{"id": 2}'),
+    ]:
         pub.publish(f"edgekit/door4/cmd/{topic}", payload, qos=1).wait_for_publish(2)
     assert consumer.wait(lambda: len(consumer.messages) >= 5)
     replies = [b for _, b, _ in consumer.messages]
@@ -72,11 +78,18 @@ def test_commands_get_a_reply_for_every_kind_of_payload(broker, tmp_path):
     consumer.close()
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4), max_leaves=12)
-PAYLOADS = st.one_of(st.binary(max_size=2048), JSON.map(lambda v: json.dumps(v).encode()),
-                     st.dictionaries(st.sampled_from(["id", "sig", "ts", "nonce", "name", "text", "step"]), JSON, max_size=5)
-                     .map(lambda d: json.dumps(d).encode()))
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=12,
+)
+PAYLOADS = st.one_of(
+    st.binary(max_size=2048),
+    JSON.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.sampled_from(["id", "sig", "ts", "nonce", "name", "text", "step"]), JSON, max_size=5).map(
+        lambda d: json.dumps(d).encode()
+    ),
+)
 
 
 def strict_handler(body: dict) -> dict:
@@ -116,8 +129,14 @@ def random_payloads(n: int, seed: int = 0) -> list[bytes]:
         elif kind == 1:
             out.append("".join(rng.choice(words) for _ in range(rng.randint(0, 30))).encode())
         elif kind == 2:
-            out.append(json.dumps({rng.choice(words): rng.choice([None, 1, "x" * rng.randint(0, 50), [1, {}], True])
-                                   for _ in range(rng.randint(0, 5))}).encode())
+            out.append(
+                json.dumps(
+                    {
+                        rng.choice(words): rng.choice([None, 1, "x" * rng.randint(0, 50), [1, {}], True])
+                        for _ in range(rng.randint(0, 5))
+                    }
+                ).encode()
+            )
         else:
             out.append(json.dumps(rng.choice([[1, 2], "text", 3.5, None, {"text": rng.randint(0, 9)}])).encode())
     return out
@@ -139,7 +158,8 @@ def test_random_payloads_through_the_broker_each_get_one_reply(broker, tmp_path)
     assert replies.wait(lambda: len(replies.messages) >= len(payloads), 30), len(replies.messages)
     # errors are answered at once, commands after they ran: the last payload's reply need not come last
     assert [b for _, b, _ in replies.messages if isinstance(b, dict) and b.get("id") == 7] == [
-        {"id": 7, "ok": True, "result": {"n": 11}}]
+        {"id": 7, "ok": True, "result": {"n": 11}}
+    ]
     assert all(isinstance(b, dict) and (b["ok"] or b["error"]) for _, b, _ in replies.messages)
     pub.loop_stop()
     replies.close()

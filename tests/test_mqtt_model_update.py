@@ -1,6 +1,7 @@
 """Model updates with the real zoo artifacts: a signed model pushed in chunks through a real mosquitto is installed
 and smoke-tested; a tampered, unsigned or wrongly signed model is refused and the old one stays; a signed model that
 fails its smoke test is rolled back; every outcome lands in the retained state."""
+
 from __future__ import annotations
 
 import base64
@@ -16,12 +17,11 @@ from edge.errors import EdgekitError
 from edge.fleet.config import ModelUpdateConfig
 from edge.fleet.link import DeviceLink
 from edge.fleet.model_update import ModelUpdater
-from fleetctl.signing import sign_model
-from fleetctl.operator import Operator
-from fleetctl.signing import public_key_b64
 from edge.runtime import CardModel
-from tests.mqtt_broker import MOSQUITTO, Broker
+from fleetctl.operator import Operator
+from fleetctl.signing import public_key_b64, sign_model
 from tests.fixtures.mqtt import Consumer, link_cfg
+from tests.mqtt_broker import MOSQUITTO, Broker
 
 NAME = "blazeface_short"
 
@@ -45,7 +45,9 @@ outcomes: list = []
 def push(u: ModelUpdater, begin: dict, tflite: bytes) -> dict:
     t = u.command({"step": "begin", **begin})["transfer"]
     for i, at in enumerate(range(0, len(tflite), 32 * 1024)):
-        u.command({"step": "chunk", "transfer": t, "index": i, "data": base64.b64encode(tflite[at:at + 32 * 1024]).decode()})
+        u.command(
+            {"step": "chunk", "transfer": t, "index": i, "data": base64.b64encode(tflite[at : at + 32 * 1024]).decode()}
+        )
     return u.command({"step": "commit", "transfer": t})
 
 
@@ -84,6 +86,7 @@ def test_a_model_that_fails_its_smoke_test_is_rolled_back(device_models, update,
     assert sha256_file(device_models / f"{NAME}.tflite") == before
     assert CardModel(device_models / f"{NAME}.card.json").card.sha256 == before
     assert outcomes[-1]["ok"] is False and "rolled back" in outcomes[-1]["message"]
+
     def refuse(name, path):
         raise RuntimeError("the loop could not reload it")
 
@@ -98,7 +101,9 @@ def test_signed_model_pushed_over_mqtt_is_installed_and_reported(device_models, 
     key = Ed25519PrivateKey.generate()
     broker = Broker(tmp_path / "b").start()
     try:
-        mu = ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(device_models), sample_frames=[str(media("obama"))])
+        mu = ModelUpdateConfig(
+            public_key=public_key_b64(key), models_dir=str(device_models), sample_frames=[str(media("obama"))]
+        )
         link = DeviceLink(link_cfg(broker.port, tmp_path, model_update=mu), "door9").start()
         assert link.connected.wait(5)
         states = Consumer(broker.port, "edgekit/door9/state")
@@ -111,7 +116,9 @@ def test_signed_model_pushed_over_mqtt_is_installed_and_reported(device_models, 
         assert seen[-1] == len(tflite) and len(seen) == -(-len(tflite) // (32 * 1024))
         assert sha256_file(device_models / f"{NAME}.tflite") == hashlib.sha256(tflite).hexdigest()
         assert CardModel(device_models / f"{NAME}.card.json").input_dtype.name == "float32"  # the float build runs now
-        assert states.wait(lambda: any(b.get("model_updates", {}).get(NAME, {}).get("ok") for b, _ in states.on("state")))
+        assert states.wait(
+            lambda: any(b.get("model_updates", {}).get(NAME, {}).get("ok") for b, _ in states.on("state"))
+        )
         bad = op.push_model("door9", NAME, tflite, card, Ed25519PrivateKey.generate())
         assert bad["ok"] is False and "bad signature" in bad["error"]
         op.close()
@@ -133,15 +140,25 @@ def test_a_model_fetched_from_an_operator_url_is_checked_like_a_pushed_one(devic
     (www / "longer.tflite").write_bytes(tflite + b"\0" * 10)
     signed = sign_model(key, NAME, tflite, card)
     before = sha256_file(device_models / f"{NAME}.tflite")
-    for url, why in [(base + "tampered.tflite", "sha256 mismatch"), (base + "missing.tflite", "cannot fetch the model.*404"),
-                     (base + "longer.tflite", "more than the announced"), ("file:///etc/passwd", "url must be http"),
-                     ("http://127.0.0.1:1/x.tflite", "cannot fetch the model.*refused")]:
+    for url, why in [
+        (base + "tampered.tflite", "sha256 mismatch"),
+        (base + "missing.tflite", "cannot fetch the model.*404"),
+        (base + "longer.tflite", "more than the announced"),
+        ("file:///etc/passwd", "url must be http"),
+        ("http://127.0.0.1:1/x.tflite", "cannot fetch the model.*refused"),
+    ]:
         with pytest.raises(EdgekitError, match=why):
             u.command({"step": "begin", "url": url, **signed})
         assert sha256_file(device_models / f"{NAME}.tflite") == before, url
     assert not list((device_models / ".incoming").glob("*.tflite"))  # nothing half-downloaded left behind
     with pytest.raises(EdgekitError, match="bad signature"):  # refused before anything is downloaded
-        u.command({"step": "begin", "url": base + "good.tflite", **sign_model(Ed25519PrivateKey.generate(), NAME, tflite, card)})
+        u.command(
+            {
+                "step": "begin",
+                "url": base + "good.tflite",
+                **sign_model(Ed25519PrivateKey.generate(), NAME, tflite, card),
+            }
+        )
     done = u.command({"step": "begin", "url": base + "good.tflite", **signed})
     assert done["ok"] and "smoke test" in done["message"]
     assert sha256_file(device_models / f"{NAME}.tflite") == hashlib.sha256(tflite).hexdigest()
@@ -153,7 +170,10 @@ def test_smoke_test_decodes_with_the_card_decoder(device_models, update, media):
     key = Ed25519PrivateKey.generate()
     u = updater(device_models, key, media)
     tflite, card = update
-    wrong = {**card, "decoder": {**card["decoder"], "params": {**card["decoder"]["params"], "strides": [16, 16, 16, 16]}}}
+    wrong = {
+        **card,
+        "decoder": {**card["decoder"], "params": {**card["decoder"]["params"], "strides": [16, 16, 16, 16]}},
+    }
     before = sha256_file(device_models / f"{NAME}.tflite")
     with pytest.raises(EdgekitError, match="rolled back.*do not decode with its card's decoder 'blazeface'"):
         push(u, sign_model(key, NAME, tflite, wrong), tflite)

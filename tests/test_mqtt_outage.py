@@ -1,6 +1,7 @@
 """Store and forward against a real mosquitto: a broker outage mid-stream and an agent killed with SIGKILL lose
 nothing, and sequence numbers stay complete and unique. (These were flaky before: the link's publisher held its lock
 around client.publish() while paho called on_publish under its own lock, a lock-order deadlock now removed.)"""
+
 import os
 import signal
 import subprocess
@@ -28,7 +29,9 @@ def test_broker_outage_loses_nothing_and_sequence_numbers_are_complete(tmp_path)
     assert link.outbox.stats()["outbox_depth"] > 0
     time.sleep(0.5)
     broker.start()
-    assert consumer.wait(lambda: set(range(1, 501)) <= set(consumer.event_seqs()), timeout=40), len(set(consumer.event_seqs()))
+    assert consumer.wait(lambda: set(range(1, 501)) <= set(consumer.event_seqs()), timeout=40), len(
+        set(consumer.event_seqs())
+    )
     with consumer.lock:  # a resent event is the same event: one id per sequence number (the de-duplication key)
         ids = {}
         for t, b, _ in consumer.messages:
@@ -61,12 +64,16 @@ def test_agent_killed_mid_stream_loses_nothing_and_its_will_marks_it_offline(bro
     consumer = Consumer(broker.port)
     outbox = str(tmp_path / "outbox.db")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.Popen([sys.executable, "-c", AGENT, str(broker.port), outbox, "0", "400"], env=env, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", AGENT, str(broker.port), outbox, "0", "400"], env=env, stdout=subprocess.PIPE, text=True
+    )
     assert consumer.wait(lambda: len(consumer.event_seqs()) >= 100, 20)
     p.send_signal(signal.SIGKILL)  # mid-stream: some events not yet emitted, some emitted but not yet sent
     p.wait()
     assert consumer.wait(lambda: any(b["state"] == "offline" for b, _ in consumer.on("door3/status")), 10)  # the will
-    p2 = subprocess.Popen([sys.executable, "-c", AGENT, str(broker.port), outbox, "0", "50"], env=env, stdout=subprocess.PIPE, text=True)
+    p2 = subprocess.Popen(
+        [sys.executable, "-c", AGENT, str(broker.port), outbox, "0", "50"], env=env, stdout=subprocess.PIPE, text=True
+    )
     assert p2.stdout.readline().strip() == "emitted"
     # every event the first run stored is delivered after the restart, and sequence numbers never repeat or go back
     assert consumer.wait(lambda: set(range(1, max(consumer.event_seqs()) + 1)) <= set(consumer.event_seqs()), 20)
@@ -74,5 +81,3 @@ def test_agent_killed_mid_stream_loses_nothing_and_its_will_marks_it_offline(bro
     p2.kill()
     p2.wait()
     consumer.close()
-
-

@@ -1,5 +1,6 @@
 """The disk outbox on real SQLite files: sequence numbers never repeat or go back (deletes, restarts), the bounds drop
 the oldest and count what they dropped, and only acknowledged rows go."""
+
 from __future__ import annotations
 
 import time

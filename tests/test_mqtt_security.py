@@ -1,6 +1,7 @@
 """Security against a real mosquitto: TLS and mutual TLS connect, a wrong CA is refused with one clear error,
 wrong credentials and ACL denials are reported; signed commands: unsigned, forged, stale and replayed commands are
 answered with an error, a correctly signed one runs."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ from edge.fleet.config import TlsConfig
 from edge.fleet.link import DeviceLink
 from edge.fleet.security import CommandVerifier, SigningConfig
 from fleetctl.signing import public_key_b64, sign_command
-from tests.mqtt_broker import MOSQUITTO, Broker, Pki
 from tests.fixtures.mqtt import Consumer, link_cfg
+from tests.mqtt_broker import MOSQUITTO, Broker, Pki
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
 
@@ -85,7 +86,9 @@ topic read edgekit/door5/cmd/#
 
 
 def test_wrong_password_and_acl_denials_are_reported(tmp_path):
-    broker = Broker(tmp_path / "b", users={"door5": "right-pass", "ops": "ops-pass"}, acl=ACL + "user ops\ntopic read edgekit/#\n").start()
+    broker = Broker(
+        tmp_path / "b", users={"door5": "right-pass", "ops": "ops-pass"}, acl=ACL + "user ops\ntopic read edgekit/#\n"
+    ).start()
     try:
         bad = DeviceLink(link_cfg(broker.port, tmp_path / "bad", username="door5", password="wrong"), "door5").start()
         deadline = time.time() + 5
@@ -113,7 +116,9 @@ def test_verifier_refuses_unsigned_forged_stale_and_replayed_commands(tmp_path):
     hmac_file = tmp_path / "secret"
     hmac_file.write_bytes(b"a-shared-secret-of-32-bytes-long")
     hmac_file.chmod(0o600)  # a secret others can read is refused (tests/hostile/test_secure_files.py)
-    v = CommandVerifier(SigningConfig(ed25519_public_keys=[public_key_b64(key)], hmac_key_file=str(hmac_file), window_s=60), "door6")
+    v = CommandVerifier(
+        SigningConfig(ed25519_public_keys=[public_key_b64(key)], hmac_key_file=str(hmac_file), window_s=60), "door6"
+    )
     now = time.time()
     good = sign_command("door6", "restart", {"id": 1}, ed25519=key, now=now)
     v.check("restart", good, now=now)
@@ -134,7 +139,9 @@ def test_verifier_refuses_unsigned_forged_stale_and_replayed_commands(tmp_path):
     for why, body in cases.items():
         with pytest.raises(EdgekitError, match=why.strip()):
             v.check("restart", body, now=now)
-    v.check("restart", sign_command("door6", "restart", {}, hmac_key=b"a-shared-secret-of-32-bytes-long", now=now), now=now)
+    v.check(
+        "restart", sign_command("door6", "restart", {}, hmac_key=b"a-shared-secret-of-32-bytes-long", now=now), now=now
+    )
 
 
 def test_replay_is_refused_after_a_restart(tmp_path):

@@ -1,4 +1,5 @@
 """Triggers, relay and GPS through Peripherals on real pty pairs: the test plays the microcontroller on the master."""
+
 from __future__ import annotations
 
 import functools
@@ -74,10 +75,12 @@ def mcu():
 def rig(mcu):
     """Triggers and relay on one microcontroller port (as one board reads the button and drives the strike)."""
     events = []
-    cfg = PeripheralsConfig.model_validate({
-        "triggers": {"port": {"url": mcu.path}, "burst_s": 0.4, "idle_fps": 2},
-        "relay": {"port": {"url": mcu.path}, "authorized": ["alice"], "unlock_s": 3, "cooldown_s": 10},
-    })
+    cfg = PeripheralsConfig.model_validate(
+        {
+            "triggers": {"port": {"url": mcu.path}, "burst_s": 0.4, "idle_fps": 2},
+            "relay": {"port": {"url": mcu.path}, "authorized": ["alice"], "unlock_s": 3, "cooldown_s": 10},
+        }
+    )
     p = Peripherals(cfg).start(keep(events))
     assert list(p.ports) == [mcu.path]  # shared, opened once
     assert p.ports[mcu.path].wait_open(5)
@@ -130,8 +133,18 @@ def test_authorised_identity_unlocks_and_is_audited(rig, mcu):
     p.on_event(recognised("alice"))
     assert mcu.read_line() == "UNLOCK 3"
     (audit,) = relay_events(events)
-    assert audit | {"time": 0} == {"type": "relay", "time": 0, "action": "unlock", "result": "sent", "url": mcu.path,
-                                   "seconds": 3.0, "identity": "alice", "track_id": 1, "frame_id": 5, "score": 0.8}
+    assert audit | {"time": 0} == {
+        "type": "relay",
+        "time": 0,
+        "action": "unlock",
+        "result": "sent",
+        "url": mcu.path,
+        "seconds": 3.0,
+        "identity": "alice",
+        "track_id": 1,
+        "frame_id": 5,
+        "score": 0.8,
+    }
     mcu.send("OK UNLOCK 3")  # the board's reply is recorded too
     assert wait_for(lambda: len(relay_events(events)) == 2)
     assert relay_events(events)[1]["action"] == "reply" and relay_events(events)[1]["result"] == "ok"
@@ -151,7 +164,10 @@ def test_cooldown(rig, mcu):
     p.relay.on_event(recognised("alice", track_id=3), now=1010.5)
     assert [mcu.read_line(), mcu.read_line(), mcu.read_line(timeout=0.3)] == ["UNLOCK 3", "UNLOCK 3", None]
     assert [(e["result"], e.get("reason")) for e in relay_events(events)] == [
-        ("sent", None), ("refused", "cooldown"), ("sent", None)]
+        ("sent", None),
+        ("refused", "cooldown"),
+        ("sent", None),
+    ]
     assert relay_events(events)[1]["retry_in_s"] == 6.0
 
 
@@ -194,8 +210,11 @@ def test_a_recognition_below_the_unlock_threshold_does_not_open_the_door():
     from edge.vision.tracker import Track
 
     sent = []
-    relay = Relay(RelayConfig(port=PortConfig(url="loop://"), authorized=["alice"], cooldown_s=0),
-                  lambda line: sent.append(line) or True, lambda e: None)
+    relay = Relay(
+        RelayConfig(port=PortConfig(url="loop://"), authorized=["alice"], cooldown_s=0),
+        lambda line: sent.append(line) or True,
+        lambda e: None,
+    )
     vote = DoorbellVote(Thresholds(recognize=0.6, instant=0.7, unknown=0.5, unlock=0.8))
     frame = {"frame_id": 1, "frame_time": 0.0}
     box = np.array([0, 0, 50, 50], np.float32)
@@ -210,7 +229,8 @@ def test_a_recognition_below_the_unlock_threshold_does_not_open_the_door():
 def test_port_down_is_an_audited_failure_and_starts_no_cooldown(tmp_path):
     events = []
     cfg = PeripheralsConfig.model_validate(
-        {"relay": {"port": {"url": str(tmp_path / "ttyACM0"), "backoff_initial_s": 0.05}, "authorized": ["alice"]}})
+        {"relay": {"port": {"url": str(tmp_path / "ttyACM0"), "backoff_initial_s": 0.05}, "authorized": ["alice"]}}
+    )
     p = Peripherals(cfg).start(keep(events))
     try:
         assert wait_for(lambda: any(e["type"] == "serial_port" and e["state"] == "unavailable" for e in events))
@@ -247,16 +267,19 @@ def test_gps_over_a_pty_attaches_position_to_events(mcu):
 
     sink = ListSink()
     events = sink.events
-    cfg = PeripheralsConfig(gps=GpsConfig(port=PortConfig(url=mcu.path, baudrate=9600)),
-                            relay=RelayConfig(port=PortConfig(url="loop://"), authorized=["alice"]))
+    cfg = PeripheralsConfig(
+        gps=GpsConfig(port=PortConfig(url=mcu.path, baudrate=9600)),
+        relay=RelayConfig(port=PortConfig(url="loop://"), authorized=["alice"]),
+    )
     p = Peripherals(cfg)
     bus = EventBus([sink], enrichers=[p.annotate], watchers=[p.on_event])  # as the site wires it
     p.start(bus.emit)
     try:
         assert p.ports[mcu.path].wait_open(5)
         assert p.position() is None  # no fix yet
-        mcu.send(nmea("GPGSV,1,1,01,01,40,083,46"), "$GPRMC,garbled*00", RMC, GGA,
-                 nmea("GNVTG,084.4,T,,M,022.4,N,041.5,K,A"))
+        mcu.send(
+            nmea("GPGSV,1,1,01,01,40,083,46"), "$GPRMC,garbled*00", RMC, GGA, nmea("GNVTG,084.4,T,,M,022.4,N,041.5,K,A")
+        )
         assert wait_for(lambda: (p.position() or {}).get("speed_kmh") == 41.5)
         pos = p.position()
         assert (pos["lat"], pos["lon"], pos["quality"], pos["sats"], pos["alt_m"]) == (48.1173, 11.516667, 1, 8, 545.4)

@@ -1,4 +1,5 @@
 """LinePort on real serial devices: pty pairs (the kernel's, as a USB adapter looks to us), socat ptys and loop://."""
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,10 @@ def pty(tmp_path):
 
 def started(url, events=None, **cfg):
     lines = []
-    port = LinePort(PortConfig(url=str(url), backoff_initial_s=0.05, backoff_max_s=0.4, **cfg),
-                    emit=(events.append if events is not None else None))
+    port = LinePort(
+        PortConfig(url=str(url), backoff_initial_s=0.05, backoff_max_s=0.4, **cfg),
+        emit=(events.append if events is not None else None),
+    )
     port.listeners.append(lines.append)
     port.start()
     assert port.wait_open(5), port.last_error
@@ -167,8 +170,9 @@ def test_socat_pty_pair_unplug_and_replug(tmp_path):
     ours, theirs = tmp_path / "dev", tmp_path / "mcu"
 
     def socat():
-        proc = subprocess.Popen(["socat", f"pty,raw,echo=0,link={ours}", f"pty,raw,echo=0,link={theirs}"],
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["socat", f"pty,raw,echo=0,link={ours}", f"pty,raw,echo=0,link={theirs}"], stderr=subprocess.DEVNULL
+        )
         assert wait_for(lambda: ours.exists() and theirs.exists(), 5)
         return proc
 
@@ -176,6 +180,7 @@ def test_socat_pty_pair_unplug_and_replug(tmp_path):
     port, lines = started(ours)
     try:
         import serial
+
         with serial.serial_for_url(str(theirs), timeout=1) as mcu:
             mcu.write(b"BUTTON\n")
             mcu.flush()

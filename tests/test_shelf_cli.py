@@ -1,4 +1,5 @@
 """`edgekit shelf preview|count` as a user runs them: a real process, NanoDet from the zoo, real shelf photos."""
+
 from __future__ import annotations
 
 import json
@@ -46,16 +47,33 @@ def test_preview_draws_zones_and_counts(site, photo, tmp_path):
     assert drawn.shape == original.shape
     h, w = original.shape[:2]
     row = int(0.36 * h)  # the top/middle zone border is outlined across the photo
-    assert np.abs(drawn[row, w // 4:3 * w // 4].astype(int) - original[row, w // 4:3 * w // 4]).mean() > 30
+    assert np.abs(drawn[row, w // 4 : 3 * w // 4].astype(int) - original[row, w // 4 : 3 * w // 4]).mean() > 30
     # configured classes only
     counted = [pair.rsplit(" ", 1)[0] for l in lines[1:] for pair in l.split(": ", 1)[1].split(", ") if pair != "empty"]
-    assert set(counted) <= {"bottle", "cup", "wine glass", "bowl", "banana", "apple", "orange", "broccoli", "carrot", "donut", "cake", "book", "vase"}
+    assert set(counted) <= {
+        "bottle",
+        "cup",
+        "wine glass",
+        "bowl",
+        "banana",
+        "apple",
+        "orange",
+        "broccoli",
+        "carrot",
+        "donut",
+        "cake",
+        "book",
+        "vase",
+    }
 
 
 def test_count_tiled_finds_more_than_whole_frame(site, shared_data):
     images = shared_data / "shelf" / "sku110k_sample" / "images"
     tiled = [json.loads(l) for l in edgekit("shelf", "count", str(images), "--config", str(site)).stdout.splitlines()]
-    whole = [json.loads(l) for l in edgekit("shelf", "count", str(images), "--config", str(site), "--no-tiles").stdout.splitlines()]
+    whole = [
+        json.loads(l)
+        for l in edgekit("shelf", "count", str(images), "--config", str(site), "--no-tiles").stdout.splitlines()
+    ]
     assert len(tiled) == len(whole) == len(list(images.glob("*.jpg")))
     assert sum(t["detections"] for t in tiled) > 3 * sum(w["detections"] for w in whole)
     for t in tiled:
@@ -67,7 +85,9 @@ def test_corrupt_photo_never_crashes(site, shared_data, tmp_path):
     r = edgekit("shelf", "preview", "--image", str(corrupt), "--config", str(site), "--out", str(tmp_path / "c.png"))
     assert "Traceback" not in r.stderr
     # the file ends properly but has a damaged segment: OpenCV decodes what it can (degraded), or read_image refuses
-    assert (r.returncode == 0 and (tmp_path / "c.png").is_file()) or (r.returncode != 0 and "corrupt_test_22.jpg" in r.stderr)
+    assert (r.returncode == 0 and (tmp_path / "c.png").is_file()) or (
+        r.returncode != 0 and "corrupt_test_22.jpg" in r.stderr
+    )
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(corrupt.read_bytes()[:5000])  # truncated: no end-of-image marker
     good = shared_data / "shelf" / "sku110k_sample" / "images" / "test_1.jpg"
@@ -90,7 +110,9 @@ def test_config_mistakes_are_one_line(site, photo, tmp_path):
     noshelf.write_text("device_id: x\n")
     r = edgekit("shelf", "count", str(photo), "--config", str(noshelf))
     assert r.returncode != 0 and "no 'shelf' section" in r.stderr
-    r = edgekit("shelf", "preview", "--image", str(photo), "--config", str(site), "--out", str(tmp_path / "x.unknownext"))
+    r = edgekit(
+        "shelf", "preview", "--image", str(photo), "--config", str(site), "--out", str(tmp_path / "x.unknownext")
+    )
     assert r.returncode != 0 and "cannot be written" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -109,4 +131,8 @@ def test_replay_prints_events_and_state(site, shared_data, tmp_path):
     oos = next(e for e in rows if e["type"] == "out_of_stock" and e["zone"] == "middle")
     assert oos["time"] - oos["since"] >= 5 and oos["image"] == "test_1.jpg"
     state = rows[-1]
-    assert state["type"] == "state" and state["zones"]["middle"]["out_of_stock"] is False and state["zones"]["middle"]["total"] >= 5
+    assert (
+        state["type"] == "state"
+        and state["zones"]["middle"]["out_of_stock"] is False
+        and state["zones"]["middle"]["total"] >= 5
+    )

@@ -1,5 +1,6 @@
 """Shelf logic (pure): median smoothing, hysteresis, out_of_stock/restocked holds, planogram violations, scene gate,
 config errors. Detections are written by hand here: the logic takes any detector's output."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,13 +19,21 @@ BOTTOM = [[0, 100], [400, 100], [400, 200], [0, 200]]
 def dets(*items):
     """items: (label, x) products 30 px wide standing on the top shelf (y 20..90), or (label, x, 'bottom')."""
     boxes = [[x, 120, x + 30, 190] if rest else [x, 20, x + 30, 90] for _, x, *rest in items]
-    return Detections(boxes=np.array(boxes, np.float32).reshape(-1, 4), scores=np.full(len(items), 0.8, np.float32),
-                      class_ids=np.array([LABELS.index(l) for l, *_ in items], np.int32))
+    return Detections(
+        boxes=np.array(boxes, np.float32).reshape(-1, 4),
+        scores=np.full(len(items), 0.8, np.float32),
+        class_ids=np.array([LABELS.index(l) for l, *_ in items], np.int32),
+    )
 
 
 def shelf(**kw):
-    zones = kw.pop("zones", [{"name": "top", "polygon": TOP, "expected": ["bottle"], "minimum": {"bottle": 3}},
-                             {"name": "bottom", "polygon": BOTTOM, "min_total": 1}])
+    zones = kw.pop(
+        "zones",
+        [
+            {"name": "top", "polygon": TOP, "expected": ["bottle"], "minimum": {"bottle": 3}},
+            {"name": "bottom", "polygon": BOTTOM, "min_total": 1},
+        ],
+    )
     return Shelf(ShelfConfig(zones=zones, tiles=None, **kw), LABELS)
 
 
@@ -44,7 +53,9 @@ def test_first_report_after_the_window_fills_then_one_missed_detection_changes_n
     assert run(s, [dets(*bottles(4))] * 2) == []
     first = s.update(dets(*bottles(4)), (400, 200), 2.0)
     assert [(e["type"], e["zone"], e["counts"], e["previous"]) for e in first] == [
-        ("count_changed", "top", {"bottle": 4}, None), ("count_changed", "bottom", {}, None)]
+        ("count_changed", "top", {"bottle": 4}, None),
+        ("count_changed", "bottom", {}, None),
+    ]
     flicker = [dets(*bottles(3)), dets(*bottles(4)), dets(*bottles(4)), dets(*bottles(5)), dets(*bottles(4))]
     assert [e for e in run(s, flicker, 3.0) if e["type"] == "count_changed"] == []
     assert s.state()["zones"]["top"]["counts"] == {"bottle": 4}
@@ -62,13 +73,21 @@ def test_a_real_change_is_reported_once_the_median_moves():
 def test_change_margin_ignores_plus_minus_one():
     s = shelf(smoothing_frames=1, change_margin=2)
     run(s, [dets(*bottles(6))])
-    assert [e for e in run(s, [dets(*bottles(5)), dets(*bottles(7)), dets(*bottles(5))], 1.0) if e["type"] == "count_changed"] == []
+    assert [
+        e
+        for e in run(s, [dets(*bottles(5)), dets(*bottles(7)), dets(*bottles(5))], 1.0)
+        if e["type"] == "count_changed"
+    ] == []
     assert [e["counts"] for e in run(s, [dets(*bottles(4))], 5.0) if e["type"] == "count_changed"] == [{"bottle": 4}]
 
 
 def test_out_of_stock_only_after_the_hold_and_restocked_with_margin():
-    s = shelf(smoothing_frames=1, out_of_stock_seconds=30, restock_margin=1, zones=[
-        {"name": "top", "polygon": TOP, "minimum": {"bottle": 3}}])
+    s = shelf(
+        smoothing_frames=1,
+        out_of_stock_seconds=30,
+        restock_margin=1,
+        zones=[{"name": "top", "polygon": TOP, "minimum": {"bottle": 3}}],
+    )
     run(s, [dets(*bottles(4))])
     events = run(s, [dets(*bottles(1))] * 4, 10.0, 10.0)  # below minimum from t=10; 30 s later at t=40
     oos = [e for e in events if e["type"] == "out_of_stock"]
@@ -82,7 +101,9 @@ def test_out_of_stock_only_after_the_hold_and_restocked_with_margin():
 
 
 def test_a_dip_shorter_than_the_hold_raises_nothing_and_tick_fires_between_frames():
-    s = shelf(smoothing_frames=1, out_of_stock_seconds=30, zones=[{"name": "bottom", "polygon": BOTTOM, "min_total": 1}])
+    s = shelf(
+        smoothing_frames=1, out_of_stock_seconds=30, zones=[{"name": "bottom", "polygon": BOTTOM, "min_total": 1}]
+    )
     run(s, [dets(("cup", 10, "bottom"))])
     events = run(s, [dets(), dets(), dets(("banana", 50, "bottom"))], 1.0, 10.0)
     assert [e["type"] for e in events if e["type"] in ("out_of_stock", "restocked")] == []
@@ -101,7 +122,11 @@ def test_planogram_violation_once_per_appearance():
     run(s, [dets(*bottles(3))], 3.0)
     assert len([e for e in run(s, [dets(*bottles(3), ("cup", 300))], 4.0) if e["type"] == "planogram_violation"]) == 1
     # the bottom zone expects nothing in particular: anything goes there
-    assert [e for e in run(s, [dets(*bottles(3), ("cup", 300), ("person", 10, "bottom"))], 5.0) if e["type"] == "planogram_violation"] == []
+    assert [
+        e
+        for e in run(s, [dets(*bottles(3), ("cup", 300), ("person", 10, "bottom"))], 5.0)
+        if e["type"] == "planogram_violation"
+    ] == []
 
 
 def test_counted_classes_and_score_threshold_filter():
@@ -113,16 +138,26 @@ def test_counted_classes_and_score_threshold_filter():
 
 
 def test_fraction_zones_scale_with_the_frame():
-    s = shelf(smoothing_frames=1, zone_units="fraction", zones=[{"name": "left", "polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}])
+    s = shelf(
+        smoothing_frames=1,
+        zone_units="fraction",
+        zones=[{"name": "left", "polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}],
+    )
     d = dets(("bottle", 10), ("bottle", 300))
     assert s.update(d, (400, 200), 0.0)[0]["counts"] == {"bottle": 1}
-    s2 = shelf(smoothing_frames=1, zone_units="fraction", zones=[{"name": "left", "polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}])
+    s2 = shelf(
+        smoothing_frames=1,
+        zone_units="fraction",
+        zones=[{"name": "left", "polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}],
+    )
     assert s2.update(d, (800, 200), 0.0)[0]["counts"] == {"bottle": 2}
 
 
 def test_classifier_labels_are_tallied_per_zone():
     s = shelf(smoothing_frames=1)
-    ev = s.update(dets(*bottles(3), ("cup", 10, "bottom")), (400, 200), 0.0, attributes=["cola", "cola", None, "espresso"])
+    ev = s.update(
+        dets(*bottles(3), ("cup", 10, "bottom")), (400, 200), 0.0, attributes=["cola", "cola", None, "espresso"]
+    )
     assert {e["zone"]: e.get("classified") for e in ev} == {"top": {"cola": 2}, "bottom": {"espresso": 1}}
     assert s.state()["zones"]["top"]["classified"] == {"cola": 2}
 

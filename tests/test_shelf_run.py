@@ -1,5 +1,6 @@
 """The shelf app end to end: scene gate -> tiled NanoDet (zoo) -> zones -> smoothed counts -> events, on a real shelf
 photo whose middle shelf is then emptied (painted over) and refilled."""
+
 from __future__ import annotations
 
 import cv2
@@ -8,34 +9,53 @@ import pytest
 from edge.apps.shelf.policy import ShelfConfig
 from edge.apps.shelf.run import ShelfRun
 
-ZONES = [{"name": "top", "polygon": [[0, 0], [1, 0], [1, 0.36], [0, 0.36]]},
-         {"name": "middle", "polygon": [[0, 0.36], [1, 0.36], [1, 0.68], [0, 0.68]], "min_total": 3},
-         {"name": "bottom", "polygon": [[0, 0.68], [1, 0.68], [1, 1], [0, 1]]}]
+ZONES = [
+    {"name": "top", "polygon": [[0, 0], [1, 0], [1, 0.36], [0, 0.36]]},
+    {"name": "middle", "polygon": [[0, 0.36], [1, 0.36], [1, 0.68], [0, 0.68]], "min_total": 3},
+    {"name": "bottom", "polygon": [[0, 0.68], [1, 0.68], [1, 1], [0, 1]]},
+]
 
 
 @pytest.fixture(scope="module")
 def photo(shared_data):
     from edge.images import read_image
 
-    return cv2.resize(read_image(shared_data / "shelf" / "sku110k_sample" / "images" / "test_0.jpg"), (1224, 1632), interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        read_image(shared_data / "shelf" / "sku110k_sample" / "images" / "test_0.jpg"),
+        (1224, 1632),
+        interpolation=cv2.INTER_AREA,
+    )
 
 
 def _cfg(**kw):
-    return ShelfConfig.model_validate({"zones": ZONES, "zone_units": "fraction", "classes": ["bottle"], "smoothing_frames": 3,
-                                       "out_of_stock_seconds": 20, "tiles": {"size": 500, "overlap": 0.2},
-                                       "scene": {"threshold": 6.0, "max_interval_s": None}, **kw})
+    return ShelfConfig.model_validate(
+        {
+            "zones": ZONES,
+            "zone_units": "fraction",
+            "classes": ["bottle"],
+            "smoothing_frames": 3,
+            "out_of_stock_seconds": 20,
+            "tiles": {"size": 500, "overlap": 0.2},
+            "scene": {"threshold": 6.0, "max_interval_s": None},
+            **kw,
+        }
+    )
 
 
 def _emptied(photo):
     out = photo.copy()
     h = photo.shape[0]
-    out[int(0.36 * h):int(0.68 * h)] = (200, 200, 200)  # a bare middle shelf
+    out[int(0.36 * h) : int(0.68 * h)] = (200, 200, 200)  # a bare middle shelf
     return out
 
 
 def test_counts_out_of_stock_and_restock_through_the_gate(zoo, photo):
     run = ShelfRun(_cfg(), zoo)
-    timeline = [(t, photo) for t in range(6)] + [(10 + t, _emptied(photo)) for t in range(6)] + [(40 + t, photo) for t in range(4)]
+    timeline = (
+        [(t, photo) for t in range(6)]
+        + [(10 + t, _emptied(photo)) for t in range(6)]
+        + [(40 + t, photo) for t in range(4)]
+    )
     events = []
     for t, frame in timeline:
         events += run.process(frame, float(t))
@@ -71,8 +91,17 @@ def test_classifier_stage_on_crops(zoo, photo, tmp_path):
     from tests.tflite_graphs import colour_classifier_graph, output_names, write_card
 
     graph = colour_classifier_graph(16)
-    card = write_card(tmp_path, "colour", graph, task="classifier", decoder={"name": "classifier", "params": {"top_k": 1}},
-                      labels=["red", "green", "blue"], outputs=["logits"], output_tensors=output_names(graph), size=(16, 16))
+    card = write_card(
+        tmp_path,
+        "colour",
+        graph,
+        task="classifier",
+        decoder={"name": "classifier", "params": {"top_k": 1}},
+        labels=["red", "green", "blue"],
+        outputs=["logits"],
+        output_tensors=output_names(graph),
+        size=(16, 16),
+    )
     run = ShelfRun(_cfg(smoothing_frames=1, classifier={"card": str(card), "classes": ["bottle"]}), zoo)
     obs = run.observe(photo)
     assert len(obs.detections) and len(obs.attributes) == len(obs.detections)

@@ -1,5 +1,6 @@
 """Apps behind one protocol: a third app is one class registered under a name; the loop, the bus, the site's
 commands and state know it only through edge.apps.base.App."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class Bright(FrameEvent):
 @APPS.register("brightness")
 class BrightnessApp(App):
     """Reports frames brighter than `tracking.iou` x 255 (a live section borrowed for the test)."""
+
     live_sections = frozenset({"tracking"})
 
     def __init__(self, cfg, ctx):

@@ -1,5 +1,6 @@
 """A site whose config sets no broker (`mqtt:` without `host`) runs its own in-process broker on 127.0.0.1: an operator
 on the device sees the retained status and state and gets replies to commands, with nothing else running."""
+
 import json
 import socket
 import threading
@@ -9,8 +10,8 @@ import pytest
 
 from edge.config import parse_config
 from edge.site import run_site
-from tests.mqtt_broker import free_port
 from tests.fixtures.doorbell import site
+from tests.mqtt_broker import free_port
 
 pytest.importorskip("amqtt", reason="the in-process broker is the `broker` extra (amqtt)")
 
@@ -36,9 +37,20 @@ def wait_listening(port: int, timeout: float = 20.0) -> None:
 def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path, monkeypatch):  # noqa: F811
     port = free_port()
     login = embedded_login(monkeypatch, tmp_path)  # the broker takes no anonymous client; commands are signed
-    cfg = parse_config(site(zoo, media, gallery, tmp_path, source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
-                            mqtt={"port": port, "outbox": {"path": str(tmp_path / "outbox.db")},
-                                  "signing": {"ed25519_public_keys": [public_key_b64(KEY)]}}))
+    cfg = parse_config(
+        site(
+            zoo,
+            media,
+            gallery,
+            tmp_path,
+            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+            mqtt={
+                "port": port,
+                "outbox": {"path": str(tmp_path / "outbox.db")},
+                "signing": {"ed25519_public_keys": [public_key_b64(KEY)]},
+            },
+        )
+    )
     assert cfg.mqtt.embedded
     result = {}
     # at most 20 s of camera; the `restart` command ends it sooner
@@ -53,7 +65,11 @@ def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path,
         signed = sign_command("door-1", "identities", {"id": 1}, ed25519=KEY)
         consumer.c.publish("edgekit/door-1/cmd/identities", json.dumps(signed), qos=1)
         assert consumer.wait(lambda: consumer.on("cmd/identities/reply"))
-        assert consumer.on("cmd/identities/reply")[0][0] == {"id": 1, "ok": True, "result": {"identities": {"caller": 1}}}
+        assert consumer.on("cmd/identities/reply")[0][0] == {
+            "id": 1,
+            "ok": True,
+            "result": {"identities": {"caller": 1}},
+        }
         signed = sign_command("door-1", "restart", {"id": 2}, ed25519=KEY)
         consumer.c.publish("edgekit/door-1/cmd/restart", json.dumps(signed), qos=1)
         assert consumer.wait(lambda: consumer.on("cmd/restart/reply"))

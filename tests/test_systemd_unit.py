@@ -1,4 +1,5 @@
 """The systemd unit as `edgekit install --systemd` writes it, checked by systemd's own tools."""
+
 from __future__ import annotations
 
 import re
@@ -111,8 +112,9 @@ def test_config_skeleton_loads_and_its_peripherals_block_validates(installed):
     cfg = load_config(site)
     assert cfg.gallery.path.startswith("/var/lib/edgekit/")  # the only writable place under ProtectSystem=strict
     assert cfg.runtime.models_dir == "/var/lib/edgekit/models"
-    block = "\n".join(re.sub(r"^#", "", line) for line in site.read_text().splitlines()
-                      if line.startswith(("#peripherals", "#  ")))
+    block = "\n".join(
+        re.sub(r"^#", "", line) for line in site.read_text().splitlines() if line.startswith(("#peripherals", "#  "))
+    )
     parts = yaml.safe_load(block)["peripherals"]
     assert set(PeripheralsConfig.model_validate(parts).model_dump(exclude_none=True)) == {"triggers", "relay", "gps"}
 
@@ -129,11 +131,11 @@ def test_reinstall_keeps_the_site_config_and_dry_run_writes_nothing(installed, t
 
 
 def test_install_mistakes_are_one_line(tmp_path):
-    for args, needle in [(["install"], "pass --systemd"),
-                         (["install", "--systemd", "--prefix", str(tmp_path), "--exec", "/home/pi/venv/bin/edgekit"],
-                          "ProtectHome"),
-                         (["install", "--systemd", "--prefix", str(tmp_path), "--exec", "/opt/nothing/edgekit"],
-                          "no such file")]:
+    for args, needle in [
+        (["install"], "pass --systemd"),
+        (["install", "--systemd", "--prefix", str(tmp_path), "--exec", "/home/pi/venv/bin/edgekit"], "ProtectHome"),
+        (["install", "--systemd", "--prefix", str(tmp_path), "--exec", "/opt/nothing/edgekit"], "no such file"),
+    ]:
         done = edgekit(*args)
         assert done.returncode == 2 and needle in done.stderr
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
@@ -143,8 +145,12 @@ def test_install_mistakes_are_one_line(tmp_path):
 def test_sysusers_file_creates_the_user_and_device_groups(installed, tmp_path):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
-    done = subprocess.run(["systemd-sysusers", f"--root={root}", "--dry-run",
-                           str(installed / "etc/sysusers.d/edgekit.conf")], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["systemd-sysusers", f"--root={root}", "--dry-run", str(installed / "etc/sysusers.d/edgekit.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout + done.stderr
     assert "Creating user 'edgekit'" in out

@@ -1,4 +1,5 @@
 """IoU tracker and the embedding cadence (creation, every N frames, a face that grows or sharpens), on real photos."""
+
 import cv2
 import numpy as np
 
@@ -57,7 +58,11 @@ def test_sharpness_of_boxes_outside_or_degenerate_is_zero():
 
 def test_tracker_keeps_ids_across_moving_boxes_and_ends_tracks():
     tr = IouTracker(iou=0.3, max_missed=2)
-    a = Detections(boxes=np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32), scores=np.ones(2, np.float32), class_ids=np.zeros(2, np.int32))
+    a = Detections(
+        boxes=np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32),
+        scores=np.ones(2, np.float32),
+        class_ids=np.zeros(2, np.int32),
+    )
     d1, _ = tr.update(a, 1)
     moved = a.with_(boxes=a.boxes + 2)
     d2, ended = tr.update(moved, 2)
@@ -68,4 +73,4 @@ def test_tracker_keeps_ids_across_moving_boxes_and_ends_tracks():
     _, ended = tr.update(Detections(), 5)
     assert sorted(t.id for t in ended) == sorted(d1.track_ids.tolist())
     d3, _ = tr.update(a, 6)
-    assert set(d3.track_ids) .isdisjoint(set(d1.track_ids))  # new faces, new ids
+    assert set(d3.track_ids).isdisjoint(set(d1.track_ids))  # new faces, new ids

@@ -1,4 +1,5 @@
 """Polygon zones: point-in-polygon against OpenCV's own test, anchors, membership."""
+
 from __future__ import annotations
 
 import cv2
@@ -14,7 +15,9 @@ L_SHAPE = np.array([[0, 0], [100, 0], [100, 40], [40, 40], [40, 100], [0, 100]],
 
 
 def test_concave_polygon_inside_outside_and_edges():
-    pts = np.array([[10, 10], [80, 20], [80, 80], [20, 80], [100, 20], [40, 70], [0, 50], [120, 5], [-1, -1]], np.float32)
+    pts = np.array(
+        [[10, 10], [80, 20], [80, 80], [20, 80], [100, 20], [40, 70], [0, 50], [120, 5], [-1, -1]], np.float32
+    )
     assert points_in_polygon(pts, L_SHAPE).tolist() == [True, True, False, True, True, True, True, False, False]
 
 

@@ -1,4 +1,5 @@
 """The built zoo, on real photos: INT8 keeps what float finds. Needs `edgekit models build` (CI builds it first)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,6 +75,9 @@ def test_an_unchanged_model_is_not_rebuilt(zoo, tmp_path):
 
     for f in zoo.glob("blazeface_short*"):
         shutil.copy(f, tmp_path / f.name)
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "models", "build", "blazeface_short", "--dir", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "models", "build", "blazeface_short", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and "blazeface_short: unchanged" in r.stdout, r.stderr[-1000:]

@@ -13,13 +13,13 @@ exported, its box columns divided by the input size, so every column is 0..1 and
 resolution (a shared 0..640 scale, ~2.5 per step, rounds every score to 0). --flat-yolov5-detect: yolov5's head
 decoded on 3-D tensors, with --normalize-boxes normalised inside each level, and nearest 2x upsampling as a
 transposed conv (flat_yolov5_detect, upsample_as_conv)."""
+
 import argparse
 import importlib
 import json
 import sys
-import zipfile
-
 import types
+import zipfile
 
 import torch
 
@@ -112,8 +112,10 @@ def load(path: str, module: str | None, kwargs: dict) -> torch.nn.Module:
         pass
     net = whole_network(path)
     if net is None:
-        sys.exit(f"{path}: neither TorchScript nor an ExportedProgram nor a pickled network; a plain checkpoint "
-                 "needs --module pkg.mod:Class")
+        sys.exit(
+            f"{path}: neither TorchScript nor an ExportedProgram nor a pickled network; a plain checkpoint "
+            "needs --module pkg.mod:Class"
+        )
     return net
 
 
@@ -122,8 +124,10 @@ def whole_network(path: str) -> torch.nn.Module | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except ModuleNotFoundError as e:
-        sys.exit(f"{path}: loading its pickle needs module '{e.name}', which is not installed: map it onto a registry "
-                 "package (source.module_aliases, e.g. models: yolov5.models) or stand it in (source.engine_stubs)")
+        sys.exit(
+            f"{path}: loading its pickle needs module '{e.name}', which is not installed: map it onto a registry "
+            "package (source.module_aliases, e.g. models: yolov5.models) or stand it in (source.engine_stubs)"
+        )
     except Exception:
         return None
     if isinstance(state, dict):
@@ -224,8 +228,15 @@ def main() -> None:
     with torch.no_grad():
         outs = net(x)
     n = len(outs) if isinstance(outs, (tuple, list)) else 1
-    torch.onnx.export(net, (x,), a.out, opset_version=17, dynamo=False, input_names=["input"],
-                      output_names=[f"output{i}" for i in range(n)])
+    torch.onnx.export(
+        net,
+        (x,),
+        a.out,
+        opset_version=17,
+        dynamo=False,
+        input_names=["input"],
+        output_names=[f"output{i}" for i in range(n)],
+    )
     print(json.dumps({"outputs": [f"output{i}" for i in range(n)]}))
 
 

@@ -1,11 +1,12 @@
 """Source formats -> a float TFLite model (and, for TensorFlow formats, a converter factory for INT8).
 
 One module per format; `load(source, path)` dispatches on `source.format`."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from edge.registry import Registry
 

@@ -1,10 +1,11 @@
 """Keras model (.keras or .h5)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from edge.errors import EdgekitError
 from converters.sources import FloatModel
+from edge.errors import EdgekitError
 
 
 def load(source, path: Path):
@@ -13,11 +14,20 @@ def load(source, path: Path):
     try:
         model = tf.keras.models.load_model(path, compile=False)
     except Exception as e:
-        raise EdgekitError(f"{path}: not a loadable Keras model ({type(e).__name__}: {str(e).splitlines()[0][:160]})", "pass a .keras or .h5 file saved by model.save()") from None
+        raise EdgekitError(
+            f"{path}: not a loadable Keras model ({type(e).__name__}: {str(e).splitlines()[0][:160]})",
+            "pass a .keras or .h5 file saved by model.save()",
+        ) from None
     shape = [1] + [int(d) if d is not None else None for d in model.inputs[0].shape[1:]]
     if None in shape:
-        raise EdgekitError(f"{path}: input shape {shape} has unknown dimensions", "export the model with a fixed input size")
-    fn = frozen(tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec(shape, model.inputs[0].dtype)))
+        raise EdgekitError(
+            f"{path}: input shape {shape} has unknown dimensions", "export the model with a fixed input size"
+        )
+    fn = frozen(
+        tf.function(lambda x: model(x, training=False)).get_concrete_function(
+            tf.TensorSpec(shape, model.inputs[0].dtype)
+        )
+    )
 
     def converter():
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
@@ -40,5 +50,10 @@ def named_float_model(flat: bytes, converter, source) -> FloatModel:
     sg = read_model(flat).subgraphs[0]
     names = [sg.tensors[i].name.decode() for i in sg.outputs]
     if source.outputs and len(source.outputs) != len(names):
-        raise EdgekitError(f"card: source.outputs names {len(source.outputs)} outputs, the model has {len(names)}", "list one logical name per model output")
-    return FloatModel(tflite=flat, output_names=names, input_name=sg.tensors[sg.inputs[0]].name.decode(), tf_converter=converter)
+        raise EdgekitError(
+            f"card: source.outputs names {len(source.outputs)} outputs, the model has {len(names)}",
+            "list one logical name per model output",
+        )
+    return FloatModel(
+        tflite=flat, output_names=names, input_name=sg.tensors[sg.inputs[0]].name.decode(), tf_converter=converter
+    )

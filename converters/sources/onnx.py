@@ -3,6 +3,7 @@
 the float .tflite then takes the same road as any float .tflite source (ai-edge-quantizer INT8, gate, card).
 Chosen by measurement over its SavedModel (TF's INT8 converter made a graph XNNPACK refused) and over litert-torch
 for PyTorch sources (README, "Converting from PyTorch and ONNX")."""
+
 from __future__ import annotations
 
 import shutil
@@ -41,8 +42,9 @@ def signature_outputs(tfl: Path) -> dict[str, str]:
 
 def to_tflite(path: Path, work: Path) -> Path:
     np.save(work / SAMPLE, np.full((20, 128, 128, 3), 0.5, np.float32))
-    engine_env.run("onnx2tf", ["onnx2tf", "-i", str(path.resolve()), "-o", str(work / "tf"), "-n"],
-                   f"ONNX source {path}", cwd=work)
+    engine_env.run(
+        "onnx2tf", ["onnx2tf", "-i", str(path.resolve()), "-o", str(work / "tf"), "-n"], f"ONNX source {path}", cwd=work
+    )
     out = work / "tf" / f"{path.stem}_float32.tflite"
     if not out.is_file():
         raise EdgekitError(f"ONNX source {path}: onnx2tf wrote no {out.name}", "rerun with EDGEKIT_ENGINE_LOG=1")

@@ -1,6 +1,7 @@
 """PyTorch -> ONNX (torch.onnx.export, in the torch engine's own virtualenv) -> the ONNX path (onnx2tf). Sources:
 TorchScript, an ExportedProgram, or a checkpoint plus the class that builds it (`source.module`, from a registry
 package named in `source.engine_packages`). The input shape comes from the card (`source.input_shape`: C, H, W)."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,10 @@ SCRIPT = Path(__file__).resolve().parents[1] / "engines" / "torch_to_onnx.py"
 
 def load(source, path: Path):
     if len(source.input_shape) != 3:
-        raise EdgekitError(f"pytorch source {path}: the card needs source.input_shape [C, H, W]",
-                           "add e.g. input_shape: [3, 48, 48] under source")
+        raise EdgekitError(
+            f"pytorch source {path}: the card needs source.input_shape [C, H, W]",
+            "add e.g. input_shape: [3, 48, 48] under source",
+        )
     if source.engine_packages:
         engine_env.add_packages("torch", source.engine_packages)
     work = Path(tempfile.mkdtemp(prefix="edgekit-torch-"))
@@ -37,10 +40,13 @@ def load(source, path: Path):
             args.append("--flat-yolov5-detect")
         r = engine_env.run("torch", args, f"pytorch source {path}")
         names = json.loads(r.stdout.strip().splitlines()[-1])["outputs"]
-        mapped = source.model_copy(update={"outputs": {k: v for k, v in source.outputs.items()} or
-                                           {n: n for n in names}})
+        mapped = source.model_copy(
+            update={"outputs": {k: v for k, v in source.outputs.items()} or {n: n for n in names}}
+        )
         fm = onnx.load(mapped, out)
-        fm.notes["source_engine"] = f"torch.onnx.export ({engine_env.ENGINES['torch'][0]}) + {fm.notes['source_engine']}"
+        fm.notes["source_engine"] = (
+            f"torch.onnx.export ({engine_env.ENGINES['torch'][0]}) + {fm.notes['source_engine']}"
+        )
         return fm
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,17 +1,27 @@
 """Shared by the graph formats (frozen graph, TF.js): GraphDef -> pruned, static-shaped concrete function -> TFLite."""
+
 from __future__ import annotations
 
-from edge.errors import EdgekitError
-from converters.graph_rewrite import (avgpool_to_depthwise, fuse_clip_to_relu6, global_avgpool_to_mean,
-                                      neg_inf_pad_to_edge_pad, prune, split_v_to_slices, tf_prelu_to_max_min)
+from converters.graph_rewrite import (
+    avgpool_to_depthwise,
+    fuse_clip_to_relu6,
+    global_avgpool_to_mean,
+    neg_inf_pad_to_edge_pad,
+    prune,
+    split_v_to_slices,
+    tf_prelu_to_max_min,
+)
 from converters.sources import FloatModel
+from edge.errors import EdgekitError
 
 
 def _tensor(name: str) -> str:
     return name if ":" in name else name + ":0"
 
 
-def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str, static_shape=None, nchw_to_nhwc: bool = False) -> FloatModel:
+def from_graph_def(
+    graph_def, inputs: list[str], outputs: list[str], where: str, static_shape=None, nchw_to_nhwc: bool = False
+) -> FloatModel:
     import tensorflow as tf
 
     names = {n.name for n in graph_def.node}
@@ -24,7 +34,9 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
                 f"fix source.{kind}s in the card",
             )
     if len(inputs) != 1:
-        raise EdgekitError(f"{where}: edgekit models take exactly one input, the card names {len(inputs)}", "fix source.inputs")
+        raise EdgekitError(
+            f"{where}: edgekit models take exactly one input, the card names {len(inputs)}", "fix source.inputs"
+        )
     graph_def = prune(graph_def, outputs)
     relayout = {}
     if nchw_to_nhwc:
@@ -46,7 +58,10 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
             elif dims and dims[0].size in (-1, 0):
                 dims[0].size = 1
             if any(d.size < 0 for d in dims):
-                raise EdgekitError(f"{where}: input {inputs[0]} has unknown dimensions {[d.size for d in dims]}", "the card's preprocess width/height fix them: set them")
+                raise EdgekitError(
+                    f"{where}: input {inputs[0]} has unknown dimensions {[d.size for d in dims]}",
+                    "the card's preprocess width/height fix them: set them",
+                )
 
     graph_def, pools = global_avgpool_to_mean(graph_def)
     graph_def, local_pools = avgpool_to_depthwise(graph_def)
@@ -64,9 +79,18 @@ def from_graph_def(graph_def, inputs: list[str], outputs: list[str], where: str,
         return tf.lite.TFLiteConverter.from_concrete_functions([fn], wrapped)
 
     flat = converter().convert()
-    notes = {k: v for k, v in (("relu6_fused_from_clip", fused), ("global_avgpool_to_mean", pools),
-                               ("avgpool_to_depthwise", local_pools), ("split_v_to_slices", splits),
-                               ("neg_inf_pad_to_edge_pad", pads), *relayout.items()) if v}
+    notes = {
+        k: v
+        for k, v in (
+            ("relu6_fused_from_clip", fused),
+            ("global_avgpool_to_mean", pools),
+            ("avgpool_to_depthwise", local_pools),
+            ("split_v_to_slices", splits),
+            ("neg_inf_pad_to_edge_pad", pads),
+            *relayout.items(),
+        )
+        if v
+    }
     if prelus:
         # TF's converter keeps PReLU as MAXIMUM/MINIMUM/MUL/ADD (one XNNPACK cut each in INT8): fuse them to PRELU in
         # the float .tflite and quantise that with ai-edge-quantizer, as for .tflite sources.

@@ -1,11 +1,12 @@
 """Float .tflite, including MediaPipe-style files (fp16 weights, no signature, old opcode fields)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from edge.errors import EdgekitError
 from converters.sources import FloatModel
 from converters.tflite_surgery import prepare_for_quantizer, read_model
+from edge.errors import EdgekitError
 
 
 def load(source, path: Path):
@@ -19,7 +20,9 @@ def load(source, path: Path):
     wanted = list(source.outputs.values()) or names
     missing = [w for w in wanted if w not in names]
     if missing:
-        raise EdgekitError(f"{path}: output tensor(s) {missing} not in the model (it has {names})", "fix source.outputs in the card")
+        raise EdgekitError(
+            f"{path}: output tensor(s) {missing} not in the model (it has {names})", "fix source.outputs in the card"
+        )
     fixed, notes = prepare_for_quantizer(data, str(path))
     # Keep the float reference as shipped (fp16 weights run fine); quantise from the prepared copy.
     return FloatModel(tflite=data, output_names=wanted, input_name=inputs[0], notes={**notes, "prepared": fixed})

@@ -1,5 +1,6 @@
 """Targets: what the INT8 model must satisfy and what is written next to it. One module per target (IO_DTYPE,
 finalize(...), optionally problems(...)), imported when first used."""
+
 from __future__ import annotations
 
 from edge.registry import Registry

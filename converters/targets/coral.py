@@ -4,6 +4,7 @@
 compile-ready model is written and the report says, from the documented Edge TPU op list, which ops would fall back to
 the CPU and where the compiler would cut the graph (edgetpu_map: one TPU subgraph; whatever depends on an unmappable op
 runs on the CPU), checked against a real compiler-16 log (tests/test_coral_report.py)."""
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,9 @@ from pathlib import Path
 from ai_edge_litert import schema_py_generated as schema
 
 from converters.targets import edgetpu_map, edgetpu_ops
-from edge.card import sha256_file
 from converters.targets.coral_rewrites import rewrite  # noqa: F401  (the target's rewrite step)
 from converters.tflite_surgery import op_names, read_model
+from edge.card import sha256_file
 
 IO_DTYPE = "uint8"
 
@@ -27,9 +28,17 @@ def check(tflite: bytes) -> dict:
     model = read_model(tflite)
     sg = model.subgraphs[0]
     names = op_names(model)
-    float_tensors = [t.name.decode() for t in sg.tensors if t.type in (schema.TensorType.FLOAT32, schema.TensorType.FLOAT16)]
-    dynamic = [t.name.decode() for t in sg.tensors if t.shapeSignature is not None and any(int(d) < 0 for d in t.shapeSignature)]
-    io_types = {t.name.decode(): _TYPE_NAMES[t.type] for t in (sg.tensors[i] for i in list(sg.inputs) + list(sg.outputs))}
+    float_tensors = [
+        t.name.decode() for t in sg.tensors if t.type in (schema.TensorType.FLOAT32, schema.TensorType.FLOAT16)
+    ]
+    dynamic = [
+        t.name.decode()
+        for t in sg.tensors
+        if t.shapeSignature is not None and any(int(d) < 0 for d in t.shapeSignature)
+    ]
+    io_types = {
+        t.name.decode(): _TYPE_NAMES[t.type] for t in (sg.tensors[i] for i in list(sg.inputs) + list(sg.outputs))
+    }
     batch = [int(sg.tensors[i].shape[0]) for i in sg.inputs]
     placements = edgetpu_map.place(model)
     cpu = [p for p in placements if not p.on_tpu]
@@ -53,7 +62,10 @@ def check(tflite: bytes) -> dict:
 def compile_if_available(int8_path: Path, out_dir: Path) -> dict:
     exe = shutil.which("edgetpu_compiler")
     if not exe:
-        return {"edgetpu_compiler": "not found on PATH: model written compile-ready; run `edgetpu_compiler -s MODEL` on a Linux x86-64 host"}
+        return {
+            "edgetpu_compiler": "not found on PATH: model written compile-ready; "
+            "run `edgetpu_compiler -s MODEL` on a Linux x86-64 host"
+        }
     r = subprocess.run([exe, "-s", "-o", str(out_dir), str(int8_path)], check=False, capture_output=True, text=True)
     text = r.stdout + r.stderr
     on_tpu = re.search(r"Number of operations that will run on Edge TPU:\s*(\d+)", text)

@@ -6,7 +6,9 @@
 On the INT8 flatbuffer, after quantisation, so one rewrite serves both quantisation engines (TF's converter and
 ai-edge-quantizer) and survives them: TF 2.21's converter fuses x*relu6(x+3)/6 back into HARD_SWISH (checked).
 In INT8 the new tensors take the output's quantisation (MAXIMUM compares raw int8 values, so both of its inputs must
-share it), the constants are exact in int8 (a = 127 * a/127), and the hard-sigmoid in the middle gets [0, 6] / [0, 1]."""
+share it), the constants are exact in int8 (a = 127 * a/127), and the hard-sigmoid in the middle gets [0, 6] / [0,
+1]."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -98,10 +100,20 @@ def _leaky_relu(g: _Graph, op, k: int) -> list | None:
     new = [g.op(_OP.MUL, dtype, [x, a], [ax], *_mul_options())]
     if dtype == _INT8 and _quant(tx) != qy:  # MAXIMUM compares raw values: bring x to the output's quantisation
         xq = g.tensor(f"coral_rewrite/{k}/x_requantised", tx, qy)
-        new.append(g.op(_OP.QUANTIZE, dtype, [x], [xq], schema.QuantizeOptionsT(), schema.BuiltinOptions.QuantizeOptions))
+        new.append(
+            g.op(_OP.QUANTIZE, dtype, [x], [xq], schema.QuantizeOptionsT(), schema.BuiltinOptions.QuantizeOptions)
+        )
         x = xq
-    new.append(g.op(_OP.MAXIMUM, dtype, [x, ax], [y], schema.MaximumMinimumOptionsT(),
-                    schema.BuiltinOptions.MaximumMinimumOptions))
+    new.append(
+        g.op(
+            _OP.MAXIMUM,
+            dtype,
+            [x, ax],
+            [y],
+            schema.MaximumMinimumOptionsT(),
+            schema.BuiltinOptions.MaximumMinimumOptions,
+        )
+    )
     return new
 
 
@@ -118,9 +130,11 @@ def _hard_swish(g: _Graph, op, k: int) -> list | None:
     gate = g.tensor(f"coral_rewrite/{k}/hard_sigmoid", tx, (1 / 255, -128) if int8 else None)
     add = schema.AddOptionsT()
     add.fusedActivationFunction = schema.ActivationFunctionType.RELU6
-    return [g.op(_OP.ADD, dtype, [x, three], [relu6], add, schema.BuiltinOptions.AddOptions),
-            g.op(_OP.MUL, dtype, [relu6, sixth], [gate], *_mul_options()),
-            g.op(_OP.MUL, dtype, [x, gate], [y], *_mul_options())]
+    return [
+        g.op(_OP.ADD, dtype, [x, three], [relu6], add, schema.BuiltinOptions.AddOptions),
+        g.op(_OP.MUL, dtype, [relu6, sixth], [gate], *_mul_options()),
+        g.op(_OP.MUL, dtype, [x, gate], [y], *_mul_options()),
+    ]
 
 
 _REWRITES = {"LEAKY_RELU": _leaky_relu, "HARD_SWISH": _hard_swish}

@@ -1,4 +1,5 @@
 """Plain CPU (XNNPACK): INT8 with integer I/O so the whole graph is one XNNPACK partition (the gate checks it)."""
+
 IO_DTYPE = "int8"
 
 

@@ -4,6 +4,7 @@ The compiler builds ONE Edge TPU subgraph fed by the model's inputs: an op is ma
 none of its inputs comes from an op left on the CPU. An op that cannot be mapped cuts the graph there: everything
 that depends on it runs on the CPU ("More than one subgraph is not supported"), while independent branches after it
 in the file stay on the TPU (checked against the real compiler log for YOLOv8n)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -60,7 +61,9 @@ def _why_not(model, op, name: str, version: int) -> tuple[str, str] | None:
     if version >= ops.REJECTED_FROM_VERSION.get(name, 1 << 30):
         return ops.VERSION_NOT_SUPPORTED, f"v{version}: {ops.COMPILER} refuses v{ops.REJECTED_FROM_VERSION[name]}+"
     sg = model.subgraphs[0]
-    acts = [sg.tensors[i] for i in list(op.inputs) + list(op.outputs) if i >= 0 and not is_constant(model, sg.tensors[i])]
+    acts = [
+        sg.tensors[i] for i in list(op.inputs) + list(op.outputs) if i >= 0 and not is_constant(model, sg.tensors[i])
+    ]
     odd = sorted({_TYPE_NAMES.get(t.type, str(t.type)) for t in acts if t.type not in _INTEGER})
     if odd:
         return ops.UNSUPPORTED_TYPE, f"{'/'.join(odd)} tensors (the Edge TPU takes int8/uint8 only)"
@@ -73,12 +76,18 @@ def _why_not(model, op, name: str, version: int) -> tuple[str, str] | None:
             return ops.LIMITATION, f"strides {strides.tolist()} (documented: all strides must be 1)"
     for t in acts:
         if view3(t.shape)[3] > 1:
-            return ops.LIMITATION, f"tensor {[int(d) for d in t.shape]}: only the 3 innermost dims may exceed 1 (documented)"
+            return (
+                ops.LIMITATION,
+                f"tensor {[int(d) for d in t.shape]}: only the 3 innermost dims may exceed 1 (documented)",
+            )
     rows = [(_row(t.shape, name == "TRANSPOSE"), [int(d) for d in t.shape]) for t in acts if t.shape is not None]
     row, shape = max(rows) if rows else (0, [])
     if row > ops.ROW_LIMIT:
         what = "tensor" if name == "TRANSPOSE" else "row (x*z)"
-        return ops.LIMITATION, f"{what} of {row:,} elements in {shape} > {ops.ROW_LIMIT:,} (activation too large; fitted)"
+        return (
+            ops.LIMITATION,
+            f"{what} of {row:,} elements in {shape} > {ops.ROW_LIMIT:,} (activation too large; fitted)",
+        )
     return None
 
 
@@ -103,8 +112,11 @@ def cuts(model, placements: list[Placement]) -> list[Placement]:
     """Where the graph leaves the TPU: CPU ops none of whose inputs come from another CPU op."""
     sg = model.subgraphs[0]
     producer = {o: p for p, op in zip(placements, sg.operators) for o in op.outputs}
-    return [p for p, op in zip(placements, sg.operators)
-            if not p.on_tpu and not any(i in producer and not producer[i].on_tpu for i in op.inputs)]
+    return [
+        p
+        for p, op in zip(placements, sg.operators)
+        if not p.on_tpu and not any(i in producer and not producer[i].on_tpu for i in op.inputs)
+    ]
 
 
 def versions_too_new(model) -> dict[str, dict]:
@@ -116,11 +128,18 @@ def versions_too_new(model) -> dict[str, dict]:
     out = {}
     for name, v in sorted(seen.items()):
         if v >= ops.REJECTED_FROM_VERSION.get(name, 1 << 30):
-            out[name] = {"version": v, "verdict": f"refused (v{ops.REJECTED_FROM_VERSION[name]}+): the whole model fails"}
+            out[name] = {
+                "version": v,
+                "verdict": f"refused (v{ops.REJECTED_FROM_VERSION[name]}+): the whole model fails",
+            }
         elif v > ops.SEEN_ACCEPTED_VERSION.get(name, 1):
             seen = ops.SEEN_ACCEPTED_VERSION.get(name)
-            out[name] = {"version": v, "verdict": f"not known: v{seen} seen accepted" if seen else
-                         "not known: this op is in no compiler-16 log here"}
+            out[name] = {
+                "version": v,
+                "verdict": f"not known: v{seen} seen accepted"
+                if seen
+                else "not known: this op is in no compiler-16 log here",
+            }
     return out
 
 
@@ -132,8 +151,11 @@ def table(placements: list[Placement]) -> Counter:
 def compiled_by_edgetpu(model) -> dict | None:
     """A model edgetpu_compiler already compiled: its `edgetpu-custom-op` ops and what stays on the CPU."""
     names = op_names(model)
-    custom = [k for k, op in enumerate(model.subgraphs[0].operators)
-              if model.operatorCodes[op.opcodeIndex].customCode == b"edgetpu-custom-op"]
+    custom = [
+        k
+        for k, op in enumerate(model.subgraphs[0].operators)
+        if model.operatorCodes[op.opcodeIndex].customCode == b"edgetpu-custom-op"
+    ]
     if not custom:
         return None
     cpu = Counter(n for k, n in enumerate(names) if k not in custom)

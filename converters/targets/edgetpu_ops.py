@@ -4,6 +4,7 @@ fitted limit. Data only; `edgetpu_map` applies it.
 Sources: Coral's "TensorFlow models on the Edge TPU" (supported operations, tensor rules); the compiler's error
 messages in public bug reports (rejected op versions); and the real compiler log for Ultralytics YOLOv8n in
 ../shared/data/models/yolov8n_coco/ (op versions it accepted, the activation limit fitted below)."""
+
 from __future__ import annotations
 
 COMPILER = "edgetpu_compiler 16.0"
@@ -11,11 +12,46 @@ COMPILER = "edgetpu_compiler 16.0"
 # Operations the Edge TPU maps (Coral docs, supported operations). LEAKY_RELU and HARD_SWISH are NOT among them:
 # the coral target rewrites them (converters/targets/coral_rewrites.py).
 EDGETPU_OPS = {
-    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXPAND_DIMS", "FULLY_CONNECTED",
-    "L2_NORMALIZATION", "LOGISTIC", "LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "MAXIMUM", "MAX_POOL_2D", "MEAN",
-    "MINIMUM", "MUL", "PACK", "PAD", "PRELU", "QUANTIZE", "REDUCE_MAX", "REDUCE_MIN", "RELU", "RELU6",
-    "RELU_N1_TO_1", "RESHAPE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SLICE", "SOFTMAX",
-    "SPACE_TO_DEPTH", "SPLIT", "SQUEEZE", "STRIDED_SLICE", "SUB", "SUM", "SQUARED_DIFFERENCE", "TANH", "TRANSPOSE",
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "CONCATENATION",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "EXPAND_DIMS",
+    "FULLY_CONNECTED",
+    "L2_NORMALIZATION",
+    "LOGISTIC",
+    "LSTM",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "MAXIMUM",
+    "MAX_POOL_2D",
+    "MEAN",
+    "MINIMUM",
+    "MUL",
+    "PACK",
+    "PAD",
+    "PRELU",
+    "QUANTIZE",
+    "REDUCE_MAX",
+    "REDUCE_MIN",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "RESHAPE",
+    "RESIZE_BILINEAR",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "RSQRT",
+    "SLICE",
+    "SOFTMAX",
+    "SPACE_TO_DEPTH",
+    "SPLIT",
+    "SQUEEZE",
+    "STRIDED_SLICE",
+    "SUB",
+    "SUM",
+    "SQUARED_DIFFERENCE",
+    "TANH",
+    "TRANSPOSE",
     "TRANSPOSE_CONV",
 }
 # Ops with a documented "no fused activation function" rule.
@@ -34,8 +70,20 @@ REJECTED_FROM_VERSION = {"CONV_2D": 6, "QUANTIZE": 3, "TRANSPOSE_CONV": 4, "EXP"
 # Highest version of each op seen accepted by compiler 16 (the YOLOv8n log: every op of that model compiled).
 # A version above this and below REJECTED_FROM_VERSION is not known either way.
 SEEN_ACCEPTED_VERSION = {
-    "ADD": 2, "CONCATENATION": 2, "CONV_2D": 3, "LOGISTIC": 2, "MAX_POOL_2D": 2, "MUL": 2, "PAD": 2, "QUANTIZE": 1,
-    "RESHAPE": 1, "RESIZE_NEAREST_NEIGHBOR": 2, "SOFTMAX": 2, "STRIDED_SLICE": 2, "SUB": 2, "TRANSPOSE": 2,
+    "ADD": 2,
+    "CONCATENATION": 2,
+    "CONV_2D": 3,
+    "LOGISTIC": 2,
+    "MAX_POOL_2D": 2,
+    "MUL": 2,
+    "PAD": 2,
+    "QUANTIZE": 1,
+    "RESHAPE": 1,
+    "RESIZE_NEAREST_NEIGHBOR": 2,
+    "SOFTMAX": 2,
+    "STRIDED_SLICE": 2,
+    "SUB": 2,
+    "TRANSPOSE": 2,
 }
 
 # Activation limit (not documented; fitted on the one real compiler-16 log here, YOLOv8n 640): the Edge TPU keeps a

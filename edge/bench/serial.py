@@ -3,6 +3,7 @@
 Prints: trigger latency (BUTTON written by the "microcontroller" -> burst active), relay latency (recognised event ->
 `UNLOCK` readable by the microcontroller), NMEA throughput of one port, Notifier.frame() cost per frame, and the CPU
 the idle reader threads use."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,9 @@ def _pty():
 
 def _pct(ms: list[float]) -> str:
     a = np.asarray(ms)
-    return f"p50 {np.percentile(a, 50):6.3f} ms  p95 {np.percentile(a, 95):6.3f} ms  max {a.max():6.3f} ms  (n={a.size})"
+    return (
+        f"p50 {np.percentile(a, 50):6.3f} ms  p95 {np.percentile(a, 95):6.3f} ms  max {a.max():6.3f} ms  (n={a.size})"
+    )
 
 
 def _wait(pred, timeout=2.0) -> bool:
@@ -50,11 +53,13 @@ def command(rounds, nmea_lines):
     """Serial peripherals and sd_notify: latency and cost."""
     master, path = _pty()
     gps_master, gps_path = _pty()
-    cfg = PeripheralsConfig.model_validate({
-        "triggers": {"port": {"url": path}, "burst_s": 0.02},
-        "relay": {"port": {"url": path}, "authorized": ["alice"], "cooldown_s": 0, "interlock_unknown": False},
-        "gps": {"port": {"url": gps_path}},
-    })
+    cfg = PeripheralsConfig.model_validate(
+        {
+            "triggers": {"port": {"url": path}, "burst_s": 0.02},
+            "relay": {"port": {"url": path}, "authorized": ["alice"], "cooldown_s": 0, "interlock_unknown": False},
+            "gps": {"port": {"url": gps_path}},
+        }
+    )
     p = Peripherals(cfg).start(lambda e: None)
     try:
         for port in p.ports.values():
@@ -80,7 +85,7 @@ def command(rounds, nmea_lines):
         data = (RMC * nmea_lines).encode()
         t0 = time.perf_counter()
         for i in range(0, len(data), 4096):  # the kernel pty buffer is small: write in chunks as a UART would
-            os.write(gps_master, data[i:i + 4096])
+            os.write(gps_master, data[i : i + 4096])
         _wait(lambda: port.lines - start_lines >= nmea_lines, 60)
         nmea_s = time.perf_counter() - t0
         parsed = port.lines - start_lines
@@ -116,8 +121,12 @@ def command(rounds, nmea_lines):
 
     click.echo(f"trigger  pty BUTTON -> burst_active      {_pct(trig)}")
     click.echo(f"relay    face_recognized -> UNLOCK read  {_pct(relay)}")
-    click.echo(f"gps      {parsed} RMC lines through one pty in {nmea_s:.2f} s = {parsed / nmea_s:,.0f} lines/s "
-               f"(a 10 Hz receiver sends ~50)")
+    click.echo(
+        f"gps      {parsed} RMC lines through one pty in {nmea_s:.2f} s = {parsed / nmea_s:,.0f} lines/s "
+        f"(a 10 Hz receiver sends ~50)"
+    )
     click.echo(f"idle     CPU of the reader threads: {idle_pct:.2f} % of one core (2 ports, 0.2 s read timeout)")
-    click.echo(f"notify   Notifier.frame(): {on_ns:.0f} ns/frame with a watchdog (no pet due), {off_ns:.0f} ns without "
-               f"NOTIFY_SOCKET; one datagram send {send_us:.1f} us")
+    click.echo(
+        f"notify   Notifier.frame(): {on_ns:.0f} ns/frame with a watchdog (no pet due), {off_ns:.0f} ns without "
+        f"NOTIFY_SOCKET; one datagram send {send_us:.1f} us"
+    )

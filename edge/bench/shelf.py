@@ -3,6 +3,7 @@
 Each photo is decoded once; every setting runs on it in turn (interleaved, so all see the same machine load), after
 one warm-up call. Time is the detector's (preprocess + model + decode + tile merge), not JPEG decoding. With no
 ground truth, `agree` is the F1 of each run's boxes against a reference run's (IoU 0.5, one-to-one), per photo."""
+
 from __future__ import annotations
 
 import time
@@ -20,8 +21,15 @@ def settings(tile_sizes: list[int], overlap: float) -> list[tuple[str, dict | No
     return [("whole", None)] + [(f"tiles {s}", {"size": s, "overlap": overlap}) for s in tile_sizes]
 
 
-def bench(models: list[str], folder: Path, images: list[Path], tile_sizes: list[int], overlap: float, threads: int,
-          limit: int | None) -> list[dict]:
+def bench(
+    models: list[str],
+    folder: Path,
+    images: list[Path],
+    tile_sizes: list[int],
+    overlap: float,
+    threads: int,
+    limit: int | None,
+) -> list[dict]:
     from edge.images import expand_images, read_image
     from edge.runtime.accelerators import config_for
     from edge.vision.detector import Detector
@@ -52,16 +60,25 @@ def bench(models: list[str], folder: Path, images: list[Path], tile_sizes: list[
                 r["n"].append(len(d))
                 r["boxes"].append(d.boxes)
     for r in runs:
-        r.update(images=len(frames), skipped=skipped, frame=f"{frames[0].shape[1]}x{frames[0].shape[0]}",
-                 tiles=1 if r["setting"] == "whole" else None)
+        r.update(
+            images=len(frames),
+            skipped=skipped,
+            frame=f"{frames[0].shape[1]}x{frames[0].shape[0]}",
+            tiles=1 if r["setting"] == "whole" else None,
+        )
     return runs
 
 
 @click.command()
-@click.option("--images", type=click.Path(path_type=Path), multiple=True,
-              help=f"shelf photos or folders [default: {DEFAULT_IMAGES}]")
-@click.option("--models", help="card names in the models dir [default: nanodet,nanodet.float, and sku110k_yolov8n "
-              "when imported]")
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help=f"shelf photos or folders [default: {DEFAULT_IMAGES}]",
+)
+@click.option(
+    "--models", help="card names in the models dir [default: nanodet,nanodet.float, and sku110k_yolov8n when imported]"
+)
 @click.option("--dir", "folder", type=click.Path(path_type=Path), help="models directory (default: the zoo)")
 @click.option("--tiles", "tile_sizes", default="800,600", show_default=True, help="tile sizes in frame pixels")
 @click.option("--overlap", default=0.2, show_default=True)
@@ -77,21 +94,37 @@ def command(images, models, folder, tile_sizes, overlap, threads, limit, referen
     folder = folder or models_dir()
     images = list(images) or [DEFAULT_IMAGES]
     if models is None:  # the product detector of configs/shelf.yaml's `products` profile, once imported
-        models = "nanodet,nanodet.float" + (",sku110k_yolov8n" if (folder / "sku110k_yolov8n.card.json").is_file() else "")
-    runs = bench([m for m in models.split(",") if m], folder, images, [int(s) for s in tile_sizes.split(",") if s], overlap, threads, limit)
+        models = "nanodet,nanodet.float" + (
+            ",sku110k_yolov8n" if (folder / "sku110k_yolov8n.card.json").is_file() else ""
+        )
+    runs = bench(
+        [m for m in models.split(",") if m],
+        folder,
+        images,
+        [int(s) for s in tile_sizes.split(",") if s],
+        overlap,
+        threads,
+        limit,
+    )
     ref = next((r for r in runs if f"{r['model']}:{r['setting']}" == reference), None) if reference else runs[0]
     if ref is None:
         raise EdgekitError(f"--reference {reference}: no such run", "use MODEL:whole or MODEL:tiles SIZE of this bench")
     first = runs[0]
     w, h = (int(v) for v in first["frame"].split("x"))
-    click.echo(f"{first['images']} photos from {', '.join(map(str, images))} (first {first['frame']}), "
-               f"{threads} threads; agree = F1 vs {ref['model']}:{ref['setting']}"
-               + (f"; skipped {len(first['skipped'])}: {'; '.join(first['skipped'])}" if first["skipped"] else ""))
-    click.echo(f"{'model':16s} {'setting':10s} {'calls':>5s} {'det/img mean':>12s} {'min-max':>8s} {'ms/img p50':>10s} "
-               f"{'p95':>7s} {'agree':>6s}")
+    click.echo(
+        f"{first['images']} photos from {', '.join(map(str, images))} (first {first['frame']}), "
+        f"{threads} threads; agree = F1 vs {ref['model']}:{ref['setting']}"
+        + (f"; skipped {len(first['skipped'])}: {'; '.join(first['skipped'])}" if first["skipped"] else "")
+    )
+    click.echo(
+        f"{'model':16s} {'setting':10s} {'calls':>5s} {'det/img mean':>12s} {'min-max':>8s} {'ms/img p50':>10s} "
+        f"{'p95':>7s} {'agree':>6s}"
+    )
     for r in runs:
         n, ms = np.array(r["n"]), np.array(r["ms"])
         agree = np.mean([f1(a, b) for a, b in zip(r["boxes"], ref["boxes"])])
         calls = 1 if r["setting"] == "whole" else len(tile_grid(h, w, int(r["setting"].split()[1]), overlap)) + 1
-        click.echo(f"{r['model']:16s} {r['setting']:10s} {calls:5d} {n.mean():12.1f} {f'{n.min()}-{n.max()}':>8s} "
-                   f"{np.median(ms):10.0f} {np.percentile(ms, 95):7.0f} {agree:6.2f}")
+        click.echo(
+            f"{r['model']:16s} {r['setting']:10s} {calls:5d} {n.mean():12.1f} {f'{n.min()}-{n.max()}':>8s} "
+            f"{np.median(ms):10.0f} {np.percentile(ms, 95):7.0f} {agree:6.2f}"
+        )

@@ -5,6 +5,7 @@ encoder, in milliseconds modulo 2**40, as 40 black/white 16x16 blocks along the 
 wide; `read_stamp` recovers it from the decoded frame. Blocks aligned to H.264's 16x16 macroblocks stay flat at any
 quantiser (smaller ones were smeared by x264's rate control in its first seconds). Real cameras carry no stamp:
 `read_stamp` says None."""
+
 from __future__ import annotations
 
 import time
@@ -19,16 +20,16 @@ def write_stamp(image: np.ndarray, millis: int) -> None:
     """Stamp `millis` (epoch milliseconds) into a BGR or grey frame, in place."""
     millis %= MODULO_MS
     for bit in range(BITS):
-        image[:BLOCK, bit * BLOCK:(bit + 1) * BLOCK] = 255 if (millis >> (BITS - 1 - bit)) & 1 else 0
+        image[:BLOCK, bit * BLOCK : (bit + 1) * BLOCK] = 255 if (millis >> (BITS - 1 - bit)) & 1 else 0
 
 
 def read_stamp(image: np.ndarray, now: float | None = None) -> float | None:
     """Epoch seconds stamped in the frame (the copy of the stamp closest to `now`), or None without a clean stamp."""
     if image.shape[1] < BITS * BLOCK or image.shape[0] < BLOCK:
         return None
-    strip = image[3:BLOCK - 3, : BITS * BLOCK]
+    strip = image[3 : BLOCK - 3, : BITS * BLOCK]
     grey = strip.mean(axis=2) if strip.ndim == 3 else strip
-    cells = grey.reshape(grey.shape[0], BITS, BLOCK)[:, :, 3:BLOCK - 3].mean(axis=(0, 2))
+    cells = grey.reshape(grey.shape[0], BITS, BLOCK)[:, :, 3 : BLOCK - 3].mean(axis=(0, 2))
     if np.any((cells > 64) & (cells < 192)):  # not clean black/white blocks: no stamp here
         return None
     millis = 0

@@ -6,6 +6,7 @@ the test servers' time stamp (edge.bench.stamp), capture-to-event latency:
 - processed: stamp -> the loop has finished the frame (every event it causes has been emitted)
 - events: stamp of the frame that decided -> the decision event's time
 A buffer that grows shows as latency rising over the run: `drift_ms` compares the last third with the first."""
+
 from __future__ import annotations
 
 import threading
@@ -20,8 +21,12 @@ def percentiles(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
     ms = np.asarray(values) * 1000
-    return {"n": len(ms), "p50_ms": round(float(np.median(ms)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
-            "max_ms": round(float(ms.max()), 1)}
+    return {
+        "n": len(ms),
+        "p50_ms": round(float(np.median(ms)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "max_ms": round(float(ms.max()), 1),
+    }
 
 
 class LatencyProbe:
@@ -68,14 +73,21 @@ class LatencyProbe:
 
     def report(self) -> dict:
         if not self.stamps:
-            return {"note": "the frames carry no edgekit test stamp (a real camera): no latency figure",
-                    "unstamped_frames": self.unstamped}
+            return {
+                "note": "the frames carry no edgekit test stamp (a real camera): no latency figure",
+                "unstamped_frames": self.unstamped,
+            }
         third = len(self.processed) // 3
         drift = None
         if third >= 10:
             drift = round(float(np.median(self.processed[-third:]) - np.median(self.processed[:third])) * 1000, 1)
-        return {"decoded": percentiles(self.decoded), "processed": percentiles(self.processed),
-                "events": percentiles(self.events), "drift_ms": drift, "unstamped_frames": self.unstamped}
+        return {
+            "decoded": percentiles(self.decoded),
+            "processed": percentiles(self.processed),
+            "events": percentiles(self.events),
+            "drift_ms": drift,
+            "unstamped_frames": self.unstamped,
+        }
 
 
 def run_live(cfg, seconds: float) -> dict:
@@ -89,7 +101,16 @@ def run_live(cfg, seconds: float) -> dict:
     t = time.perf_counter()
     stats = loop.run()
     wall = time.perf_counter() - t
-    return {"source": loop.capture.source.name, "transport": cfg.source.transport, "seconds": round(wall, 1),
-            "frames_processed": stats["frames"], "fps": round(stats["frames"] / wall, 1),
-            "frames_read": loop.capture.read_count, "dropped": stats["dropped"], "reopened": stats["reopened"],
-            "stages": stats["stages"], "latency": probe.report(), "events": probe.counts}
+    return {
+        "source": loop.capture.source.name,
+        "transport": cfg.source.transport,
+        "seconds": round(wall, 1),
+        "frames_processed": stats["frames"],
+        "fps": round(stats["frames"] / wall, 1),
+        "frames_read": loop.capture.read_count,
+        "dropped": stats["dropped"],
+        "reopened": stats["reopened"],
+        "stages": stats["stages"],
+        "latency": probe.report(),
+        "events": probe.counts,
+    }

@@ -2,6 +2,7 @@
 the same run: in 32 KB chunks over MQTT (each chunk a command and its reply) and fetched from an operator's HTTP server
 (on loopback here, so this measures the device's side, not a network). Per push: the transfer, the device's commit
 (sha256, Ed25519 signature, swap, smoke test) and the total, from the operator's `push_model` call to its reply."""
+
 from __future__ import annotations
 
 import functools
@@ -24,7 +25,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int, nodelay: bool) -> list[str]:
-    """Every model pushed `rounds` times each way through one broker; a table row per model, and the command round trip."""
+    """Every model pushed `rounds` times each way through one broker; a table row per model, and the command round
+    trip."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from edge.bench.mqtt import Mosquitto
@@ -43,10 +45,15 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
             shutil.copy(zoo / f"{m}{suffix}", device / f"{m}{suffix}")
     broker = Mosquitto(folder, nodelay=nodelay).start()
     key = Ed25519PrivateKey.generate()
-    cfg = MqttConfig(host="127.0.0.1", port=broker.port, device_id="bench", telemetry_interval_s=3600,
-                     outbox=OutboxConfig(path=str(folder / "outbox.db")),
-                     model_update=ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(device)),
-                     signing=SigningConfig(ed25519_public_keys=[public_key_b64(key)]))  # commands are signed
+    cfg = MqttConfig(
+        host="127.0.0.1",
+        port=broker.port,
+        device_id="bench",
+        telemetry_interval_s=3600,
+        outbox=OutboxConfig(path=str(folder / "outbox.db")),
+        model_update=ModelUpdateConfig(public_key=public_key_b64(key), models_dir=str(device)),
+        signing=SigningConfig(ed25519_public_keys=[public_key_b64(key)]),
+    )  # commands are signed
     link = DeviceLink(cfg).start()
     op, rows, broker_name = None, [], "nodelay" if nodelay else "default"
     try:
@@ -56,8 +63,10 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
         t0 = time.perf_counter()
         for _ in range(50):
             op.command("bench", "commands")
-        rows.append(f"command round trip (`commands`, 50 in a row), {broker_name} broker: "
-                    f"{(time.perf_counter() - t0) / 50 * 1000:.1f} ms")
+        rows.append(
+            f"command round trip (`commands`, 50 in a row), {broker_name} broker: "
+            f"{(time.perf_counter() - t0) / 50 * 1000:.1f} ms"
+        )
         for m in models:
             tflite, card = read_model(zoo / f"{m}.card.json")
             (www / f"{m}.tflite").write_bytes(tflite)
@@ -65,7 +74,14 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
             for _ in range(rounds):
                 marks: list[float] = []
                 t0 = time.perf_counter()
-                reply = op.push_model("bench", m, tflite, card, key, progress=lambda done, total: marks.append(time.perf_counter()))
+                reply = op.push_model(
+                    "bench",
+                    m,
+                    tflite,
+                    card,
+                    key,
+                    progress=lambda done, total, marks=marks: marks.append(time.perf_counter()),
+                )
                 total = time.perf_counter() - t0
                 if not reply.get("ok"):
                     raise EdgekitError(f"bench update: the chunked push of {m} failed: {reply.get('error')}")
@@ -78,8 +94,11 @@ def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int,
                 fetched.append(time.perf_counter() - t0)
             transfer, commit, total = np.median(np.array(chunked), axis=0)
             url_total, mb = float(np.median(fetched)), len(tflite) / 1e6
-            rows.append(f"{m:<16}{broker_name:>8}{mb:>7.2f}  {transfer:>9.2f} / {commit:>5.2f} / {total:>6.2f}  {mb / total:>6.1f}  "
-                        f"{url_total:>9.2f}  {mb / url_total:>6.1f}  {total / url_total:>10.1f}  {np.median(smoke):>8.1f}")
+            rows.append(
+                f"{m:<16}{broker_name:>8}{mb:>7.2f}  {transfer:>9.2f} / {commit:>5.2f} / {total:>6.2f}  "
+                f"{mb / total:>6.1f}  "
+                f"{url_total:>9.2f}  {mb / url_total:>6.1f}  {total / url_total:>10.1f}  {np.median(smoke):>8.1f}"
+            )
     finally:
         if op is not None:
             op.close()
@@ -106,13 +125,17 @@ def command(models, rounds):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        click.echo(f"update bench: mosquitto on loopback, HTTP on 127.0.0.1:{server.server_port}, {rounds} pushes per "
-                   f"model, way and broker; medians; MB/s of the whole push")
+        click.echo(
+            f"update bench: mosquitto on loopback, HTTP on 127.0.0.1:{server.server_port}, {rounds} pushes per "
+            f"model, way and broker; medians; MB/s of the whole push"
+        )
         rows = {nd: _push_rows(models, rounds, zoo, work, www, server.server_port, nd) for nd in (False, True)}
         for nd in (False, True):
             click.echo(rows[nd][0])
-        click.echo(f"{'model':<16}{'broker':>8}{'MB':>7}  {'chunks: xfer / commit / total s':>30}  {'MB/s':>6}  "
-                   f"{'url: total s':>9}  {'MB/s':>6}  {'chunks/url':>10}  {'smoke ms':>8}")
+        click.echo(
+            f"{'model':<16}{'broker':>8}{'MB':>7}  {'chunks: xfer / commit / total s':>30}  {'MB/s':>6}  "
+            f"{'url: total s':>9}  {'MB/s':>6}  {'chunks/url':>10}  {'smoke ms':>8}"
+        )
         for nd in (False, True):
             for row in rows[nd][1:]:
                 click.echo(row)

@@ -5,19 +5,21 @@ fails or ends is reopened with exponential backoff (files: loop or stop), and un
 the newest frame, counting the ones it overwrote as dropped, so no queue ever grows. A live source that stops
 delivering is reported once (`source_lost`), retried, and reported back with the outage's length (`source_restored`);
 the first frame after the gap carries `gap_s`, so the loop can close tracks that cannot continue across it."""
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import EdgekitError
-from edge.events.types import (Event, SourceError as SourceErrorEvent, SourceFailed, SourceLost, SourceRestarted,
-                               SourceRestored)
+from edge.events.types import Event, SourceFailed, SourceLost, SourceRestarted, SourceRestored
+from edge.events.types import SourceError as SourceErrorEvent
 from edge.registry import Registry
 
 
@@ -47,7 +49,9 @@ class CaptureConfig(BaseModel):
     read_timeout_s: float = Field(5.0, gt=0)
     ffmpeg_options: dict[str, str] = Field(default_factory=dict)  # more FFmpeg demuxer options, e.g. {max_delay: "0"}
     at_end: Literal["loop", "stop"] = "stop"  # files and folders
-    pace: Literal["asap", "realtime"] = "asap"  # files: realtime replays at the file's frame rate, dropping frames under load
+    pace: Literal["asap", "realtime"] = (
+        "asap"  # files: realtime replays at the file's frame rate, dropping frames under load
+    )
     fps: float | None = Field(None, gt=0)  # realtime pace for folders, or to override a file's own rate
     width: int | None = Field(None, gt=0)  # request from cameras
     height: int | None = Field(None, gt=0)
@@ -282,8 +286,11 @@ def check_frame(image, expected: tuple[int, int] | None = None) -> str | None:
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)) or min(image.shape[:2]) < 8:
         return f"frame shape {image.shape}, expected HxWx3 (at least 8x8)"
     if expected is not None and (image.shape[1], image.shape[0]) != tuple(expected):
-        return (f"frame size {image.shape[1]}x{image.shape[0]}, expected {expected[0]}x{expected[1]} (source.width/height with "
-                f"source.strict_size: set them to what the camera delivers, or strict_size: false)")
+        return (
+            f"frame size {image.shape[1]}x{image.shape[0]}, expected {expected[0]}x{expected[1]} (source.width/height "
+            "with "
+            f"source.strict_size: set them to what the camera delivers, or strict_size: false)"
+        )
     return None
 
 

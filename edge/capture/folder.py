@@ -1,4 +1,5 @@
 """A folder of images, read in name order (a replayable 'camera' for tests and site surveys)."""
+
 from __future__ import annotations
 
 from edge.capture.base import SourceError

@@ -1,4 +1,5 @@
 """OpenCV VideoCapture: a device index or /dev/videoN, or a video file (RTSP/HTTP URLs: edge.capture.stream)."""
+
 from __future__ import annotations
 
 import os

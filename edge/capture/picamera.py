@@ -1,5 +1,6 @@
 """Raspberry Pi camera through picamera2 (libcamera). Imported only when configured; untested off a Pi (picamera2
 cannot be imported without libcamera's Python bindings, which exist only on Raspberry Pi OS)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,11 @@ class Picamera2Source:
         try:
             from picamera2 import Picamera2
         except ImportError as e:
-            raise EdgekitError(f"source.kind picamera2: picamera2 cannot be imported ({e})",
-                               "on a Raspberry Pi: apt install python3-picamera2 (or pip install 'edgekit[pi]'); elsewhere use source.kind: opencv") from None
+            raise EdgekitError(
+                f"source.kind picamera2: picamera2 cannot be imported ({e})",
+                "on a Raspberry Pi: apt install python3-picamera2 (or pip install 'edgekit[pi]'); elsewhere use "
+                "source.kind: opencv",
+            ) from None
         try:
             self.cam = Picamera2()
             self.cam.configure(self.cam.create_video_configuration(main={"size": self.size, "format": "BGR888"}))

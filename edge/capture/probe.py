@@ -3,6 +3,7 @@
 OpenCV's VideoCapture only says "not opened"; FFmpeg's reason (401, 404, refused) goes to its own log. After a failed
 open this asks the camera once, with the same URL: HTTP through urllib, RTSP with a single DESCRIBE request (the
 status line is all we need; the stream itself is always read by FFmpeg)."""
+
 from __future__ import annotations
 
 import base64
@@ -34,11 +35,12 @@ def diagnose(uri: str, timeout_s: float) -> Diagnosis | None:
         else:
             return None
     except ConnectionRefusedError:
-        return Diagnosis("connection refused", "check the host and port in source.uri, and that the camera is on",
-                         False)
+        return Diagnosis(
+            "connection refused", "check the host and port in source.uri, and that the camera is on", False
+        )
     except socket.gaierror:
         return Diagnosis("host name not found", "check the host in source.uri", False)
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return Diagnosis(f"no answer within {timeout_s:g} s", "check the camera is reachable from here", False)
     except OSError as e:
         return Diagnosis(e.strerror or str(e), "check the camera and the network", False)
@@ -48,11 +50,15 @@ def diagnose(uri: str, timeout_s: float) -> Diagnosis | None:
 def _from_status(status: int | None, had_credentials: bool) -> Diagnosis | None:
     if status in (401, 403):
         what = "refused the user name or password" if had_credentials else "needs a user name and password"
-        return Diagnosis(f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}: the camera {what}",
-                         "put the right ones in source.uri (scheme://user:password@host/...)", True)
+        return Diagnosis(
+            f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}: the camera {what}",
+            "put the right ones in source.uri (scheme://user:password@host/...)",
+            True,
+        )
     if status == 404:
-        return Diagnosis("404 Not Found: no stream at that path", "check the path in source.uri (the camera's manual "
-                         "names it)", True)
+        return Diagnosis(
+            "404 Not Found: no stream at that path", "check the path in source.uri (the camera's manual names it)", True
+        )
     if status is not None and status >= 400:
         return Diagnosis(f"the camera answered {status}", "check source.uri", False)
     return None  # it answers fine: the stream itself did not decode

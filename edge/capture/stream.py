@@ -5,6 +5,7 @@ each open), and open/read timeouts (CAP_PROP_OPEN_TIMEOUT_MSEC / CAP_PROP_READ_T
 callback), so a camera that stalls with its socket open ends a read() after `read_timeout_s` instead of hanging the
 reader for FFmpeg's 30 s default. A failed open asks the camera why (edge.capture.probe). The URL appears only
 masked (edge.capture.urls) in names, errors and events."""
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,14 @@ class StreamSource:
     def from_config(cls, cfg, emit=None):
         return cls(cfg.uri, cfg.transport, cfg.open_timeout_s, cfg.read_timeout_s, cfg.ffmpeg_options)
 
-    def __init__(self, uri: str, transport: str = "tcp", open_timeout_s: float = 10.0, read_timeout_s: float = 5.0,
-                 options: dict[str, str] | None = None):
+    def __init__(
+        self,
+        uri: str,
+        transport: str = "tcp",
+        open_timeout_s: float = 10.0,
+        read_timeout_s: float = 5.0,
+        options: dict[str, str] | None = None,
+    ):
         self.uri, self.transport = uri, transport
         self.open_timeout_s, self.read_timeout_s = open_timeout_s, read_timeout_s
         self.options = dict(options or {})
@@ -68,8 +75,12 @@ class StreamSource:
         self.fps = None
 
     def open(self) -> None:
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
-                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)]
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(self.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            int(self.read_timeout_s * 1000),
+        ]
         with _open_lock:
             before = os.environ.get(_OPTIONS_ENV)
             os.environ[_OPTIONS_ENV] = ffmpeg_options(self.uri, self.transport, self.options)
@@ -84,8 +95,9 @@ class StreamSource:
             cap.release()
             why = diagnose(self.uri, min(self.open_timeout_s, 5.0))
             if why is None:
-                raise SourceError(f"cannot open {self.name} (no stream FFmpeg can decode within "
-                                  f"{self.open_timeout_s:g} s)")
+                raise SourceError(
+                    f"cannot open {self.name} (no stream FFmpeg can decode within {self.open_timeout_s:g} s)"
+                )
             what = mask_text(f"{self.name}: {why.reason}", self.uri)
             if why.permanent:
                 raise StreamConfigError(what, why.fix)

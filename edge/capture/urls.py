@@ -2,6 +2,7 @@
 
 Cameras take credentials in the URL's userinfo (rtsp://admin:secret@cam/...) and, on many HTTP cameras and ESP32
 sketches, in the query (?user=admin&pwd=secret). Both are masked wherever a URL leaves the capture code."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """`edgekit`: thin commands (parse, call, print). Subcommands load lazily so `edgekit --help` stays fast and the
 device never imports the converters unless `convert`/`models build` is asked for."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,18 +1,22 @@
 """`edgekit bench ...`: benchmarks print figures (they are commands, not timed tests)."""
+
 import click
 
 from edge.cli import LazyGroup
 
 
-@click.group(cls=LazyGroup, lazy={
-    "model": "edge.bench.model:command",
-    "pipeline": "edge.bench.pipeline:command",
-    "mqtt": "edge.bench.mqtt:command",
-    "shelf": "edge.bench.shelf:command",
-    "serial": "edge.bench.serial:command",
-    "update": "edge.bench.update:command",
-    "ingest": "fleetctl.bench_ingest:command",
-    "cpu": "edge.bench.cpu:command",
-})
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "model": "edge.bench.model:command",
+        "pipeline": "edge.bench.pipeline:command",
+        "mqtt": "edge.bench.mqtt:command",
+        "shelf": "edge.bench.shelf:command",
+        "serial": "edge.bench.serial:command",
+        "update": "edge.bench.update:command",
+        "ingest": "fleetctl.bench_ingest:command",
+        "cpu": "edge.bench.cpu:command",
+    },
+)
 def bench():
     """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu."""

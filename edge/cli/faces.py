@@ -1,4 +1,5 @@
 """`edgekit faces ...`: enroll, list, remove, export, import, calibrate, eval."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,14 @@ def _cfg(config_path) -> SiteConfig:
     return load_config(config_path) if config_path else SiteConfig()
 
 
-def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = None, mirror: bool | None = None,
-            use_float: bool = False, fit: tuple | None = None):
+def _models(
+    cfg: SiteConfig,
+    crop: str | None = None,
+    margin: float | None = None,
+    mirror: bool | None = None,
+    use_float: bool = False,
+    fit: tuple | None = None,
+):
     """The configured detector and embedder (or their float references); crop/margin/mirror override the card and
     config (for measuring)."""
     from edge.faces.detector import FaceDetector
@@ -28,11 +35,16 @@ def _models(cfg: SiteConfig, crop: str | None = None, margin: float | None = Non
         if not card.is_file():
             from edge.errors import EdgekitError
 
-            raise EdgekitError(f"model card {card}: not found",
-                               f"build it with `edgekit models build {name}` (or set runtime.models_dir)")
-    return (FaceDetector(cards[0], accel, cfg.detector.min_score),
-            FaceEmbedder(cards[1], accel, cfg.embedder.mirror if mirror is None else mirror,
-                         crop or cfg.embedder.align, margin, fit))
+            raise EdgekitError(
+                f"model card {card}: not found",
+                f"build it with `edgekit models build {name}` (or set runtime.models_dir)",
+            )
+    return (
+        FaceDetector(cards[0], accel, cfg.detector.min_score),
+        FaceEmbedder(
+            cards[1], accel, cfg.embedder.mirror if mirror is None else mirror, crop or cfg.embedder.align, margin, fit
+        ),
+    )
 
 
 def _far_detector(cfg: SiteConfig):
@@ -40,7 +52,11 @@ def _far_detector(cfg: SiteConfig):
     from edge.faces.detector import FaceDetector
 
     card = cfg.card("blazeface_full")
-    return FaceDetector(card, cfg.runtime.accelerator) if cfg.detector.model != "blazeface_full" and card.is_file() else None
+    return (
+        FaceDetector(card, cfg.runtime.accelerator)
+        if cfg.detector.model != "blazeface_full" and card.is_file()
+        else None
+    )
 
 
 def _gallery(cfg: SiteConfig):
@@ -61,7 +77,9 @@ def _tag(cfg: SiteConfig):
         return EmbedderTag(cfg.embedder.model)
 
 
-config_option = click.option("--config", "config_path", type=click.Path(), help="site YAML (default: built-in defaults)")
+config_option = click.option(
+    "--config", "config_path", type=click.Path(), help="site YAML (default: built-in defaults)"
+)
 
 
 def _keypoints(ctx, param, value):
@@ -94,7 +112,9 @@ def faces():
 @faces.command()
 @click.argument("name")
 @click.argument("images", nargs=-1, type=click.Path())
-@click.option("--video", type=click.Path(), help="enroll from a video: frames with one clear face, most varied views kept")
+@click.option(
+    "--video", type=click.Path(), help="enroll from a video: frames with one clear face, most varied views kept"
+)
 @click.option("--max", "max_views", default=8, show_default=True, help="embeddings kept from a video")
 @config_option
 def enroll(name, images, video, max_views, config_path):
@@ -119,7 +139,10 @@ def enroll(name, images, video, max_views, config_path):
         click.echo(f"rejected {label}: {why}", err=True)
     if video:
         frames = enrol_pictures(detector, embedder, frames_from_video(video), rules, max_views, far)
-        click.echo(f"{video}: {len(frames.vectors)} view(s) kept, {len(frames.rejected)} frame(s) without one clear face", err=True)
+        click.echo(
+            f"{video}: {len(frames.vectors)} view(s) kept, {len(frames.rejected)} frame(s) without one clear face",
+            err=True,
+        )
         result.vectors += frames.vectors
         result.sources += frames.sources
     if not result.vectors:
@@ -176,8 +199,14 @@ def import_(path, config_path):
 @click.option("--pairs", "pairs_csv", type=click.Path(), help="CSV with file_x,file_y,Decision (Yes/No)")
 @click.option("--identities", "identities_dir", type=click.Path(), help="folder of folders, one per identity")
 @click.option("--roc", "roc_csv", type=click.Path(), help="also write the ROC (threshold, far, tar) to this CSV")
-@click.option("--lfw", "lfw_path", is_flag=False, flag_value="", default=None,
-              help="LFW's folds: the recognize and unlock operating points (default folder ../shared/data/faces/lfw)")
+@click.option(
+    "--lfw",
+    "lfw_path",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="LFW's folds: the recognize and unlock operating points (default folder ../shared/data/faces/lfw)",
+)
 @click.option("--cache", type=click.Path(), help="LFW: embeddings cache folder (default: the user cache)")
 @crop_options
 @config_option
@@ -203,7 +232,9 @@ def calibrate(pairs_csv, identities_dir, roc_csv, lfw_path, cache, crop, margin,
         scores, same = cal.scores_from_identities(*cal.identity_vectors(detector, embedder, Path(identities_dir)))
         skipped = 0
     report = cal.report(scores, same, cfg.thresholds.recognize)
-    report.update(model=embedder.name, crop=embedder.crop, margin=embedder.margin, mirror=embedder.mirror, skipped_pairs=skipped)
+    report.update(
+        model=embedder.name, crop=embedder.crop, margin=embedder.margin, mirror=embedder.mirror, skipped_pairs=skipped
+    )
     if roc_csv:
         report["roc_points"] = cal.write_roc(Path(roc_csv), scores, same)
     click.echo(json.dumps(report, indent=1))
@@ -213,8 +244,9 @@ def calibrate(pairs_csv, identities_dir, roc_csv, lfw_path, cache, crop, margin,
 @click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
 @click.option("--detector", "detectors", multiple=True, help="detector model(s) (default: both BlazeFace ranges)")
 @click.option("--scores", default="0.5,0.4,0.3", show_default=True, help="score thresholds to report")
-@click.option("--zoom", default=0.6, show_default=True,
-              help="second pass on the central share of a photo without a face (0: off)")
+@click.option(
+    "--zoom", default=0.6, show_default=True, help="second pass on the central share of a photo without a face (0: off)"
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document (with every miss) instead of lines")
 @config_option
 def recall(data_dir, detectors, scores, zoom, as_json, config_path):
@@ -224,27 +256,43 @@ def recall(data_dir, detectors, scores, zoom, as_json, config_path):
     try:
         thresholds = sorted({float(v) for v in scores.split(",")}, reverse=True)
     except ValueError:
-        raise click.BadParameter(f"'{scores}': comma-separated scores, e.g. 0.5,0.4,0.3",
-                                 param_hint="--scores") from None
-    recall_report(_cfg(config_path), data_dir, detectors or ("blazeface_short", "blazeface_full"), thresholds,
-                  zoom or None, as_json)
+        raise click.BadParameter(
+            f"'{scores}': comma-separated scores, e.g. 0.5,0.4,0.3", param_hint="--scores"
+        ) from None
+    recall_report(
+        _cfg(config_path),
+        data_dir,
+        detectors or ("blazeface_short", "blazeface_full"),
+        thresholds,
+        zoom or None,
+        as_json,
+    )
 
 
 @faces.command(name="eval")
 @click.option("--data", "data_dir", type=click.Path(), help="the shared faces folder (default: ../shared/data/faces)")
 @click.option("--peer", is_flag=True, help="also score the face_recognition library (dlib) on the same pairs")
-@click.option("--sweep", is_flag=True, help="compare crops (box / aligned / template), margins 1.1-1.5 and mirroring on the pairs")
+@click.option(
+    "--sweep", is_flag=True, help="compare crops (box / aligned / template), margins 1.1-1.5 and mirroring on the pairs"
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document instead of lines")
-@click.option("--lfw", "lfw_path", is_flag=False, flag_value="", default=None,
-              help="LFW's 10-fold protocol instead (default folder ../shared/data/faces/lfw)")
+@click.option(
+    "--lfw",
+    "lfw_path",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="LFW's 10-fold protocol instead (default folder ../shared/data/faces/lfw)",
+)
 @click.option("--folds", type=click.IntRange(2, 10), help="LFW: only the first N folds")
 @click.option("--limit", type=click.IntRange(1), help="LFW: the first N same and N different pairs of each fold")
 @click.option("--float/--no-float", "with_float", default=True, show_default=True, help="LFW: also the float models")
 @click.option("--cache", type=click.Path(), help="LFW: embeddings cache folder (default: the user cache)")
 @crop_options
 @config_option
-def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, cache, crop, margin, mirror, fit,
-          config_path):
+def eval_(
+    data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, cache, crop, margin, mirror, fit, config_path
+):
     """Accuracy through the full pipeline (detect, crop/align, embed): verification on the deepface pairs, and rank-1
     identification on face-api.js BBT and AT&T with one enrolled picture per person and with all but one.
     With --lfw: LFW View 2 (10 folds, each fold's threshold from the other nine), INT8, float and --peer."""
@@ -255,48 +303,94 @@ def eval_(data_dir, peer, sweep, as_json, lfw_path, folds, limit, with_float, ca
     if lfw_path is not None:
         from edge.cli.faces_lfw import run_lfw
 
-        run_lfw(cfg, lfw_path or None, lambda is_float: _models(cfg, crop, margin, mirror, is_float, fit), peer, folds,
-                limit, with_float, cache, as_json)
+        run_lfw(
+            cfg,
+            lfw_path or None,
+            lambda is_float: _models(cfg, crop, margin, mirror, is_float, fit),
+            peer,
+            folds,
+            limit,
+            with_float,
+            cache,
+            as_json,
+        )
         return
     from edge.paths import shared_data_dir
 
     root = Path(data_dir) if data_dir else shared_data_dir() / "faces"
-    pair_files = [root / "deepface" / n for n in ("pairs.csv", "pairs_extended.csv") if (root / "deepface" / n).is_file()]
-    id_sets = [(n, root / sub) for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att")) if (root / sub).is_dir()]
+    pair_files = [
+        root / "deepface" / n for n in ("pairs.csv", "pairs_extended.csv") if (root / "deepface" / n).is_file()
+    ]
+    id_sets = [
+        (n, root / sub)
+        for n, sub in (("faceapi_bbt", "faceapi_bbt/identities"), ("att", "att"))
+        if (root / sub).is_dir()
+    ]
     if not pair_files and not id_sets:
-        raise EdgekitError(f"faces data {root}: no deepface pairs, faceapi_bbt or att in it", "pass --data with the shared faces folder")
+        raise EdgekitError(
+            f"faces data {root}: no deepface pairs, faceapi_bbt or att in it",
+            "pass --data with the shared faces folder",
+        )
     detector, embedder = _models(cfg, crop, margin, mirror, fit=fit)
     source = FaceSource(detector)  # each picture is read and detected once, whatever is compared
     threshold = cfg.thresholds.recognize
     say = (lambda *a: None) if as_json else click.echo
-    out = {"detector": cfg.detector.model, "embedder": embedder.name, "crop": embedder.crop, "margin": embedder.margin,
-           "mirror": embedder.mirror, "threshold": threshold}
-    say(f"{cfg.detector.model} -> {embedder.name} (crop {embedder.crop} x{embedder.margin:g}, mirror "
-        f"{'on' if embedder.mirror else 'off'}), threshold {threshold:.2f}")
+    out = {
+        "detector": cfg.detector.model,
+        "embedder": embedder.name,
+        "crop": embedder.crop,
+        "margin": embedder.margin,
+        "mirror": embedder.mirror,
+        "threshold": threshold,
+    }
+    say(
+        f"{cfg.detector.model} -> {embedder.name} (crop {embedder.crop} x{embedder.margin:g}, mirror "
+        f"{'on' if embedder.mirror else 'off'}), threshold {threshold:.2f}"
+    )
     for p in pair_files:
         scores, same, skipped = pair_scores(source, embedder, p)
         r = out[p.name] = {**verification_report(scores, same, threshold), "skipped_pairs": skipped}
-        say(f"  {p.name:<20} {r['pairs']:>4} pairs: accuracy {r['accuracy_at_threshold']:.4f} at {threshold:.2f}, best "
-            f"{r['best_accuracy']:.4f} at {r['best_threshold']:.3f}, AUC {r['auc']:.4f}, TAR {r['tar_at_far_0.01']:.4f} "
-            f"at FAR 1e-2, {r['tar_at_far_0.001']:.4f} at FAR 1e-3" + (f" ({skipped} left out: no face or unreadable)" if skipped else ""))
+        say(
+            f"  {p.name:<20} {r['pairs']:>4} pairs: accuracy {r['accuracy_at_threshold']:.4f} at {threshold:.2f}, best "
+            f"{r['best_accuracy']:.4f} at {r['best_threshold']:.3f}, AUC {r['auc']:.4f}, TAR "
+            f"{r['tar_at_far_0.01']:.4f} "
+            f"at FAR 1e-2, {r['tar_at_far_0.001']:.4f} at FAR 1e-3"
+            + (f" ({skipped} left out: no face or unreadable)" if skipped else "")
+        )
         if peer:
             from edge.faces.evaluate import peer_pair_scores
 
             d, same_p, skipped_p = peer_pair_scores(p)
             rp = verification_report(-d, same_p, -0.6)  # distance <= 0.6 means same, the library's default
-            out[p.name + " face_recognition"] = {"pairs": rp["pairs"], "accuracy_at_0.6": rp["accuracy_at_threshold"],
-                                                 "best_accuracy": rp["best_accuracy"], "auc": rp["auc"], "skipped_pairs": skipped_p}
-            say(f"  {'  face_recognition':<20} {rp['pairs']:>4} pairs: accuracy {rp['accuracy_at_threshold']:.4f} at its 0.6, "
-                f"best {rp['best_accuracy']:.4f}, AUC {rp['auc']:.4f}")
+            out[p.name + " face_recognition"] = {
+                "pairs": rp["pairs"],
+                "accuracy_at_0.6": rp["accuracy_at_threshold"],
+                "best_accuracy": rp["best_accuracy"],
+                "auc": rp["auc"],
+                "skipped_pairs": skipped_p,
+            }
+            say(
+                f"  {'  face_recognition':<20} {rp['pairs']:>4} pairs: accuracy {rp['accuracy_at_threshold']:.4f} at "
+                "its 0.6, "
+                f"best {rp['best_accuracy']:.4f}, AUC {rp['auc']:.4f}"
+            )
     if pair_files:
         both = [out[p.name] for p in pair_files]
         n = sum(b["pairs"] for b in both)
-        out["pairs_all_accuracy_at_threshold"] = round(sum(b["accuracy_at_threshold"] * b["pairs"] for b in both) / n, 4)
-        say(f"  {'all deepface pairs':<20} {n:>4} pairs: accuracy {out['pairs_all_accuracy_at_threshold']:.4f} at {threshold:.2f}")
+        out["pairs_all_accuracy_at_threshold"] = round(
+            sum(b["accuracy_at_threshold"] * b["pairs"] for b in both) / n, 4
+        )
+        say(
+            f"  {'all deepface pairs':<20} {n:>4} pairs: accuracy {out['pairs_all_accuracy_at_threshold']:.4f} at "
+            f"{threshold:.2f}"
+        )
     for name, folder in id_sets:
         r = out[name] = identification(source, embedder, folder)
-        say(f"  {name:<20} {r['identities']} identities, {r['images']} pictures: rank-1 {r['rank1_one_enrolled']:.4f} with one "
-            f"enrolled picture each, {r['rank1_all_but_one']:.4f} with all but one")
+        say(
+            f"  {name:<20} {r['identities']} identities, {r['images']} pictures: rank-1 {r['rank1_one_enrolled']:.4f} "
+            "with one "
+            f"enrolled picture each, {r['rank1_all_but_one']:.4f} with all but one"
+        )
     if sweep and pair_files:
         out["sweep"] = _sweep(source, embedder, pair_files, threshold, say)
     if as_json:
@@ -318,7 +412,12 @@ def _sweep(source, embedder, pair_files, threshold, say) -> list[dict]:
                     r = verification_report(*pair_scores(source, embedder, p)[:2], threshold)
                     row[p.name] = {k: r[k] for k in ("best_accuracy", "accuracy_at_threshold", "auc")}
                 rows.append(row)
-                say(f"    {crop:<8} x{margin:<4g} mirror {'on ' if mirror else 'off'}  " + "  ".join(
-                    f"{p.stem}: {row[p.name]['best_accuracy']:.4f} / {row[p.name]['accuracy_at_threshold']:.4f} / "
-                    f"{row[p.name]['auc']:.4f}" for p in pair_files))
+                say(
+                    f"    {crop:<8} x{margin:<4g} mirror {'on ' if mirror else 'off'}  "
+                    + "  ".join(
+                        f"{p.stem}: {row[p.name]['best_accuracy']:.4f} / {row[p.name]['accuracy_at_threshold']:.4f} / "
+                        f"{row[p.name]['auc']:.4f}"
+                        for p in pair_files
+                    )
+                )
     return rows

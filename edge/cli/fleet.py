@@ -1,5 +1,6 @@
 """`edgekit fleet ...`: the operator's side: ls (devices from retained status), watch (events live), cmd (send a
 command, print its reply), push-model (sign and send a model, per-device progress and outcome), keygen."""
+
 from __future__ import annotations
 
 import json
@@ -12,17 +13,38 @@ from edge.errors import EdgekitError
 
 
 def _broker_options(f):
-    for opt in reversed([
-        click.option("--host", default="127.0.0.1", show_default=True, envvar="EDGEKIT_MQTT_HOST"),
-        click.option("--port", default=1883, show_default=True, type=int, envvar="EDGEKIT_MQTT_PORT"),
-        click.option("--root", default="edgekit", show_default=True, help="topic root (the devices' prefix without the device id)"),
-        click.option("--username", envvar="EDGEKIT_MQTT_USERNAME"),
-        click.option("--password", envvar="EDGEKIT_MQTT_PASSWORD"),
-        click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False), help="CA file: connect with TLS"),
-        click.option("--cert", "cert_file", type=click.Path(exists=True, dir_okay=False), help="client certificate (mutual TLS)"),
-        click.option("--cert-key", "key_file", type=click.Path(exists=True, dir_okay=False), help="client certificate's key"),
-        click.option("--sign", "sign_file", type=click.Path(dir_okay=False), help="Ed25519 key (from `fleet keygen`) to sign commands with"),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--host", default="127.0.0.1", show_default=True, envvar="EDGEKIT_MQTT_HOST"),
+            click.option("--port", default=1883, show_default=True, type=int, envvar="EDGEKIT_MQTT_PORT"),
+            click.option(
+                "--root",
+                default="edgekit",
+                show_default=True,
+                help="topic root (the devices' prefix without the device id)",
+            ),
+            click.option("--username", envvar="EDGEKIT_MQTT_USERNAME"),
+            click.option("--password", envvar="EDGEKIT_MQTT_PASSWORD"),
+            click.option(
+                "--ca", "ca_file", type=click.Path(exists=True, dir_okay=False), help="CA file: connect with TLS"
+            ),
+            click.option(
+                "--cert",
+                "cert_file",
+                type=click.Path(exists=True, dir_okay=False),
+                help="client certificate (mutual TLS)",
+            ),
+            click.option(
+                "--cert-key", "key_file", type=click.Path(exists=True, dir_okay=False), help="client certificate's key"
+            ),
+            click.option(
+                "--sign",
+                "sign_file",
+                type=click.Path(dir_okay=False),
+                help="Ed25519 key (from `fleet keygen`) to sign commands with",
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 
@@ -32,7 +54,10 @@ def _operator(o: dict):
     from fleetctl.signing import load_private_key
 
     key = load_private_key(o.pop("sign_file")) if o.get("sign_file") else None
-    return Operator(sign_key=key, **{k: o[k] for k in ("host", "port", "root", "username", "password", "ca_file", "cert_file", "key_file")})
+    return Operator(
+        sign_key=key,
+        **{k: o[k] for k in ("host", "port", "root", "username", "password", "ca_file", "cert_file", "key_file")},
+    )
 
 
 @click.group()
@@ -58,11 +83,18 @@ def ls(wait, as_json, **o):
             click.echo(json.dumps({"device": name, **d}))
             continue
         s, t = d.get("status", {}), d.get("telemetry")
-        tel = (f"fps={t.get('fps', '-')} outbox={t.get('outbox_depth', '-')} dropped={t.get('messages_dropped', '-')} "
-               f"({time.time() - t.get('time', time.time()):.0f} s ago)") if t else "no telemetry yet"
+        tel = (
+            (
+                f"fps={t.get('fps', '-')} outbox={t.get('outbox_depth', '-')} dropped={t.get('messages_dropped', '-')} "
+                f"({time.time() - t.get('time', time.time()):.0f} s ago)"
+            )
+            if t
+            else "no telemetry yet"
+        )
         unsigned = "  ALLOWS UNSIGNED COMMANDS" if s.get("allow_unsigned") else ""
-        click.echo(f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} "
-                   f"{tel}{unsigned}")
+        click.echo(
+            f"{name:<20} {s.get('state', '?'):<8} {s.get('app', '-'):<9} v{s.get('software', '?'):<8} {tel}{unsigned}"
+        )
 
 
 @fleet.command()
@@ -113,7 +145,7 @@ def cmd(device, name, args, body, timeout, **o):
         try:
             payload = json.loads(body)
         except ValueError as e:
-            raise EdgekitError(f"--json: not JSON ({e})", "quote it: --json '{\"name\": \"Ann\"}'") from None
+            raise EdgekitError(f"--json: not JSON ({e})", 'quote it: --json \'{"name": "Ann"}\'') from None
         if not isinstance(payload, dict):
             raise EdgekitError("--json: must be a JSON object")
     for a in args:
@@ -138,11 +170,19 @@ def cmd(device, name, args, body, timeout, **o):
 @_broker_options
 @click.argument("card", type=click.Path(exists=True, dir_okay=False))
 @click.option("--devices", required=True, help="comma-separated device ids")
-@click.option("--key", "model_key", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Ed25519 key that signs the model (and the push's commands, unless --sign)")
+@click.option(
+    "--key",
+    "model_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Ed25519 key that signs the model (and the push's commands, unless --sign)",
+)
 @click.option("--as", "name", help="the model name on the devices (default: the card's name)")
-@click.option("--url", help="the devices fetch the .tflite from this http(s) URL instead of receiving it over MQTT "
-              "(it must serve the very file CARD describes: its sha256 and signature are checked)")
+@click.option(
+    "--url",
+    help="the devices fetch the .tflite from this http(s) URL instead of receiving it over MQTT "
+    "(it must serve the very file CARD describes: its sha256 and signature are checked)",
+)
 def push_model(card, devices, model_key, name, url, **o):
     """Sign the model a CARD describes and send it to each device; show progress and each device's outcome."""
     from tqdm import tqdm
@@ -157,9 +197,12 @@ def push_model(card, devices, model_key, name, url, **o):
     failed = 0
     try:
         for device in [d.strip() for d in devices.split(",") if d.strip()]:
-            with tqdm(total=len(tflite), unit="B", unit_scale=True, desc=device, leave=False, disable=url is not None) as bar:
-                reply = op.push_model(device, name, tflite, card_json, key, url=url,
-                                      progress=lambda done, total: bar.update(done - bar.n))
+            with tqdm(
+                total=len(tflite), unit="B", unit_scale=True, desc=device, leave=False, disable=url is not None
+            ) as bar:
+                reply = op.push_model(
+                    device, name, tflite, card_json, key, url=url, progress=lambda done, total: bar.update(done - bar.n)
+                )
             if reply.get("ok"):
                 click.echo(f"{device}: {name} installed ({reply['result']['message']})")
             else:
@@ -189,7 +232,10 @@ def keygen(out):
     write_private(path, pem)  # 0600 (a new folder 0700) whatever the umask
     click.echo(f"private key: {path} (keep it secret)")
     click.echo(f"public key: {public_key_b64(key)}")
-    click.echo("put the public key in the devices' config: mqtt.signing.ed25519_public_keys and/or mqtt.model_update.public_key")
+    click.echo(
+        "put the public key in the devices' config: mqtt.signing.ed25519_public_keys and/or "
+        "mqtt.model_update.public_key"
+    )
 
 
 # ---- the fleet store: ingest, events, gaps ----
@@ -214,17 +260,20 @@ def _since(value: str | None) -> float | None:
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
-        raise EdgekitError(f"--since {value!r}: not a time",
-                           "use 15m, 2h, 7d, 2026-12-02T10:00 or epoch seconds") from None
+        raise EdgekitError(
+            f"--since {value!r}: not a time", "use 15m, 2h, 7d, 2026-12-02T10:00 or epoch seconds"
+        ) from None
 
 
 @fleet.command()
 @_broker_options
 @click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
-@click.option("--group", default="edgekit-ingest", show_default=True,
-              help="shared-subscription group the workers share")
-@click.option("--worker", default="1", show_default=True,
-              help="this worker's name in the group (stable: its session is kept)")
+@click.option(
+    "--group", default="edgekit-ingest", show_default=True, help="shared-subscription group the workers share"
+)
+@click.option(
+    "--worker", default="1", show_default=True, help="this worker's name in the group (stable: its session is kept)"
+)
 @click.option("--retention-days", type=float, default=None, help="delete events and telemetry older than this")
 @click.option("--seconds", type=float, default=0, help="stop after this many seconds (0: run until stopped)")
 def ingest(db, group, worker, retention_days, seconds, **o):
@@ -236,16 +285,25 @@ def ingest(db, group, worker, retention_days, seconds, **o):
     from fleetctl.store import open_store
 
     store = open_store(db)
-    cfg = IngestConfig(host=o["host"], port=o["port"], root=o["root"], group=group, worker=worker,
-                       username=o["username"], password=o["password"],
-                       retention_s=retention_days * 86400 if retention_days else None)
+    cfg = IngestConfig(
+        host=o["host"],
+        port=o["port"],
+        root=o["root"],
+        group=group,
+        worker=worker,
+        username=o["username"],
+        password=o["password"],
+        retention_s=retention_days * 86400 if retention_days else None,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     w = IngestWorker(cfg, store).start()
     if not w.subscribed.wait(15):
         w.stop()
-        raise EdgekitError(f"fleet ingest: not subscribed on {o['host']}:{o['port']} ({w.last_error or 'no answer'})",
-                           "check --username/--password and the broker's ACL")
+        raise EdgekitError(
+            f"fleet ingest: not subscribed on {o['host']}:{o['port']} ({w.last_error or 'no answer'})",
+            "check --username/--password and the broker's ACL",
+        )
     click.echo(f"ingest {group}/{worker}: {', '.join(w.topics())} -> {db.split('@')[-1]}", err=True)
     try:
         stop.wait(seconds or None)

@@ -6,6 +6,7 @@ Writes, under --prefix (default /; a staging directory or image root works too):
   etc/edgekit/site.yaml                a config skeleton, only if none is there (a site's config is never replaced)
 On a live system as root it then runs systemd-sysusers and `systemctl daemon-reload`; it never enables or starts the
 service by itself (the models and config come first), it prints those steps."""
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,10 @@ def unit_source(name: str) -> Path:
     """The shipped file (edge/service/NAME links to systemd/NAME in the source tree; wheels carry a copy)."""
     path = Path(__file__).resolve().parents[1] / "service" / name
     if not path.is_file():
-        raise EdgekitError(f"{path}: not found in this edgekit install",
-                           "reinstall edgekit (`pip install --force-reinstall edgekit`) or copy systemd/ from the source")
+        raise EdgekitError(
+            f"{path}: not found in this edgekit install",
+            "reinstall edgekit (`pip install --force-reinstall edgekit`) or copy systemd/ from the source",
+        )
     return path
 
 
@@ -67,8 +70,10 @@ def default_exec() -> str:
 
 def render_unit(exec_path: str) -> str:
     if re.search(r"\s", exec_path) or not exec_path.startswith("/"):
-        raise EdgekitError(f"--exec {exec_path!r}: must be an absolute path without spaces",
-                           "install edgekit into e.g. /opt/edgekit (python3 -m venv /opt/edgekit)")
+        raise EdgekitError(
+            f"--exec {exec_path!r}: must be an absolute path without spaces",
+            "install edgekit into e.g. /opt/edgekit (python3 -m venv /opt/edgekit)",
+        )
     hidden_by(exec_path, exec_path)
     text = unit_source("edgekit.service").read_text()
     if TEMPLATE_EXEC not in text:
@@ -80,14 +85,21 @@ def hidden_by(path: str, what: str) -> None:
     """Refuse a path the hardened unit cannot see: ProtectHome= hides /home, /root, /run/user; PrivateTmp= gives the
     service its own empty /tmp and /var/tmp."""
     p = path.rstrip("/") + "/"
-    option = ("ProtectHome=yes" if p.startswith(HIDDEN_BY_PROTECT_HOME) else
-              "PrivateTmp=yes" if p.startswith(HIDDEN_BY_PRIVATE_TMP) else None)
+    option = (
+        "ProtectHome=yes"
+        if p.startswith(HIDDEN_BY_PROTECT_HOME)
+        else "PrivateTmp=yes"
+        if p.startswith(HIDDEN_BY_PRIVATE_TMP)
+        else None
+    )
     if option:
-        raise EdgekitError(f"--exec: {what} is under {'/'.join(path.split('/')[:2])}/, which the unit's {option} "
-                           "hides from the service: it could not start",
-                           "install edgekit with a system Python outside /home, /root and /tmp: "
-                           "/usr/bin/python3 -m venv /opt/edgekit && /opt/edgekit/bin/pip install edgekit, "
-                           "then --exec /opt/edgekit/bin/edgekit")
+        raise EdgekitError(
+            f"--exec: {what} is under {'/'.join(path.split('/')[:2])}/, which the unit's {option} "
+            "hides from the service: it could not start",
+            "install edgekit with a system Python outside /home, /root and /tmp: "
+            "/usr/bin/python3 -m venv /opt/edgekit && /opt/edgekit/bin/pip install edgekit, "
+            "then --exec /opt/edgekit/bin/edgekit",
+        )
 
 
 def interpreter_chain(exec_path: str, prefix: Path) -> list[str]:
@@ -158,15 +170,19 @@ def network_allow(prefix: Path, extra: tuple[str, ...]) -> list[str]:
             try:
                 out += sorted({a[4][0] for a in socket.getaddrinfo(h, None)})
             except OSError:
-                raise EdgekitError(f"install: cannot resolve {h!r} for the unit's IP allow list",
-                                   "pass its address with --allow IP (or a network, --allow 192.168.1.0/24)") from None
+                raise EdgekitError(
+                    f"install: cannot resolve {h!r} for the unit's IP allow list",
+                    "pass its address with --allow IP (or a network, --allow 192.168.1.0/24)",
+                ) from None
     return list(dict.fromkeys(out))
 
 
 def network_drop_in(addresses: list[str]) -> str:
-    return ("# Written by `edgekit install --systemd`: the unit allows only localhost (IPAddressDeny=any); these are\n"
-            "# the site's broker, cameras and --allow values. Re-run the install after changing them.\n"
-            f"[Service]\nIPAddressAllow={' '.join(addresses)}\n")
+    return (
+        "# Written by `edgekit install --systemd`: the unit allows only localhost (IPAddressDeny=any); these are\n"
+        "# the site's broker, cameras and --allow values. Re-run the install after changing them.\n"
+        f"[Service]\nIPAddressAllow={' '.join(addresses)}\n"
+    )
 
 
 def skeleton(device_id: str | None = None) -> str:
@@ -194,12 +210,20 @@ def _live_systemd() -> bool:
 
 @click.command()
 @click.option("--systemd", "systemd_", is_flag=True, help="install the systemd unit, user and config skeleton")
-@click.option("--prefix", type=click.Path(file_okay=False), default="/", show_default=True,
-              help="root to install under (a staging directory or image root)")
+@click.option(
+    "--prefix",
+    type=click.Path(file_okay=False),
+    default="/",
+    show_default=True,
+    help="root to install under (a staging directory or image root)",
+)
 @click.option("--exec", "exec_path", default=None, help="edgekit executable for ExecStart (default: this one)")
-@click.option("--allow", multiple=True, metavar="IP|NET|HOST",
-              help="also let the service reach this address (the site's mqtt.host and camera URL are added "
-              "by themselves)")
+@click.option(
+    "--allow",
+    multiple=True,
+    metavar="IP|NET|HOST",
+    help="also let the service reach this address (the site's mqtt.host and camera URL are added by themselves)",
+)
 @click.option("--dry-run", is_flag=True, help="print what would be written; write nothing")
 def install(systemd_, prefix, exec_path, allow, dry_run):
     """Install edgekit as a system service."""
@@ -209,8 +233,10 @@ def install(systemd_, prefix, exec_path, allow, dry_run):
     exec_path = exec_path or default_exec()
     files = plan(prefix, exec_path, allow)  # checks the unit can be rendered for this path first
     if not (Path(exec_path).is_file() or (prefix / exec_path.lstrip("/")).is_file()):
-        raise EdgekitError(f"--exec {exec_path}: no such file (here or under {prefix})",
-                           "pass --exec with the path of the edgekit command on the device")
+        raise EdgekitError(
+            f"--exec {exec_path}: no such file (here or under {prefix})",
+            "pass --exec with the path of the edgekit command on the device",
+        )
     interpreter_chain(exec_path, prefix)  # and everything it needs to start is visible to the hardened unit
     for path, content, overwrite in files:
         if path.exists() and not overwrite:

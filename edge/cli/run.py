@@ -1,4 +1,5 @@
 """`edgekit run --config site.yaml`: the device loop with the parts the site config switches on."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,12 @@ from edge.config import load_config
 
 @click.command()
 @click.option("--config", "config_path", required=True, type=click.Path(), help="site YAML (see configs/doorbell.yaml)")
-@click.option("--source", "source_uri", default=None,
-              help="try the site on another source: a video file, a folder of images, a device index or a URL")
+@click.option(
+    "--source",
+    "source_uri",
+    default=None,
+    help="try the site on another source: a video file, a folder of images, a device index or a URL",
+)
 @click.option("--max-frames", type=int, default=None, help="stop after this many processed frames")
 def run(config_path, source_uri, max_frames):
     """Run the configured app (doorbell or shelf) on the configured source. Events go to stdout/file as JSON lines
@@ -36,8 +41,10 @@ def run(config_path, source_uri, max_frames):
     if stats.get("source_failed"):  # systemd's Restart=on-failure restarts only a process that fails
         from edge.errors import SourceFailed
 
-        raise SourceFailed(f"source {cfg.source.uri}: {stats['source_failed']}",
-                           "check the camera/URL; the service manager restarts edgekit")
+        raise SourceFailed(
+            f"source {cfg.source.uri}: {stats['source_failed']}",
+            "check the camera/URL; the service manager restarts edgekit",
+        )
     if stats["restart_requested"]:
         restart()
 
@@ -61,8 +68,11 @@ def _roll_back(cfg, error: Exception) -> bool:
     for name in rolled:
         if cfg.events.stdout:
             click.echo(json.dumps(rolled_back_event(name, reason)))
-        click.echo(f"note: model {name} rolled back to its last good build: the loop failed to start with the "
-                   f"update ({reason})", err=True)
+        click.echo(
+            f"note: model {name} rolled back to its last good build: the loop failed to start with the "
+            f"update ({reason})",
+            err=True,
+        )
     return bool(rolled)
 
 

@@ -1,5 +1,6 @@
 """`edgekit shelf ...`: preview (draw zones, detections and counts on a photo, to check zones by eye) and count
 (per-zone counts of photos as JSON lines)."""
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,16 @@ def draw_preview(frame: np.ndarray, run, obs) -> np.ndarray:
         label = run.detector.label(int(obs.detections.class_ids[i]))
         if obs.attributes and obs.attributes[i]:
             label += f"/{obs.attributes[i][0]['label']}"
-        cv2.putText(img, f"{label} {obs.detections.scores[i]:.2f}", (int(box[0]), max(0, int(box[1]) - 3)),
-                    cv2.FONT_HERSHEY_SIMPLEX, font * 0.6, colour, max(1, thick // 2), cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{label} {obs.detections.scores[i]:.2f}",
+            (int(box[0]), max(0, int(box[1]) - 3)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font * 0.6,
+            colour,
+            max(1, thick // 2),
+            cv2.LINE_AA,
+        )
     counts = zone_counts(run, obs)
     for z, poly in enumerate(polys):
         colour = ZONE_COLOURS[z % len(ZONE_COLOURS)]
@@ -91,7 +100,9 @@ def _write(path: Path, img: np.ndarray) -> None:
         raise EdgekitError(f"preview {path}: cannot be written", "use a .png or .jpg name in a writable folder")
 
 
-tiles_option = click.option("--tiles/--no-tiles", default=None, help="override the config's tiling (default: as configured)")
+tiles_option = click.option(
+    "--tiles/--no-tiles", default=None, help="override the config's tiling (default: as configured)"
+)
 profile_option = click.option("--profile", help="a detector profile of the config's shelf.profiles (e.g. products)")
 
 
@@ -101,9 +112,13 @@ def shelf():
 
 
 @shelf.command()
-@click.option("--image", "image_path", required=True, type=click.Path(), help="a photo of the shelf from the camera's viewpoint")
+@click.option(
+    "--image", "image_path", required=True, type=click.Path(), help="a photo of the shelf from the camera's viewpoint"
+)
 @click.option("--config", "config_path", required=True, type=click.Path(), help="site YAML with a shelf section")
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="where to write the drawing (.png/.jpg)")
+@click.option(
+    "--out", "out_path", required=True, type=click.Path(path_type=Path), help="where to write the drawing (.png/.jpg)"
+)
 @tiles_option
 @profile_option
 def preview(image_path, config_path, out_path, tiles, profile):
@@ -143,13 +158,17 @@ def count(images, config_path, tiles, profile):
             line["degraded"] = picture.degraded
         click.echo(json.dumps(line))
     if failed:
-        raise EdgekitError(f"{len(failed)} of {len(paths)} photos could not be read (listed above)", "replace or remove them")
+        raise EdgekitError(
+            f"{len(failed)} of {len(paths)} photos could not be read (listed above)", "replace or remove them"
+        )
 
 
 @shelf.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--config", "config_path", required=True, type=click.Path(), help="site YAML with a shelf section")
-@click.option("--hold", default=10.0, show_default=True, help="seconds each photo stays in view (as a camera would see it)")
+@click.option(
+    "--hold", default=10.0, show_default=True, help="seconds each photo stays in view (as a camera would see it)"
+)
 @click.option("--fps", default=1.0, show_default=True, help="frames per second fed to the app while a photo is in view")
 @tiles_option
 @profile_option

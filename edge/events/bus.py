@@ -5,12 +5,13 @@ Capture, peripherals' reader threads and the app all emit here; one re-entrant l
 
 A sink that fails (disk full, its folder gone, a closed pipe) never stops the loop or the other sinks: they hear one
 `sink_error` event naming it, again at most once a minute while it lasts."""
+
 from __future__ import annotations
 
 import threading
 import time
 import uuid
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from edge.events.sinks import EventSink
 from edge.events.types import Event, SinkError
@@ -22,8 +23,9 @@ Watcher = Callable[[dict], None]
 class EventBus:
     SINK_ERROR_REPEAT_S = 60.0
 
-    def __init__(self, sinks: Iterable[EventSink] = (), enrichers: Iterable[Enricher] = (),
-                 watchers: Iterable[Watcher] = ()):
+    def __init__(
+        self, sinks: Iterable[EventSink] = (), enrichers: Iterable[Enricher] = (), watchers: Iterable[Watcher] = ()
+    ):
         self.sinks, self.enrichers, self.watchers = list(sinks), list(enrichers), list(watchers)
         self.emitted = 0
         self._lock = threading.RLock()

@@ -1,6 +1,7 @@
 """The crop enricher: an event that carries the face crop that decided it gets the crop saved as a JPEG in
 `events.crops_dir` and the file's path as `crop`; the folder keeps exactly the newest `events.crops_keep` (a doorbell
 runs for months). A crop that cannot be written is `crop_error` on the event; the event still goes out."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Where an event's JSON goes: JSON lines to stdout or a file here; the MQTT outbox (edge.fleet.link) is another."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,9 @@ class JsonLinesSink:
     """One JSON object per line, flushed per event so a crash loses nothing already emitted. A file rotates by size
     (max_bytes, keep files) so a device that runs for months does not fill its disk."""
 
-    def __init__(self, path: str | Path | None = None, stream: IO[str] | None = None, max_bytes: int = 50_000_000,
-                 keep: int = 5):
+    def __init__(
+        self, path: str | Path | None = None, stream: IO[str] | None = None, max_bytes: int = 50_000_000, keep: int = 5
+    ):
         self._own = path is not None
         self.name = f"events.file {path}" if path is not None else "stdout"
         if path is not None:

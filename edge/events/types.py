@@ -1,6 +1,7 @@
 """Typed events. Each is a dataclass whose `type` names it on the wire; `to_json()` gives the JSON object sinks and
 MQTT consumers get: `type`, `time` (epoch seconds), `id`, the event's own fields, then whatever enrichers added
 (`position`, `crop`, `snapshot`). Fields listed in `OPTIONAL` are left out while None, as they always were."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -93,6 +94,7 @@ class SourceRestarted(Event):
 @dataclass(kw_only=True)
 class SourceLost(Event):
     """A live source that was delivering stopped (closed, killed, or silent past its read timeout)."""
+
     type: ClassVar[str] = "source_lost"
     source: str
     error: str
@@ -118,6 +120,7 @@ class FrameUnreadable(Event):
 @dataclass(kw_only=True)
 class FrameDegraded(Event):
     """A damaged JPEG that decoded only partly: processed, and said so (libjpeg's reason)."""
+
     type: ClassVar[str] = "frame_degraded"
     source: str
     file: str
@@ -127,6 +130,7 @@ class FrameDegraded(Event):
 @dataclass(kw_only=True)
 class FrameError(FrameEvent):
     """The app failed on a frame (and no freshly updated model could be blamed): the frame is skipped."""
+
     type: ClassVar[str] = "frame_error"
     error: str
     in_a_row: int
@@ -135,6 +139,7 @@ class FrameError(FrameEvent):
 @dataclass(kw_only=True)
 class ModelRolledBack(FrameEvent):
     """A model on probation after an update failed the loop: its last good build is back (edge.runtime.lastgood)."""
+
     type: ClassVar[str] = "model_rolled_back"
     model: str
     at: str  # "run time" or "start-up"
@@ -144,6 +149,7 @@ class ModelRolledBack(FrameEvent):
 @dataclass(kw_only=True)
 class SinkError(Event):
     """A sink failed (disk full, its folder gone, a closed pipe): the other sinks hear it; the loop goes on."""
+
     type: ClassVar[str] = "sink_error"
     sink: str
     error: str
@@ -173,9 +179,11 @@ class Trigger(Event):
 @dataclass(kw_only=True)
 class RelayAudit(Event):
     """Every relay decision. The fields after `url` appear only where the decision has them."""
+
     type: ClassVar[str] = "relay"
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"reason", "identity", "track_id", "frame_id", "score", "seconds",
-                                                    "retry_in_s", "unknown_tracks", "reply"})
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset(
+        {"reason", "identity", "track_id", "frame_id", "score", "seconds", "retry_in_s", "unknown_tracks", "reply"}
+    )
     action: str
     result: str
     url: str

@@ -3,6 +3,7 @@ TAR at FAR 1e-2 / 1e-3 and the recommended doorbell thresholds (recognise / unkn
 
 Pairs come from a pairs file (edge.faces.pairs: deepface's CSV or LFW's pairs.txt) or from a folder of folders, one per
 identity (every pair of pictures, same folder = same person)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,11 +25,15 @@ def scores_from_pairs(detector, embedder, csv_path: Path) -> tuple[np.ndarray, n
 
 
 def identity_vectors(detector, embedder, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors and identity names of every picture under root/<identity>/ (pre-cropped faces are embedded whole)."""
+    """Unit vectors and identity names of every picture under root/<identity>/ (pre-cropped faces are embedded
+    whole)."""
     root = Path(root)
     folders = sorted(d for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
     if not folders:
-        raise EdgekitError(f"identities folder {root}: no identity folders in it", "pass a folder with one sub-folder of pictures per person")
+        raise EdgekitError(
+            f"identities folder {root}: no identity folders in it",
+            "pass a folder with one sub-folder of pictures per person",
+        )
     vecs, ids = [], []
     for d in folders:
         for f in list_images(d):
@@ -37,7 +42,9 @@ def identity_vectors(detector, embedder, root: Path) -> tuple[np.ndarray, np.nda
                 vecs.append(v)
                 ids.append(d.name)
     if len(set(ids)) < 2:
-        raise EdgekitError(f"identities folder {root}: fewer than 2 identities with a usable picture", "add more people")
+        raise EdgekitError(
+            f"identities folder {root}: fewer than 2 identities with a usable picture", "add more people"
+        )
     return np.stack(vecs), np.asarray(ids)
 
 
@@ -61,16 +68,25 @@ def report(scores: np.ndarray, same: np.ndarray, current: float | None = None) -
     """The figures and the recommended thresholds for one set of scored pairs."""
     scores, same = np.asarray(scores, float), np.asarray(same, bool)
     if same.all() or not same.any():
-        raise EdgekitError("calibration pairs: need both same-person and different-person pairs",
-                           "label some pairs No (or give at least two identities)")
+        raise EdgekitError(
+            "calibration pairs: need both same-person and different-person pairs",
+            "label some pairs No (or give at least two identities)",
+        )
     acc, best_t = best_accuracy(scores, same)
-    out = {"pairs": int(len(scores)), "same": int(same.sum()), "different": int((~same).sum()),
-           "auc": round(roc_auc(scores, same), 4), "best_accuracy": round(acc, 4), "best_threshold": round(best_t, 4)}
+    out = {
+        "pairs": int(len(scores)),
+        "same": int(same.sum()),
+        "different": int((~same).sum()),
+        "auc": round(roc_auc(scores, same), 4),
+        "best_accuracy": round(acc, 4),
+        "best_threshold": round(best_t, 4),
+    }
     for far in FARS:
         tar, t = tar_at_far(scores, same, far)
         out[f"tar_at_far_{far:g}"] = round(tar, 4)
         out[f"threshold_at_far_{far:g}"] = round(t, 4)
-    # With fewer than 1/FAR different pairs the FAR cannot be resolved: say so rather than print a number that looks exact.
+    # With fewer than 1/FAR different pairs the FAR cannot be resolved: say so rather than print a number that looks
+    # exact.
     out["far_resolution"] = round(1.0 / max(int((~same).sum()), 1), 5)
     if current is not None:
         out["accuracy_at_threshold"] = round(accuracy_at(scores, same, current), 4)
@@ -91,5 +107,7 @@ def recommend(scores: np.ndarray, same: np.ndarray) -> dict:
 
 def write_roc(path: Path, scores: np.ndarray, same: np.ndarray) -> int:
     far, tar, thr = roc_curve(scores, same)
-    Path(path).write_text("threshold,far,tar\n" + "".join(f"{t:.5f},{f:.6f},{r:.6f}\n" for t, f, r in zip(thr, far, tar)))
+    Path(path).write_text(
+        "threshold,far,tar\n" + "".join(f"{t:.5f},{f:.6f},{r:.6f}\n" for t, f, r in zip(thr, far, tar))
+    )
     return len(thr)

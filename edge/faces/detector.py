@@ -1,5 +1,6 @@
 """Face detection: a detector card (BlazeFace) on a frame -> Detections with 6 keypoints, in frame pixels. The generic
 detector with the face detector's constructor (no tiling: faces at a door fill the frame)."""
+
 from __future__ import annotations
 
 from edge.vision.detector import Detector

@@ -1,5 +1,6 @@
 """Face embedding: crop each detected face the way the embedder's card says (box / aligned / template, margin,
 mirroring), then the one inference seam (CardModel: preprocess, run, L2-normalise with the "embedding" decoder)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,13 +16,22 @@ class FaceEmbedder:
     """`crop`: None = the card's, True/False = "aligned"/"box", or a name from edge.vision.crop.CROPS (the site
     config's `embedder.align`)."""
 
-    def __init__(self, card_path, accelerator=None, mirror: bool | None = None, crop: bool | str | None = None,
-                 margin: float | None = None, fit: tuple | None = None):
+    def __init__(
+        self,
+        card_path,
+        accelerator=None,
+        mirror: bool | None = None,
+        crop: bool | str | None = None,
+        margin: float | None = None,
+        fit: tuple | None = None,
+    ):
         self.model = CardModel(card_path, accelerator)
         card = self.model.card
         if card.decoder.name != "embedding":
-            raise EdgekitError(f"model card {card.name}: decoder '{card.decoder.name}' is not an embedder",
-                               "set embedder.model to an embedder card (faceres, facenet)")
+            raise EdgekitError(
+                f"model card {card.name}: decoder '{card.decoder.name}' is not an embedder",
+                "set embedder.model to an embedder card (faceres, facenet)",
+            )
         p = card.decoder.params
         self.mirror = bool(p.get("mirror", False)) if mirror is None else bool(mirror)
         try:

@@ -1,4 +1,5 @@
 """Enrollment: only clear pictures of exactly one face go into the gallery; each rejection says why."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,12 +30,22 @@ def _merge(near, far):
         return far
     cx, cy = (far.boxes[:, 0] + far.boxes[:, 2]) / 2, (far.boxes[:, 1] + far.boxes[:, 3]) / 2
     b = near.boxes
-    inside = ((cx[:, None] > b[None, :, 0]) & (cx[:, None] < b[None, :, 2]) & (cy[:, None] > b[None, :, 1]) & (cy[:, None] < b[None, :, 3])).any(1)
+    inside = (
+        (cx[:, None] > b[None, :, 0])
+        & (cx[:, None] < b[None, :, 2])
+        & (cy[:, None] > b[None, :, 1])
+        & (cy[:, None] < b[None, :, 3])
+    ).any(1)
     return Detections.concat([near, far[~inside]])
 
 
-def check_and_embed(detector: FaceDetector, embedder: FaceEmbedder, image: np.ndarray, rules: EnrollRules,
-                    far_detector: FaceDetector | None = None) -> tuple[np.ndarray | None, str]:
+def check_and_embed(
+    detector: FaceDetector,
+    embedder: FaceEmbedder,
+    image: np.ndarray,
+    rules: EnrollRules,
+    far_detector: FaceDetector | None = None,
+) -> tuple[np.ndarray | None, str]:
     """(embedding, 'ok') or (None, reason). `far_detector` (BlazeFace full range) also counts small, distant faces:
     the short-range model alone misses people in the background, and a picture with two people must be refused."""
     dets = detector.detect(image)
@@ -45,7 +56,9 @@ def check_and_embed(detector: FaceDetector, embedder: FaceEmbedder, image: np.nd
     if len(dets) > 1:
         return None, f"{len(dets)} faces found, enrollment needs exactly one"
     if len(dets) == 0 or dets.scores[0] < rules.min_score:
-        return None, "no face found" if not len(dets) else f"no clear face (detector confidence {dets.scores[0]:.2f} < {rules.min_score})"
+        return None, "no face found" if not len(
+            dets
+        ) else f"no clear face (detector confidence {dets.scores[0]:.2f} < {rules.min_score})"
     width = float(dets.boxes[0, 2] - dets.boxes[0, 0])
     if width < rules.min_face_px:
         return None, f"face too small ({width:.0f} px wide, at least {rules.min_face_px} needed)"
@@ -65,7 +78,8 @@ def frames_from_video(path: str, every: int = 5, limit: int = 200):
 
 
 def pick_diverse(vectors: list[np.ndarray], k: int) -> list[int]:
-    """Up to k embeddings that differ most from each other (greedy farthest point), so a video adds views, not copies."""
+    """Up to k embeddings that differ most from each other (greedy farthest point), so a video adds views, not
+    copies."""
     if len(vectors) <= k:
         return list(range(len(vectors)))
     v = np.stack(vectors)
@@ -85,8 +99,14 @@ class Enrolment:
     rejected: list = field(default_factory=list)  # (source, reason)
 
 
-def enrol_pictures(detector: FaceDetector, embedder: FaceEmbedder, inputs, rules: EnrollRules, max_views: int | None = None,
-                   far_detector: FaceDetector | None = None) -> Enrolment:
+def enrol_pictures(
+    detector: FaceDetector,
+    embedder: FaceEmbedder,
+    inputs,
+    rules: EnrollRules,
+    max_views: int | None = None,
+    far_detector: FaceDetector | None = None,
+) -> Enrolment:
     """Check every (label, image-or-path) input; keep the accepted embeddings (the `max_views` most varied ones when
     given, for video frames). Unreadable files are rejected with the reader's reason, like faces that fail the rules."""
     from edge.errors import EdgekitError

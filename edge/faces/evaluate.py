@@ -1,4 +1,5 @@
 """Accuracy on labelled data through the whole pipeline (detect, crop/align, embed): pairs and identification."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,7 +41,7 @@ class FaceSource:
         x1, y1, x2, y2 = dets.boxes[0]
         half = max(x2 - x1, y2 - y1) * 1.25
         left, top = int(max(0, (x1 + x2) / 2 - half)), int(max(0, (y1 + y2) / 2 - half))
-        region = image[top: int((y1 + y2) / 2 + half) + 1, left: int((x1 + x2) / 2 + half) + 1].copy()
+        region = image[top : int((y1 + y2) / 2 + half) + 1, left : int((x1 + x2) / 2 + half) + 1].copy()
         shift = np.array([left, top], np.float32)
         return region, dets.with_(boxes=dets.boxes - np.tile(shift, 2), keypoints=dets.keypoints - shift)
 
@@ -62,8 +63,9 @@ def embed_file(detector, embedder: FaceEmbedder, path: Path, whole_if_none: bool
 
 def pair_scores(detector, embedder, pairs_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """(cosine similarity per usable pair, same-person flag, pairs left out: no face or unreadable picture)."""
-    return score_pairs(read_pairs(pairs_path), lambda path: embed_file(detector, embedder, path),
-                       lambda x, y: float(x @ y))
+    return score_pairs(
+        read_pairs(pairs_path), lambda path: embed_file(detector, embedder, path), lambda x, y: float(x @ y)
+    )
 
 
 def score_pairs(pairs: list[Pair], encode, score) -> tuple[np.ndarray, np.ndarray, int]:
@@ -97,8 +99,12 @@ def identification(detector, embedder, root: Path) -> dict:
     sims = v @ v.T
     np.fill_diagonal(sims, -np.inf)
     loo = float((ids[np.argmax(sims, 1)] == ids).mean())
-    return {"identities": int(len(np.unique(ids))), "images": int(len(ids)), "rank1_one_enrolled": round(one, 4),
-            "rank1_all_but_one": round(loo, 4)}
+    return {
+        "identities": int(len(np.unique(ids))),
+        "images": int(len(ids)),
+        "rank1_one_enrolled": round(one, 4),
+        "rank1_all_but_one": round(loo, 4),
+    }
 
 
 def peer_pair_scores(pairs_path: Path) -> tuple[np.ndarray, np.ndarray, int]:

@@ -52,12 +52,12 @@ class EmbedderTag:
     dim: int = 0
 
     @classmethod
-    def of(cls, embedder) -> "EmbedderTag":
+    def of(cls, embedder) -> EmbedderTag:
         """Of a FaceEmbedder (or anything with .name, .dim and .model.card)."""
         return cls(embedder.name, str(embedder.model.card.source.get("sha256", "")), int(embedder.dim))
 
     @classmethod
-    def of_card(cls, card) -> "EmbedderTag":
+    def of_card(cls, card) -> EmbedderTag:
         """Of a model card, without loading the model (the card's declared output size)."""
         dim = int(np.prod(card.output_tensors[0].shape[1:])) if card.output_tensors else 0
         return cls(card.name, str(card.source.get("sha256", "")), dim)
@@ -86,8 +86,10 @@ class Gallery:
         try:
             self.db = self._connect()
         except sqlite3.Error as e:  # not even readable (permissions), or a file system SQLite cannot use
-            raise EdgekitError(f"gallery {self.path}: cannot be opened ({e})",
-                               "check the file's permissions, or set gallery.path to another file") from None
+            raise EdgekitError(
+                f"gallery {self.path}: cannot be opened ({e})",
+                "check the file's permissions, or set gallery.path to another file",
+            ) from None
         try:
             self._check_or_create()
         except sqlite3.DatabaseError as e:
@@ -98,7 +100,7 @@ class Gallery:
             ) from None
         self._writes = 0
 
-    def __enter__(self) -> "Gallery":
+    def __enter__(self) -> Gallery:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -3,6 +3,7 @@
 Large galleries with several embeddings per identity are memory-bound (10,000 x 3 x 1024 floats = 120 MB read per
 face). Above `prefilter_over` identities the query first meets one normalised centroid per identity, and only the
 `shortlist` best identities are scored against all their embeddings."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ Two formats: a CSV with columns file_x, file_y, Decision (deepface's; Decision Y
 anything else a different one), or LFW's pairs.txt (a header line of counts, then `name i j` for the same person and
 `name1 i name2 j` for two people; pictures at name/name_000i.jpg). File names are resolved relative to the pairs file:
 in its folder, in `images/` beside it (deepface), or in `../images` (LFW's meta/pairs.txt); never by base name alone."""
+
 from __future__ import annotations
 
 import csv
@@ -26,8 +27,9 @@ class Pair:
 def read_pairs(path: str | Path) -> list[Pair]:
     path = Path(path)
     if not path.is_file():
-        raise EdgekitError(f"pairs file {path}: not found",
-                           "pass a CSV with columns file_x,file_y,Decision or LFW's pairs.txt")
+        raise EdgekitError(
+            f"pairs file {path}: not found", "pass a CSV with columns file_x,file_y,Decision or LFW's pairs.txt"
+        )
     text = path.read_text(errors="replace")
     is_csv = path.suffix == ".csv" or text.lstrip().startswith("file_x")
     rows = _csv_rows(path, text) if is_csv else _lfw_rows(path, text)
@@ -38,8 +40,9 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, str, bool]]:
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise EdgekitError(f"pairs file {path}: column '{missing[0]}' missing",
-                           "the header must be file_x,file_y,Decision")
+        raise EdgekitError(
+            f"pairs file {path}: column '{missing[0]}' missing", "the header must be file_x,file_y,Decision"
+        )
     return [(r["file_x"], r["file_y"], (r["Decision"] or "").strip().lower() in SAME) for r in reader]
 
 
@@ -55,8 +58,10 @@ def _lfw_rows(path: Path, text: str) -> list[tuple[str, str, bool]]:
             elif f:
                 raise ValueError
         except ValueError:
-            raise EdgekitError(f"pairs file {path}: line {n} is neither `name i j` nor `name1 i name2 j`",
-                               "pass LFW's pairs.txt or a CSV with columns file_x,file_y,Decision") from None
+            raise EdgekitError(
+                f"pairs file {path}: line {n} is neither `name i j` nor `name1 i name2 j`",
+                "pass LFW's pairs.txt or a CSV with columns file_x,file_y,Decision",
+            ) from None
     return rows
 
 

@@ -3,6 +3,7 @@ the demo works on a fresh machine without a broker. amqtt speaks MQTT 3.1.1 and 
 otherwise, so the listener here is always given explicitly. Every client must log in with the credentials generated
 on first start (`broker_login`): 127.0.0.1 is shared by every user of the machine. For a site, point `mqtt.host`
 at a real broker."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,10 @@ def broker_login(state_dir: Path) -> tuple[dict, Path, bool]:
         if not (isinstance(login, dict) and all(isinstance(login.get(k), str) for k in ("username", "password"))):
             raise ValueError("no username and password")
     except (OSError, ValueError) as e:
-        raise EdgekitError(f"in-process broker credentials {path}: unreadable ({e})",
-                           "delete the file: new ones are made at the next start") from None
+        raise EdgekitError(
+            f"in-process broker credentials {path}: unreadable ({e})",
+            "delete the file: new ones are made at the next start",
+        ) from None
     return {"username": login["username"], "password": login["password"]}, path, made
 
 
@@ -47,19 +50,23 @@ class EmbeddedBroker:
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
-    def start(self, timeout_s: float = 10.0) -> "EmbeddedBroker":
+    def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
         try:
             import amqtt.broker  # noqa: F401
         except ImportError:
-            raise EdgekitError("mqtt: no mqtt.host is set and the in-process broker (amqtt) is not installed",
-                               "set mqtt.host to your broker, or pip install 'edgekit[broker]'") from None
+            raise EdgekitError(
+                "mqtt: no mqtt.host is set and the in-process broker (amqtt) is not installed",
+                "set mqtt.host to your broker, or pip install 'edgekit[broker]'",
+            ) from None
         for name in ("amqtt", "transitions"):  # amqtt logs every packet at INFO
             logging.getLogger(name).setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._run, name="edgekit-broker", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s) or self._error is not None:
-            raise EdgekitError(f"mqtt: the in-process broker cannot listen on {self.host}:{self.port} ({self._error})",
-                               "pick a free mqtt.port, stop what holds it, or set mqtt.host to that broker")
+            raise EdgekitError(
+                f"mqtt: the in-process broker cannot listen on {self.host}:{self.port} ({self._error})",
+                "pick a free mqtt.port, stop what holds it, or set mqtt.host to that broker",
+            )
         return self
 
     def _run(self) -> None:
@@ -69,8 +76,11 @@ class EmbeddedBroker:
         asyncio.set_event_loop(self._loop)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": ({f"{__name__.rsplit('.', 1)[0]}.broker_login.LoginPlugin": dict(self.login)} if self.login else
-                        {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}),
+            "plugins": (
+                {f"{__name__.rsplit('.', 1)[0]}.broker_login.LoginPlugin": dict(self.login)}
+                if self.login
+                else {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+            ),
         }
 
         async def main():

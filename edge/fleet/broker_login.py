@@ -1,5 +1,6 @@
 """The in-process broker's one login, as an amqtt authentication plugin (imported by amqtt only, by name, when the
 broker starts): a client must present the username and password generated for this device (edge.fleet.broker)."""
+
 from __future__ import annotations
 
 import hmac

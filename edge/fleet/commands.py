@@ -1,11 +1,12 @@
 """Command parsing and dispatch: every command gets a reply saying done or exactly why not, whatever it carries.
 Payloads are size-limited, must be a JSON object, pass the signature check when signing is on, and only reach a
 handler registered by name; nothing in a payload is executed or used as a file path."""
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from edge.errors import EdgekitError
 
@@ -38,8 +39,9 @@ class Dispatcher:
         return handle_command(self.handlers, name, payload, self.max_bytes, self.verifier, name in self.read_only)
 
 
-def handle_command(handlers: dict, name: str, payload: bytes, max_bytes: int, verifier=None,
-                   read_only: bool = False) -> dict:
+def handle_command(
+    handlers: dict, name: str, payload: bytes, max_bytes: int, verifier=None, read_only: bool = False
+) -> dict:
     """Parse, check and dispatch one command; always returns a JSON-ready reply {id, ok, result | error}."""
     if len(payload) > max_bytes:
         return {"ok": False, "error": f"payload of {len(payload)} bytes exceeds the {max_bytes}-byte limit"}
@@ -49,7 +51,9 @@ def handle_command(handlers: dict, name: str, payload: bytes, max_bytes: int, ve
         return {"ok": False, "error": f"payload is not JSON ({e.__class__.__name__})"}
     if not isinstance(body, dict):
         return {"ok": False, "error": f"payload must be a JSON object, got {type(body).__name__}"}
-    request_id = body.get("id") if isinstance(body.get("id"), (str, int)) and not isinstance(body.get("id"), bool) else None
+    request_id = (
+        body.get("id") if isinstance(body.get("id"), (str, int)) and not isinstance(body.get("id"), bool) else None
+    )
     if isinstance(request_id, str):
         request_id = request_id[:128]
     handler = handlers.get(name) if isinstance(name, str) else None

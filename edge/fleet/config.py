@@ -1,4 +1,5 @@
 """MQTT settings (the `mqtt:` section of the site config)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -21,6 +22,7 @@ class TlsConfig(Strict):
 
 class ModelUpdateConfig(Strict):
     """Over-the-air model updates: refused unless a public key is set; only models already in models_dir update."""
+
     public_key: str | None = None  # base64 Ed25519 public key of whoever signs models (`edgekit fleet keygen`)
     models_dir: str | None = None  # default: $EDGEKIT_MODELS or the user cache
     max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
@@ -31,6 +33,7 @@ class ModelUpdateConfig(Strict):
 
 class DiscoveryConfig(Strict):
     """Home Assistant MQTT discovery."""
+
     enabled: bool = False
     prefix: str = "homeassistant"
     # the person sensor goes OFF only after this long without a face track (one ending as the next begins is no absence)
@@ -39,6 +42,7 @@ class DiscoveryConfig(Strict):
 
 class SnapshotConfig(Strict):
     """JPEGs of the camera on `snapshot/<camera>`: on demand (the `snapshot` command) and, if listed, on events."""
+
     camera: str = Field("camera", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     on_events: list[str] = []  # e.g. [face_recognized, face_unknown]: a snapshot of the frame that decided
     quality: int = Field(80, ge=10, le=100)

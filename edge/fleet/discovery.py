@@ -9,6 +9,7 @@ Shelf zones are announced from the retained state and from the count events them
 `count_changed` publishes its sensor's config before its value (the state the site reports at start has no counts
 yet), and every zone seen so far is announced again when Home Assistant comes online. The person sensor turns OFF
 only after `off_delay_s` with no face track (one track ending as the next begins is no absence)."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,15 @@ def slug(s: str) -> str:
 
 
 class Discovery:
-    def __init__(self, ha_prefix: str, device_id: str, prefix: str, info: dict, camera_topic: str | None = None,
-                 off_delay_s: float = 2.0):
+    def __init__(
+        self,
+        ha_prefix: str,
+        device_id: str,
+        prefix: str,
+        info: dict,
+        camera_topic: str | None = None,
+        off_delay_s: float = 2.0,
+    ):
         self.ha, self.device_id, self.prefix, self.info = ha_prefix.rstrip("/"), device_id, prefix, info
         self.camera_topic, self.off_delay_s = camera_topic, off_delay_s
         self.node = slug(device_id)
@@ -42,27 +50,54 @@ class Discovery:
         config = {
             # object_id is deprecated (Home Assistant 2026.4 drops it); default_entity_id replaces it, with the
             # domain; versions that do not know a key ignore it, so both are sent
-            "name": name, "unique_id": f"edgekit_{self.node}_{obj}", "object_id": f"edgekit_{self.node}_{obj}",
+            "name": name,
+            "unique_id": f"edgekit_{self.node}_{obj}",
+            "object_id": f"edgekit_{self.node}_{obj}",
             "default_entity_id": f"{component}.edgekit_{self.node}_{obj}",
             "origin": {"name": "edgekit", "sw_version": __version__},
-            "state_topic": state_topic, "availability_topic": self.prefix + "status",
-            "availability_template": "{{ value_json.state }}", "payload_available": "online", "payload_not_available": "offline",
-            "device": {"identifiers": [f"edgekit_{self.node}"], "name": f"edgekit {self.device_id}", "manufacturer": "edgekit",
-                       "sw_version": str(self.info.get("software", "")), "model": str(self.info.get("app", "edgekit"))},
+            "state_topic": state_topic,
+            "availability_topic": self.prefix + "status",
+            "availability_template": "{{ value_json.state }}",
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": {
+                "identifiers": [f"edgekit_{self.node}"],
+                "name": f"edgekit {self.device_id}",
+                "manufacturer": "edgekit",
+                "sw_version": str(self.info.get("software", "")),
+                "model": str(self.info.get("app", "edgekit")),
+            },
             **extra,
         }
         return f"{self.ha}/{component}/{self.node}/{obj}/config", config
 
     def messages(self, state: dict) -> list[tuple[str, dict]]:
-        """Every entity this device has now: the person sensor (doorbell), one per known identity, one per shelf zone."""
+        """Every entity this device has now: the person sensor (doorbell), one per known identity, one per shelf
+        zone."""
         out = []
         app = state.get("app", self.info.get("app"))
         if app == "doorbell" or "gallery" in state:
-            out.append(self._entity("binary_sensor", "person", "Person present", self.prefix + "ha/person",
-                                    device_class="occupancy", payload_on="ON", payload_off="OFF"))
+            out.append(
+                self._entity(
+                    "binary_sensor",
+                    "person",
+                    "Person present",
+                    self.prefix + "ha/person",
+                    device_class="occupancy",
+                    payload_on="ON",
+                    payload_off="OFF",
+                )
+            )
             for name in state.get("gallery", {}).get("names", []):
-                out.append(self._entity("sensor", f"seen_{slug(name)}", f"{name} last seen", self.prefix + f"ha/identity/{slug(name)}",
-                                        device_class="timestamp"))
+                out.append(
+                    self._entity(
+                        "sensor",
+                        f"seen_{slug(name)}",
+                        f"{name} last seen",
+                        self.prefix + f"ha/identity/{slug(name)}",
+                        device_class="timestamp",
+                    )
+                )
         if self.camera_topic:
             topic, config = self._entity("camera", "snapshot", "Snapshot", self.camera_topic)
             config["topic"] = config.pop("state_topic")  # an MQTT camera reads images from `topic`
@@ -76,8 +111,14 @@ class Discovery:
         return out
 
     def _zone(self, zone: str) -> tuple[str, dict]:
-        return self._entity("sensor", f"zone_{slug(zone)}", f"{zone} count", self.prefix + f"ha/zone/{slug(zone)}",
-                            state_class="measurement", unit_of_measurement="items")
+        return self._entity(
+            "sensor",
+            f"zone_{slug(zone)}",
+            f"{zone} count",
+            self.prefix + f"ha/zone/{slug(zone)}",
+            state_class="measurement",
+            unit_of_measurement="items",
+        )
 
     def publish_all(self, client, state: dict) -> None:
         for topic, config in self.messages(state):

@@ -4,6 +4,7 @@ telemetry, retained state, commands with replies, Home Assistant discovery, opti
 Topics under the prefix (default `edgekit/<device_id>/`): `status` (retained; the will sets it offline),
 `events/<type>`, `telemetry`, `state` (retained), `snapshot/<camera>`, `cmd/<name>` -> `cmd/<name>/reply` (or the
 MQTT 5 response topic, with the correlation data echoed)."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,9 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -46,6 +47,7 @@ def no_delay(client, userdata, sock) -> None:
 @dataclass
 class Device:
     """What the link serves from the running loop; each is called from the link's threads."""
+
     telemetry: Callable[[], dict]
     state: Callable[[], dict]  # the retained `state` message
     model_versions: Callable[[], dict]  # card name -> target, sha256 (in `status`)
@@ -91,8 +93,14 @@ class DeviceLink:
             from edge.fleet.discovery import Discovery
 
             camera = self.snapshot_topic(cfg.snapshots.camera) if cfg.snapshots.on_events else None
-            self.discovery = Discovery(cfg.discovery.prefix, self.device_id, self.prefix, self.info, camera,
-                                       off_delay_s=cfg.discovery.person_off_delay_s)
+            self.discovery = Discovery(
+                cfg.discovery.prefix,
+                self.device_id,
+                self.prefix,
+                self.info,
+                camera,
+                off_delay_s=cfg.discovery.person_off_delay_s,
+            )
         self.model_updates = None
         self.device: Device | None = None
         self.client = self._client()
@@ -102,18 +110,29 @@ class DeviceLink:
     def _client(self) -> mqtt.Client:
         # the embedded broker (amqtt) speaks 3.1.1 only
         self.v5 = self.cfg.protocol == "5" and not self.cfg.embedded
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgekit-{self.device_id}",
-                        protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311)
-        c.will_set(self.prefix + "status", json.dumps({"state": "offline", "device_id": self.device_id}), qos=1, retain=True)
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"edgekit-{self.device_id}",
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+        )
+        c.will_set(
+            self.prefix + "status", json.dumps({"state": "offline", "device_id": self.device_id}), qos=1, retain=True
+        )
         if self.cfg.username:
             c.username_pw_set(self.cfg.username, self.cfg.password)
         if self.cfg.tls:
             t = self.cfg.tls
             try:
-                c.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+                c.tls_set(
+                    ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file, tls_version=ssl.PROTOCOL_TLS_CLIENT
+                )
             except (OSError, ssl.SSLError) as e:
-                raise EdgekitError(f"mqtt.tls: cannot load certificates ({e})", "check mqtt.tls.ca_file/cert_file/key_file") from None
-        paho_log = logging.getLogger("edgekit.mqtt.paho")  # packets at DEBUG; the link reports errors itself (last_error)
+                raise EdgekitError(
+                    f"mqtt.tls: cannot load certificates ({e})", "check mqtt.tls.ca_file/cert_file/key_file"
+                ) from None
+        paho_log = logging.getLogger(
+            "edgekit.mqtt.paho"
+        )  # packets at DEBUG; the link reports errors itself (last_error)
         if paho_log.level == logging.NOTSET:
             paho_log.setLevel(logging.CRITICAL)
         c.enable_logger(paho_log)
@@ -125,13 +144,15 @@ class DeviceLink:
         c.on_publish, c.on_message, c.on_subscribe = self._on_publish, self._on_message, self._on_subscribe
         return c
 
-    def start(self, device: "Device | None" = None) -> "DeviceLink":
+    def start(self, device: Device | None = None) -> DeviceLink:
         """Serve `device` (the running loop: its telemetry, state, commands, model updates) and connect in the
         background (an absent broker is retried; events wait in the outbox). A broker whose TLS certificate the
         configured CA does not trust is a configuration error and raises at once."""
         if self.cfg.signing.allow_unsigned:
-            log.warning("WARNING: mqtt.signing.allow_unsigned is on: any client on the broker can enrol faces, "
-                        "change thresholds, remove identities, restart and update models. Labs only.")
+            log.warning(
+                "WARNING: mqtt.signing.allow_unsigned is on: any client on the broker can enrol faces, "
+                "change thresholds, remove identities, restart and update models. Labs only."
+            )
         self._serve(device)
         if self.cfg.embedded:
             from edge.fleet.broker import EmbeddedBroker, broker_login
@@ -139,39 +160,56 @@ class DeviceLink:
 
             login, path, made = broker_login(state_dir())
             self.client.username_pw_set(login["username"], login["password"])
-            log.warning("mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d "
-                        "(login: username %s, password in %s); set mqtt.host to report to yours",
-                        self.cfg.port, login["username"], path)
+            log.warning(
+                "mqtt: no broker configured (mqtt.host): running an in-process broker on 127.0.0.1:%d "
+                "(login: username %s, password in %s); set mqtt.host to report to yours",
+                self.cfg.port,
+                login["username"],
+                path,
+            )
             if made:
-                log.warning("mqtt: new in-process broker password (for `edgekit fleet ... --username %s "
-                            "--password`): %s", login["username"], login["password"])
+                log.warning(
+                    "mqtt: new in-process broker password (for `edgekit fleet ... --username %s --password`): %s",
+                    login["username"],
+                    login["password"],
+                )
             self.broker = EmbeddedBroker(self.cfg.port, login).start()
         self._running = True
         try:
             self.client.connect(self.cfg.broker_host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         except ssl.SSLCertVerificationError as e:
             self._running = False
-            raise EdgekitError(f"mqtt.tls.ca_file {self.cfg.tls.ca_file}: does not verify the certificate of {self.cfg.broker_host}:{self.cfg.port} "
-                               f"({e.verify_message})", "set ca_file to the CA that signed the broker's certificate") from None
+            raise EdgekitError(
+                f"mqtt.tls.ca_file {self.cfg.tls.ca_file}: does not verify the certificate of "
+                f"{self.cfg.broker_host}:{self.cfg.port} "
+                f"({e.verify_message})",
+                "set ca_file to the CA that signed the broker's certificate",
+            ) from None
         except ssl.SSLError as e:
             self._running = False
-            raise EdgekitError(f"mqtt: TLS handshake with {self.cfg.broker_host}:{self.cfg.port} failed ({e.reason or e})",
-                               "check mqtt.tls: the broker may want a client certificate (cert_file/key_file) it trusts") from None
+            raise EdgekitError(
+                f"mqtt: TLS handshake with {self.cfg.broker_host}:{self.cfg.port} failed ({e.reason or e})",
+                "check mqtt.tls: the broker may want a client certificate (cert_file/key_file) it trusts",
+            ) from None
         except OSError as e:
-            self.last_error = f"cannot reach broker {self.cfg.broker_host}:{self.cfg.port} ({e.strerror or e}); retrying"
+            self.last_error = (
+                f"cannot reach broker {self.cfg.broker_host}:{self.cfg.port} ({e.strerror or e}); retrying"
+            )
             log.warning("mqtt: %s", self.last_error)
             self.client.connect_async(self.cfg.broker_host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
-        self._threads = [threading.Thread(target=self._publisher, name="edgekit-mqtt-pub", daemon=True),
-                         threading.Thread(target=self._telemetry, name="edgekit-mqtt-tel", daemon=True),
-                         threading.Thread(target=self._commands, name="edgekit-mqtt-cmd", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._publisher, name="edgekit-mqtt-pub", daemon=True),
+            threading.Thread(target=self._telemetry, name="edgekit-mqtt-tel", daemon=True),
+            threading.Thread(target=self._commands, name="edgekit-mqtt-cmd", daemon=True),
+        ]
         for t in self._threads:
             t.start()
         if device is not None:
             self.set_state(device.state())
         return self
 
-    def _serve(self, device: "Device | None") -> None:
+    def _serve(self, device: Device | None) -> None:
         self.device = device
         if device is not None:
             self.info["models"] = device.model_versions()
@@ -183,10 +221,12 @@ class DeviceLink:
             from edge.fleet.model_update import ModelUpdater
 
             self.model_updates = ModelUpdater(
-                self.cfg.model_update, on_outcome=self._model_outcome,
+                self.cfg.model_update,
+                on_outcome=self._model_outcome,
                 on_swapped=self._swapped if device is not None else None,
                 live_frames=device.live_frames if device is not None else None,
-                accelerator=device.accelerator if device is not None else None)
+                accelerator=device.accelerator if device is not None else None,
+            )
             self.model_updates.register(self)
             self.commands.verifier.trust("model_update", self.model_updates.key)  # the model key signs its steps
 
@@ -267,7 +307,9 @@ class DeviceLink:
                     seq = self._inflight.pop(mid, None)
                     if seq is not None and reason.is_failure:  # e.g. Not authorized: kept for after the ACL is fixed
                         self.refused += 1
-                        self.last_error = f"broker refused event {seq}: {reason} (check the ACL for {self.prefix}events/#)"
+                        self.last_error = (
+                            f"broker refused event {seq}: {reason} (check the ACL for {self.prefix}events/#)"
+                        )
                     elif seq is not None:
                         acked.append(seq)
                 item = self._signals.get_nowait()
@@ -322,8 +364,12 @@ class DeviceLink:
 
     # ---- telemetry and state ----
     def telemetry(self) -> dict:
-        data = {"time": time.time(), "uptime_s": round(time.time() - self.started_at, 1), **self.outbox.stats(),
-                "messages_refused": self.refused}
+        data = {
+            "time": time.time(),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            **self.outbox.stats(),
+            "messages_refused": self.refused,
+        }
         if self.telemetry_provider:
             try:
                 data.update(self.telemetry_provider())
@@ -373,27 +419,35 @@ class DeviceLink:
             if msg.payload == b"online":
                 self.discovery.publish_all(client, self._state)
             return
-        name = msg.topic[len(self.prefix + "cmd/"):]
+        name = msg.topic[len(self.prefix + "cmd/") :]
         props = getattr(msg, "properties", None)
         reply_to, asked = self.prefix + f"cmd/{name}/reply", getattr(props, "ResponseTopic", None)
         correlation = getattr(props, "CorrelationData", None)
         if asked and asked != reply_to and not self._operator_topic(asked):
             # a reply published on e.g. <prefix>cmd/restart would be the device's own next command
-            why = (f"response topic {asked[:128]!r} refused: replies go to {reply_to} or under "
-                   f"{self.cfg.operator_replies} (mqtt.operator_replies)")
+            why = (
+                f"response topic {asked[:128]!r} refused: replies go to {reply_to} or under "
+                f"{self.cfg.operator_replies} (mqtt.operator_replies)"
+            )
             self._reply(reply_to, correlation, {"ok": False, "error": why})
             return
         reply_to = asked or reply_to
         try:
             self._jobs.put_nowait((name, msg.payload, reply_to, correlation))
         except queue.Full:
-            self._reply(reply_to, correlation, {"ok": False, "error": "device busy: too many commands queued, retry later"})
+            self._reply(
+                reply_to, correlation, {"ok": False, "error": "device busy: too many commands queued, retry later"}
+            )
 
     def _operator_topic(self, topic: str) -> bool:
         """A reply topic in the operators' tree: no wildcards, no command level, ends in /reply."""
-        rest = topic[len(self.cfg.operator_replies):]
-        return (topic.startswith(self.cfg.operator_replies) and topic.endswith("/reply")
-                and not set(topic) & set("+#\0") and "cmd" not in rest.split("/"))
+        rest = topic[len(self.cfg.operator_replies) :]
+        return (
+            topic.startswith(self.cfg.operator_replies)
+            and topic.endswith("/reply")
+            and not set(topic) & set("+#\0")
+            and "cmd" not in rest.split("/")
+        )
 
     def _commands(self) -> None:
         while self._running:
@@ -405,7 +459,10 @@ class DeviceLink:
                 reply = self.commands.handle(name, payload)
             except Exception as e:  # a handler bug is answered, logged, and the device keeps running
                 log.exception("mqtt: command %r failed", name[:64])
-                reply = {"ok": False, "error": f"internal error in {name[:64]!r}: {e.__class__.__name__}: {str(e)[:200]}"}
+                reply = {
+                    "ok": False,
+                    "error": f"internal error in {name[:64]!r}: {e.__class__.__name__}: {str(e)[:200]}",
+                }
             self._reply(reply_to, correlation, reply)
 
     def _reply(self, topic: str, correlation: bytes | None, reply: dict) -> None:

@@ -3,6 +3,7 @@ URL; its sha256 and an Ed25519 signature over (name, model sha256, card sha256) 
 configured public key; it is swapped in with os.replace, smoke-tested (loads, runs on sample frames, finite outputs,
 latency bound), and the previous files are put back if any check fails. Only models already on the device can be
 updated, and file names come from the device's own listing, never from the payload."""
+
 from __future__ import annotations
 
 import base64
@@ -15,8 +16,8 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from cryptography.exceptions import InvalidSignature
@@ -42,16 +43,28 @@ def manifest(model: str, model_sha256: str, card: dict) -> bytes:
 
 class _Transfer:
     def __init__(self, model: str, size: int, sha256: str, card: dict, signature: bytes, path: Path):
-        self.model, self.size, self.sha256, self.card, self.signature, self.path = model, size, sha256, card, signature, path
+        self.model, self.size, self.sha256, self.card, self.signature, self.path = (
+            model,
+            size,
+            sha256,
+            card,
+            signature,
+            path,
+        )
         self.received, self.next_index, self.started = 0, 0, time.time()
         self.touched = self.started  # the last chunk: an operator that vanished leaves an idle transfer
         self.file = open_private(path, "wb")
 
 
 class ModelUpdater:
-    def __init__(self, cfg: ModelUpdateConfig, on_outcome: Callable[[dict], None] | None = None,
-                 on_swapped: Callable[[str, Path], object] | None = None,
-                 live_frames: Callable[[], list[np.ndarray]] | None = None, accelerator=None):
+    def __init__(
+        self,
+        cfg: ModelUpdateConfig,
+        on_outcome: Callable[[dict], None] | None = None,
+        on_swapped: Callable[[str, Path], object] | None = None,
+        live_frames: Callable[[], list[np.ndarray]] | None = None,
+        accelerator=None,
+    ):
         """From the running site: `on_swapped` takes the new model into the loop (raising rolls back), the latest
         camera frames (`live_frames`) join the smoke test's samples, and the smoke test runs on the site's
         accelerator (a Coral build needs its delegate)."""
@@ -95,7 +108,8 @@ class ModelUpdater:
 
     # ---- the command ----
     def command(self, body: dict) -> dict:
-        """Update a model: step begin (model, size, sha256, card, signature[, url]) / chunk (transfer, index, data) / commit / abort."""
+        """Update a model: step begin (model, size, sha256, card, signature[, url]) / chunk (transfer, index, data) /
+        commit / abort."""
         step = body.get("step")
         if step == "begin":
             return self.begin(body)
@@ -117,23 +131,42 @@ class ModelUpdater:
         return t
 
     def begin(self, body: dict) -> dict:
-        model, size, sha, card, sig = body.get("model"), body.get("size"), body.get("sha256"), body.get("card"), body.get("signature")
+        model, size, sha, card, sig = (
+            body.get("model"),
+            body.get("size"),
+            body.get("sha256"),
+            body.get("card"),
+            body.get("signature"),
+        )
         installed = self.installed()
         if not isinstance(model, str) or model not in installed:
-            raise EdgekitError(f"model_update: {str(model)[:64]!r} is not a model on this device",
-                               f"update one of {sorted(installed)}")
+            raise EdgekitError(
+                f"model_update: {str(model)[:64]!r} is not a model on this device", f"update one of {sorted(installed)}"
+            )
         if not isinstance(size, int) or not 0 < size <= self.cfg.max_bytes:
-            raise EdgekitError(f"model_update: size must be 1..{self.cfg.max_bytes} bytes", "raise mqtt.model_update.max_bytes for bigger models")
+            raise EdgekitError(
+                f"model_update: size must be 1..{self.cfg.max_bytes} bytes",
+                "raise mqtt.model_update.max_bytes for bigger models",
+            )
         if not isinstance(sha, str) or not HEX64.match(sha):
             raise EdgekitError("model_update: sha256 must be 64 lower-case hex digits")
-        if not isinstance(card, dict) or card.get("name") != model or card.get("tflite") != f"{model}.tflite" or card.get("sha256") != sha:
-            raise EdgekitError(f"model_update: the card must be named {model!r}, name {model}.tflite and carry the model's sha256")
+        if (
+            not isinstance(card, dict)
+            or card.get("name") != model
+            or card.get("tflite") != f"{model}.tflite"
+            or card.get("sha256") != sha
+        ):
+            raise EdgekitError(
+                f"model_update: the card must be named {model!r}, name {model}.tflite and carry the model's sha256"
+            )
         try:
             signature = base64.b64decode(sig, validate=True) if isinstance(sig, str) else b""
         except (binascii.Error, ValueError):
             signature = b""
         if not signature:
-            raise EdgekitError("model_update: unsigned (no valid base64 'signature')", "push it with `edgekit fleet push-model --key`")
+            raise EdgekitError(
+                "model_update: unsigned (no valid base64 'signature')", "push it with `edgekit fleet push-model --key`"
+            )
         self._verify(model, sha, card, signature)  # refuse before anything is downloaded
         self.expire()  # idle transfers and orphaned staging files go first
         staging = private_dir(self.dir / ".incoming")
@@ -165,19 +198,25 @@ class ModelUpdater:
                     self._write(t, chunk)
         except OSError as e:
             self._drop(t)
-            raise EdgekitError(f"model_update: cannot fetch the model ({e})", "check the URL is reachable from the device") from None
+            raise EdgekitError(
+                f"model_update: cannot fetch the model ({e})", "check the URL is reachable from the device"
+            ) from None
 
     def _write(self, t: _Transfer, data: bytes) -> None:
         if t.received + len(data) > t.size:
             self._drop(t)
-            raise EdgekitError(f"model_update: more than the announced {t.size} bytes", "start again with the right size")
+            raise EdgekitError(
+                f"model_update: more than the announced {t.size} bytes", "start again with the right size"
+            )
         t.file.write(data)
         t.received += len(data)
 
     def chunk(self, t: _Transfer, body: dict) -> dict:
         index, data = body.get("index"), body.get("data")
         if index != t.next_index:
-            raise EdgekitError(f"model_update: expected chunk {t.next_index}, got {str(index)[:16]}", "resend from that chunk")
+            raise EdgekitError(
+                f"model_update: expected chunk {t.next_index}, got {str(index)[:16]}", "resend from that chunk"
+            )
         try:
             raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
         except (binascii.Error, ValueError):
@@ -193,8 +232,10 @@ class ModelUpdater:
         try:
             self.key.verify(signature, manifest(model, sha, card))
         except InvalidSignature:
-            raise EdgekitError("model_update: bad signature (not signed by the key in mqtt.model_update.public_key)",
-                               "sign it with the matching private key") from None
+            raise EdgekitError(
+                "model_update: bad signature (not signed by the key in mqtt.model_update.public_key)",
+                "sign it with the matching private key",
+            ) from None
 
     def _drop(self, t: _Transfer) -> None:
         with self.lock:
@@ -207,13 +248,17 @@ class ModelUpdater:
         t.file.close()
         try:
             if t.received != t.size:
-                raise EdgekitError(f"model_update: received {t.received} of {t.size} bytes", "resend the missing chunks")
+                raise EdgekitError(
+                    f"model_update: received {t.received} of {t.size} bytes", "resend the missing chunks"
+                )
             h = hashlib.sha256()
             with open(t.path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
             if h.hexdigest() != t.sha256:
-                raise EdgekitError("model_update: sha256 mismatch: the model was corrupted or tampered with", "push it again")
+                raise EdgekitError(
+                    "model_update: sha256 mismatch: the model was corrupted or tampered with", "push it again"
+                )
             self._verify(t.model, t.sha256, t.card, t.signature)
         except EdgekitError as e:
             self._drop(t)
@@ -252,10 +297,14 @@ class ModelUpdater:
             for live, copy in saved:  # the loop still runs the old model: taking the new one in is the last step
                 os.replace(copy, live)
             reason = str(e) if isinstance(e, EdgekitError) else f"{e.__class__.__name__}: {e}"
-            return self._outcome(t.model, False, f"smoke test failed, rolled back to the previous model: {reason}", t.sha256)
+            return self._outcome(
+                t.model, False, f"smoke test failed, rolled back to the previous model: {reason}", t.sha256
+            )
         for _, copy in saved:
             copy.unlink(missing_ok=True)
-        return self._outcome(t.model, True, f"installed; smoke test {latency:.1f} ms per frame", t.sha256, latency_ms=round(latency, 2))
+        return self._outcome(
+            t.model, True, f"installed; smoke test {latency:.1f} ms per frame", t.sha256, latency_ms=round(latency, 2)
+        )
 
     def smoke_test(self, card_path: Path, slot=None) -> float:
         """Load the model, run it on the sample frames; outputs must be finite, decode with the card's decoder (shapes,
@@ -280,15 +329,21 @@ class ModelUpdater:
             try:
                 model.decode(outputs, transform)
             except (EdgekitError, ValueError, IndexError) as e:
-                raise EdgekitError(f"its outputs do not decode with its card's decoder '{model.card.decoder.name}' ({e})") from None
+                raise EdgekitError(
+                    f"its outputs do not decode with its card's decoder '{model.card.decoder.name}' ({e})"
+                ) from None
             if ms > self.cfg.max_latency_ms:
-                raise EdgekitError(f"one run took {ms:.0f} ms, over mqtt.model_update.max_latency_ms ({self.cfg.max_latency_ms:g})")
+                raise EdgekitError(
+                    f"one run took {ms:.0f} ms, over mqtt.model_update.max_latency_ms ({self.cfg.max_latency_ms:g})"
+                )
         return worst
 
     def sample_frames(self) -> list[np.ndarray]:
         import cv2
 
-        paths = [Path(p).expanduser() for p in self.cfg.sample_frames] or sorted((self.dir / "samples").glob("*.[jp][pn]g"))
+        paths = [Path(p).expanduser() for p in self.cfg.sample_frames] or sorted(
+            (self.dir / "samples").glob("*.[jp][pn]g")
+        )
         frames = [f for f in (cv2.imread(str(p)) for p in paths) if f is not None]
         if self.live_frames is not None:
             frames += self.live_frames()

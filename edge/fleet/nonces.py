@@ -1,5 +1,6 @@
 """The nonces of signed commands already run, in their own small SQLite file (beside the outbox, not inside it): a
 restart does not reopen the replay window, and store-and-forward holds no security state."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -25,8 +26,10 @@ class NonceStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, ts REAL NOT NULL)")
         except (OSError, sqlite3.Error) as e:
-            raise EdgekitError(f"nonce store {path}: cannot open it ({e})",
-                               "point mqtt.outbox.path at a writable folder (the nonce file sits beside it)") from None
+            raise EdgekitError(
+                f"nonce store {path}: cannot open it ({e})",
+                "point mqtt.outbox.path at a writable folder (the nonce file sits beside it)",
+            ) from None
         self.path, self._lock = path, threading.Lock()
 
     def remember(self, nonce: str, ts: float, forget_before: float) -> bool:

@@ -2,6 +2,7 @@
 acknowledges it. Sequence numbers come from SQLite's AUTOINCREMENT counter (sqlite_sequence), which never goes back,
 even after deletes and restarts, so the row id is the per-device sequence number a consumer uses to spot gaps and
 duplicates. Bounded by count and age: past the bound the oldest rows go, and the drops are counted (telemetry)."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -59,8 +60,9 @@ class Outbox:
             (self._count,) = self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()
             row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         except (OSError, sqlite3.Error) as e:
-            raise EdgekitError(f"mqtt.outbox.path {path}: cannot open the outbox ({e})",
-                               "point mqtt.outbox.path at a writable file") from None
+            raise EdgekitError(
+                f"mqtt.outbox.path {path}: cannot open the outbox ({e})", "point mqtt.outbox.path at a writable file"
+            ) from None
         self._last_seq = row[0] if row else 0
         self._next_age_check = 0.0
         self.lock = threading.Lock()
@@ -71,8 +73,10 @@ class Outbox:
             seq = self._last_seq + 1
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                self.db.execute("INSERT INTO outbox(seq, topic, payload, qos, retain, created) VALUES (?, ?, ?, ?, ?, ?)",
-                                (seq, topic, build(seq), qos, int(retain), time.time()))
+                self.db.execute(
+                    "INSERT INTO outbox(seq, topic, payload, qos, retain, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (seq, topic, build(seq), qos, int(retain), time.time()),
+                )
                 self._count += 1
                 self._enforce_bounds()
                 self.db.execute("COMMIT")
@@ -90,17 +94,23 @@ class Outbox:
             self._next_age_check = now + 1.0
             dropped += self.db.execute("DELETE FROM outbox WHERE created < ?", (now - self.cfg.max_age_s,)).rowcount
         if self._count - dropped > self.cfg.max_messages:
-            dropped += self.db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
-                                       (self._count - dropped - self.cfg.max_messages,)).rowcount
+            dropped += self.db.execute(
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
+                (self._count - dropped - self.cfg.max_messages,),
+            ).rowcount
         if dropped:
             self._count -= dropped
-            self.db.execute("INSERT INTO counters VALUES ('dropped', ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
-                            (dropped, dropped))
+            self.db.execute(
+                "INSERT INTO counters VALUES ('dropped', ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+                (dropped, dropped),
+            )
 
     def pending(self, after: int = 0, limit: int = 500) -> list[Message]:
         with self.lock:
-            rows = self.db.execute("SELECT seq, topic, payload, qos, retain, created FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                                   (after, limit)).fetchall()
+            rows = self.db.execute(
+                "SELECT seq, topic, payload, qos, retain, created FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
         return [Message(s, t, bytes(p), q, bool(r), c) for s, t, p, q, r, c in rows]
 
     def ack(self, seqs: list[int]) -> None:
@@ -123,8 +133,11 @@ class Outbox:
             row = self.db.execute("SELECT created FROM outbox ORDER BY seq LIMIT 1").fetchone()
             dropped = self.db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
             count = self._count
-        return {"outbox_depth": count, "outbox_oldest_age_s": round(time.time() - row[0], 1) if row else 0.0,
-                "messages_dropped": dropped[0] if dropped else 0}
+        return {
+            "outbox_depth": count,
+            "outbox_oldest_age_s": round(time.time() - row[0], 1) if row else 0.0,
+            "messages_dropped": dropped[0] if dropped else 0,
+        }
 
     def close(self) -> None:
         with self.lock:

@@ -3,10 +3,11 @@ camera expects), on demand (the `snapshot` command) and, when `mqtt.snapshots.on
 that decide something. The loop hands over its latest frame by reference (no copy per frame); encoding happens
 only when a snapshot is taken. Snapshots skip the outbox: they are large, and an event's crop (events.crops_dir) is
 the durable record; while the broker is away an event's snapshot is skipped and the event says so."""
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -36,13 +37,20 @@ class Snapshots:
         """Publish the latest frame now; what was sent (topic, bytes, size, frame_id)."""
         got = self.latest()
         if got is None:
-            raise EdgekitError("snapshot: no frame has been captured yet", "retry once the camera delivers frames (see telemetry fps)")
+            raise EdgekitError(
+                "snapshot: no frame has been captured yet", "retry once the camera delivers frames (see telemetry fps)"
+            )
         frame, meta = got
         jpg = encode_jpeg(frame, self.cfg.quality, self.cfg.max_width)
         if not self.link.publish_snapshot(self.cfg.camera, jpg):
             raise EdgekitError("snapshot: not connected to the broker", "retry when the device's status is online")
         self.sent += 1
-        return {"topic": self.topic, "bytes": len(jpg), "frame_id": meta.get("frame_id"), "frame_time": meta.get("frame_time")}
+        return {
+            "topic": self.topic,
+            "bytes": len(jpg),
+            "frame_id": meta.get("frame_id"),
+            "frame_time": meta.get("frame_time"),
+        }
 
     def command(self, body: dict) -> dict:
         """Publish a JPEG of the camera's latest frame on snapshot/<camera>."""

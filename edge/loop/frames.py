@@ -1,10 +1,11 @@
 """Frame checks before an app sees a frame: valid dtype/shape/size (else one `frame_rejected` per new problem, then
 at most one per 10 s while it lasts), grey made BGR, a change of resolution noticed; and the newest accepted frame
 kept for the parts that read it from other threads (snapshots, a model update's smoke test)."""
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np

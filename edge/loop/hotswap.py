@@ -1,5 +1,6 @@
 """A model update taken into the running app: the app reloads the model if it runs it (the link then re-publishes
 the versions)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ track lives on (the tracker counts misses per detector run, not per frame). Whil
 searched every `search_every` frames (3: a face is found at most 2 frames later than on every frame). While nothing
 moves, only every `idle_every`-th frame is decoded at all (Capture.wanted). Frames the gate holds back go to the
 app's `idle` instead of `process`."""
+
 from __future__ import annotations
 
 import numpy as np

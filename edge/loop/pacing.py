@@ -1,5 +1,6 @@
 """Pacing by the peripherals: outside a trigger burst they ask for a low frame rate; frames the camera delivers
 meanwhile are skipped on purpose and counted apart from drops under load."""
+
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,6 @@
 """Part of the site config changed while running (the MQTT `set_config` command). The merged config is validated as
 a whole first, so a bad value changes nothing; a section the app cannot take live is refused by name."""
+
 from __future__ import annotations
 
 from edge.config import SiteConfig, parse_config
@@ -17,14 +18,17 @@ def merge(base: dict, changes: dict) -> dict:
 def reconfigured(cfg: SiteConfig, changes, live: frozenset[str]) -> tuple[SiteConfig, list[str]]:
     """(the new config, the sections that changed); EdgekitError naming the key or the section otherwise."""
     if not isinstance(changes, dict) or not changes:
-        raise EdgekitError("set_config: 'config' must be a non-empty object of sections",
-                           'e.g. {"thresholds": {"recognize": 0.65}}')
+        raise EdgekitError(
+            "set_config: 'config' must be a non-empty object of sections", 'e.g. {"thresholds": {"recognize": 0.65}}'
+        )
     current = cfg.model_dump(mode="json")
     new = parse_config(merge(current, changes), "set_config")
     after = new.model_dump(mode="json")
     changed = sorted(k for k in after if after[k] != current.get(k))
     refused = [k for k in changed if k not in live]
     if refused:
-        raise EdgekitError(f"set_config: {', '.join(refused)} cannot change while running (live: "
-                           f"{', '.join(sorted(live)) or 'none'})", "change the site YAML and restart")
+        raise EdgekitError(
+            f"set_config: {', '.join(refused)} cannot change while running (live: {', '.join(sorted(live)) or 'none'})",
+            "change the site YAML and restart",
+        )
     return new, changed

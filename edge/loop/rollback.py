@@ -2,10 +2,11 @@
 that fails meanwhile blames it first: its last good build goes back (edge.runtime.lastgood), on disk and into the
 app, and the loop carries on. A failing frame with nothing to blame is reported and skipped, until
 MAX_FAILING_FRAMES in a row end the loop (the service manager restarts the process)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge.events.types import FrameError, ModelRolledBack
 from edge.runtime.lastgood import PROBATION_FRAMES, LastGood

@@ -1,5 +1,6 @@
 """The frame loop: capture -> frame checks -> the app (through edge.apps.base.App only), paced by the peripherals,
 petting the systemd watchdog per frame. The site (edge.site) builds it with its collaborators."""
+
 from __future__ import annotations
 
 import threading
@@ -25,8 +26,15 @@ from edge.stats import StageTimer
 
 
 class FrameLoop:
-    def __init__(self, cfg: SiteConfig, bus: EventBus, capture: Capture | None = None, peripherals=None,
-                 notifier=None, latest: LatestFrame | None = None):
+    def __init__(
+        self,
+        cfg: SiteConfig,
+        bus: EventBus,
+        capture: Capture | None = None,
+        peripherals=None,
+        notifier=None,
+        latest: LatestFrame | None = None,
+    ):
         self.cfg, self.bus, self.peripherals, self.notifier = cfg, bus, peripherals, notifier
         self.capture = capture or Capture(cfg.source, emit=bus.emit)
         self.latest = latest or LatestFrame()

@@ -1,5 +1,6 @@
 """What the loop reports: run stats when it ends, telemetry every interval over MQTT (called from the link's thread:
 reads only). The app adds its own keys through the protocol."""
+
 from __future__ import annotations
 
 import os
@@ -48,10 +49,16 @@ class FrameRate:
 
 def counters(loop) -> dict:
     """The keys run stats and telemetry share."""
-    return {"frames": loop.frames, "dropped": loop.capture.dropped - loop.pacer.idle_skipped,
-            "idle_skipped": loop.pacer.idle_skipped, "rejected": loop.checks.rejected,
-            "reopened": loop.capture.reopened, "stages": loop.timer.summary(), "peak_rss_mb": peak_rss_mb(),
-            **({"motion": loop.motion.stats()} if loop.motion is not None else {})}
+    return {
+        "frames": loop.frames,
+        "dropped": loop.capture.dropped - loop.pacer.idle_skipped,
+        "idle_skipped": loop.pacer.idle_skipped,
+        "rejected": loop.checks.rejected,
+        "reopened": loop.capture.reopened,
+        "stages": loop.timer.summary(),
+        "peak_rss_mb": peak_rss_mb(),
+        **({"motion": loop.motion.stats()} if loop.motion is not None else {}),
+    }
 
 
 def run_stats(loop) -> dict:

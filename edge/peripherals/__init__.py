@@ -10,12 +10,12 @@ Parts (all optional): triggers (BUTTON/MOTION lines start a recognition burst), 
 identity), gps (NMEA). Parts that name the same port URL share one open port, as when one microcontroller both reads
 the button and drives the strike. Their events go to `emit` (the event bus, given at start: the bus in turn needs
 this object's GPS position and relay), from the ports' reader threads as well as from on_event."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from edge.events.types import Event
-
 from edge.peripherals.config import GpsConfig, PeripheralsConfig, PortConfig, RelayConfig, TriggersConfig
 from edge.peripherals.gps import Gps
 from edge.peripherals.port import LinePort
@@ -69,7 +69,7 @@ class Peripherals:
             self._bus_emit(event)
 
     # -- the run loop's interface --------------------------------------------------------------------------------
-    def start(self, emit: Callable[[Event], object]) -> "Peripherals":
+    def start(self, emit: Callable[[Event], object]) -> Peripherals:
         self._bus_emit = emit
         for port in self.ports.values():
             port.start()

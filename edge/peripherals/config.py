@@ -1,9 +1,9 @@
 """Typed config for serial peripherals (the `peripherals:` section of a site YAML). Every part is optional: a site
 with no microcontroller and no GPS simply leaves it out. extra="forbid" so a misspelt key names itself."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 
 URL_SCHEMES = {"loop", "socket", "rfc2217", "spy", "hwgrep", "alt"}  # pyserial's protocol handlers
 
@@ -27,8 +27,10 @@ class PortConfig(Strict):
         # A missing device is transient (unplugged: reopened with backoff); a URL pyserial cannot open never heals.
         scheme = v.split("://", 1)[0] if "://" in v else None
         if scheme is not None and scheme not in URL_SCHEMES:
-            raise ValueError(f"unknown serial URL scheme {scheme!r}: use a device path or one of "
-                             + ", ".join(f"{s}://" for s in sorted(URL_SCHEMES)))
+            raise ValueError(
+                f"unknown serial URL scheme {scheme!r}: use a device path or one of "
+                + ", ".join(f"{s}://" for s in sorted(URL_SCHEMES))
+            )
         if scheme is None and not (v.startswith("/") or v.upper().startswith("COM")):
             raise ValueError(f"{v!r} is not a device path: use e.g. /dev/ttyUSB0, /dev/serial/by-id/... or loop://")
         return v
@@ -36,6 +38,7 @@ class PortConfig(Strict):
 
 class TriggersConfig(Strict):
     """Line protocol from a microcontroller: `BUTTON [name]` or `MOTION [name]`, one per line."""
+
     port: PortConfig
     burst_s: float = Field(10.0, gt=0)  # full-rate recognition for this long after a trigger
     # Outside a burst the loop runs at this rate. Keep it above 2/WatchdogSec: frames must keep flowing to pet it.
@@ -53,6 +56,7 @@ class TriggersConfig(Strict):
 
 class RelayConfig(Strict):
     """Door strike on a microcontroller: we send `UNLOCK <seconds>` (and `LOCK`); it drives the relay and times it."""
+
     port: PortConfig
     authorized: list[str] = Field(..., min_length=1)  # gallery identities that may open the door
     unlock_s: float = Field(3.0, gt=0, le=60)

@@ -4,6 +4,7 @@ RMC gives position, speed over ground, course and UTC time (status A = valid); G
 HDOP and altitude; VTG refreshes speed. Talker ids (GP, GN, GL, ...) are all accepted. A bad checksum, a truncated
 sentence or line noise is counted and dropped. `position()` is what events and telemetry carry: None until a valid
 fix arrives, and None again once the last valid fix is older than `max_age_s` (receiver quiet or sky lost)."""
+
 from __future__ import annotations
 
 import threading
@@ -58,13 +59,21 @@ class Gps:
                 return None
             speed = _float(msg.spd_over_grnd)
             stamp = msg.datetime if msg.datestamp and msg.timestamp else None
-            return {"lat": round(msg.latitude, 6), "lon": round(msg.longitude, 6),
-                    "speed_kmh": None if speed is None else round(speed * KNOT_KMH, 2),
-                    "course_deg": _float(msg.true_course), "utc": stamp.isoformat() if stamp else None}
+            return {
+                "lat": round(msg.latitude, 6),
+                "lon": round(msg.longitude, 6),
+                "speed_kmh": None if speed is None else round(speed * KNOT_KMH, 2),
+                "course_deg": _float(msg.true_course),
+                "utc": stamp.isoformat() if stamp else None,
+            }
         if kind == "GGA":
             quality = int(msg.gps_qual or 0)
-            out = {"quality": quality, "sats": int(msg.num_sats) if msg.num_sats else None,
-                   "hdop": _float(msg.horizontal_dil), "alt_m": _float(msg.altitude)}
+            out = {
+                "quality": quality,
+                "sats": int(msg.num_sats) if msg.num_sats else None,
+                "hdop": _float(msg.horizontal_dil),
+                "alt_m": _float(msg.altitude),
+            }
             if quality > 0:
                 out.update(lat=round(msg.latitude, 6), lon=round(msg.longitude, 6))
             return out

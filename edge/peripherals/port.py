@@ -4,12 +4,13 @@ Opened by URL with pyserial's `serial_for_url`, so /dev/ttyUSB0, a pty path, `lo
 same. A reader thread splits bytes into lines and hands each to the listeners; a port that fails (USB unplugged,
 pty master closed) is closed and reopened with exponential backoff. Garbage never escapes: undecodable bytes become
 U+FFFD, an over-long run without a newline is dropped, and a listener that raises is counted, not fatal."""
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import serial
 
@@ -34,7 +35,7 @@ class LinePort:
         self.last_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
-    def start(self) -> "LinePort":
+    def start(self) -> LinePort:
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name=f"serial {self.cfg.url}", daemon=True)
@@ -137,7 +138,7 @@ class LinePort:
                 nl = buf.find(b"\n")
                 if nl < 0:
                     break
-                raw, buf = bytes(buf[:nl]), buf[nl + 1:]
+                raw, buf = bytes(buf[:nl]), buf[nl + 1 :]
                 got_line = True
                 self._deliver(raw)
             if len(buf) > self.cfg.max_line_bytes:
@@ -162,6 +163,13 @@ class LinePort:
                 log.exception("serial %s: listener failed on %r", self.cfg.url, line[:80])
 
     def stats(self) -> dict:
-        return {"url": self.cfg.url, "open": self.is_open, "opened": self.opened,
-                "failed_opens": self.failed_opens, "lost": self.lost,
-                "lines": self.lines, "dropped_bytes": self.dropped_bytes, "listener_errors": self.listener_errors}
+        return {
+            "url": self.cfg.url,
+            "open": self.is_open,
+            "opened": self.opened,
+            "failed_opens": self.failed_opens,
+            "lost": self.lost,
+            "lines": self.lines,
+            "dropped_bytes": self.dropped_bytes,
+            "listener_errors": self.listener_errors,
+        }

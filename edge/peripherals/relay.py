@@ -4,11 +4,12 @@ We send `UNLOCK <seconds>` and the microcontroller drives and times the relay it
 the door open. `LOCK` ends an unlock early (sent when an unknown face appears while the door is open). Replies
 `OK ...` / `ERR ...` from the microcontroller are recorded. Every decision about an authorised identity (sent, refused,
 failed) and every reply is an audit event of type `relay`."""
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from edge.events.types import RelayAudit
 from edge.peripherals.config import RelayConfig
@@ -46,8 +47,13 @@ class Relay:
                 if self.cfg.interlock_unknown and now < self._open_until:
                     sent = self._send("LOCK")
                     self._open_until = now if sent else self._open_until
-                    return self._audit("lock", "sent" if sent else "failed", reason="unknown_in_view",
-                                       track_id=event.get("track_id"), frame_id=event.get("frame_id"))
+                    return self._audit(
+                        "lock",
+                        "sent" if sent else "failed",
+                        reason="unknown_in_view",
+                        track_id=event.get("track_id"),
+                        frame_id=event.get("frame_id"),
+                    )
             elif kind == "face_left":
                 self._unknown.pop(event.get("track_id"), None)
             elif kind == "face_recognized" and event.get("identity") in self._authorized:
@@ -55,8 +61,12 @@ class Relay:
         return None
 
     def _unlock(self, event: dict, now: float) -> RelayAudit:
-        who = dict(identity=event.get("identity"), track_id=event.get("track_id"), frame_id=event.get("frame_id"),
-                   score=event.get("score"))
+        who = dict(
+            identity=event.get("identity"),
+            track_id=event.get("track_id"),
+            frame_id=event.get("frame_id"),
+            score=event.get("score"),
+        )
         if event.get("unlock") is False:  # recognised, but below the unlock operating point (thresholds.unlock)
             return self._audit("unlock", "refused", reason="below_unlock_threshold", **who)
         unknown = self.unknown_in_view(now)

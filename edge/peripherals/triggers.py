@@ -5,11 +5,12 @@ Protocol: one ASCII line per trigger, `BUTTON` or `MOTION`, optionally followed 
 loop can idle at a low rate; a trigger runs it at full rate for `burst_s` seconds, and each further trigger extends it.
 Every BUTTON press is an event (someone rang); MOTION is an event only when it starts a burst (a PIR re-fires every
 few seconds while someone stands there, and those repeats say nothing new)."""
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from edge.events.types import Trigger
 from edge.peripherals.config import TriggersConfig

@@ -1,6 +1,7 @@
 """The one inference seam: a .tflite with its card, on a chosen accelerator. It preprocesses a BGR frame as the card
 says, runs the interpreter (quantising and dequantising its int8 I/O) and decodes with the card's decoder. The device's
 detectors, embedder and classifier, the converters' gate, face crops and the model-update smoke test all call it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,13 +45,21 @@ class CardModel:
     vectors; Classes). `prepare` / `run` / `decode` are its three steps, for callers that time or compare one step
     (the gate runs float and INT8 on the same prepared input; the smoke test times `run`): together they are `infer`."""
 
-    def __init__(self, card: ModelCard | str | Path, accelerator=None, threads: int | None = None,
-                 verify: bool = True, tasks: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        card: ModelCard | str | Path,
+        accelerator=None,
+        threads: int | None = None,
+        verify: bool = True,
+        tasks: tuple[str, ...] | None = None,
+    ):
         """`tasks`: the card tasks the caller can use (a detector refuses an embedder card before loading it)."""
         self.card = card if isinstance(card, ModelCard) else load_card(card, verify=verify)
         if tasks is not None and self.card.task not in tasks:
-            raise EdgekitError(f"model card {self.card.name}: task '{self.card.task}' is not what this stage runs",
-                               f"pick a card whose task is {' or '.join(tasks)}")
+            raise EdgekitError(
+                f"model card {self.card.name}: task '{self.card.task}' is not what this stage runs",
+                f"pick a card whose task is {' or '.join(tasks)}",
+            )
         self.accelerator = make_accelerator(accelerator_config(accelerator, threads))
         self.model_path = self.accelerator.model_path(self.card)
         try:
@@ -65,7 +74,10 @@ class CardModel:
             ) from None
         inputs = self.interpreter.get_input_details()
         if len(inputs) != 1:
-            raise EdgekitError(f"model {self.model_path}: has {len(inputs)} inputs, edgekit models take one", "re-convert with one input")
+            raise EdgekitError(
+                f"model {self.model_path}: has {len(inputs)} inputs, edgekit models take one",
+                "re-convert with one input",
+            )
         self._in = inputs[0]
         self._in_q = TensorQuant(self._in)
         self.input_shape = tuple(int(d) for d in self._in["shape"])
@@ -74,7 +86,10 @@ class CardModel:
         wanted = [t.name for t in self.card.output_tensors] or [d["name"] for d in outputs]
         missing = [n for n in wanted if n not in by_name]
         if missing:
-            raise EdgekitError(f"model card for {self.model_path}: output tensor(s) {missing} are not in the model", f"rebuild it with `edgekit models build {self.card.name}`")
+            raise EdgekitError(
+                f"model card for {self.model_path}: output tensor(s) {missing} are not in the model",
+                f"rebuild it with `edgekit models build {self.card.name}`",
+            )
         self.output_details = [by_name[n] for n in wanted]
         self._out_q = [TensorQuant(d) for d in self.output_details]
         self._check_card()
@@ -86,7 +101,8 @@ class CardModel:
         expected = (1, p.height, p.width, c) if p.layout == "NHWC" else (1, c, p.height, p.width)
         if self.input_shape != expected:
             raise EdgekitError(
-                f"model card for {self.model_path}: preprocess gives {expected} but the model's input is {self.input_shape}",
+                f"model card for {self.model_path}: preprocess gives {expected} but the model's input is "
+                f"{self.input_shape}",
                 "fix width/height/layout/color in the card, or rebuild the model",
             )
 

@@ -1,4 +1,5 @@
 """Which TFLite interpreter is installed: ai-edge-litert (preferred) or the older tflite-runtime (needs numpy<2)."""
+
 from __future__ import annotations
 
 from edge.errors import EdgekitError
@@ -24,4 +25,3 @@ def require_interpreter():
             "pip install ai-edge-litert (or, on armv7l, pip install 'edgekit[tflite-runtime]', which needs numpy<2)",
         )
     return Interpreter
-

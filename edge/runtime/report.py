@@ -1,4 +1,5 @@
 """How a graph ran: ops in the model, ops taken by a delegate, and the number of delegate partitions."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -17,7 +18,10 @@ class GraphReport:
 
     def __str__(self) -> str:
         left = ", ".join(f"{k} x{v}" for k, v in sorted(self.cpu_ops.items())) or "none"
-        return f"{self.ops} ops, {self.delegated_ops} delegated in {self.partitions} partition(s); left on CPU kernels: {left}"
+        return (
+            f"{self.ops} ops, {self.delegated_ops} delegated in {self.partitions} partition(s); "
+            f"left on CPU kernels: {left}"
+        )
 
 
 def graph_report(interpreter) -> GraphReport:

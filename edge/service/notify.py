@@ -7,13 +7,14 @@ Without $NOTIFY_SOCKET (run by hand, in tests, under another supervisor) every c
 
 The watchdog is petted from `frame()`, which the loop calls once per processed frame, at most every WatchdogSec/2:
 WATCHDOG=1 is sent only while frames actually flow, so a camera that hangs stops the pets and systemd restarts us."""
+
 from __future__ import annotations
 
 import logging
 import os
 import socket
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 0.5

@@ -3,17 +3,19 @@
 The loop checks `stop.requested` (or the callbacks stop its source), then flushes in-flight events to the outbox,
 publishes offline status and sends STOPPING, all inside TimeoutStopSec. A second signal means "now": the default
 handler is restored and the signal re-raised, so a wedged shutdown can still be interrupted."""
+
 from __future__ import annotations
 
 import os
 import signal
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 
 class GracefulStop:
-    def __init__(self, on_stop: Iterable[Callable[[], None]] = (),
-                 signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)):
+    def __init__(
+        self, on_stop: Iterable[Callable[[], None]] = (), signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)
+    ):
         # Callbacks run inside the signal handler (on the main thread, between bytecodes): they should only set
         # flags or events (e.g. Capture.stop), never take a lock the loop may hold.
         self.callbacks = list(on_stop)
@@ -29,7 +31,7 @@ class GracefulStop:
     def wait(self, timeout: float | None = None) -> bool:
         return self.event.wait(timeout)
 
-    def install(self) -> "GracefulStop":
+    def install(self) -> GracefulStop:
         for sig in self.signals:  # raises ValueError off the main thread, as signal.signal does
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
@@ -49,7 +51,7 @@ class GracefulStop:
         for callback in self.callbacks:
             callback()
 
-    def __enter__(self) -> "GracefulStop":
+    def __enter__(self) -> GracefulStop:
         return self.install()
 
     def __exit__(self, *exc) -> None:

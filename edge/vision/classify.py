@@ -2,6 +2,7 @@
 shelf facing, mask or no mask on a face). Detection says where each thing is; this says what it is.
 
 Results are per detection, in detection order, and ride on events as `attributes` ([{label, score}, ...])."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,9 @@ class Classifier:
         """A whole frame (or one crop)."""
         return self.model.infer(image, top_k=self.top_k)
 
-    def classify_detections(self, frame: np.ndarray, dets: Detections, margin: float = 0.1,
-                            only: np.ndarray | None = None) -> list[Classes | None]:
+    def classify_detections(
+        self, frame: np.ndarray, dets: Detections, margin: float = 0.1, only: np.ndarray | None = None
+    ) -> list[Classes | None]:
         """One result per detection (None where `only` is False or the crop is empty). The model takes one crop per
         call (batch 1 graphs), so this is a loop over detections, not over pixels."""
         results: list[Classes | None] = []
@@ -34,4 +36,3 @@ class Classifier:
             crop = box_crop(frame, box, margin) if only is None or only[i] else None
             results.append(None if crop is None else self.classify(crop))
         return results
-

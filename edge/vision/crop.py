@@ -10,6 +10,7 @@ embedder sees (`face_crop`), made in one of three ways (the embedder card's `dec
   trained on (its own size and padding; `margin` does not apply; `fit` picks the keypoints).
 
 Measured on the deepface pairs (docs/benchmarks.md, "Face accuracy"): "template" x1.3 wins for FaceRes."""
+
 from __future__ import annotations
 
 import cv2
@@ -35,8 +36,15 @@ def crop_mode(crop: bool | str) -> str:
     return mode
 
 
-def face_crop(image: np.ndarray, box: np.ndarray, keypoints: np.ndarray | None, margin: float, size: int,
-              crop: bool | str, fit=None) -> np.ndarray:
+def face_crop(
+    image: np.ndarray,
+    box: np.ndarray,
+    keypoints: np.ndarray | None,
+    margin: float,
+    size: int,
+    crop: bool | str,
+    fit=None,
+) -> np.ndarray:
     """size x size crop; `crop` as in crop_mode; `fit`: named chips' keypoints (default: the template's). Without
     keypoints every mode falls back to "box"."""
     mode = crop_mode(crop)
@@ -72,7 +80,9 @@ def eye_level_matrix(box: np.ndarray, keypoints: np.ndarray, margin: float, size
     return m
 
 
-def template_matrix(keypoints: np.ndarray, margin: float, size: int, template: np.ndarray | None = None) -> np.ndarray | None:
+def template_matrix(
+    keypoints: np.ndarray, margin: float, size: int, template: np.ndarray | None = None
+) -> np.ndarray | None:
     """2x3 similarity (rotation, uniform scale, shift) taking the 4 facial keypoints onto the template, least squares;
     None when the keypoints admit no transform."""
     template = TEMPLATE if template is None else np.asarray(template, np.float32)
@@ -81,7 +91,6 @@ def template_matrix(keypoints: np.ndarray, margin: float, size: int, template: n
     # RANSAC with a threshold no point can miss keeps every point an inlier: the result is the least-squares fit
     m, _ = cv2.estimateAffinePartial2D(src, dst.astype(np.float32), method=cv2.RANSAC, ransacReprojThreshold=1e6)
     return m
-
 
 
 def square_crop(image: np.ndarray, box: np.ndarray, margin: float = 1.3) -> np.ndarray:
@@ -96,7 +105,7 @@ def square_crop(image: np.ndarray, box: np.ndarray, margin: float = 1.3) -> np.n
     if pad:
         image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         left, top = left + pad, top + pad
-    return image[top: top + s, left: left + s]
+    return image[top : top + s, left : left + s]
 
 
 def box_crop(frame: np.ndarray, box: np.ndarray, margin: float) -> np.ndarray | None:

@@ -1,4 +1,5 @@
 """Detections as parallel numpy columns (boxes, scores, class ids, keypoints, track ids), filtered by masks."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
@@ -21,7 +22,7 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def __getitem__(self, index) -> "Detections":
+    def __getitem__(self, index) -> Detections:
         """Filter or reorder by a boolean mask, an index array or a slice."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
@@ -31,13 +32,15 @@ class Detections:
 
     @property
     def areas(self) -> np.ndarray:
-        return np.clip(self.boxes[:, 2] - self.boxes[:, 0], 0, None) * np.clip(self.boxes[:, 3] - self.boxes[:, 1], 0, None)
+        return np.clip(self.boxes[:, 2] - self.boxes[:, 0], 0, None) * np.clip(
+            self.boxes[:, 3] - self.boxes[:, 1], 0, None
+        )
 
-    def with_(self, **changes) -> "Detections":
+    def with_(self, **changes) -> Detections:
         return replace(self, **changes)
 
     @staticmethod
-    def concat(parts: list["Detections"]) -> "Detections":
+    def concat(parts: list[Detections]) -> Detections:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Detections()

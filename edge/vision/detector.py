@@ -1,5 +1,6 @@
 """Any detector card -> Detections in frame pixels (boxes clipped to the frame), through the one inference seam
 (CardModel), optionally tiled for frames much larger than the model input. The face detector is this class too."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,13 @@ DETECTOR_TASKS = ("object_detector", "face_detector")
 
 
 class Detector:
-    def __init__(self, card_path: str | Path | ModelCard, accelerator=None, tiles: TilingConfig | dict | None = None,
-                 min_score: float | None = None):
+    def __init__(
+        self,
+        card_path: str | Path | ModelCard,
+        accelerator=None,
+        tiles: TilingConfig | dict | None = None,
+        min_score: float | None = None,
+    ):
         self.model = CardModel(card_path, accelerator, tasks=DETECTOR_TASKS)
         self.card, self.decoder = self.model.card, self.model.decoder
         if min_score is not None:

@@ -2,6 +2,7 @@
 accumulateWeighted: 0.03 ms per 160x120 frame here, 25x cheaper than the MOG2 subtractor; MOG2 and KNN model noisy
 pixels better), masked polygons ignored, moving regions as boxes in frame pixels. The site config's `motion` section
 (MotionConfig) sets it up; the loop's motion gate (edge.loop.motion) decides from it when the detector runs."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """Non-maximum suppression: hard (per class) and weighted (BlazeFace's blending of overlapping boxes)."""
+
 from __future__ import annotations
 
 import cv2
@@ -7,7 +8,9 @@ import numpy as np
 from edge.vision.detections import iou_matrix
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, class_ids: np.ndarray | None = None, max_out: int = 300) -> np.ndarray:
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, iou: float, class_ids: np.ndarray | None = None, max_out: int = 300
+) -> np.ndarray:
     """Indices kept by hard NMS, best first; per class when class_ids is given (boxes offset by class)."""
     if len(scores) == 0:
         return np.zeros(0, np.int64)

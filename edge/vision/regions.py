@@ -1,6 +1,7 @@
 """Detection on part of a frame: the crop around given boxes (the motion gate's moving regions), shaped like the
 model input so the detector's resize upscales it instead of shrinking the whole frame, and the detections mapped
 back to frame pixels. Worth it where the whole frame would shrink faces below what the detector finds."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,9 @@ from edge.vision.detections import Detections
 WHOLE_FRAME_SHARE = 0.5  # a crop over half the frame saves nothing: the whole frame is detected instead
 
 
-def region_crop(boxes: np.ndarray, frame_w: int, frame_h: int, aspect: float, margin: float,
-                min_side: int = 0) -> tuple[int, int, int, int] | None:
+def region_crop(
+    boxes: np.ndarray, frame_w: int, frame_h: int, aspect: float, margin: float, min_side: int = 0
+) -> tuple[int, int, int, int] | None:
     """x1, y1, x2, y2 of the crop around the union of `boxes` grown by `margin`, widened to width/height `aspect`
     and at least `min_side` tall, inside the frame; None when the whole frame is the better choice."""
     if not len(boxes):
@@ -37,8 +39,9 @@ def shifted(dets: Detections, dx: float, dy: float) -> Detections:
     return dets.with_(boxes=dets.boxes + np.array([dx, dy, dx, dy], np.float32), keypoints=kp)
 
 
-def detect_around(detect, image: np.ndarray, boxes: np.ndarray | None, input_size: tuple[int, int],
-                  margin: float) -> Detections:
+def detect_around(
+    detect, image: np.ndarray, boxes: np.ndarray | None, input_size: tuple[int, int], margin: float
+) -> Detections:
     """`detect(image)` on the crop around `boxes` (None or a crop too big: the whole frame), in frame pixels."""
     h, w = image.shape[:2]
     crop = None if boxes is None else region_crop(boxes, w, h, input_size[0] / input_size[1], margin, input_size[1])

@@ -1,6 +1,7 @@
 """How sharp a face is: the variance of the Laplacian of the picture in grey, resized to one scale first (48x48), so a
 bigger face is not "sharper" just by having more pixels. The tracker compares it between frames (re-embed a face that
 got sharper); enrolment refuses a face below a floor."""
+
 from __future__ import annotations
 
 import cv2

@@ -6,9 +6,10 @@ Merging is class-aware NMS, then one more rule: a box mostly inside a better box
 (an object cut by a tile border is seen whole in the neighbouring tile, thanks to the overlap) and is dropped. IoU
 alone keeps such fragments, since a half box has IoU ~0.5 with the whole one.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,13 +25,16 @@ class TilingConfig(BaseModel):
     overlap: float = Field(0.2, ge=0.0, lt=0.9, description="fraction of a tile shared with its neighbour")
     full_frame: bool = Field(True, description="also detect on the whole frame, for objects bigger than a tile")
     iou_threshold: float = Field(0.5, gt=0.0, le=1.0)
-    contained_threshold: float = Field(0.8, gt=0.0, le=1.0, description="drop a box this much inside a better same-class box")
+    contained_threshold: float = Field(
+        0.8, gt=0.0, le=1.0, description="drop a box this much inside a better same-class box"
+    )
     max_detections: int = Field(1000, gt=0)
 
 
 def tile_grid(height: int, width: int, size: int, overlap: float) -> np.ndarray:
     """(T, 4) int x1y1x2y2 tiles covering the frame: tiles of `size` (clipped to the frame), evenly spread so that
     neighbours share at least `overlap` of a tile, the last ones flush with the right/bottom edge."""
+
     def starts(length: int) -> np.ndarray:
         if length <= size:
             return np.zeros(1, int)

@@ -1,6 +1,7 @@
 """IoU tracker: detections keep a track id across frames; a track ends when it was missed by `max_missed` detector
 runs in a row plus one. Misses are counted per update, not per frame: frames the motion gate kept from the detector
 (edge.loop.motion) are no evidence that a face left, so a visitor standing still stays one track."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

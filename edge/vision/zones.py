@@ -4,6 +4,7 @@ Shelves are photographed head-on, so a product "stands" where the bottom-centre 
 suits top-down views. A point on an edge counts as inside. Overlapping zones: a detection belongs to every zone it is
 in (zones are usually disjoint facings; if not, the config says so by overlapping them).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -28,9 +29,15 @@ def as_polygon(points, name: str = "zone") -> np.ndarray:
     """A config's [[x, y], ...] as a (K, 2) float32 polygon; fewer than 3 points or a zero area is named."""
     poly = np.asarray(points, np.float32)
     if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
-        raise EdgekitError(f"zone '{name}': polygon needs at least 3 [x, y] points", "list the corners as [[x, y], [x, y], [x, y], ...]")
+        raise EdgekitError(
+            f"zone '{name}': polygon needs at least 3 [x, y] points",
+            "list the corners as [[x, y], [x, y], [x, y], ...]",
+        )
     if abs(cv2.contourArea(poly)) < 1e-6:
-        raise EdgekitError(f"zone '{name}': polygon has no area (points in a line or repeated)", "give the corners in order around the zone")
+        raise EdgekitError(
+            f"zone '{name}': polygon has no area (points in a line or repeated)",
+            "give the corners in order around the zone",
+        )
     return poly
 
 
@@ -50,7 +57,12 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     inside = (straddles & (px < x_at)).sum(1) % 2 == 1
     # on an edge: collinear with it and within its extent (the ray test leaves half of these out)
     cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
-    within = (np.minimum(ax, bx) - 1e-3 <= px) & (px <= np.maximum(ax, bx) + 1e-3) & (np.minimum(ay, by) - 1e-3 <= py) & (py <= np.maximum(ay, by) + 1e-3)
+    within = (
+        (np.minimum(ax, bx) - 1e-3 <= px)
+        & (px <= np.maximum(ax, bx) + 1e-3)
+        & (np.minimum(ay, by) - 1e-3 <= py)
+        & (py <= np.maximum(ay, by) + 1e-3)
+    )
     scale = np.hypot(bx - ax, by - ay) + 1e-9
     on_edge = ((np.abs(cross) / scale < 1e-3) & within).any(1)
     return inside | on_edge

@@ -4,6 +4,7 @@ Loads every INT8 model of the zoo and runs it on a real photo; runs BlazeFace an
 through edgekit's own detector and embedder; writes faces, embeddings and raw outputs to a JSON file (and .npz).
 With --inputs, the same preprocessed input tensors are fed on both machines (saved by the first run), so the INT8
 kernels can be compared bit for bit apart from image resizing."""
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,8 @@ def run(models: Path, photos: list[Path], inputs: Path, save_inputs: bool) -> tu
         x_shared = np.load(inputs / f"{card.name}.npy")
         outs = [np.asarray(o) for o in model.run(x_shared)]  # dequantised: equal iff the int8 outputs are
         report["models"][card.name] = {
-            "loaded": True, "seconds": round(time.perf_counter() - t0, 2),
+            "loaded": True,
+            "seconds": round(time.perf_counter() - t0, 2),
             "input_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16],
             "outputs_sha256_on_shared_input": [hashlib.sha256(o.tobytes()).hexdigest()[:16] for o in outs],
         }
@@ -54,8 +56,12 @@ def run(models: Path, photos: list[Path], inputs: Path, save_inputs: bool) -> tu
     for photo in photos:
         frame = cv2.imread(str(photo))
         dets = detector.detect(frame)
-        entry = {"faces": [{"box": [round(float(v), 2) for v in b], "score": round(float(s), 4)}
-                           for b, s in zip(dets.boxes, dets.scores)]}
+        entry = {
+            "faces": [
+                {"box": [round(float(v), 2) for v in b], "score": round(float(s), 4)}
+                for b, s in zip(dets.boxes, dets.scores)
+            ]
+        }
         for name, emb in embedders.items():
             vecs = emb.embed(frame, dets) if len(dets) else np.zeros((0, emb.dim), np.float32)
             arrays[f"{photo.name}/{name}"] = np.asarray(vecs, np.float32)
@@ -79,9 +85,11 @@ def main(argv=None) -> int:
     report["seconds"] = round(time.perf_counter() - t0, 1)
     a.out.write_text(json.dumps(report, indent=1) + "\n")
     np.savez(a.out.with_suffix(".npz"), **{k.replace("/", "|"): v for k, v in arrays.items()})
-    print(f"{report['machine']}: {len(report['models'])} models loaded, "
-          f"{sum(len(p['faces']) for p in report['photos'].values())} faces in {len(report['photos'])} photos, "
-          f"{report['seconds']} s")
+    print(
+        f"{report['machine']}: {len(report['models'])} models loaded, "
+        f"{sum(len(p['faces']) for p in report['photos'].values())} faces in {len(report['photos'])} photos, "
+        f"{report['seconds']} s"
+    )
     return 0
 
 

@@ -1,6 +1,7 @@
 """What the security-default reproductions share: the public CLI in a real process, a doorbell device run with
 `edgekit run` against a real broker, and a raw MQTT 5 client playing the operator or the attacker on the same broker.
 Nothing here imports the device's fleet modules, so the tests hold across the runtime's reshaping."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def edgekit(*args, timeout: float = 120, env: dict | None = None, umask: int | None = None):
     """`edgekit ARGS` as a user runs it (optionally under another umask); LiteRT's INFO lines dropped from stderr."""
     cmd = [sys.executable, "-m", "edge.cli", *map(str, args)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=cli_env(env),
-                       preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+    r = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=cli_env(env),
+        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
+    )
     r.stderr = "".join(line for line in r.stderr.splitlines(True) if not line.startswith("INFO: "))
     return r
 
@@ -58,8 +66,11 @@ class Client:
     def __init__(self, port: int, topic: str = "edgekit/#", v5: bool = True, username=None, password=None):
         self.messages: list[tuple[str, bytes, bool, object]] = []
         self.lock = threading.Lock()
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:8]}",
-                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"probe-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        )
         if username:
             self.c.username_pw_set(username, password)
         self.connack = threading.Event()
@@ -119,21 +130,30 @@ class Device:
         self.device_id = device_id
         self.prefix = f"edgekit/{device_id}/"
         mqtt_section = {"outbox": {"path": str(tmp_path / "outbox.db")}, **mqtt_section}
-        self.cfg = {"device_id": device_id, "runtime": {"models_dir": str(zoo)},
-                    "gallery": {"path": str(tmp_path / "gallery.db")},
-                    "source": {"uri": str(media("carphone")), "at_end": "loop", "pace": "realtime", "fps": 15},
-                    "events": {"stdout": False, "file": str(tmp_path / "events.jsonl")},
-                    "mqtt": mqtt_section, **sections}
+        self.cfg = {
+            "device_id": device_id,
+            "runtime": {"models_dir": str(zoo)},
+            "gallery": {"path": str(tmp_path / "gallery.db")},
+            "source": {"uri": str(media("carphone")), "at_end": "loop", "pace": "realtime", "fps": 15},
+            "events": {"stdout": False, "file": str(tmp_path / "events.jsonl")},
+            "mqtt": mqtt_section,
+            **sections,
+        }
         self.config = tmp_path / "site.yaml"
         self.config.write_text(yaml.safe_dump(self.cfg))
         self.proc = None
         self.stderr = ""
 
-    def start(self, env: dict | None = None) -> "Device":
+    def start(self, env: dict | None = None) -> Device:
         self.err_path = self.dir / "run.stderr"
         self._err = open(self.err_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(self.config)],
-                                     stdout=subprocess.DEVNULL, stderr=self._err, cwd=ROOT, env=cli_env(env))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "run", "--config", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+            cwd=ROOT,
+            env=cli_env(env),
+        )
         return self
 
     def log(self) -> str:
@@ -157,6 +177,7 @@ class Device:
 
 def wait_online(client: Client, device: Device, timeout: float = 60.0) -> dict:
     """The device's retained status once it says online."""
+
     def online():
         got = client.on(device.prefix + "status")
         return got and json.loads(got[-1]).get("state") == "online"

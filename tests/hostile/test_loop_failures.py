@@ -1,6 +1,7 @@
 """A frame the app fails on (issue 10: the loop keeps running where it can): reported as frame_error and skipped;
 ten failing frames in a row with nothing to roll back end the run (the service manager then restarts it). Apps
 registered here through the public App protocol; real footage."""
+
 from __future__ import annotations
 
 import pytest

@@ -3,7 +3,6 @@ directory goes, a source that never opens, rotation and pruning, threshold sanit
 
 from __future__ import annotations
 
-
 import pytest
 
 from edge.config import parse_config

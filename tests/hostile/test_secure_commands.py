@@ -1,6 +1,7 @@
 """Issue 10, security defaults: commands that change the device are refused unless signed, by default; read-only ones
 only if the site says so; `allow_unsigned` is a loud lab switch; replies go only to reply topics. Each against a real
 mosquitto and a device started with `edgekit run`."""
+
 from __future__ import annotations
 
 import base64
@@ -64,8 +65,14 @@ def default_device(tmp_path_factory, zoo, media, broker):
 def keyed_device(tmp_path_factory, zoo, media, broker):
     key = tmp_path_factory.mktemp("ops") / "ops.key"
     public = keygen(key)
-    device = started(tmp_path_factory, zoo, media, broker, "door-keyed",
-                     {"ed25519_public_keys": [public], "unsigned_read_only": True})
+    device = started(
+        tmp_path_factory,
+        zoo,
+        media,
+        broker,
+        "door-keyed",
+        {"ed25519_public_keys": [public], "unsigned_read_only": True},
+    )
     device.key = key
     yield device
     device.client.close()
@@ -124,8 +131,18 @@ def test_secure_read_only_commands_need_a_signature_unless_the_site_opens_them(d
 
 
 def test_secure_signed_changes_still_work_from_the_fleet_cli(keyed_device, broker):
-    r = edgekit("fleet", "cmd", keyed_device.device_id, "set_config", "--port", broker.port, "--sign", keyed_device.key,
-                "--json", json.dumps({"config": {"thresholds": {"recognize": 0.62, "unknown": 0.5}}}))
+    r = edgekit(
+        "fleet",
+        "cmd",
+        keyed_device.device_id,
+        "set_config",
+        "--port",
+        broker.port,
+        "--sign",
+        keyed_device.key,
+        "--json",
+        json.dumps({"config": {"thresholds": {"recognize": 0.62, "unknown": 0.5}}}),
+    )
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert json.loads(r.stdout)["result"] == {"applied": ["thresholds"]}
 
@@ -157,7 +174,7 @@ def test_secure_allow_unsigned_is_loud(lab_device):
     while time.time() < end and not ready:
         try:
             ready = [m for m in lab_device.notify.recv(4096).decode().splitlines() if m.startswith("STATUS=")]
-        except socket.timeout:
+        except TimeoutError:
             pass
     assert ready and "WARNING: unsigned commands allowed" in ready[0], ready  # and systemd's status line
     got = send(lab_device, "set_config", {"config": {"thresholds": {"recognize": 0.61, "unknown": 0.5}}})

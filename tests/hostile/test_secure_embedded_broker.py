@@ -1,6 +1,7 @@
 """Issue 10: the in-process broker (no `mqtt.host`) requires credentials, generated on first start, stored 0600 in
 the state directory and printed for the operator; another local user can neither subscribe to `#` nor publish
 commands. Bug 7: the fleet tools (MQTT 5) talk to it (MQTT 3.1.1) by negotiating down."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Issue 10: files are private whatever the umask: gallery, outbox, events, crops, keys and the folders made for them
 come out 0600/0700; a signing key readable by others is refused with the fix (`chmod 600`)."""
+
 from __future__ import annotations
 
 import shutil
@@ -19,13 +20,16 @@ def mode(p: Path) -> int:
 
 def site(tmp_path: Path, zoo: Path, media, **sections) -> Path:
     out = tmp_path / "out"
-    cfg = {"device_id": "door-files", "runtime": {"models_dir": str(zoo)},
-           "gallery": {"path": str(tmp_path / "g" / "gallery.db")},
-           "source": {"uri": str(media("carphone")), "at_end": "stop", "pace": "asap"},
-           "thresholds": {"min_votes": 1, "max_attempts": 2},
-           "events": {"stdout": False, "file": str(out / "ev" / "events.jsonl"), "crops_dir": str(out / "crops")},
-           "mqtt": {"host": "127.0.0.1", "port": free_port(), "outbox": {"path": str(out / "q" / "outbox.db")}},
-           **sections}
+    cfg = {
+        "device_id": "door-files",
+        "runtime": {"models_dir": str(zoo)},
+        "gallery": {"path": str(tmp_path / "g" / "gallery.db")},
+        "source": {"uri": str(media("carphone")), "at_end": "stop", "pace": "asap"},
+        "thresholds": {"min_votes": 1, "max_attempts": 2},
+        "events": {"stdout": False, "file": str(out / "ev" / "events.jsonl"), "crops_dir": str(out / "crops")},
+        "mqtt": {"host": "127.0.0.1", "port": free_port(), "outbox": {"path": str(out / "q" / "outbox.db")}},
+        **sections,
+    }
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -64,8 +68,17 @@ def test_secure_a_signing_key_readable_by_others_is_refused(tmp_path, zoo, comma
     else:
         shutil.copy(zoo / "blazeface_short.card.json", tmp_path / "blazeface_short.card.json")
         shutil.copy(zoo / "blazeface_short.tflite", tmp_path / "blazeface_short.tflite")
-        r = edgekit("fleet", "push-model", tmp_path / "blazeface_short.card.json", "--devices", "door-1",
-                    "--key", key, "--port", free_port())
+        r = edgekit(
+            "fleet",
+            "push-model",
+            tmp_path / "blazeface_short.card.json",
+            "--devices",
+            "door-1",
+            "--key",
+            key,
+            "--port",
+            free_port(),
+        )
     one_line_error(r, str(key), "chmod 600")
 
 

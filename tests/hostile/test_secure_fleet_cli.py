@@ -1,6 +1,7 @@
 """Issue 10: the operator's CLI against a real mosquitto. Bug 8, second half: `fleet cmd '+' stats` raised
 `ValueError: Publish topic cannot contain wildcards`. Duplicates: QoS 1 is at-least-once (23 repeated sequence numbers
 after a kill -9 during a drain), so `fleet watch` drops repeats by (device, seq)."""
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,14 @@ def test_secure_fleet_cmd_refuses_a_wildcard_command_name(broker):
 
 
 def test_secure_fleet_watch_drops_duplicate_sequence_numbers(broker):
-    watch = subprocess.Popen([sys.executable, "-m", "edge.cli", "fleet", "watch", "--port", str(broker.port),
-                              "--seconds", "6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             cwd=ROOT, env=cli_env())
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "fleet", "watch", "--port", str(broker.port), "--seconds", "6"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=cli_env(),
+    )
     pub = Client(broker.port, "nothing/here")
     try:
         events = [("door-a", 5), ("door-a", 6), ("door-b", 5)]  # the same seq on another device is another event

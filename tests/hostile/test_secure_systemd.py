@@ -1,6 +1,7 @@
 """Issue 10: `edgekit install --systemd` wrote an ExecStart the hardened unit cannot run (an interpreter under /tmp or
 /root, hidden by PrivateTmp=/ProtectHome=): the whole interpreter chain is checked. The unit gains a system call
 filter, ProtectProc= and an IP allow list with the broker on it; systemd's own `security` score says how much."""
+
 from __future__ import annotations
 
 import os
@@ -40,16 +41,22 @@ def test_secure_install_refuses_this_venv_whose_python_lives_under_root(tmp_path
     if not hidden:
         pytest.skip(f"this interpreter ({' -> '.join(map(str, chain))}) is not under a hidden folder")
     r = edgekit("install", "--systemd", "--prefix", tmp_path, "--dry-run")
-    one_line_error(r, "ProtectHome" if str(hidden[0]).startswith(("/root/", "/home/", "/run/user/")) else "PrivateTmp",
-                   "/opt/edgekit")
+    one_line_error(
+        r,
+        "ProtectHome" if str(hidden[0]).startswith(("/root/", "/home/", "/run/user/")) else "PrivateTmp",
+        "/opt/edgekit",
+    )
     assert not (tmp_path / UNIT).exists()
 
 
-@pytest.mark.parametrize("target,home,why", [
-    ("/tmp/pyenv/bin/python3.11", None, "PrivateTmp"),
-    ("/root/.pyenv/versions/3.11.7/bin/python3", None, "ProtectHome"),
-    ("/usr/bin/python3", "/home/ops/.pyenv/versions/3.11.7/bin", "ProtectHome"),  # the venv's base interpreter
-])
+@pytest.mark.parametrize(
+    "target,home,why",
+    [
+        ("/tmp/pyenv/bin/python3.11", None, "PrivateTmp"),
+        ("/root/.pyenv/versions/3.11.7/bin/python3", None, "ProtectHome"),
+        ("/usr/bin/python3", "/home/ops/.pyenv/versions/3.11.7/bin", "ProtectHome"),  # the venv's base interpreter
+    ],
+)
 def test_secure_install_checks_the_whole_interpreter_chain(tmp_path, target, home, why):
     exec_path = fake_install(tmp_path, target, home)
     r = edgekit("install", "--systemd", "--prefix", tmp_path, "--exec", exec_path)
@@ -102,8 +109,9 @@ def test_secure_install_allows_the_sites_broker_through_the_ip_filter(tmp_path):
 def test_secure_systemd_analyze_security_exposure_is_lower(tmp_path):
     """`systemd-analyze security --offline=true`: 3.4 for the unit before this change; the figure now must be lower."""
     unit = installed(tmp_path) / UNIT
-    done = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True, text=True, timeout=120
+    )
     m = re.search(r"Overall exposure level for edgekit\.service: ([0-9.]+)", done.stdout + done.stderr)
     assert m, done.stdout[-2000:] + done.stderr[-2000:]
     assert float(m.group(1)) < 3.4, m.group(0)
@@ -136,15 +144,39 @@ def test_secure_every_system_call_edgekit_run_makes_passes_the_filter(tmp_path, 
         names = set().union(*(syscall_set(w) if w.startswith("@") else {w} for w in rule.lstrip("~").split()))
         allowed = allowed - names if rule.startswith("~") else allowed | names
     assert len(allowed) > 100, sorted(allowed)[:20]
-    cfg = {"device_id": "door-s", "runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")},
-           "source": {"uri": str(media("carphone")), "at_end": "stop", "pace": "asap"},
-           "events": {"stdout": False, "file": str(tmp_path / "ev.jsonl"), "crops_dir": str(tmp_path / "crops")},
-           "mqtt": {"host": "127.0.0.1", "port": 9, "outbox": {"path": str(tmp_path / "outbox.db")}}}
+    cfg = {
+        "device_id": "door-s",
+        "runtime": {"models_dir": str(zoo)},
+        "gallery": {"path": str(tmp_path / "g.db")},
+        "source": {"uri": str(media("carphone")), "at_end": "stop", "pace": "asap"},
+        "events": {"stdout": False, "file": str(tmp_path / "ev.jsonl"), "crops_dir": str(tmp_path / "crops")},
+        "mqtt": {"host": "127.0.0.1", "port": 9, "outbox": {"path": str(tmp_path / "outbox.db")}},
+    }
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(cfg))
     trace = tmp_path / "strace.txt"
-    r = subprocess.run(["strace", "-f", "-qq", "-c", "-o", str(trace), sys.executable, "-m", "edge.cli", "run",
-                        "--config", str(tmp_path / "site.yaml"), "--max-frames", "30"], capture_output=True, text=True,
-                       timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    r = subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-c",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "run",
+            "--config",
+            str(tmp_path / "site.yaml"),
+            "--max-frames",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     used = {line.split()[-1] for line in trace.read_text().splitlines()[2:] if re.match(r"^\s*[0-9.]+\s", line)}
     used.discard("total")

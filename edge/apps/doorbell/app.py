@@ -1,5 +1,6 @@
 """The doorbell app: detect -> track -> (schedule) align + embed -> match -> vote -> events. Its models are the face
 detector and embedder; live sections thresholds and tracking; commands enrol, list and remove identities."""
+
 from __future__ import annotations
 
 import base64
@@ -53,12 +54,15 @@ class DoorbellApp(App):
         old_weights, new_weights = self.embedder.model.card.source.get("sha256"), new.model.card.source.get("sha256")
         enrolled = len(Gallery(self.gallery.path).identities(self.embedder.name))  # own connection: any thread
         if enrolled and old_weights != new_weights:
-            raise EdgekitError(f"model {name}: its weights (source sha256 {str(new_weights)[:12]}) differ from those "
-                               f"the gallery's {enrolled} identities were enrolled with ({str(old_weights)[:12]})",
-                               "push a build of the same weights, or clear the gallery and re-enrol after updating")
+            raise EdgekitError(
+                f"model {name}: its weights (source sha256 {str(new_weights)[:12]}) differ from those "
+                f"the gallery's {enrolled} identities were enrolled with ({str(old_weights)[:12]})",
+                "push a build of the same weights, or clear the gallery and re-enrol after updating",
+            )
         if new.dim != self.embedder.dim:
-            raise EdgekitError(f"model {name}: embeds into {new.dim} dimensions, "
-                               f"the running one into {self.embedder.dim}")
+            raise EdgekitError(
+                f"model {name}: embeds into {new.dim} dimensions, the running one into {self.embedder.dim}"
+            )
         with self.ctx.models_lock:
             self.embedder, self._matcher = new, None  # the matcher is rebuilt from the gallery on the next face
 
@@ -127,8 +131,9 @@ class DoorbellApp(App):
         if motion is None or motion.boxes is None:
             return self.detector.detect(image)
         boxes = np.concatenate([motion.boxes, *(t.box[None] for t in self.tracker.tracks.values())])
-        return detect_around(self.detector.detect, image, boxes, self.detector.model.input_size,
-                             motion.cfg.region_margin)
+        return detect_around(
+            self.detector.detect, image, boxes, self.detector.model.input_size, motion.cfg.region_margin
+        )
 
     def _to_embed(self, image: np.ndarray, dets, frame_id: int) -> tuple[list[int], dict]:
         """Which undecided, big enough faces the schedule wants embedded on this frame (and their sharpness)."""
@@ -155,8 +160,11 @@ class DoorbellApp(App):
         return Gallery(self.gallery.path).add(name, EmbedderTag.of(self.embedder), vector, source)
 
     def commands(self) -> dict[str, Command]:
-        return {"identities": Command(self._identities, read_only=True), "remove_identity": Command(self._remove, True),
-                "enroll": Command(self._enroll, True)}
+        return {
+            "identities": Command(self._identities, read_only=True),
+            "remove_identity": Command(self._remove, True),
+            "enroll": Command(self._enroll, True),
+        }
 
     def _identities(self, body: dict) -> dict:
         return {"identities": Gallery(self.gallery.path).identities(EmbedderTag.of(self.embedder))}
@@ -178,8 +186,9 @@ class DoorbellApp(App):
         try:
             raw = np.frombuffer(base64.b64decode(data, validate=True), np.uint8)
         except (binascii.Error, ValueError):
-            raise EdgekitError("enroll: 'image' is not valid base64",
-                               "send the JPEG/PNG file's bytes, base64-encoded") from None
+            raise EdgekitError(
+                "enroll: 'image' is not valid base64", "send the JPEG/PNG file's bytes, base64-encoded"
+            ) from None
         image = decode_picture(raw.tobytes(), "enroll: 'image'").image  # bounded by limits.max_image_pixels first
         added = self.enroll(name.strip(), image, source="mqtt")
         return {"enrolled": name.strip(), "embeddings": added}

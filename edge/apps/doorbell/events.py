@@ -1,4 +1,5 @@
 """The doorbell's events: one decision per track (recognised / unknown), then face_left when it goes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Each attempt is the best gallery identity and its cosine similarity. At or above `recognize` it votes for that
 identity (weight = similarity); below `unknown` it votes 'unknown'; in between it waits for more evidence. A track is
 decided once `min_votes` votes are in (or one attempt reaches `instant`), or called unknown after `max_attempts`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ class Thresholds(BaseModel):
     @model_validator(mode="after")
     def ordered(self):
         if not self.unknown <= self.recognize <= self.instant:
-            raise ValueError(f"need unknown <= recognize <= instant, got {self.unknown}, {self.recognize}, {self.instant}")
+            raise ValueError(
+                f"need unknown <= recognize <= instant, got {self.unknown}, {self.recognize}, {self.instant}"
+            )
         if self.unlock is not None and self.unlock < self.recognize:
             raise ValueError(f"need recognize <= unlock, got {self.recognize}, {self.unlock}")
         return self
@@ -43,6 +46,7 @@ class Thresholds(BaseModel):
 @dataclass
 class FaceVotes:
     """What the vote keeps per track (in `Track.state`)."""
+
     attempts: int = 0
     cast: int = 0
     votes: dict[str | None, float] = field(default_factory=dict)  # identity (None: unknown) -> weight
@@ -95,8 +99,13 @@ class DoorbellVote:
 
     def _decide(self, track: Track, identity: str | None, score: float, frame: dict) -> FaceDecision:
         votes_of(track).decision = identity or "unknown"
-        fields = dict(track_id=track.id, score=round(float(score), 4), box=[round(float(v), 1) for v in track.box],
-                      frame_id=frame["frame_id"], frame_time=frame["frame_time"])
+        fields = dict(
+            track_id=track.id,
+            score=round(float(score), 4),
+            box=[round(float(v), 1) for v in track.box],
+            frame_id=frame["frame_id"],
+            frame_time=frame["frame_time"],
+        )
         if identity is None:
             return FaceUnknown(**fields)
         unlock = self.t.recognize if self.t.unlock is None else self.t.unlock
@@ -113,13 +122,18 @@ class DoorbellVote:
         return events + [self.left(track, frame)]
 
     def left(self, track: Track, frame: dict) -> FaceLeft:
-        return FaceLeft(track_id=track.id, identity=votes_of(track).decision,
-                        frames=track.last_frame - track.first_frame + 1, frame_id=frame["frame_id"],
-                        frame_time=frame["frame_time"])
+        return FaceLeft(
+            track_id=track.id,
+            identity=votes_of(track).decision,
+            frames=track.last_frame - track.first_frame + 1,
+            frame_id=frame["frame_id"],
+            frame_time=frame["frame_time"],
+        )
 
 
-def needs_embedding(track: Track, frame_id: int, every: int, grow: float, sharpness: float | None = None,
-                    sharpen: float = 1.5) -> bool:
+def needs_embedding(
+    track: Track, frame_id: int, every: int, grow: float, sharpness: float | None = None, sharpen: float = 1.5
+) -> bool:
     """Embed a track on creation, then every `every` frames, or sooner when the face grew by `grow` (x area) or got
     sharper by `sharpen` (x variance of the Laplacian; pass `sharpness` to use it): a visitor walking up to the door
     is re-embedded as the face becomes big and clear, not only on a fixed clock."""

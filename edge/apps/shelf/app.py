@@ -1,5 +1,6 @@
 """The shelf app in the frame loop: scene gate, tiled detector, zones, smoothing, holds (edge.apps.shelf.run).
 Its models are the detector and the optional classifier; command `shelf_state`; state: the zones' counts."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The shelf's events (their `time` is the frame's clock, so a replay reports the times it replays)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

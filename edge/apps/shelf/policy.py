@@ -9,6 +9,7 @@
 - `SceneGate`: processing runs on a schedule or when the scene changes (mean absolute difference of a small grey
   thumbnail), in bursts of `smoothing_frames` frames so the median sees a settled scene.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -18,8 +19,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.errors import EdgekitError
 from edge.apps.shelf.events import CountChanged, OutOfStock, PlanogramViolation, Restocked, ShelfEvent
+from edge.errors import EdgekitError
 from edge.vision.detections import Detections
 from edge.vision.tiling import TilingConfig
 from edge.vision.zones import as_polygon, zone_membership
@@ -31,7 +32,9 @@ class _Strict(BaseModel):
 
 class ZoneConfig(_Strict):
     name: str = Field(min_length=1)
-    polygon: list[tuple[float, float]] = Field(min_length=3, description="corners in frame pixels (or fractions, see zone_units)")
+    polygon: list[tuple[float, float]] = Field(
+        min_length=3, description="corners in frame pixels (or fractions, see zone_units)"
+    )
     expected: list[str] = Field([], description="planogram: the classes that belong here; empty = anything goes")
     minimum: dict[str, int] = Field({}, description="class -> fewest items before out_of_stock")
     min_total: int = Field(0, ge=0, description="fewest items of any counted class before out_of_stock")
@@ -49,9 +52,13 @@ class ZoneConfig(_Strict):
 
 
 class SceneConfig(_Strict):
-    threshold: float = Field(6.0, ge=0, description="mean absolute grey difference (0-255) of a thumbnail that counts as a change")
+    threshold: float = Field(
+        6.0, ge=0, description="mean absolute grey difference (0-255) of a thumbnail that counts as a change"
+    )
     min_interval_s: float = Field(0.0, ge=0, description="no new burst sooner than this after the last one")
-    max_interval_s: float | None = Field(300.0, gt=0, description="schedule: a burst at least this often; null = only on change")
+    max_interval_s: float | None = Field(
+        300.0, gt=0, description="schedule: a burst at least this often; null = only on change"
+    )
     thumbnail: tuple[int, int] = (64, 48)
 
 
@@ -65,10 +72,15 @@ class ClassifierStageConfig(_Strict):
 
 class ShelfConfig(_Strict):
     detector: str = Field("nanodet", description="detector card name in the models dir (or a .card.json path)")
-    detector_source: str | None = Field(None, description="the file `edgekit models import` makes the card from, "
-                                        "named when the card is missing")
-    tiles: TilingConfig | None = Field(default_factory=TilingConfig, description="null = one model call on the whole frame")
-    score_threshold: float | None = Field(None, ge=0, le=1, description="drop detections below this (the card's decoder threshold is the floor)")
+    detector_source: str | None = Field(
+        None, description="the file `edgekit models import` makes the card from, named when the card is missing"
+    )
+    tiles: TilingConfig | None = Field(
+        default_factory=TilingConfig, description="null = one model call on the whole frame"
+    )
+    score_threshold: float | None = Field(
+        None, ge=0, le=1, description="drop detections below this (the card's decoder threshold is the floor)"
+    )
     classes: list[str] = Field([], description="detector labels to count; empty = every label")
     anchor: Literal["bottom_centre", "centre"] = "bottom_centre"
     zone_units: Literal["pixels", "fraction"] = "pixels"
@@ -116,9 +128,13 @@ class SceneGate:
     def check(self, frame: np.ndarray, now: float) -> bool:
         thumb = self.thumbnail(frame)
         if self.left == 0:
-            self.last_difference = float(np.abs(thumb - self.reference).mean()) if self.reference is not None else float("inf")
+            self.last_difference = (
+                float(np.abs(thumb - self.reference).mean()) if self.reference is not None else float("inf")
+            )
             changed = self.last_difference > self.cfg.threshold
-            due = self.burst_at is None or (self.cfg.max_interval_s is not None and now - self.burst_at >= self.cfg.max_interval_s)
+            due = self.burst_at is None or (
+                self.cfg.max_interval_s is not None and now - self.burst_at >= self.cfg.max_interval_s
+            )
             rested = self.burst_at is None or now - self.burst_at >= self.cfg.min_interval_s
             if not ((changed and rested) or due):
                 return False
@@ -157,18 +173,25 @@ class Shelf:
         self.violations: set[tuple[int, int]] = set()
         self.classified: list[dict | None] = [None] * len(cfg.zones)  # classifier tally per zone, last frame
         expected = [set(z.expected) | set(z.minimum) for z in cfg.zones]
-        self.unexpected = np.array([[bool(e) and c not in e for c in self.classes] for e in expected], bool).reshape(len(cfg.zones), len(self.classes))
+        self.unexpected = np.array([[bool(e) and c not in e for c in self.classes] for e in expected], bool).reshape(
+            len(cfg.zones), len(self.classes)
+        )
 
     def check_names(self, names: list[str], key: str) -> None:
         unknown = [n for n in names if n not in self.labels]
         if unknown:
             hint = ", ".join(self.labels[:12]) + (", ..." if len(self.labels) > 12 else "")
-            raise EdgekitError(f"shelf config: {key}: {unknown} not among the detector's labels", f"use the card's label names ({hint})")
+            raise EdgekitError(
+                f"shelf config: {key}: {unknown} not among the detector's labels",
+                f"use the card's label names ({hint})",
+            )
 
     def polygons(self, width: int, height: int) -> list[np.ndarray]:
         key = (width, height)
         if key not in self._polygons:
-            scale = np.array([width, height], np.float32) if self.cfg.zone_units == "fraction" else np.ones(2, np.float32)
+            scale = (
+                np.array([width, height], np.float32) if self.cfg.zone_units == "fraction" else np.ones(2, np.float32)
+            )
             self._polygons[key] = [as_polygon(z.polygon, z.name) * scale for z in self.cfg.zones]
         return self._polygons[key]
 
@@ -192,8 +215,14 @@ class Shelf:
         onehot[np.arange(len(dets)), self.column[dets.class_ids]] = 1
         return member @ onehot
 
-    def update(self, dets: Detections, frame_size: tuple[int, int], now: float, scene: list[dict] | None = None,
-               attributes: list[str | None] | None = None) -> list[ShelfEvent]:
+    def update(
+        self,
+        dets: Detections,
+        frame_size: tuple[int, int],
+        now: float,
+        scene: list[dict] | None = None,
+        attributes: list[str | None] | None = None,
+    ) -> list[ShelfEvent]:
         """One processed frame (frame_size = (width, height)). Returns events; `scene` (a whole-frame classifier's
         results) rides on each.
         `attributes`: a classifier's top label per detection (None where not classified); each zone's tally of this
@@ -230,9 +259,16 @@ class Shelf:
             if first or moved[z].any():
                 previous = None if first else self.zone_counts(z)
                 self.reported[z, moved[z]] = smoothed[z, moved[z]]
-                events.append(CountChanged(time=now, zone=self.zone_names[z], counts=self.zone_counts(z),
-                                           previous=previous, total=int(self.reported[z].sum()),
-                                           classified=self.classified[z]))
+                events.append(
+                    CountChanged(
+                        time=now,
+                        zone=self.zone_names[z],
+                        counts=self.zone_counts(z),
+                        previous=previous,
+                        total=int(self.reported[z].sum()),
+                        classified=self.classified[z],
+                    )
+                )
         return events
 
     def _planogram(self, now: float) -> list[ShelfEvent]:
@@ -242,9 +278,15 @@ class Shelf:
             if (z, c) not in self.violations:
                 self.violations.add((z, c))
                 zone = self.cfg.zones[z]
-                events.append(PlanogramViolation(time=now, zone=zone.name, class_=self.classes[c],
-                                                 count=int(self.reported[z, c]),
-                                                 expected=sorted(set(zone.expected) | set(zone.minimum))))
+                events.append(
+                    PlanogramViolation(
+                        time=now,
+                        zone=zone.name,
+                        class_=self.classes[c],
+                        count=int(self.reported[z, c]),
+                        expected=sorted(set(zone.expected) | set(zone.minimum)),
+                    )
+                )
         self.violations = {(z, c) for z, c in self.violations if wrong[z, c]}  # re-arm once it is gone
         return events
 
@@ -255,8 +297,12 @@ class Shelf:
         events = []
         for r, (z, c, minimum) in enumerate(self.rules):
             count = int(self.reported[z].sum() if c is None else self.reported[z, c])
-            fields = {"zone": self.zone_names[z], "class_": None if c is None else self.classes[c], "count": count,
-                      "minimum": minimum}
+            fields = {
+                "zone": self.zone_names[z],
+                "class_": None if c is None else self.classes[c],
+                "count": count,
+                "minimum": minimum,
+            }
             if count < minimum:
                 since = self.below_since.setdefault(r, now)
                 if r not in self.out and now - since >= self.cfg.out_of_stock_seconds:
@@ -281,7 +327,11 @@ class Shelf:
         out_zones = {self.zone_names[self.rules[r][0]] for r in self.out}
         zones = {}
         for z, name in enumerate(self.zone_names):
-            zones[name] = {"counts": self.zone_counts(z), "total": int(self.reported[z].sum()), "out_of_stock": name in out_zones}
+            zones[name] = {
+                "counts": self.zone_counts(z),
+                "total": int(self.reported[z].sum()),
+                "out_of_stock": name in out_zones,
+            }
             if self.classified[z] is not None:
                 zones[name]["classified"] = self.classified[z]
         return {"zones": zones}

@@ -4,7 +4,8 @@ detector want different classes, tiling and planograms; one file keeps both."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import ValidationError
 

@@ -1,5 +1,7 @@
-"""The shelf's models wired to its policy: scene gate -> detector (tiled) -> optional classifier on crops -> Shelf logic.
+"""The shelf's models wired to its policy: scene gate -> detector (tiled) -> optional classifier on crops -> Shelf
+logic.
 One call per camera frame (`process`), so a loop (the agent, `edgekit shelf count`) needs nothing else."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +36,10 @@ class ShelfRun:
         if cfg.detector_source and not card.is_file():
             from edge.errors import EdgekitError
 
-            raise EdgekitError(f"shelf detector {cfg.detector}: no card {card}",
-                               f"make it once: edgekit models import {cfg.detector_source} --name {cfg.detector}")
+            raise EdgekitError(
+                f"shelf detector {cfg.detector}: no card {card}",
+                f"make it once: edgekit models import {cfg.detector_source} --name {cfg.detector}",
+            )
         self.detector = Detector(card, accelerator, cfg.tiles)
         self.shelf = Shelf(cfg, self.detector.labels)
         self.gate = SceneGate(cfg.scene, cfg.smoothing_frames)
@@ -56,8 +60,10 @@ class ShelfRun:
         if name == self.detector.card.name:
             new = Detector(card, accelerator, self.cfg.tiles)
             if new.labels != self.detector.labels:
-                raise EdgekitError(f"model {name}: its labels differ from the running detector's",
-                                   "the shelf zones and planogram name those labels: push a build with the same labels")
+                raise EdgekitError(
+                    f"model {name}: its labels differ from the running detector's",
+                    "the shelf zones and planogram name those labels: push a build with the same labels",
+                )
             self.detector = new
         elif self.classifier is not None and name == self.classifier.card.name:
             from edge.vision.classify import Classifier

@@ -1,8 +1,9 @@
 """Accelerators, one small module each, chosen by name from config (`runtime.accelerator.type`). Each module
 registers its class in ACCELERATORS; the class names its pydantic config as `Config`."""
+
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import Field
 
@@ -11,7 +12,9 @@ from edge.runtime.accelerators.coral import CoralConfig
 from edge.runtime.accelerators.cpu import CpuConfig
 
 # The config union pydantic validates `runtime.accelerator` with, discriminated by `type`: built from the registry.
-AcceleratorConfig = Annotated[Union[tuple(ACCELERATORS.get(n).Config for n in ACCELERATORS.names())], Field(discriminator="type")]
+AcceleratorConfig = Annotated[
+    tuple(ACCELERATORS.get(n).Config for n in ACCELERATORS.names()), Field(discriminator="type")
+]
 
 __all__ = ["ACCELERATORS", "AcceleratorConfig", "CoralConfig", "CpuConfig", "config_for", "make_accelerator"]
 

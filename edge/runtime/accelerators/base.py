@@ -1,5 +1,6 @@
 """The accelerator registry and what every accelerator shares: an interpreter with the config's thread count and the
 delegates the accelerator adds (none for the plain CPU, whose XNNPACK LiteRT applies by itself)."""
+
 from __future__ import annotations
 
 from pathlib import Path

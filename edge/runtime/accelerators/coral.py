@@ -3,6 +3,7 @@
 Tested here up to the shared-library boundary only (tests build a stub plug-in): no Edge TPU or libedgetpu exists on the
 build machine. The model must be compiled with `edgetpu_compiler` (`edgekit convert --target coral`).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -41,13 +42,18 @@ class CoralAccelerator(Accelerator):
         on the CPU. A card without one still runs, on the CPU, and says so."""
         compiled = card.compiled.get("edgetpu")
         if not compiled:
-            log.warning("model %s: not compiled for the Edge TPU (no compiled.edgetpu in its card): every op runs on "
-                        "the CPU; convert it with edgetpu_compiler on PATH (`edgekit convert --target coral`)", card.name)
+            log.warning(
+                "model %s: not compiled for the Edge TPU (no compiled.edgetpu in its card): every op runs on "
+                "the CPU; convert it with edgetpu_compiler on PATH (`edgekit convert --target coral`)",
+                card.name,
+            )
             return card.path
         path = card.path.parent / compiled["tflite"]
         if not path.is_file() or sha256_file(path) != compiled["sha256"]:
-            raise EdgekitError(f"model {path}: missing or its sha256 differs from its card's compiled.edgetpu",
-                               f"re-convert it with `edgekit convert --target coral` (card {card.name})")
+            raise EdgekitError(
+                f"model {path}: missing or its sha256 differs from its card's compiled.edgetpu",
+                f"re-convert it with `edgekit convert --target coral` (card {card.name})",
+            )
         return path
 
     def delegate(self):
@@ -58,7 +64,8 @@ class CoralAccelerator(Accelerator):
         except (OSError, ValueError, RuntimeError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise EdgekitError(
-                f"Edge TPU delegate {self.config.library} could not be loaded for device '{self.config.device}' ({reason})",
+                f"Edge TPU delegate {self.config.library} could not be loaded for device '{self.config.device}' "
+                f"({reason})",
                 "install libedgetpu (package libedgetpu1-std from Coral's apt repository) and plug in the Coral, "
                 "or fall back with `runtime: {accelerator: {type: cpu}}` and a cpu-target model",
             ) from None

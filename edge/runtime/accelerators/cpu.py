@@ -1,4 +1,5 @@
 """Plain CPU: LiteRT's built-in XNNPACK delegate, applied by default, with a thread count."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Decoders turn a model's raw outputs into results (Detections, unit vectors, Classes), by the name a model card's
 `decoder.name` uses. Each is a class constructed as cls(card) and called as dec(outputs, transform)."""
+
 from __future__ import annotations
 
 from edge.registry import Registry

@@ -1,4 +1,5 @@
 """MediaPipe BlazeFace: SSD anchors, box + 6 keypoint regression, sigmoid scores, weighted NMS (all numpy)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -39,8 +40,12 @@ class Decoder:
         p = card.decoder.params
         self.size = card.preprocess.width
         self.name = card.name
-        self.anchors = _anchors(self.size, tuple(int(s) for s in p.get("strides", [8, 16, 16, 16])),
-                                int(p.get("anchors_per_layer", 2)), float(p.get("anchor_offset", 0.5)))
+        self.anchors = _anchors(
+            self.size,
+            tuple(int(s) for s in p.get("strides", [8, 16, 16, 16])),
+            int(p.get("anchors_per_layer", 2)),
+            float(p.get("anchor_offset", 0.5)),
+        )
         self.score_threshold = float(p.get("score_threshold", 0.5))
         self.iou_threshold = float(p.get("iou_threshold", 0.3))
         self.clip = float(p.get("score_clip", 100.0))
@@ -50,8 +55,11 @@ class Decoder:
         raw = outputs[self.order[0]].reshape(-1, 16)
         logits = outputs[self.order[1]].reshape(-1)
         if len(raw) != len(self.anchors):
-            raise EdgekitError(f"model card {self.name}: the model gives {len(raw)} boxes, the card's anchors make {len(self.anchors)}",
-                               "fix decoder.params strides/anchors_per_layer in the card (128 px short range: [8, 16, 16, 16] x 2)")
+            raise EdgekitError(
+                f"model card {self.name}: the model gives {len(raw)} boxes, the card's anchors make "
+                f"{len(self.anchors)}",
+                "fix decoder.params strides/anchors_per_layer in the card (128 px short range: [8, 16, 16, 16] x 2)",
+            )
         keep = logits > np.log(self.score_threshold / (1 - self.score_threshold))  # sigmoid(x) > t, without exp on all
         if not keep.any():
             return Detections(keypoints=np.zeros((0, 6, 2), np.float32))
@@ -65,5 +73,9 @@ class Decoder:
         boxes, scores, kps = weighted_nms(boxes, scores.astype(np.float32), self.iou_threshold, kps)
         boxes = transform.to_frame(boxes)
         kps = transform.to_frame(kps.reshape(len(kps), -1)).reshape(-1, 6, 2)
-        return Detections(boxes=boxes.astype(np.float32), scores=scores, class_ids=np.zeros(len(scores), np.int32),
-                          keypoints=kps.astype(np.float32))
+        return Detections(
+            boxes=boxes.astype(np.float32),
+            scores=scores,
+            class_ids=np.zeros(len(scores), np.int32),
+            keypoints=kps.astype(np.float32),
+        )

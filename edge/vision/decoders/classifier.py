@@ -2,6 +2,7 @@
 attributes: several may be true) or none (the graph already ends in one). `temperature` divides the logits before
 softmax/sigmoid: the calibration knob (fit on labelled data so that a score of 0.8 is right 80% of the time).
 A binary head (one output value, two labels: e.g. FaceRes's gender, mask/no mask) gives [1 - p, p] for the labels."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ class Decoder:
         p = card.decoder.params
         self.activation = p.get("activation", "softmax")
         if self.activation not in ("softmax", "sigmoid", "none"):
-            raise EdgekitError(f"model card {card.name}: decoder.params.activation '{self.activation}'", "use softmax, sigmoid or none")
+            raise EdgekitError(
+                f"model card {card.name}: decoder.params.activation '{self.activation}'", "use softmax, sigmoid or none"
+            )
         self.temperature = float(p.get("temperature", 1.0))
         self.top_k = int(p.get("top_k", 5))
         self.score_threshold = float(p.get("score_threshold", 0.0))

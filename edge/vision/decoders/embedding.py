@@ -1,5 +1,6 @@
 """Embedders (FaceRes, FaceNet): the model's single output, flattened per face and scaled to unit length, so cosine
 similarity is a dot product and galleries match with one matrix product."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """NanoDet (GFL head): per stride, class scores (already sigmoid) and 4 x (reg_max + 1) logits of a distribution over
 the distance from the cell centre to each box side; distance = expectation of the softmax, times the stride."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,6 +47,12 @@ class Decoder:
             classes.append(cids)
         if not boxes:
             return Detections()
-        boxes, scores, classes = np.concatenate(boxes), np.concatenate(scores).astype(np.float32), np.concatenate(classes).astype(np.int32)
+        boxes, scores, classes = (
+            np.concatenate(boxes),
+            np.concatenate(scores).astype(np.float32),
+            np.concatenate(classes).astype(np.int32),
+        )
         keep = nms(boxes, scores, self.iou_threshold, classes, self.max_detections)
-        return Detections(boxes=transform.to_frame(boxes[keep]).astype(np.float32), scores=scores[keep], class_ids=classes[keep])
+        return Detections(
+            boxes=transform.to_frame(boxes[keep]).astype(np.float32), scores=scores[keep], class_ids=classes[keep]
+        )

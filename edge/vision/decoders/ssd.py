@@ -2,6 +2,7 @@
 graph already decodes anchors and runs NMS, and has four outputs: boxes [1, N, 4] as ymin, xmin, ymax, xmax normalised
 to the input; classes [1, N] (float ids, 0-based for the op's labels); scores [1, N]; count [1] (valid rows).
 The card's `outputs` names them (boxes, classes, scores, count) in the model's order; without names that order."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,10 @@ class Decoder:
         names = card.outputs or list(ROLES)
         missing = [r for r in ROLES if r not in names]
         if missing:
-            raise EdgekitError(f"model card {card.name}: ssd decoder needs outputs named {list(ROLES)}, missing {missing}",
-                               "name the post-process outputs in the card's `outputs` list")
+            raise EdgekitError(
+                f"model card {card.name}: ssd decoder needs outputs named {list(ROLES)}, missing {missing}",
+                "name the post-process outputs in the card's `outputs` list",
+            )
         self.index = {r: names.index(r) for r in ROLES}
         self.size = np.array([card.preprocess.width, card.preprocess.height] * 2, np.float32)
 
@@ -39,5 +42,8 @@ class Decoder:
         yx = np.clip(boxes[:n][keep], 0.0, 1.0)
         xyxy = yx[:, [1, 0, 3, 2]] * self.size  # the op gives y first; Detections are x1, y1, x2, y2
         order = np.argsort(-scores[:n][keep], kind="stable")
-        return Detections(boxes=transform.to_frame(xyxy[order]).astype(np.float32), scores=scores[:n][keep][order],
-                          class_ids=(np.rint(classes[:n][keep][order]).astype(np.int32) + self.label_offset))
+        return Detections(
+            boxes=transform.to_frame(xyxy[order]).astype(np.float32),
+            scores=scores[:n][keep][order],
+            class_ids=(np.rint(classes[:n][keep][order]).astype(np.int32) + self.label_offset),
+        )

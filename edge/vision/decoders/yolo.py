@@ -3,6 +3,7 @@ rows cx, cy, w, h then one already-sigmoid score per class; no objectness, no NM
 the box normalised to the input (0..1); other exports give input pixels: `normalized: auto` tells by the range.
 YOLOv5 heads add an objectness column after the box ([cx, cy, w, h, obj, classes...]): `objectness: true`, and a
 box's score is obj * class."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,10 @@ class Decoder:
         p = card.decoder.params
         self.num_classes = int(p.get("num_classes", len(card.labels)))
         if self.num_classes < 1:
-            raise EdgekitError(f"model card {card.name}: yolo decoder needs labels or decoder.params.num_classes", "add the class names as `labels`")
+            raise EdgekitError(
+                f"model card {card.name}: yolo decoder needs labels or decoder.params.num_classes",
+                "add the class names as `labels`",
+            )
         self.score_threshold = float(p.get("score_threshold", 0.25))
         self.iou_threshold = float(p.get("iou_threshold", 0.45))
         self.max_detections = int(p.get("max_detections", 300))
@@ -36,13 +40,15 @@ class Decoder:
             return out.T
         if out.shape[1] == width:
             return out
-        raise EdgekitError(f"model {self.name}: yolo output shape {out.shape} has no axis of "
-                           f"{self.first_class} + {self.num_classes} classes",
-                           "check the card's labels match the export's classes (or set decoder.params.num_classes)")
+        raise EdgekitError(
+            f"model {self.name}: yolo output shape {out.shape} has no axis of "
+            f"{self.first_class} + {self.num_classes} classes",
+            "check the card's labels match the export's classes (or set decoder.params.num_classes)",
+        )
 
     def __call__(self, outputs, transform) -> Detections:
         rows = self._rows(outputs[0])
-        scores_all = rows[:, self.first_class:]
+        scores_all = rows[:, self.first_class :]
         if self.objectness:
             scores_all = scores_all * rows[:, 4:5]
         best = scores_all.argmax(1)
@@ -50,10 +56,16 @@ class Decoder:
         keep = score > self.score_threshold
         if not keep.any():
             return Detections()
-        xywh, score, best = rows[keep, :4].astype(np.float32), score[keep].astype(np.float32), best[keep].astype(np.int32)
+        xywh, score, best = (
+            rows[keep, :4].astype(np.float32),
+            score[keep].astype(np.float32),
+            best[keep].astype(np.int32),
+        )
         normalized = self.normalized if isinstance(self.normalized, bool) else float(np.abs(rows[:, :4]).max()) <= 2.0
         boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
         if normalized:
             boxes *= self.size
         idx = nms(boxes, score, self.iou_threshold, None if self.agnostic else best, self.max_detections)
-        return Detections(boxes=transform.to_frame(boxes[idx]).astype(np.float32), scores=score[idx], class_ids=best[idx])
+        return Detections(
+            boxes=transform.to_frame(boxes[idx]).astype(np.float32), scores=score[idx], class_ids=best[idx]
+        )
