@@ -3,7 +3,7 @@ registers its class in ACCELERATORS; the class names its pydantic config as `Con
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Union
 
 from pydantic import Field
 
@@ -12,8 +12,10 @@ from edge.runtime.accelerators.coral import CoralConfig
 from edge.runtime.accelerators.cpu import CpuConfig
 
 # The config union pydantic validates `runtime.accelerator` with, discriminated by `type`: built from the registry.
+# (Union over a tuple of classes: the `X | Y` spelling cannot take a computed list, hence the noqa)
 AcceleratorConfig = Annotated[
-    tuple(ACCELERATORS.get(n).Config for n in ACCELERATORS.names()), Field(discriminator="type")
+    Union[tuple(ACCELERATORS.get(n).Config for n in ACCELERATORS.names())],  # noqa: UP007
+    Field(discriminator="type"),
 ]
 
 __all__ = ["ACCELERATORS", "AcceleratorConfig", "CoralConfig", "CpuConfig", "config_for", "make_accelerator"]
