@@ -4,6 +4,8 @@ into fp32 constants, old opcode fields normalised, and a SignatureDef added when
 
 from __future__ import annotations
 
+from collections import Counter
+
 import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
@@ -73,15 +75,18 @@ _FUSABLE = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL", "FULLY_CONNECTE
 _ACTIVATIONS = {"RELU": schema.ActivationFunctionType.RELU, "RELU6": schema.ActivationFunctionType.RELU6}
 
 
+def producers_and_uses(sg) -> tuple[dict, Counter]:
+    """For a subgraph: the op that writes each tensor, and how many op inputs read each tensor (a fusion may only
+    swallow a tensor nothing else reads)."""
+    producer = {o: op for op in sg.operators for o in op.outputs}
+    return producer, Counter(i for op in sg.operators for i in op.inputs)
+
+
 def fuse_activations(model) -> int:
     """Fold a standalone RELU/RELU6 into the op that feeds it (when that op feeds nothing else). In INT8, XNNPACK does
     not take a standalone RELU, so each one would cut the graph into another partition (BlazeFace: 18)."""
     sg = model.subgraphs[0]
-    producer = {o: op for op in sg.operators for o in op.outputs}
-    consumers: dict[int, int] = {}
-    for op in sg.operators:
-        for i in op.inputs:
-            consumers[i] = consumers.get(i, 0) + 1
+    producer, consumers = producers_and_uses(sg)
     kept, fused = [], 0
     for op in sg.operators:
         name = _opname(model, op)
@@ -170,11 +175,7 @@ def fuse_prelu(model) -> int:
     one PRELU(x, alpha). XNNPACK takes PRELU in INT8; MAXIMUM/MINIMUM it leaves on the reference kernels, one
     partition cut each (MobileFaceNet-ArcFace: 33 of them). Exact: max(x,0) + a*min(x,0) is PReLU's definition."""
     sg = model.subgraphs[0]
-    producer = {o: op for op in sg.operators for o in op.outputs}
-    uses: dict[int, int] = {}
-    for op in sg.operators:
-        for i in op.inputs:
-            uses[i] = uses.get(i, 0) + 1
+    producer, uses = producers_and_uses(sg)
 
     def split(op, name):
         """(tensor, other operand) when op is `name` with one constant scalar 0 operand."""
