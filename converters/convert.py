@@ -57,6 +57,8 @@ def convert(
     threads: int = 1,
     build_key: str | None = None,
 ) -> Result:
+    """One function on purpose (~80 lines): every stage writes into one staging folder that a single try/finally
+    promotes or removes, and the gate's verdict needs all of them."""
     source_path = Path(source_path)
     if not source_path.exists():
         raise EdgekitError(f"source {source_path}: not found", "check the path")

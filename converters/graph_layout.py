@@ -33,6 +33,9 @@ _BINARY = {"Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "RealDiv", "BiasA
 
 
 def nchw_to_nhwc(graph_def, input_name: str):
+    """Rewrite every 4-D NCHW tensor of an onnx-tf GraphDef to NHWC, node by node. One pass on purpose (~120 lines):
+    how a node is rewritten depends on which of its inputs are already held NHWC (`held`, `alias`), state that
+    splitting the pass would have to thread through every piece."""
     import tensorflow as tf
     from tensorflow.python.framework import tensor_util
 

@@ -22,6 +22,8 @@ def _tensor(name: str) -> str:
 def from_graph_def(
     graph_def, inputs: list[str], outputs: list[str], where: str, static_shape=None, nchw_to_nhwc: bool = False
 ) -> FloatModel:
+    """One function on purpose (~70 lines): the checks, the pruned wrapper and the converter run share the graph's
+    names and must fail with the same `where`."""
     import tensorflow as tf
 
     names = {n.name for n in graph_def.node}

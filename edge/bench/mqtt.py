@@ -108,7 +108,10 @@ def _wait_drained(link, timeout: float) -> float:
     help="mqtt.outbox.max_messages (the default 100000 would drop the oldest of a 60 s x 2000/s backlog, by design)",
 )
 def command(events, rate, latency_events, outage, outage_rate, inflight, outbox_max):
-    """Events/s through the disk outbox to mosquitto at QoS 1, latency p50/p95, drain rate after an outage."""
+    """Events/s through the disk outbox to mosquitto at QoS 1, latency p50/p95, drain rate after an outage.
+    \f
+    A bench script, read top to bottom on purpose (~75 lines): set-up, three measurements, the delivery check,
+    teardown."""
     from edge.fleet.config import MqttConfig
     from edge.fleet.link import DeviceLink
     from edge.fleet.outbox import OutboxConfig

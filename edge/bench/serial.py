@@ -50,7 +50,9 @@ def _wait(pred, timeout=2.0) -> bool:
 @click.option("--rounds", default=200, show_default=True, help="trigger and relay round trips")
 @click.option("--nmea-lines", default=20000, show_default=True, help="RMC sentences for the throughput figure")
 def command(rounds, nmea_lines):
-    """Serial peripherals and sd_notify: latency and cost."""
+    """Serial peripherals and sd_notify: latency and cost.
+    \f
+    A bench script, read top to bottom on purpose (~75 lines): ports, the measurements, teardown."""
     master, path = _pty()
     gps_master, gps_path = _pty()
     cfg = PeripheralsConfig.model_validate(

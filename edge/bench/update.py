@@ -26,7 +26,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 def _push_rows(models, rounds, zoo: Path, work: Path, www: Path, http_port: int, nodelay: bool) -> list[str]:
     """Every model pushed `rounds` times each way through one broker; a table row per model, and the command round
-    trip."""
+    trip.
+    A bench script, read top to bottom on purpose (~60 lines)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from edge.bench.mqtt import Mosquitto

@@ -203,6 +203,9 @@ class Capture:
             yield Frame(image, self.read_count, time.time(), self._take_gap())
 
     def _grabbed(self) -> Iterator[Frame]:
+        """Frames as the source gives them, paced for files, grabbed on a thread with a newest-frame slot. One
+        generator on purpose (~65 lines): the grab thread, the slot and the stop flag live in its closure and end
+        with it."""
         period = 1.0 / (self.cfg.fps or getattr(self.source, "fps", None) or 30.0)
         paced = not self.source.is_live  # a file replayed as if it were a camera
 

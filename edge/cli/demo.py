@@ -65,7 +65,9 @@ def free_port() -> int:
     help="also send the events through an in-process MQTT broker and show what a subscriber received",
 )
 def demo(workdir, embedder, mqtt_choice):
-    """Enrol two people from package-shipped media, run the doorbell on real footage, print the events."""
+    """Enrol two people from package-shipped media, run the doorbell on real footage, print the events.
+    \f
+    The demo's script, read top to bottom on purpose (~70 lines)."""
     import platformdirs
     import yaml
 
