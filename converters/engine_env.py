@@ -1,6 +1,7 @@
 """Conversion engines whose pins fight the convert extra (onnx2tf: tensorflow 2.19, numpy 1.26, GUI opencv;
 litert-torch: torch, jax, transformers) live in virtualenvs of their own, which edgekit creates, fills with exact pins
-and drives through a subprocess: a user never resolves pins by hand. `make engines` (or the first conversion) builds them."""
+and drives through a subprocess: a user never resolves pins by hand. `make engines` (or the first conversion) builds
+them."""
 
 from __future__ import annotations
 
