@@ -141,6 +141,8 @@ def test_device_gate_and_smoke_test_give_identical_outputs_through_the_seam(zoo,
     """The device's FaceDetector/FaceEmbedder, the converters' gate and face crop, and the model-update smoke test all
     call CardModel: the same real image gives the same detections (boxes clipped alike, here a face cut by the frame
     edge) and the same unit vectors, to the bit."""
+    import threading
+
     import cv2
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -155,11 +157,16 @@ def test_device_gate_and_smoke_test_give_identical_outputs_through_the_seam(zoo,
     from edge.runtime import CardModel
     from fleetctl.signing import public_key_b64
 
-    decoded = []  # every decode through the seam, by whoever called it
-    real_decode = CardModel.decode
-    monkeypatch.setattr(
-        CardModel, "decode", lambda self, *a, **k: decoded.append(real_decode(self, *a, **k)) or decoded[-1]
-    )
+    decoded = []  # every decode through the seam by this test's thread (a thread an earlier test left may decode too)
+    real_decode, me = CardModel.decode, threading.get_ident()
+
+    def recording_decode(self, *a, **k):
+        out = real_decode(self, *a, **k)
+        if threading.get_ident() == me:
+            decoded.append(out)
+        return out
+
+    monkeypatch.setattr(CardModel, "decode", recording_decode)
 
     obama = read_image(media("obama"))
     det_card = zoo / "blazeface_short.card.json"
