@@ -31,6 +31,11 @@ def test_status_online_retained_and_events_carry_id_and_seq(broker, tmp_path):
     assert link.connected.wait(5)
     for i in range(5):
         link.sink.emit({"type": "face_recognized", "identity": f"p{i}"})
+    # the broker has stored the status once any subscriber got it (connected.set() can come before the broker has
+    # it, and a consumer subscribing in that gap gets it live, not retained): only then does a late consumer arrive
+    probe = Consumer(broker.port, "edgekit/door1/status")
+    assert probe.wait(lambda: probe.on("door1/status"))
+    probe.close()
     late = Consumer(broker.port)  # a consumer arriving later still sees the retained status
     assert late.wait(lambda: late.on("door1/status"))
     status, retained = late.on("door1/status")[0]
