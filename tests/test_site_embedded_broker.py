@@ -54,7 +54,9 @@ def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path,
     assert cfg.mqtt.embedded
     result = {}
     # at most 20 s of camera; the `restart` command ends it sooner
-    runner = threading.Thread(target=lambda: result.update(run_site(cfg, max_frames=600, install_signals=False)))
+    runner = threading.Thread(
+        target=lambda: result.update(run_site(cfg, max_frames=600, install_signals=False)), daemon=True
+    )
     runner.start()
     try:
         wait_listening(port)

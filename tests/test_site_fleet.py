@@ -84,7 +84,7 @@ def test_snapshots_and_models_updated_while_the_doorbell_runs(
     )
     consumer = Consumer(broker.port, DOOR + "#")
     result = {}
-    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)), daemon=True)
     runner.start()
     op = Operator(port=broker.port, sign_key=KEY)
     try:

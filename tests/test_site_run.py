@@ -125,7 +125,7 @@ def test_peripherals_unlock_for_the_caller_and_gps_is_attached(zoo, media, galle
         )
     )
     result, sent = {}, []
-    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)), daemon=True)
     runner.start()
     try:
         while runner.is_alive():  # a GPS receiver talks once a second; faster here
@@ -161,7 +161,7 @@ def test_triggers_idle_the_loop_until_a_button_starts_a_burst(zoo, media, galler
         )
     )
     result = {}
-    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)), daemon=True)
     runner.start()
     time.sleep(1.5)
     os.write(mcu.master, b"BUTTON front\n")
@@ -223,7 +223,9 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         )
     )  # commands are signed
     result = {}
-    runner = threading.Thread(target=lambda: result.update(run_site(cfg, max_frames=240, install_signals=False)))
+    runner = threading.Thread(
+        target=lambda: result.update(run_site(cfg, max_frames=240, install_signals=False)), daemon=True
+    )
     runner.start()
     try:
         recognised = listener.wait(lambda t: t == "edgekit/door-1/events/face_recognized")[0]

@@ -177,14 +177,16 @@ def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(
                 "telemetry_interval_s": 0.5,
                 "outbox": {"path": str(tmp_path / "outbox.db")},
                 "model_update": {"public_key": operator("public_key_b64")(KEY)},
+                "signing": {"ed25519_public_keys": [operator("public_key_b64")(KEY)]},  # the closing `restart`
             },
         }
     )
     consumer = Consumer(broker.port, "edgekit/door-1/#")
     result = {}
-    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)))
+    # daemon: a loop this test failed to stop must not keep pytest from exiting (it hung CI once, unsigned `restart`)
+    runner = threading.Thread(target=lambda: result.update(run_site(cfg, install_signals=False)), daemon=True)
     runner.start()
-    op = operator("Operator")(port=broker.port)
+    op = operator("Operator")(port=broker.port, sign_key=KEY)
     try:
         assert consumer.wait(lambda: consumer.on("telemetry") and consumer.on("telemetry")[-1][0]["frames"] > 5, 60)
         good = sha256_file(device_models / "blazeface_short.tflite")
