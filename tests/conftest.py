@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.mqtt", "tests.fixtures.doorbell", "tests.fixtures.events", "tests.fixtures.postgres"]
+pytest_plugins = [
+    "tests.fixtures.mqtt",
+    "tests.fixtures.doorbell",
+    "tests.fixtures.events",
+    "tests.fixtures.postgres",
+    "tests.fixtures.browser",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("EDGEKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
