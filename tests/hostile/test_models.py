@@ -12,18 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card import sha256_file
 from edge.errors import EdgekitError
-from tests.hostile.conftest import (
-    carded,
-    edgekit,
-    events,
-    fleet,
-    install_as,
-    mqtt_helpers,
-    one_line_error,
-    operator,
-    summary,
-    write_site,
-)
+from tests.hostile.cli import edgekit, one_line_error
+from tests.hostile.conftest import carded, events, fleet, install_as, mqtt_helpers, operator, summary, write_site
 
 KEY = Ed25519PrivateKey.generate()
 
