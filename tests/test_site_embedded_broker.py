@@ -9,7 +9,7 @@ import pytest
 from edge.config import parse_config
 from edge.ports import free_port, listening
 from edge.site import run_site
-from tests.fixtures.doorbell import site
+from tests.fixtures.doorbell import live_camera, site
 
 pytest.importorskip("amqtt", reason="the in-process broker is the `broker` extra (amqtt)")
 
@@ -30,7 +30,7 @@ def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path,
             media,
             gallery,
             tmp_path,
-            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+            source=live_camera(media),
             mqtt={
                 "port": port,
                 "outbox": {"path": str(tmp_path / "outbox.db")},

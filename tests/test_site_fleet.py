@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.card import sha256_file
 from edge.config import parse_config
 from edge.site import run_site
-from tests.fixtures.doorbell import site
+from tests.fixtures.doorbell import live_camera, site
 from tests.mqtt_broker import MOSQUITTO
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
@@ -48,7 +48,7 @@ def doorbell(zoo, media, gallery, tmp_path, device_models, port, **mqtt) -> dict
         media,
         gallery,
         tmp_path,
-        source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+        source=live_camera(media),
         mqtt={
             "host": "127.0.0.1",
             "port": port,

@@ -18,6 +18,7 @@ import yaml
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tests.fixtures.doorbell import live_camera
 from tests.hostile.cli import ROOT, cli_env, edgekit
 
 
@@ -102,7 +103,7 @@ class Device:
             "device_id": device_id,
             "runtime": {"models_dir": str(zoo)},
             "gallery": {"path": str(tmp_path / "gallery.db")},
-            "source": {"uri": str(media("carphone")), "at_end": "loop", "pace": "realtime", "fps": 15},
+            "source": live_camera(media, fps=15),
             "events": {"stdout": False, "file": str(tmp_path / "events.jsonl")},
             "mqtt": mqtt_section,
             **sections,
