@@ -36,10 +36,11 @@ class OpenCVSource:
         self.name = mask_url(uri)
         self.cap = None
         self.fps = None
-        self.packets: tuple[int, int] | None = None  # (width, height) while read as JPEG packets
+        self.packets: tuple[int, int] | None = None  # (width, height): the last open reads JPEG packets
         self._first: np.ndarray | None = None  # the packet read to check that packets decode
 
     def open(self) -> None:
+        self.packets = self._first = None
         if not self.is_live and not Path(self.uri).is_file():
             raise SourceError(f"video file {self.uri} not found")
         target = int(self.uri) if self.uri.isdigit() else self.uri
@@ -108,4 +109,3 @@ class OpenCVSource:
         if self.cap is not None:
             self.cap.release()
             self.cap = None
-        self.packets = self._first = None
