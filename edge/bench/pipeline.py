@@ -104,8 +104,9 @@ class NullSink:
     def close(self): ...
 
 
-# No attempt ever decides (every score falls in the band), so a track is embedded on every frame, for ever.
-NEVER_DECIDE = {"recognize": 1.0, "instant": 1.0, "unknown": -1.0, "max_attempts": 10**9}
+# No attempt ever decides (every score falls in the band), so a track is embedded on every frame, for ever. unknown 0
+# (the lowest the config allows): a face's best match among 100 random strangers is below 0 with odds of 2^-100.
+NEVER_DECIDE = {"recognize": 1.0, "instant": 1.0, "unknown": 0.0, "max_attempts": 10**9}
 
 
 def peak_rss_mb() -> float:
