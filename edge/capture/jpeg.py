@@ -1,5 +1,5 @@
-"""A frame still in its JPEG bytes (MJPEG files and cameras, read as packets: edge.capture.opencv), decoded only as
-far as it is needed: a grey copy at 1/2, 1/4 or 1/8 size straight from the DCT for motion (libjpeg's scaled decode:
+"""A frame still in its JPEG bytes (MJPG files, read as packets by edge.capture.opencv), decoded only as far
+as it is needed: a grey copy at 1/2, 1/4 or 1/8 size straight from the DCT for motion (libjpeg's scaled decode:
 0.26 ms vs 0.56 ms for the full BGR frame of a 640x480 MJPG here), the full frame only for the frames an app
 processes. Nothing but the frame loop and LatestFrame see one; apps always get a decoded array."""
 
