@@ -154,9 +154,9 @@ def adaptation(
         visits += [(n, v) for v in rest[:half]]
         held[n] = rest[half:]
     stranger_photos = [(s, v) for s in strangers for v in people[s][:1]]
-    k = min(len(visits), len(stranger_photos) // 2)
-    visits += [(None, v) for _, v in stranger_photos[:k]]
-    impostor_only = [v for _, v in stranger_photos[k:]]
+    n_strangers = min(len(visits), len(stranger_photos) // 2)
+    visits += [(None, v) for _, v in stranger_photos[:n_strangers]]
+    impostor_only = [v for _, v in stranger_photos[n_strangers:]]
     before = _verification(gallery, held, impostor_only, far, operating)
     order = rng.permutation(len(visits))
     added = wrong = 0
@@ -177,7 +177,7 @@ def adaptation(
     return {
         "identities": len(names),
         "door_visits": len(visits),
-        "stranger_visits": k,
+        "stranger_visits": n_strangers,
         "held_out_probes": int(sum(len(h) for h in held.values())),
         "adapted": added,
         "adapted_wrong_identity": int(wrong),
