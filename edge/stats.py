@@ -27,8 +27,9 @@ class StageTimer:
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
-        for name, d in self.samples.items():
-            a = np.array(list(d), float)  # list() copies atomically: the telemetry thread reads while the loop appends
+        # list() copies atomically: the telemetry thread reads while the loop appends, and adds stages
+        for name, d in list(self.samples.items()):
+            a = np.array(list(d), float)
             out[name] = {
                 "p50_ms": round(float(np.percentile(a, 50)), 3),
                 "p95_ms": round(float(np.percentile(a, 95)), 3),

@@ -17,17 +17,17 @@ def test_summary_while_the_loop_adds_a_new_stage():
     stop, errors = threading.Event(), []
 
     def loop():
-        i = 50
-        while not stop.is_set():
+        for i in range(50, 4050):  # bounded: every summary reads every stage
+            if stop.is_set():
+                return
             timer.add(f"stage{i}", 0.001)
-            i += 1
 
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows within a few hundred reads
     writer = threading.Thread(target=loop, daemon=True)
     writer.start()
     try:
-        for _ in range(300):
+        while writer.is_alive():
             try:
                 timer.summary()
             except RuntimeError as e:

@@ -219,7 +219,11 @@ def pipeline_embed(detector, embedder) -> Callable:
 
 
 def pipeline_key(detector, embedder) -> dict:
-    """What an embedding depends on: both models' files, the detector's score threshold, the crop settings."""
+    """What an embedding depends on: both models' files, the detector's score threshold, the crop settings (a
+    template's points too: they are code, not card, and a cache must not outlive a re-measured template)."""
+    from edge.vision.templates import TEMPLATES
+
+    template = TEMPLATES.get(embedder.crop)
     return {
         "detector": detector.model.card.sha256,
         "min_score": float(detector.decoder.score_threshold),
@@ -228,6 +232,7 @@ def pipeline_key(detector, embedder) -> dict:
         "margin": embedder.margin,
         "mirror": embedder.mirror,
         "fit": embedder.fit,
+        "template": list(template.points) if template else None,
         "rule": "central",
     }
 
