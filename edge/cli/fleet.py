@@ -214,6 +214,52 @@ def push_model(card, devices, model_key, name, url, **o):
         raise SystemExit(1)
 
 
+@fleet.command("push-gallery")
+@_broker_options
+@click.argument("export", type=click.Path(exists=True, dir_okay=False))
+@click.option("--devices", required=True, help="comma-separated device ids")
+@click.option(
+    "--key",
+    "gallery_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Ed25519 key that signs the gallery (and the push's commands, unless --sign); without it the push is "
+    "unsigned and devices refuse it unless mqtt.gallery_update.allow_unsigned",
+)
+@click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for each device's reply")
+def push_gallery(export, devices, gallery_key, timeout, **o):
+    """Enrol once, every door knows: send a gallery EXPORT (`edgekit faces export`) to each device, which replaces its
+    gallery only if the export is signed, intact and of its own embedder; print each device's outcome."""
+    from tqdm import tqdm
+
+    from fleetctl.signing import load_private_key, sign_gallery
+
+    key = load_private_key(gallery_key) if gallery_key else None
+    data, begin = sign_gallery(key, export)
+    op = _operator(o)
+    failed = 0
+    try:
+        for device in [d.strip() for d in devices.split(",") if d.strip()]:
+            try:
+                with tqdm(total=len(data), unit="B", unit_scale=True, desc=device, leave=False) as bar:
+                    reply = op.push_gallery(
+                        device, data, begin, key, lambda done, total: bar.update(done - bar.n), timeout
+                    )
+            except EdgekitError as e:  # no reply: the next device still gets its push
+                failed += 1
+                click.echo(f"{device}: no answer ({e.what})")
+                continue
+            if reply.get("ok"):
+                r = reply["result"]
+                click.echo(f"{device}: accepted {r['identities']} identities ({r['embeddings']} embeddings)")
+            else:
+                failed += 1
+                click.echo(f"{device}: refused: {reply.get('error')}")
+    finally:
+        op.close()
+    if failed:
+        raise SystemExit(1)
+
+
 @fleet.command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="where to write the private key (0600)")
 def keygen(out):

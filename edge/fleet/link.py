@@ -217,6 +217,12 @@ class DeviceLink:
             for name, handler in device.commands.items():
                 if name not in self.handlers:  # the link's own commands stay
                     self.on_command(name, handler, read_only=name in device.read_only)
+        gallery_key = self.cfg.gallery_update.public_key
+        if gallery_key and "gallery_update" in self.handlers:  # the gallery key signs that command's steps too
+            from edge.fleet.security import load_public_key
+
+            key = load_public_key(gallery_key, "mqtt.gallery_update.public_key")
+            self.commands.verifier.trust("gallery_update", key)
         if self.cfg.model_update.public_key:
             from edge.fleet.model_update import ModelUpdater
 

@@ -35,6 +35,13 @@ class DoorbellApp(App):
         self.faces_embedded = 0
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._matcher, self._gallery_version = None, -1
+        self.gallery_updates, self.last_gallery_update = None, None
+        if cfg.mqtt is not None:  # `edgekit fleet push-gallery`: refused unless mqtt.gallery_update trusts a key
+            from edge.fleet.gallery_update import GalleryUpdater
+
+            self.gallery_updates = GalleryUpdater(
+                cfg.mqtt.gallery_update, self.gallery.path, lambda: EmbedderTag.of(self.embedder), self._gallery_pushed
+            )
 
     # ---- models ----
     def models(self) -> dict:
@@ -164,7 +171,14 @@ class DoorbellApp(App):
             "identities": Command(self._identities, read_only=True),
             "remove_identity": Command(self._remove, True),
             "enroll": Command(self._enroll, True),
-        }
+        } | ({"gallery_update": Command(self._gallery_update, True)} if self.gallery_updates else {})
+
+    def _gallery_update(self, body: dict) -> dict:
+        """Replace the gallery with a signed export pushed in chunks (begin / chunk / commit / abort)."""
+        return self.gallery_updates.command(body)
+
+    def _gallery_pushed(self, outcome: dict) -> None:
+        self.last_gallery_update = outcome  # in the retained state: the fleet page shows each door's outcome
 
     def _identities(self, body: dict) -> dict:
         return {"identities": Gallery(self.gallery.path).identities(EmbedderTag.of(self.embedder))}
@@ -195,7 +209,10 @@ class DoorbellApp(App):
 
     def state(self) -> dict:
         identities = Gallery(self.gallery.path).identities(EmbedderTag.of(self.embedder))
-        return {"gallery": {"identities": len(identities), "names": sorted(identities)[:200]}}
+        gallery = {"identities": len(identities), "names": sorted(identities)[:200]}
+        if self.last_gallery_update is not None:
+            gallery["last_update"] = self.last_gallery_update
+        return {"gallery": gallery}
 
     def telemetry(self) -> dict:
         return {"tracks": len(self.tracker.tracks), **self.decisions}

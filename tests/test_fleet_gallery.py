@@ -1,0 +1,205 @@
+"""Enrol once, every door knows: a gallery export pushed over a real mosquitto to running doorbells (real sites, real
+zoo models, carphone looped as a camera). Two doors on FaceRes take it and recognise the caller they had never
+enrolled; a door on FaceNet refuses it; a corrupted chunk, an unsigned chunk and an unsigned gallery are refused and
+the door keeps its gallery."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.config import parse_config
+from edge.faces.gallery import EmbedderTag, Gallery
+from edge.site import run_site
+from tests.fixtures.doorbell import live_camera, site
+from tests.mqtt_broker import MOSQUITTO
+
+pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
+
+from edge.card import load_card  # noqa: E402
+from fleetctl.operator import Operator  # noqa: E402
+from fleetctl.signing import public_key_b64, sign_gallery  # noqa: E402
+from tests.fixtures.mqtt import Consumer  # noqa: E402
+
+OPERATOR = Ed25519PrivateKey.generate()  # signs commands
+GALLERY_KEY = Ed25519PrivateKey.generate()  # signs galleries
+
+
+def door(zoo, media, tmp_path, port, name: str, embedder: str) -> dict:
+    folder = tmp_path / name
+    folder.mkdir()
+    cfg = site(
+        zoo,
+        media,
+        folder / "gallery.db",
+        folder,
+        device_id=name,
+        source=live_camera(media, fps=10),
+        embedder={"model": embedder},
+        mqtt={
+            "host": "127.0.0.1",
+            "port": port,
+            "telemetry_interval_s": 1,
+            "outbox": {"path": str(folder / "outbox.db")},
+            "signing": {"ed25519_public_keys": [public_key_b64(OPERATOR)]},
+            "gallery_update": {"public_key": public_key_b64(GALLERY_KEY)},
+        },
+    )
+    return cfg
+
+
+def export_of(zoo, gallery, tmp_path) -> Path:
+    """An export of the caller (enrolled from the clip, with FaceRes's full tag) and a second identity."""
+    tag = EmbedderTag.of_card(load_card(zoo / "faceres.card.json", verify=False))
+    vectors, _ = Gallery(gallery).matrix("faceres")
+    other = np.random.default_rng(3).normal(size=vectors.shape[1]).astype(np.float32)
+    with Gallery(tmp_path / "office.db") as g:
+        g.add("caller", tag, vectors)
+        g.add("courier", tag, other / np.linalg.norm(other))
+        g.export(tmp_path / "office.json")
+    return tmp_path / "office.json"
+
+
+def last(consumer: Consumer, suffix: str) -> dict:
+    assert consumer.wait(lambda: consumer.on(suffix)), f"nothing on {suffix}"
+    return consumer.on(suffix)[-1][0]
+
+
+def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_another(
+    zoo, media, gallery, broker, tmp_path
+):
+    export = export_of(zoo, gallery, tmp_path)
+    doors = {
+        "door-1": door(zoo, media, tmp_path, broker.port, "door-1", "faceres"),
+        "door-2": door(zoo, media, tmp_path, broker.port, "door-2", "faceres"),
+        "door-3": door(zoo, media, tmp_path, broker.port, "door-3", "facenet"),
+    }
+    Gallery(tmp_path / "door-2" / "gallery.db").add("old-friend", "faceres", np.ones(1024, np.float32))
+    Gallery(tmp_path / "door-3" / "gallery.db").close()
+    consumer = Consumer(broker.port, "edgekit/#")
+    runners = []
+    for cfg in doors.values():
+        t = threading.Thread(target=run_site, args=(parse_config(cfg),), kwargs={"install_signals": False}, daemon=True)
+        t.start()
+        runners.append(t)
+    op = Operator(port=broker.port, sign_key=OPERATOR)
+    try:
+        for name in doors:
+            assert consumer.wait(lambda n=name: last(consumer, f"{n}/status")["state"] == "online", 60), name
+        # door-1 had nobody enrolled: the caller is a stranger there
+        assert consumer.wait(lambda: consumer.on("door-1/events/face_unknown"), 60)
+
+        # the CLI: one line per device (accepted / refused: why / no answer)
+        run = subprocess.run(
+            [sys.executable, "-m", "edge.cli", "fleet", "push-gallery", str(export), "--port", str(broker.port)]
+            + ["--devices", "door-1,door-2,door-3,door-9", "--key", str(key_file(tmp_path, GALLERY_KEY))]
+            + ["--sign", str(key_file(tmp_path, OPERATOR, "op.pem")), "--timeout", "5"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        )
+        lines = dict(line.split(": ", 1) for line in run.stdout.splitlines())
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert lines["door-1"] == "accepted 2 identities (2 embeddings)", run.stdout
+        assert lines["door-2"] == "accepted 2 identities (2 embeddings)", run.stdout
+        assert lines["door-3"].startswith("refused: gallery_update: the gallery was enrolled with faceres"), run.stdout
+        assert "this device embeds with facenet" in lines["door-3"], run.stdout
+        assert lines["door-9"].startswith("no answer (fleet: no reply from door-9"), run.stdout
+
+        # the doors' galleries: replaced (door-2's old friend is gone), door-3's untouched
+        for name in ("door-1", "door-2"):
+            assert Gallery(tmp_path / name / "gallery.db").identities() == {"caller": 1, "courier": 1}
+            assert consumer.wait(
+                lambda n=name: last(consumer, f"{n}/state")["gallery"].get("last_update", {}).get("ok") is True
+            )
+        assert Gallery(tmp_path / "door-3" / "gallery.db").identities() == {}
+        # and door-1, which never enrolled anyone, now knows the caller (its one track was decided before the push,
+        # and the looped clip never ends it: a fresh run of the door decides anew)
+        assert op.command("door-1", "restart", timeout=10)["ok"]
+        runners[0].join(30)
+        assert not runners[0].is_alive()
+        runners[0] = threading.Thread(
+            target=run_site, args=(parse_config(doors["door-1"]),), kwargs={"install_signals": False}, daemon=True
+        )
+        runners[0].start()
+        assert consumer.wait(
+            lambda: any(b["identity"] == "caller" for b, _ in consumer.on("door-1/events/face_recognized")), 60
+        )
+
+        # a corrupted chunk: the sha256 fails at commit, door-1 keeps its gallery
+        data, begin = sign_gallery(GALLERY_KEY, export)
+        reply = op.command("door-1", "gallery_update", {"step": "begin", **begin})
+        assert reply["ok"], reply
+        tid = reply["result"]["transfer"]
+        bad = bytearray(data)
+        bad[len(bad) // 2] ^= 0x20
+        import base64
+
+        chunk = {"step": "chunk", "transfer": tid, "index": 0, "data": base64.b64encode(bytes(bad)).decode()}
+        assert op.command("door-1", "gallery_update", chunk)["ok"]
+        reply = op.command("door-1", "gallery_update", {"step": "commit", "transfer": tid})
+        assert reply["ok"] is False and "sha256 mismatch" in reply["error"], reply
+        assert Gallery(tmp_path / "door-1" / "gallery.db").identities() == {"caller": 1, "courier": 1}
+
+        # an unsigned chunk (the command carries no signature): refused before it is written
+        reply = op.command("door-2", "gallery_update", {"step": "begin", **begin})
+        tid = reply["result"]["transfer"]
+        unsigned = Operator(port=broker.port)
+        try:
+            chunk = {"step": "chunk", "transfer": tid, "index": 0, "data": base64.b64encode(data).decode()}
+            reply = unsigned.command("door-2", "gallery_update", chunk)
+        finally:
+            unsigned.close()
+        assert reply["ok"] is False and "is not signed" in reply["error"], reply
+
+        # an unsigned gallery (no signature on the export): refused at begin
+        _, unsigned_begin = sign_gallery(None, export)
+        reply = op.command("door-2", "gallery_update", {"step": "begin", **unsigned_begin})
+        assert reply["ok"] is False and "unsigned" in reply["error"], reply
+        # a gallery signed by another key: refused at begin
+        _, forged = sign_gallery(Ed25519PrivateKey.generate(), export)
+        reply = op.command("door-2", "gallery_update", {"step": "begin", **forged})
+        assert reply["ok"] is False and "bad signature" in reply["error"], reply
+        assert Gallery(tmp_path / "door-2" / "gallery.db").identities() == {"caller": 1, "courier": 1}
+    finally:
+        for name in doors:
+            try:
+                op.command(name, "restart", timeout=10)
+            except Exception:
+                pass
+        op.close()
+        for t in runners:
+            t.join(30)
+        consumer.close()
+
+
+def key_file(tmp_path: Path, key, name: str = "gallery.pem") -> Path:
+    from cryptography.hazmat.primitives import serialization
+
+    from edge.private import write_private
+
+    path = tmp_path / "keys" / name
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    write_private(path, pem)
+    return path
+
+
+def test_a_push_of_an_export_of_two_embedders_is_refused_before_it_is_sent(tmp_path):
+    from edge.errors import EdgekitError
+
+    with Gallery(tmp_path / "g.db") as g:
+        g.add("ann", EmbedderTag("faceres", "a" * 64, 4), np.ones(4, np.float32))
+        g.add("bob", EmbedderTag("facenet", "b" * 64, 4), np.ones(4, np.float32))
+        g.export(tmp_path / "two.json")
+    with pytest.raises(EdgekitError, match="made by 2 embedders"):
+        sign_gallery(GALLERY_KEY, tmp_path / "two.json")
+    (tmp_path / "broken.json").write_text(json.dumps({"format": "edgekit-gallery/1", "embeddings": [{"x": 1}]}))
+    with pytest.raises(EdgekitError, match="broken.json: unreadable"):
+        sign_gallery(GALLERY_KEY, tmp_path / "broken.json")
