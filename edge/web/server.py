@@ -231,9 +231,10 @@ def write_zones(view: SiteView, zones) -> None:
 class UiServer:
     """uvicorn on its own thread (no signal handlers: the site's GracefulStop owns them)."""
 
-    def __init__(self, app, host: str, port: int, history: TelemetryHistory):
+    def __init__(self, app, host: str, port: int, history: TelemetryHistory, view: SiteView | None = None):
         import uvicorn
 
+        self.view = view  # the site behind the page (tests stop its loop through it)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
         self.server, self.history = uvicorn.Server(config), history
         self.thread = threading.Thread(target=self.server.run, name="ui", daemon=True)
@@ -270,4 +271,4 @@ def start_ui(ui, loop, commands: dict, events: EventLog, link=None, config_path=
 
     history = TelemetryHistory(telemetry, ui.sample_s, ui.history_s).start()
     view = SiteView(loop, commands, events, history, Path(config_path) if config_path else None)
-    return UiServer(make_app(view, ui), ui.bind, ui.port, history).start()
+    return UiServer(make_app(view, ui), ui.bind, ui.port, history, view).start()
