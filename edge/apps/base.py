@@ -95,5 +95,10 @@ class App:
     def telemetry(self) -> dict:
         return {}
 
+    def overlay(self) -> dict:
+        """What the web page's live view draws on the newest frame (any thread may call it): `boxes` [{box: [x1, y1,
+        x2, y2] px, label}], `zones` [{name, polygon: [[x, y] px], text}]."""
+        return {}
+
     def stats(self) -> dict:
         return {}

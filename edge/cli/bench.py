@@ -16,7 +16,8 @@ from edge.cli import LazyGroup
         "update": "edge.bench.update:command",
         "ingest": "fleetctl.bench_ingest:command",
         "cpu": "edge.bench.cpu:command",
+        "ui": "edge.bench.ui:command",
     },
 )
 def bench():
-    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu."""
+    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu, ui."""

@@ -214,6 +214,22 @@ class DoorbellApp(App):
             gallery["last_update"] = self.last_gallery_update
         return {"gallery": gallery}
 
+    def overlay(self) -> dict:
+        """The live tracks: id and, once decided, the name (or "unknown")."""
+        for _ in range(3):  # the loop may add or end a track while this reads (another thread)
+            try:
+                tracks = list(self.tracker.tracks.values())
+                break
+            except RuntimeError:
+                continue
+        else:
+            tracks = []
+        boxes = []
+        for t in tracks:
+            name = t.state.decision if t.state is not None else None
+            boxes.append({"box": [round(float(v), 1) for v in t.box], "track_id": t.id, "name": name})
+        return {"boxes": boxes}
+
     def telemetry(self) -> dict:
         return {"tracks": len(self.tracker.tracks), **self.decisions}
 
