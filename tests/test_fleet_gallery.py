@@ -3,6 +3,7 @@ zoo models, carphone looped as a camera). Two doors on FaceRes take it and recog
 enrolled; a door on FaceNet refuses it; a corrupted chunk, an unsigned chunk and an unsigned gallery are refused and
 the door keeps its gallery."""
 
+import base64
 import json
 import os
 import subprocess
@@ -99,7 +100,8 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         run = subprocess.run(
             [sys.executable, "-m", "edge.cli", "fleet", "push-gallery", str(export), "--port", str(broker.port)]
             + ["--devices", "door-1,door-2,door-3,door-9", "--key", str(key_file(tmp_path, GALLERY_KEY))]
-            + ["--sign", str(key_file(tmp_path, OPERATOR, "op.pem")), "--timeout", "5"],
+            + ["--sign", str(key_file(tmp_path, OPERATOR, "op.pem")), "--timeout", "5"]
+            + ["--db", f"sqlite:///{tmp_path / 'fleet.db'}"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -112,6 +114,21 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         assert lines["door-3"].startswith("refused: gallery_update: the gallery was enrolled with faceres"), run.stdout
         assert "this device embeds with facenet" in lines["door-3"], run.stdout
         assert lines["door-9"].startswith("no answer (fleet: no reply from door-9"), run.stdout
+
+        # each device's progress, as `fleet ui` shows it: all sent to the two that took it, none to the others
+        from fleetctl.store import open_store
+
+        store = open_store(f"sqlite:///{tmp_path / 'fleet.db'}")
+        pushes = {p["device"]: p for p in store.pushes()}
+        store.close()
+        size = export.stat().st_size
+        assert {d: (p["outcome"], p["done"], p["total"]) for d, p in pushes.items()} == {
+            "door-1": ("installed", size, size),
+            "door-2": ("installed", size, size),
+            "door-3": ("refused", 0, size),
+            "door-9": ("no answer", 0, size),
+        }
+        assert len({p["push_id"] for p in pushes.values()}) == 1 and pushes["door-3"]["kind"] == "gallery"
 
         # the doors' galleries: replaced (door-2's old friend is gone), door-3's untouched
         for name in ("door-1", "door-2"):
@@ -140,8 +157,6 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         tid = reply["result"]["transfer"]
         bad = bytearray(data)
         bad[len(bad) // 2] ^= 0x20
-        import base64
-
         chunk = {"step": "chunk", "transfer": tid, "index": 0, "data": base64.b64encode(bytes(bad)).decode()}
         assert op.command("door-1", "gallery_update", chunk)["ok"]
         reply = op.command("door-1", "gallery_update", {"step": "commit", "transfer": tid})
@@ -203,3 +218,32 @@ def test_a_push_of_an_export_of_two_embedders_is_refused_before_it_is_sent(tmp_p
     (tmp_path / "broken.json").write_text(json.dumps({"format": "edgekit-gallery/1", "embeddings": [{"x": 1}]}))
     with pytest.raises(EdgekitError, match="broken.json: unreadable"):
         sign_gallery(GALLERY_KEY, tmp_path / "broken.json")
+
+
+def test_a_replace_keeps_the_old_gallery_when_the_export_is_bad_or_of_another_embedder(tmp_path):
+    from edge.errors import EdgekitError
+
+    tag = EmbedderTag("faceres", "a" * 64, 4)
+    with Gallery(tmp_path / "new.db") as g:
+        g.add("ann", tag, np.ones(4, np.float32))
+        g.add("bob", tag, np.arange(1, 5, dtype=np.float32))
+        g.export(tmp_path / "new.json")
+    with Gallery(tmp_path / "other.db") as g:
+        g.add("eve", EmbedderTag("faceres", "b" * 64, 4), np.ones(4, np.float32))
+        g.export(tmp_path / "other.json")
+    doc = json.loads((tmp_path / "new.json").read_text())
+    doc["embeddings"][1]["vector"] = base64.b64encode(np.array([1, np.nan, 0, 0], np.float32).tobytes()).decode()
+    (tmp_path / "nan.json").write_text(json.dumps(doc))
+
+    with Gallery(tmp_path / "door.db") as door:
+        door.add("old-friend", tag, np.ones(4, np.float32))
+        with pytest.raises(EdgekitError, match="made by faceres .*weights bbbbbbbbbb.*nothing changed"):
+            door.replace(tmp_path / "other.json", tag)
+        with pytest.raises(EdgekitError, match="NaN or infinity"):
+            door.replace(tmp_path / "nan.json", tag)
+        (tmp_path / "cut.json").write_text((tmp_path / "new.json").read_text()[:-20])
+        with pytest.raises(EdgekitError, match="cut.json: unreadable"):
+            door.replace(tmp_path / "cut.json", tag)
+        assert door.identities() == {"old-friend": 1}  # every refusal left it as it was
+        assert door.replace(tmp_path / "new.json", tag) == {"identities": 2, "embeddings": 2}
+        assert door.identities() == {"ann": 1, "bob": 1}

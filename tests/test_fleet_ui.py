@@ -53,51 +53,62 @@ def test_the_fleet_page_shows_an_agent_online_then_offline_after_kill_9(zoo, med
     from selenium.webdriver.common.by import By
 
     db = f"sqlite:///{tmp_path / 'fleet.db'}"
-    cfg = site(
-        zoo,
-        media,
-        gallery,
-        tmp_path,
-        source=live_camera(media, fps=10),
-        mqtt={
-            "host": "127.0.0.1",
-            "port": broker.port,
-            "telemetry_interval_s": 1,
-            "outbox": {"path": str(tmp_path / "outbox.db")},
-        },
-    )
-    (tmp_path / "site.yaml").write_text(yaml.safe_dump(cfg))
+    configs = []
+    for name in ("door-1", "door-2"):
+        folder = tmp_path / name
+        folder.mkdir()
+        cfg = site(
+            zoo,
+            media,
+            gallery,
+            folder,
+            device_id=name,
+            source=live_camera(media, fps=5),
+            mqtt={
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "telemetry_interval_s": 1,
+                "outbox": {"path": str(folder / "outbox.db")},
+            },
+        )
+        (folder / "site.yaml").write_text(yaml.safe_dump(cfg))
+        configs.append(folder / "site.yaml")
     ui_port = free_port()
     ingest = edgekit("fleet", "ingest", "--port", str(broker.port), "--db", db, log=tmp_path / "ingest.log")
-    agent = edgekit("run", "--config", str(tmp_path / "site.yaml"), log=tmp_path / "agent.log")
+    agents = [edgekit("run", "--config", str(c), log=c.with_name("agent.log")) for c in configs]
     page = edgekit("fleet", "ui", "--db", db, "--port", str(ui_port), log=tmp_path / "ui.log")
     try:
         assert listening(ui_port, 30), (tmp_path / "ui.log").read_text()
         url = f"http://127.0.0.1:{ui_port}/"
         browser.get(url)
-        assert wait_for(lambda: browser.refresh() or row_state(browser, "door-1") == "online", 90), (
-            tmp_path / "agent.log"
+        both_online = lambda: all(row_state(browser, d) == "online" for d in ("door-1", "door-2"))  # noqa: E731
+        assert wait_for(lambda: browser.refresh() or both_online(), 90), (
+            tmp_path / "door-1" / "agent.log"
         ).read_text()[-2000:] + (tmp_path / "ingest.log").read_text()[-2000:]
         # its telemetry and models arrive too; the caller's events show on the events page
         assert wait_for(lambda: browser.refresh() or "fps" in browser.find_element(By.ID, "device-door-1").text, 30)
         row = browser.find_element(By.ID, "device-door-1").text
         assert "doorbell" in row and "blazeface_short cpu" in row and "faceres cpu" in row, row
+        assert "1 identity" in row, row
         browser.get(url + "events?device=door-1")
         assert wait_for(
             lambda: browser.refresh() or browser.find_elements(By.CSS_SELECTOR, "tr.event[data-device='door-1']"), 60
         )
-        browser.get(url)
-        screenshot(browser, ROOT / "docs" / "screenshots" / "fleet.png")
+        assert not browser.find_elements(By.CSS_SELECTOR, "tr.event[data-device='door-2']")  # the filter holds
 
-        agent.send_signal(signal.SIGKILL)  # no goodbye: the broker publishes the agent's will (retained offline)
-        agent.wait(10)
+        browser.get(url)
+        agents[0].send_signal(signal.SIGKILL)  # no goodbye: the broker publishes the agent's will (retained offline)
+        agents[0].wait(10)
         assert wait_for(lambda: browser.refresh() or row_state(browser, "door-1") == "offline", 60)
-        assert "offline" in browser.find_element(By.ID, "device-door-1").text
+        row = browser.find_element(By.ID, "device-door-1").text
+        assert "offline" in row and "doorbell" in row and "faceres cpu" in row, row  # still known while away
+        assert row_state(browser, "door-2") == "online"  # the other door is untouched
+        screenshot(browser, ROOT / "docs" / "screenshots" / "fleet.png")
     finally:
-        for p in (agent, page, ingest):
+        for p in (*agents, page, ingest):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in (agent, page, ingest):
+        for p in (*agents, page, ingest):
             try:
                 p.wait(30)
             except subprocess.TimeoutExpired:

@@ -115,9 +115,9 @@ class DeviceLink:
             client_id=f"edgekit-{self.device_id}",
             protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
         )
-        c.will_set(
-            self.prefix + "status", json.dumps({"state": "offline", "device_id": self.device_id}), qos=1, retain=True
-        )
+        # the will says what went away (software, app), so a fleet view still knows it while it is offline
+        will = {"state": "offline", "device_id": self.device_id, **self.info}
+        c.will_set(self.prefix + "status", json.dumps(will), qos=1, retain=True)
         if self.cfg.username:
             c.username_pw_set(self.cfg.username, self.cfg.password)
         if self.cfg.tls:

@@ -85,9 +85,10 @@ def device_rows(store: Store, now: float) -> list[dict]:
                 "status_at": d["status_at"],
                 "since": status.get("since"),
                 "software": status.get("software", "?"),
-                "app": status.get("app", "-"),
+                "app": status.get("app") or (state.get("app") if isinstance(state, dict) else None) or "-",
                 "allow_unsigned": bool(status.get("allow_unsigned")),
-                "models": status.get("models") or {},
+                # a will carries no models: what the last retained state said
+                "models": status.get("models") or (state.get("models") if isinstance(state, dict) else None) or {},
                 "telemetry": telemetry if isinstance(telemetry, dict) else {},
                 "telemetry_at": d["telemetry_at"],
                 "gallery": gallery if isinstance(gallery, dict) else None,
