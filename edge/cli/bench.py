@@ -17,7 +17,8 @@ from edge.cli import LazyGroup
         "ingest": "fleetctl.bench_ingest:command",
         "cpu": "edge.bench.cpu:command",
         "ui": "edge.bench.ui:command",
+        "fleet": "fleetctl.bench_fleet:command",
     },
 )
 def bench():
-    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu, ui."""
+    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu, ui, fleet."""
