@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
 CREATE INDEX IF NOT EXISTS events_device_time ON events (device_id, time);
+CREATE INDEX IF NOT EXISTS events_type_time ON events (type, time);  -- `--type`, the fleet page's alerts
 CREATE TABLE IF NOT EXISTS telemetry (device_id TEXT NOT NULL, received REAL NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry (device_id, received);
 CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, status TEXT, status_at REAL, telemetry TEXT,

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
 CREATE INDEX IF NOT EXISTS events_device_time ON events (device_id, time);
+CREATE INDEX IF NOT EXISTS events_type_time ON events (type, time);
 CREATE TABLE IF NOT EXISTS telemetry (device_id text NOT NULL, received double precision NOT NULL, body jsonb NOT NULL);
 CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry (device_id, received);
 CREATE TABLE IF NOT EXISTS devices (device_id text PRIMARY KEY, status jsonb, status_at double precision,
