@@ -4,6 +4,7 @@ enrolled; a door on FaceNet refuses it; a corrupted chunk, an unsigned chunk and
 the door keeps its gallery."""
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +25,7 @@ from tests.mqtt_broker import MOSQUITTO
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
 
 from edge.card import load_card  # noqa: E402
+from edge.fleet.gallery_update import gallery_manifest  # noqa: E402
 from fleetctl.operator import Operator  # noqa: E402
 from fleetctl.signing import public_key_b64, sign_gallery  # noqa: E402
 from tests.fixtures.mqtt import Consumer  # noqa: E402
@@ -162,6 +164,18 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         reply = op.command("door-1", "gallery_update", {"step": "commit", "transfer": tid})
         assert reply["ok"] is False and "sha256 mismatch" in reply["error"], reply
         assert Gallery(tmp_path / "door-1" / "gallery.db").identities() == {"caller": 1, "courier": 1}
+
+        # a signed export with a NaN vector (sign_gallery would refuse to make one): refused at commit, nothing left
+        doc = json.loads(export.read_text())
+        doc["embeddings"][0]["vector"] = base64.b64encode(np.full(1024, np.nan, np.float32).tobytes()).decode()
+        poisoned = json.dumps(doc).encode()
+        sha = hashlib.sha256(poisoned).hexdigest()
+        signature = base64.b64encode(GALLERY_KEY.sign(gallery_manifest(sha, begin["embedder"]))).decode()
+        poisoned_begin = {**begin, "size": len(poisoned), "sha256": sha, "signature": signature}
+        reply = op.push_gallery("door-1", poisoned, poisoned_begin)
+        assert reply["ok"] is False and "the gallery is unchanged" in reply["error"] and "NaN" in reply["error"], reply
+        assert Gallery(tmp_path / "door-1" / "gallery.db").identities() == {"caller": 1, "courier": 1}
+        assert not list((tmp_path / "door-1" / ".incoming-gallery").iterdir())  # the staging file went too
 
         # an unsigned chunk (the command carries no signature): refused before it is written
         reply = op.command("door-2", "gallery_update", {"step": "begin", **begin})

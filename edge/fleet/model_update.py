@@ -278,9 +278,10 @@ class ModelUpdater:
         except EdgekitError as e:
             self._drop(t)
             return self._outcome(t.model, False, str(e), t.sha256)
-        result = self._swap(t)
-        self._drop(t)
-        return result
+        try:
+            return self._swap(t)
+        finally:  # refused or not, the transfer is over (a refusal raises from _outcome)
+            self._drop(t)
 
     def _swap(self, t: _Transfer) -> dict:
         card_path = self.installed()[t.model]

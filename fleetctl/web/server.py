@@ -48,7 +48,8 @@ def query(request: Request, allowed: dict[str, re.Pattern | None]) -> dict[str, 
     """The query parameters a page takes, each checked (400 naming the parameter otherwise); unknown ones refused."""
     unknown = sorted(set(request.query_params) - set(allowed))
     if unknown:
-        raise HTTPException(400, f"unknown query parameter {unknown[0][:40]!r}: this page takes {', '.join(allowed)}")
+        takes = ", ".join(allowed) or "no parameters"
+        raise HTTPException(400, f"unknown query parameter {unknown[0][:40]!r}: this page takes {takes}")
     got = {}
     for key, pattern in allowed.items():
         values = request.query_params.getlist(key)
