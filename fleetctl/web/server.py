@@ -144,7 +144,7 @@ def make_app(store: Store, bind: str = "127.0.0.1", password_hash: str | None = 
     async def events(request: Request):
         q = query(request, {"device": DEVICE, "type": EVENT_TYPE, "limit": None})
         shown = store.events(q["device"], q["type"], None, limit_of(q["limit"]))
-        known = [d["device"] for d in store.devices()]
+        known = [d for (d,) in store.execute("SELECT device_id FROM devices ORDER BY device_id")]
         types = [t for (t,) in store.execute("SELECT DISTINCT type FROM events ORDER BY type")]
         return page(request, "fleet_events.html", events=shown, known=known, types=types, **q)
 
