@@ -197,6 +197,16 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         reply = op.command("door-2", "gallery_update", {"step": "begin", **forged})
         assert reply["ok"] is False and "bad signature" in reply["error"], reply
         assert Gallery(tmp_path / "door-2" / "gallery.db").identities() == {"caller": 1, "courier": 1}
+
+        # the gallery key alone signs a push's steps (the door trusts it for gallery_update), and nothing else
+        gallery_only = Operator(port=broker.port)
+        try:
+            reply = gallery_only.push_gallery("door-2", data, begin, GALLERY_KEY)
+            assert reply["ok"] and reply["result"]["identities"] == 2, reply
+            reply = gallery_only.command("door-2", "remove_identity", {"name": "caller"}, key=GALLERY_KEY)
+            assert reply["ok"] is False and "bad signature" in reply["error"], reply
+        finally:
+            gallery_only.close()
     finally:
         for name in doors:
             try:
