@@ -54,6 +54,10 @@ class GalleryUpdater(ModelUpdater):
         """{size, sha256, embedder: {model, weights, dim}, signature}: refused before any chunk when the embedder is
         not this device's, the signature is missing (unless allow_unsigned) or does not verify."""
         size, sha, emb, sig = body.get("size"), body.get("sha256"), body.get("embedder"), body.get("signature")
+        if body.get("url") is not None:  # a model may be fetched from an operator's server; a gallery is not
+            raise EdgekitError(
+                "gallery_update: no 'url': a gallery comes in chunks", "push it with `fleet push-gallery`"
+            )
         if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= self.cfg.max_bytes:
             raise EdgekitError(
                 f"gallery_update: size must be 1..{self.cfg.max_bytes} bytes",
