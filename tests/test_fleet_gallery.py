@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -271,3 +272,31 @@ def test_a_replace_keeps_the_old_gallery_when_the_export_is_bad_or_of_another_em
         assert door.identities() == {"old-friend": 1}  # every refusal left it as it was
         assert door.replace(tmp_path / "new.json", tag) == {"identities": 2, "embeddings": 2}
         assert door.identities() == {"ann": 1, "bob": 1}
+
+
+def test_a_gallery_begin_is_checked_before_any_chunk(tmp_path):
+    from edge.errors import EdgekitError
+    from edge.fleet.config import GalleryUpdateConfig
+    from edge.fleet.gallery_update import GalleryUpdater
+
+    tag = EmbedderTag("faceres", "a" * 64, 4)
+    updater = GalleryUpdater(
+        GalleryUpdateConfig(public_key=public_key_b64(GALLERY_KEY)), tmp_path / "g.db", lambda: tag
+    )
+    with Gallery(tmp_path / "office.db") as g:
+        g.add("ann", tag, np.ones(4, np.float32))
+        g.export(tmp_path / "office.json")
+    _, begin = sign_gallery(GALLERY_KEY, tmp_path / "office.json")
+    for body, says in [
+        ({**begin, "url": "http://127.0.0.1:9/office.json"}, "no 'url'"),
+        ({**begin, "size": 0}, "size must be 1.."),
+        ({**begin, "size": 10**9}, "raise mqtt.gallery_update.max_bytes"),
+        ({**begin, "sha256": "../../etc"}, "sha256 must be 64"),
+        ({**begin, "embedder": "faceres"}, "'embedder' must be"),
+        ({**begin, "embedder": {**begin["embedder"], "dim": 8}}, "this device embeds with faceres (4-d"),
+        ({**begin, "signature": "!!"}, "unsigned"),
+    ]:
+        with pytest.raises(EdgekitError, match=re.escape(says)):
+            updater.command({"step": "begin", **body})
+    assert updater.command({"step": "begin", **begin})["chunk_bytes"] == 32 * 1024
+    assert not (tmp_path / "g.db").exists() or Gallery(tmp_path / "g.db").identities() == {}
