@@ -146,6 +146,7 @@ def served(store_url):
                     "time": now - 3,
                     "zone": "top",
                     "class": "cola",
+                    "count": 0,
                     "device_id": "shop-7",
                 },
                 now,
@@ -195,7 +196,8 @@ def test_bad_input_on_the_fleet_page_is_refused_with_a_clear_status(served):
 
         page = c.get("/")
         assert page.status_code == 200 and 'id="device-door-1"' in page.text and "2 identities" in page.text
-        assert "out_of_stock" in c.get("/shelf").text and "cola" in c.get("/shelf").text
+        shelf = c.get("/shelf").text
+        assert "out_of_stock" in shelf and "<td>cola</td><td>0</td>" in shelf, shelf  # a count of 0 is shown
         pushes = c.get("/pushes").text
         assert "office.json" in pushes and "50%" in pushes and "accepted 2 identities" in pushes
         assert 'data-type="face_unknown" data-device="door-1"' in c.get("/events?device=door-1&type=face_unknown").text
