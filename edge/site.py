@@ -97,9 +97,11 @@ def read_only_commands(loop: FrameLoop) -> frozenset[str]:
 
 def _refreshing(link, command: Command):
     def run(body: dict) -> dict:
-        result = command.handler(body)
-        link.refresh_state()
-        return result
+        try:
+            return command.handler(body)
+        finally:  # a refusal can change the state too (a gallery push's outcome)
+            if command.changes_state_on is None or command.changes_state_on(body):
+                link.refresh_state()
 
     return run
 

@@ -140,6 +140,12 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
                 lambda n=name: last(consumer, f"{n}/state")["gallery"].get("last_update", {}).get("ok") is True
             )
         assert Gallery(tmp_path / "door-3" / "gallery.db").identities() == {}
+        assert consumer.wait(  # its refusal is in its retained state, for the fleet page
+            lambda: (
+                "embeds with facenet"
+                in last(consumer, "door-3/state")["gallery"].get("last_update", {}).get("message", "")
+            )
+        )
         # and door-1, which never enrolled anyone, now knows the caller (its one track was decided before the push,
         # and the looped clip never ends it: a fresh run of the door decides anew)
         assert op.command("door-1", "restart", timeout=10)["ok"]
@@ -164,6 +170,7 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         assert op.command("door-1", "gallery_update", chunk)["ok"]
         reply = op.command("door-1", "gallery_update", {"step": "commit", "transfer": tid})
         assert reply["ok"] is False and "sha256 mismatch" in reply["error"], reply
+        assert consumer.wait(lambda: last(consumer, "door-1/state")["gallery"]["last_update"]["ok"] is False)
         assert Gallery(tmp_path / "door-1" / "gallery.db").identities() == {"caller": 1, "courier": 1}
 
         # a signed export with a NaN vector (sign_gallery would refuse to make one): refused at commit, nothing left

@@ -46,6 +46,8 @@ class Command:
     handler: Callable[[dict], dict]
     changes_state: bool = False
     read_only: bool = False
+    # with changes_state: which calls re-publish it (a chunked push's chunks change nothing until its commit)
+    changes_state_on: Callable[[dict], bool] | None = None
 
 
 class App:

@@ -50,6 +50,14 @@ class GalleryUpdater(ModelUpdater):
     def staging(self) -> Path:
         return self.dir / ".incoming-gallery"
 
+    def begin(self, body: dict) -> dict:
+        """As a model's, and a refusal is this door's outcome too (the fleet page shows why a door said no)."""
+        try:
+            return super().begin(body)
+        except EdgekitError as e:
+            sha = body.get("sha256")
+            return self._outcome("gallery", False, str(e), sha if isinstance(sha, str) else "")
+
     def announced(self, body: dict) -> tuple[str, int, str, dict, bytes]:
         """{size, sha256, embedder: {model, weights, dim}, signature}: refused before any chunk when the embedder is
         not this device's, the signature is missing (unless allow_unsigned) or does not verify."""

@@ -171,7 +171,11 @@ class DoorbellApp(App):
             "identities": Command(self._identities, read_only=True),
             "remove_identity": Command(self._remove, True),
             "enroll": Command(self._enroll, True),
-        } | ({"gallery_update": Command(self._gallery_update, True)} if self.gallery_updates else {})
+        } | (
+            {"gallery_update": Command(self._gallery_update, True, changes_state_on=_not_a_chunk)}
+            if self.gallery_updates
+            else {}
+        )
 
     def _gallery_update(self, body: dict) -> dict:
         """Replace the gallery with a signed export pushed in chunks (begin / chunk / commit / abort)."""
@@ -235,3 +239,7 @@ class DoorbellApp(App):
 
     def stats(self) -> dict:
         return {"faces_embedded": self.faces_embedded, "gallery_identities": len(self.matcher())}
+
+
+def _not_a_chunk(body: dict) -> bool:
+    return body.get("step") != "chunk"
