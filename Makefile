@@ -28,7 +28,7 @@ setup: sysdeps $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[convert,dev,broker,fleet]'
+	$(BIN)/pip install -q -e '.[convert,dev,broker,fleet,ui]'
 	$(BIN)/pip install -q --no-deps tensorflowjs==4.22.0 tfjs-graph-converter==1.6.3
 	touch $@
 

@@ -117,6 +117,7 @@ def _optional(module: str, name: str) -> Any:
 MqttConfig = _optional("edge.fleet.config", "MqttConfig")
 PeripheralsConfig = _optional("edge.peripherals.config", "PeripheralsConfig")
 ShelfConfig = _optional("edge.apps.shelf.policy", "ShelfConfig")
+UiConfig = _optional("edge.web.config", "UiConfig")
 
 
 class SiteConfig(Strict):
@@ -137,11 +138,13 @@ class SiteConfig(Strict):
     mqtt: (MqttConfig or Any) | None = None
     peripherals: (PeripheralsConfig or Any) | None = None
     shelf: (ShelfConfig or Any) | None = None
+    ui: (UiConfig or Any) | None = None  # the device's web page (edge.web); off unless configured
 
-    @field_validator("mqtt", "peripherals", "shelf", mode="before")
+    @field_validator("mqtt", "peripherals", "shelf", "ui", mode="before")
     @classmethod
     def _installed(cls, v, info):
-        part = {"mqtt": MqttConfig, "peripherals": PeripheralsConfig, "shelf": ShelfConfig}[info.field_name]
+        parts = {"mqtt": MqttConfig, "peripherals": PeripheralsConfig, "shelf": ShelfConfig, "ui": UiConfig}
+        part = parts[info.field_name]
         if v is not None and part is None:
             raise ValueError(f"this edgekit install has no '{info.field_name}' support; remove the section")
         return v

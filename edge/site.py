@@ -54,15 +54,20 @@ def reported_state(loop: FrameLoop) -> dict:
     config["source"]["uri"] = mask_url(config["source"]["uri"])  # camera credentials stay on the device
     if config.get("mqtt"):
         config["mqtt"].pop("password", None)
+    if config.get("ui"):
+        config["ui"].pop("password_hash", None)
+        config["ui"].pop("token_sha256", None)
     return {"app": cfg.app, "config": config, "models": loop.model_versions(), **loop.app.state()}
 
 
 def loop_commands(link, loop: FrameLoop, snapshots) -> dict:
-    """The loop's own commands and the app's. Each runs on the link's command thread."""
+    """The loop's own commands and the app's: what MQTT runs (on the link's command thread) and what the web page
+    runs (edge.web). `link` and `snapshots` are None on a site without MQTT."""
 
     def set_config(body: dict) -> dict:
         result = loop.reconfigure(body.get("config"))
-        link.refresh_state()
+        if link is not None:
+            link.refresh_state()
         return result
 
     def restart(body: dict) -> dict:
@@ -75,10 +80,12 @@ def loop_commands(link, loop: FrameLoop, snapshots) -> dict:
         "get_config": lambda body: reported_state(loop)["config"],
         "set_config": set_config,
         "restart": restart,
-        "snapshot": snapshots.command,
     }
+    if snapshots is not None:
+        commands["snapshot"] = snapshots.command
     for name, command in loop.app.commands().items():
-        commands[name] = _refreshing(link, command) if command.changes_state else command.handler
+        refresh = command.changes_state and link is not None
+        commands[name] = _refreshing(link, command) if refresh else command.handler
     return commands
 
 
@@ -90,9 +97,11 @@ def read_only_commands(loop: FrameLoop) -> frozenset[str]:
 
 def _refreshing(link, command: Command):
     def run(body: dict) -> dict:
-        result = command.handler(body)
-        link.refresh_state()
-        return result
+        try:
+            return command.handler(body)
+        finally:  # a refusal can change the state too (a gallery push's outcome)
+            if command.changes_state_on is None or command.changes_state_on(body):
+                link.refresh_state()
 
     return run
 
@@ -116,10 +125,18 @@ def site_mqtt(cfg: SiteConfig):
     return cfg.mqtt.model_copy(update={"model_update": mu.model_copy(update={"models_dir": str(cfg.models_dir())})})
 
 
-def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, install_signals: bool = True) -> dict:
+def run_site(
+    cfg: SiteConfig,
+    max_frames: int | None = None,
+    stream=None,
+    install_signals: bool = True,
+    config_path=None,
+    on_ui=None,
+) -> dict:
     """Run the configured app with every configured part; returns the run's stats (with `restart_requested` when
     the `restart` command stopped it). SIGTERM/SIGINT stop it gracefully: capture stops, tracks end (face_left),
-    events flush to the outbox, the broker hears `offline`, systemd STOPPING."""
+    events flush to the outbox, the broker hears `offline`, systemd STOPPING. With `ui:` the web page runs beside
+    it (edge.web; `config_path` is the file its zone editor saves to; `on_ui(server)` is told its address)."""
     from edge.service import GracefulStop, Notifier
 
     notifier = Notifier()
@@ -137,7 +154,20 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
         from edge.peripherals import Peripherals
 
         peripherals = Peripherals(cfg.peripherals)
+    events = None
+    if cfg.ui is not None:
+        from edge.web.view import EventLog
+
+        events = EventLog(cfg.ui.events_kept)
+        sinks.append(events)
     loop = build_loop(cfg, sinks, None, peripherals, notifier, snapshots, latest)
+    ui = None
+    if events is not None:
+        from edge.web.server import start_ui
+
+        ui = start_ui(cfg.ui, loop, loop_commands(link, loop, snapshots), events, link, config_path)
+        if on_ui is not None:
+            on_ui(ui)
     stop = GracefulStop(on_stop=[loop.stop]).install() if install_signals else None
     try:
         if link is not None:
@@ -164,6 +194,8 @@ def run_site(cfg: SiteConfig, max_frames: int | None = None, stream=None, instal
         stats = loop.run(max_frames)
     finally:
         notifier.stopping("stopping: flushing events")
+        if ui is not None:
+            ui.stop()
         if peripherals is not None:
             peripherals.stop()
         if link is not None:

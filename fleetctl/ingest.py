@@ -5,7 +5,7 @@ them is committed, on a persistent MQTT 5 session (the worker's client id is sta
 A worker killed with -9 loses nothing: what it had not acknowledged the broker sends again, and what it had stored
 but not yet acknowledged comes again and is skipped by the store's key. Several workers share the load through a
 shared subscription (`$share/<group>/...`): the broker hands each message to one of them. Status is retained, and
-retained messages never reach shared subscriptions, so every worker subscribes to status directly (an upsert)."""
+retained messages never reach shared subscriptions, so every worker subscribes to status and state directly."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class IngestWorker:
 
     def topics(self) -> list[str]:
         share = f"$share/{self.cfg.group}/{self.root}"
-        return [f"{share}/+/events/#", f"{share}/+/telemetry", f"{self.root}/+/status"]
+        return [f"{share}/+/events/#", f"{share}/+/telemetry", f"{self.root}/+/status", f"{self.root}/+/state"]
 
     def start(self) -> IngestWorker:
         props = Properties(PacketTypes.CONNECT)
@@ -165,6 +165,8 @@ class IngestWorker:
                 telemetry.append((device, now, raw))
             elif kind == "status":
                 self.store.set_status(device, raw, now)
+            elif kind == "state":  # retained, like status: every worker keeps the latest
+                self.store.set_state(device, raw, now)
         while True:
             try:
                 new = self.store.add_events(events)

@@ -208,23 +208,43 @@ class Operator:
         signer = self.sign_key or private_key  # every step is a signed command; the device trusts the model key too
         if url is not None:  # the device downloads, checks and installs in one step
             return self.command(device, "model_update", {**begin, "url": url}, max(timeout, 300), key=signer)
-        reply = self.command(device, "model_update", begin, timeout, key=signer)
+        return self._send_chunks(device, "model_update", begin, tflite, signer, progress, timeout)
+
+    def push_gallery(
+        self,
+        device: str,
+        export: bytes,
+        begin: dict,
+        private_key=None,
+        progress: Callable[[int, int], None] | None = None,
+        timeout: float = 60.0,
+    ) -> dict:
+        """Send a gallery export (`begin`: fleetctl.signing.sign_gallery's fields) in chunks; the device replaces its
+        gallery on commit or keeps it and says why."""
+        signer = self.sign_key or private_key
+        begin = {"step": "begin", **begin}
+        return self._send_chunks(device, "gallery_update", begin, export, signer, progress, timeout)
+
+    def _send_chunks(self, device, command, begin, data: bytes, signer, progress, timeout) -> dict:
+        """A transfer's begin, chunks (the size the device asks for) and commit, each a signed command; the first
+        refusal ends it and is returned."""
+        reply = self.command(device, command, begin, timeout, key=signer)
         if not reply.get("ok"):
             return reply
         tid, size = reply["result"]["transfer"], reply["result"]["chunk_bytes"]
-        for i, at in enumerate(range(0, len(tflite), size)):
+        for i, at in enumerate(range(0, len(data), size)):
             chunk = {
                 "step": "chunk",
                 "transfer": tid,
                 "index": i,
-                "data": base64.b64encode(tflite[at : at + size]).decode(),
+                "data": base64.b64encode(data[at : at + size]).decode(),
             }
-            reply = self.command(device, "model_update", chunk, timeout, key=signer)
+            reply = self.command(device, command, chunk, timeout, key=signer)
             if not reply.get("ok"):
                 return reply
             if progress:
-                progress(min(at + size, len(tflite)), len(tflite))
-        return self.command(device, "model_update", {"step": "commit", "transfer": tid}, max(timeout, 120), key=signer)
+                progress(min(at + size, len(data)), len(data))
+        return self.command(device, command, {"step": "commit", "transfer": tid}, max(timeout, 120), key=signer)
 
     def close(self) -> None:
         self.c.loop_stop()

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edge.errors import EdgekitError
+from edge.fleet.gallery_update import gallery_manifest
 from edge.fleet.model_update import manifest
 from edge.fleet.security import signed_bytes
 from edge.private import check_secret
@@ -71,3 +72,26 @@ def sign_model(private_key, model: str, tflite: bytes, card: dict) -> dict:
         "card": card,
         "signature": base64.b64encode(private_key.sign(manifest(model, sha, card))).decode(),
     }
+
+
+def sign_gallery(private_key, path: str | Path) -> tuple[bytes, dict]:
+    """`edgekit fleet push-gallery`: a gallery export of one embedder (checked as the devices will check it) and its
+    begin message's fields (`private_key` None: unsigned, which devices refuse unless mqtt.gallery_update
+    .allow_unsigned)."""
+    from edge.faces.gallery import export_embedders, read_export
+
+    export = Path(path).read_bytes()
+    embedders = export_embedders(read_export(path))
+    if len(embedders) != 1:
+        made = ", ".join(t.describe() for t in embedders) or "none: it is empty"
+        raise EdgekitError(
+            f"gallery export {path}: made by {len(embedders)} embedders ({made}); a push carries one",
+            "export a gallery enrolled with one embedder (`edgekit faces export`)",
+        )
+    tag = embedders[0]
+    embedder = {"model": tag.model, "weights": tag.weights, "dim": tag.dim}
+    sha = hashlib.sha256(export).hexdigest()
+    begin = {"size": len(export), "sha256": sha, "embedder": embedder}
+    if private_key is not None:
+        begin["signature"] = base64.b64encode(private_key.sign(gallery_manifest(sha, embedder))).decode()
+    return export, begin

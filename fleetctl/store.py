@@ -25,10 +25,14 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
 CREATE INDEX IF NOT EXISTS events_device_time ON events (device_id, time);
+CREATE INDEX IF NOT EXISTS events_type_time ON events (type, time);  -- `--type`, the fleet page's alerts
 CREATE TABLE IF NOT EXISTS telemetry (device_id TEXT NOT NULL, received REAL NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry (device_id, received);
 CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, status TEXT, status_at REAL, telemetry TEXT,
   telemetry_at REAL);
+CREATE TABLE IF NOT EXISTS pushes (push_id TEXT NOT NULL, device_id TEXT NOT NULL, kind TEXT NOT NULL,
+  name TEXT NOT NULL, done INTEGER NOT NULL, total INTEGER NOT NULL, outcome TEXT NOT NULL, message TEXT NOT NULL,
+  started REAL NOT NULL, updated REAL NOT NULL, PRIMARY KEY (push_id, device_id));
 """
 
 GAPS_SQL = """
@@ -82,6 +86,10 @@ class Store:
     def set_status(self, device_id: str, body: str, at: float) -> None:
         raise NotImplementedError
 
+    def set_state(self, device_id: str, body: str, at: float) -> None:
+        """The device's retained `state` (its models, gallery, the outcome of the last model or gallery push)."""
+        raise NotImplementedError
+
     def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
         raise NotImplementedError
 
@@ -122,12 +130,43 @@ class Store:
 
     def devices(self) -> list[dict]:
         rows = self.execute(
-            "SELECT device_id, status, status_at, telemetry, telemetry_at FROM devices ORDER BY device_id"
+            "SELECT device_id, status, status_at, telemetry, telemetry_at, state, state_at FROM devices "
+            "ORDER BY device_id"
         )
         return [
-            {"device": d, "status": _json(s), "status_at": sa, "telemetry": _json(t), "telemetry_at": ta}
-            for d, s, sa, t, ta in rows
+            {
+                "device": d,
+                "status": _json(s),
+                "status_at": sa,
+                "telemetry": _json(t),
+                "telemetry_at": ta,
+                "state": _json(st),
+                "state_at": sta,
+            }
+            for d, s, sa, t, ta, st, sta in rows
         ]
+
+    # ---- pushes: `fleet push-model/push-gallery --db` record each device's progress for `fleet ui` ----
+    def record_push(
+        self, push_id: str, device: str, kind: str, name: str, done: int, total: int, outcome: str, message: str = ""
+    ) -> None:
+        """outcome: sending / installed / refused / no answer."""
+        now = time.time()
+        p = self.P
+        self.execute_count(
+            f"INSERT INTO pushes VALUES ({', '.join([p] * 10)}) ON CONFLICT (push_id, device_id) DO UPDATE SET "
+            "done = excluded.done, outcome = excluded.outcome, message = excluded.message, updated = excluded.updated",
+            (push_id, device, kind, name, int(done), int(total), outcome, message[:500], now, now),
+        )
+
+    def pushes(self, limit: int = 50) -> list[dict]:
+        rows = self.execute(
+            "SELECT push_id, device_id, kind, name, done, total, outcome, message, started, updated FROM pushes "
+            f"ORDER BY started DESC, device_id LIMIT {self.P}",
+            (int(limit),),
+        )
+        keys = ("push_id", "device", "kind", "name", "done", "total", "outcome", "message", "started", "updated")
+        return [dict(zip(keys, r)) for r in rows]
 
     def prune(self, keep_s: float, now: float | None = None) -> int:
         """Retention: events and telemetry received more than keep_s ago go."""
@@ -158,6 +197,10 @@ class SqliteStore(Store):
             self.db.execute("PRAGMA journal_mode=WAL")  # readers (fleet events) never block the ingest writer
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed batch survives a process kill
             self.db.executescript(SQLITE_SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(devices)")}
+            for column, kind in (("state", "TEXT"), ("state_at", "REAL")):  # stores from before `state` was kept
+                if column not in columns:
+                    self.db.execute(f"ALTER TABLE devices ADD COLUMN {column} {kind}")
         except (OSError, sqlite3.Error) as e:
             raise EdgekitError(
                 f"--db {path}: cannot open the SQLite store ({e})", "check the path and its permissions"
@@ -185,6 +228,13 @@ class SqliteStore(Store):
         self.db.execute(
             "INSERT INTO devices (device_id, status, status_at) VALUES (?, ?, ?) ON CONFLICT (device_id) "
             "DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
+            (device_id, body, at),
+        )
+
+    def set_state(self, device_id, body, at):
+        self.db.execute(
+            "INSERT INTO devices (device_id, state, state_at) VALUES (?, ?, ?) ON CONFLICT (device_id) "
+            "DO UPDATE SET state = excluded.state, state_at = excluded.state_at",
             (device_id, body, at),
         )
 

@@ -17,10 +17,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
 CREATE INDEX IF NOT EXISTS events_device_time ON events (device_id, time);
+CREATE INDEX IF NOT EXISTS events_type_time ON events (type, time);
 CREATE TABLE IF NOT EXISTS telemetry (device_id text NOT NULL, received double precision NOT NULL, body jsonb NOT NULL);
 CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry (device_id, received);
 CREATE TABLE IF NOT EXISTS devices (device_id text PRIMARY KEY, status jsonb, status_at double precision,
   telemetry jsonb, telemetry_at double precision);
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS state jsonb;
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS state_at double precision;
+CREATE TABLE IF NOT EXISTS pushes (push_id text NOT NULL, device_id text NOT NULL, kind text NOT NULL,
+  name text NOT NULL, done bigint NOT NULL, total bigint NOT NULL, outcome text NOT NULL, message text NOT NULL,
+  started double precision NOT NULL, updated double precision NOT NULL, PRIMARY KEY (push_id, device_id));
 """
 
 log = logging.getLogger("edgekit.ingest")
@@ -86,6 +92,13 @@ class PostgresStore(Store):
         self.db.execute(
             "INSERT INTO devices (device_id, status, status_at) VALUES (%s, %s::jsonb, %s) ON CONFLICT "
             "(device_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
+            (device_id, body, at),
+        )
+
+    def set_state(self, device_id, body, at):
+        self.db.execute(
+            "INSERT INTO devices (device_id, state, state_at) VALUES (%s, %s::jsonb, %s) ON CONFLICT "
+            "(device_id) DO UPDATE SET state = excluded.state, state_at = excluded.state_at",
             (device_id, body, at),
         )
 

@@ -46,6 +46,8 @@ class Command:
     handler: Callable[[dict], dict]
     changes_state: bool = False
     read_only: bool = False
+    # with changes_state: which calls re-publish it (a chunked push's chunks change nothing until its commit)
+    changes_state_on: Callable[[dict], bool] | None = None
 
 
 class App:
@@ -94,6 +96,11 @@ class App:
         return {}
 
     def telemetry(self) -> dict:
+        return {}
+
+    def overlay(self) -> dict:
+        """What the web page's live view draws on the newest frame (any thread may call it): `boxes` [{box: [x1, y1,
+        x2, y2] px, label}], `zones` [{name, polygon: [[x, y] px], text}]."""
         return {}
 
     def stats(self) -> dict:

@@ -23,6 +23,7 @@ COMMANDS = {
     "shelf": "edge.cli.shelf:shelf",
     "detect": "edge.cli.detect:detect",
     "install": "edge.cli.install:install",
+    "ui": "edge.cli.ui:ui",
 }
 
 

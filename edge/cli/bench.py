@@ -16,7 +16,9 @@ from edge.cli import LazyGroup
         "update": "edge.bench.update:command",
         "ingest": "fleetctl.bench_ingest:command",
         "cpu": "edge.bench.cpu:command",
+        "ui": "edge.bench.ui:command",
+        "fleet": "fleetctl.bench_fleet:command",
     },
 )
 def bench():
-    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu."""
+    """Benchmarks: model, pipeline, mqtt, update, shelf, serial, ingest, cpu, ui, fleet."""

@@ -1,5 +1,6 @@
 """`edgekit fleet ...`: the operator's side: ls (devices from retained status), watch (events live), cmd (send a
-command, print its reply), push-model (sign and send a model, per-device progress and outcome), keygen."""
+command, print its reply), push-model / push-gallery (sign and send a model or a gallery, per-device progress and
+outcome), keygen; the fleet store: ingest, events, gaps, ui."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def _operator(o: dict):
 
 @click.group()
 def fleet():
-    """Operate devices over MQTT: ls, watch, cmd, push-model, keygen; the fleet store: ingest, events, gaps."""
+    """Operate devices over MQTT: ls, watch, cmd, push-model, push-gallery, keygen; the fleet store: ingest, events,
+    gaps, ui."""
 
 
 @fleet.command("ls")
@@ -183,7 +185,8 @@ def cmd(device, name, args, body, timeout, **o):
     help="the devices fetch the .tflite from this http(s) URL instead of receiving it over MQTT "
     "(it must serve the very file CARD describes: its sha256 and signature are checked)",
 )
-def push_model(card, devices, model_key, name, url, **o):
+@click.option("--db", envvar="EDGEKIT_FLEET_DB", help="record each device's progress in this fleet store (fleet ui)")
+def push_model(card, devices, model_key, name, url, db, **o):
     """Sign the model a CARD describes and send it to each device; show progress and each device's outcome."""
     from tqdm import tqdm
 
@@ -193,25 +196,116 @@ def push_model(card, devices, model_key, name, url, **o):
     key = load_private_key(model_key)
     tflite, card_json = read_model(Path(card))
     name = name or card_json["name"]
+    log = _PushLog(db, "model", name, len(tflite))
     op = _operator(o)
     failed = 0
     try:
-        for device in [d.strip() for d in devices.split(",") if d.strip()]:
+        for device in _device_list(devices):
+            log(device, 0, "sending")
             with tqdm(
                 total=len(tflite), unit="B", unit_scale=True, desc=device, leave=False, disable=url is not None
             ) as bar:
-                reply = op.push_model(
-                    device, name, tflite, card_json, key, url=url, progress=lambda done, total: bar.update(done - bar.n)
-                )
+
+                def progress(done, total, device=device, bar=bar):
+                    bar.update(done - bar.n)
+                    log(device, done, "sending")
+
+                try:
+                    reply = op.push_model(device, name, tflite, card_json, key, url=url, progress=progress)
+                except EdgekitError as e:  # no reply: the next device still gets its push
+                    reply = {"ok": False, "error": e.what, "no_answer": True}
             if reply.get("ok"):
+                log(device, len(tflite), "installed", reply["result"]["message"])
                 click.echo(f"{device}: {name} installed ({reply['result']['message']})")
             else:
                 failed += 1
+                log(device, bar.n, "no answer" if reply.get("no_answer") else "refused", str(reply.get("error")))
                 click.echo(f"{device}: {name} NOT installed: {reply.get('error')}")
     finally:
         op.close()
+        log.close()
     if failed:
         raise SystemExit(1)
+
+
+@fleet.command("push-gallery")
+@_broker_options
+@click.argument("export", type=click.Path(exists=True, dir_okay=False))
+@click.option("--devices", required=True, help="comma-separated device ids")
+@click.option(
+    "--key",
+    "gallery_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Ed25519 key that signs the gallery (and the push's commands, unless --sign); without it the push is "
+    "unsigned and devices refuse it unless mqtt.gallery_update.allow_unsigned",
+)
+@click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for each device's reply")
+@click.option("--db", envvar="EDGEKIT_FLEET_DB", help="record each device's progress in this fleet store (fleet ui)")
+def push_gallery(export, devices, gallery_key, timeout, db, **o):
+    """Enrol once, every door knows: send a gallery EXPORT (`edgekit faces export`) to each device, which replaces its
+    gallery only if the export is signed, intact and of its own embedder; print each device's outcome."""
+    from tqdm import tqdm
+
+    from fleetctl.signing import load_private_key, sign_gallery
+
+    key = load_private_key(gallery_key) if gallery_key else None
+    data, begin = sign_gallery(key, export)
+    log = _PushLog(db, "gallery", Path(export).name, len(data))
+    op = _operator(o)
+    failed = 0
+    try:
+        for device in _device_list(devices):
+            log(device, 0, "sending")
+            with tqdm(total=len(data), unit="B", unit_scale=True, desc=device, leave=False) as bar:
+
+                def progress(done, total, device=device, bar=bar):
+                    bar.update(done - bar.n)
+                    log(device, done, "sending")
+
+                try:
+                    reply = op.push_gallery(device, data, begin, key, progress, timeout)
+                except EdgekitError as e:  # no reply: the next device still gets its push
+                    failed += 1
+                    log(device, bar.n, "no answer", e.what)
+                    click.echo(f"{device}: no answer ({e.what})")
+                    continue
+            if reply.get("ok"):
+                r = reply["result"]
+                log(device, len(data), "installed", r["message"])
+                click.echo(f"{device}: accepted {r['identities']} identities ({r['embeddings']} embeddings)")
+            else:
+                failed += 1
+                log(device, bar.n, "refused", str(reply.get("error")))
+                click.echo(f"{device}: refused: {reply.get('error')}")
+    finally:
+        op.close()
+        log.close()
+    if failed:
+        raise SystemExit(1)
+
+
+def _device_list(devices: str) -> list[str]:
+    return [d.strip() for d in devices.split(",") if d.strip()]
+
+
+class _PushLog:
+    """Each device's progress of one push in the fleet store (`--db`), for `fleet ui`; without --db, nothing."""
+
+    def __init__(self, db: str | None, kind: str, name: str, total: int):
+        import uuid
+
+        from fleetctl.store import open_store
+
+        self.store = open_store(db) if db else None
+        self.id, self.kind, self.name, self.total = uuid.uuid4().hex[:12], kind, name, total
+
+    def __call__(self, device: str, done: int, outcome: str, message: str = "") -> None:
+        if self.store is not None:
+            self.store.record_push(self.id, device, self.kind, self.name, done, self.total, outcome, message)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 @fleet.command()
@@ -351,3 +445,37 @@ def gaps(db, device, as_json):
         click.echo(json.dumps(row) if as_json else f"{g.device_id:<20} {g.first}..{g.last} ({g.missing} missing)")
     if not found and not as_json:
         click.echo("no gaps", err=True)
+
+
+@fleet.command("ui")
+@click.option("--db", default=_DEFAULT_DB, show_default=True, envvar="EDGEKIT_FLEET_DB", help=_DB_HELP)
+@click.option("--bind", default="127.0.0.1", show_default=True, help="any other address needs a password or token")
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option(
+    "--password-hash",
+    envvar="EDGEKIT_FLEET_UI_PASSWORD_HASH",
+    help="scrypt hash from `edgekit ui hash-password` (better in the environment than on the command line)",
+)
+@click.option("--token-sha256", envvar="EDGEKIT_FLEET_UI_TOKEN_SHA256", help="from `edgekit ui hash-password --token`")
+def ui(db, bind, port, password_hash, token_sha256):
+    """The fleet page over the store `fleet ingest` fills: devices online/offline, events, shelf alerts, pushes."""
+    import uvicorn
+
+    from fleetctl.store import open_store
+    from fleetctl.web.server import make_app
+
+    store = open_store(db)
+    try:
+        app = make_app(store, bind, password_hash, token_sha256)
+    except ValueError as e:  # a malformed password hash
+        store.close()
+        raise EdgekitError(f"fleet ui --password-hash: {e}") from None
+    config = uvicorn.Config(app, host=bind, port=port, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    click.echo(f"fleet ui: http://{bind}:{port}/ over {db.split('@')[-1]}", err=True)
+    try:
+        server.run()
+    finally:
+        store.close()
+    if not server.started:
+        raise EdgekitError(f"fleet ui: cannot serve on {bind}:{port}", "is the port in use? pick another --port")

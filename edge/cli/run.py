@@ -30,11 +30,11 @@ def run(config_path, source_uri, max_frames):
         cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"kind": kind, "uri": source_uri})})
     cfg.check_outputs()
     try:
-        stats = _start(cfg, max_frames)
+        stats = _start(cfg, max_frames, config_path)
     except Exception as e:  # noqa: BLE001 - whatever a freshly updated model broke, the last good one may fix
         if not _roll_back(cfg, e):
             raise
-        stats = _start(cfg, max_frames)
+        stats = _start(cfg, max_frames, config_path)
     if stats["frames"]:
         _confirm(cfg)
     click.echo(json.dumps({"type": "run_summary", **stats}), err=True)
@@ -49,12 +49,12 @@ def run(config_path, source_uri, max_frames):
         restart()
 
 
-def _start(cfg, max_frames):
+def _start(cfg, max_frames, config_path=None):
     from edge.site import run_site
 
     cfg.check_models()
     _check_gallery(cfg)
-    return run_site(cfg, max_frames)
+    return run_site(cfg, max_frames, config_path=Path(config_path))
 
 
 def _roll_back(cfg, error: Exception) -> bool:

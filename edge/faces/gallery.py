@@ -181,7 +181,7 @@ class Gallery(LearnedTables):
         self._writes += 1
 
     # ---- writing ----
-    def _insert(self, rows: list[tuple], action: str = "enrol") -> None:
+    def _insert(self, rows: list[tuple], action: str = "enrol", replace: bool = False) -> None:
         """All rows (identity, model, vector bytes, source, created, weights) in one transaction, after checking each
         vector is usable and each embedder's vector length against what is stored."""
         for r in rows:
@@ -194,6 +194,8 @@ class Gallery(LearnedTables):
                 )
 
         def work():
+            if replace:  # in the same transaction: a failed insert keeps what was there
+                self.db.execute("DELETE FROM embeddings")
             for model in {r[1] for r in rows}:
                 dims = {len(r[2]) // 4 for r in rows if r[1] == model}
                 stored = self._dimension(model)
@@ -340,54 +342,31 @@ class Gallery(LearnedTables):
         """Add the embeddings of an export file: all of them or, if any is bad, none. With `expect`, rows named after
         that embedder must have its vector size and weights (an export made by another model is refused)."""
         self.require_writable("import")
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
-                raise ValueError(
-                    f"format {doc.get('format') if isinstance(doc, dict) else None!r}, expected {EXPORT_FORMAT!r}"
-                )
-            rows = [
-                (
-                    str(e["identity"]),
-                    str(e["model"]),
-                    base64.b64decode(e["vector"], validate=True),
-                    str(e.get("source", "")),
-                    float(e.get("created", time.time())),
-                    str(e.get("weights", "")),
-                )
-                for e in doc["embeddings"]
-            ]
-            if any(len(r[2]) % 4 or not r[2] or not r[0].strip() or len(r[0].strip()) > 128 for r in rows):
-                raise ValueError("an embedding with an empty or over-long name, or a vector that is not float32")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-            raise EdgekitError(
-                f"gallery export {path}: unreadable ({type(e).__name__}: {str(e)[:200]})",
-                "pass a file written by `edgekit faces export`",
-            ) from None
-        bad = [
-            r
-            for r in rows
-            if not np.isfinite(np.frombuffer(r[2], np.float32)).all()
-            or not np.abs(np.frombuffer(r[2], np.float32)).sum() > 0
-        ]
-        if bad:
-            raise EdgekitError(
-                f"gallery export {path}: the embedding of {bad[0][0]!r} contains NaN or infinity, or is zero "
-                f"({len(bad)} such); nothing imported",
-                "export again from a healthy gallery",
-            )
+        rows = read_export(path)
         if expect is not None:
             wrong = [r for r in rows if r[1] == expect.model and not expect.accepts(r[1], r[5], len(r[2]) // 4)]
             if wrong:
-                r = wrong[0]
                 raise EdgekitError(
-                    f"gallery export {path}: {len(wrong)} {expect.model} embedding(s) of {len(r[2]) // 4} values "
-                    f"(weights {r[5][:10] or 'unrecorded'}); the configured {expect.describe()} cannot match them; "
-                    "nothing imported",
+                    f"gallery export {path}: {_misfit(wrong, expect)}; nothing imported",
                     "import with the embedder that made them, or re-enrol",
                 )
         self._insert(rows, "import")
         return len(rows)
+
+    def replace(self, path: str | Path, expect: EmbedderTag) -> dict:
+        """Make the gallery exactly the export file's embeddings (a fleet push), in one transaction: every one of them
+        must be `expect`'s (a gallery of another embedder would make everyone a stranger); any fault leaves the old
+        gallery as it was. Returns {identities, embeddings}."""
+        self.require_writable("replace its identities")
+        rows = read_export(path)
+        wrong = [r for r in rows if not expect.accepts(r[1], r[5], len(r[2]) // 4)]
+        if wrong:
+            raise EdgekitError(
+                f"gallery export {path}: {_misfit(wrong, expect)}; nothing changed",
+                "push an export enrolled with this device's embedder",
+            )
+        self._insert(rows, "replace its identities", replace=True)
+        return {"identities": len({r[0] for r in rows}), "embeddings": len(rows)}
 
     @property
     def version(self) -> int:
@@ -399,3 +378,58 @@ class Gallery(LearnedTables):
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+
+def read_export(path: str | Path) -> list[tuple]:
+    """The rows (identity, model, vector bytes, source, created, weights) of an export file, every vector finite and
+    non-zero; EdgekitError naming the file and the fault otherwise."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
+            raise ValueError(
+                f"format {doc.get('format') if isinstance(doc, dict) else None!r}, expected {EXPORT_FORMAT!r}"
+            )
+        rows = [
+            (
+                str(e["identity"]),
+                str(e["model"]),
+                base64.b64decode(e["vector"], validate=True),
+                str(e.get("source", "")),
+                float(e.get("created", time.time())),
+                str(e.get("weights", "")),
+            )
+            for e in doc["embeddings"]
+        ]
+        if any(len(r[2]) % 4 or not r[2] or not r[0].strip() or len(r[0].strip()) > 128 for r in rows):
+            raise ValueError("an embedding with an empty or over-long name, or a vector that is not float32")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise EdgekitError(
+            f"gallery export {path}: unreadable ({type(e).__name__}: {str(e)[:200]})",
+            "pass a file written by `edgekit faces export`",
+        ) from None
+    bad = [
+        r
+        for r in rows
+        if not np.isfinite(np.frombuffer(r[2], np.float32)).all()
+        or not np.abs(np.frombuffer(r[2], np.float32)).sum() > 0
+    ]
+    if bad:
+        raise EdgekitError(
+            f"gallery export {path}: the embedding of {bad[0][0]!r} contains NaN or infinity, or is zero "
+            f"({len(bad)} such); nothing imported",
+            "export again from a healthy gallery",
+        )
+    return rows
+
+
+def export_embedders(rows: list[tuple]) -> list[EmbedderTag]:
+    """The embedders that made an export's rows."""
+    return sorted({EmbedderTag(r[1], r[5], len(r[2]) // 4) for r in rows}, key=lambda t: (t.model, t.weights, t.dim))
+
+
+def _misfit(wrong: list[tuple], expect: EmbedderTag) -> str:
+    r = wrong[0]
+    return (
+        f"{len(wrong)} embedding(s) made by {EmbedderTag(r[1], r[5], len(r[2]) // 4).describe()}; "
+        f"the configured {expect.describe()} cannot match them"
+    )

@@ -31,6 +31,16 @@ class ModelUpdateConfig(Strict):
     transfer_timeout_s: float = Field(600.0, gt=0)  # a chunked transfer idle this long is dropped with its partial file
 
 
+class GalleryUpdateConfig(Strict):
+    """Fleet-wide galleries (`edgekit fleet push-gallery`): a signed export replaces the doorbell's gallery. Refused
+    unless a public key is set, or, labs only, allow_unsigned."""
+
+    public_key: str | None = None  # base64 Ed25519 public key of whoever signs galleries (`edgekit fleet keygen`)
+    allow_unsigned: bool = False  # take a gallery without a signature (its commands still pass mqtt.signing)
+    max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    transfer_timeout_s: float = Field(600.0, gt=0)  # a chunked transfer idle this long is dropped with its partial file
+
+
 class DiscoveryConfig(Strict):
     """Home Assistant MQTT discovery."""
 
@@ -71,6 +81,7 @@ class MqttConfig(Strict):
     max_inflight: int = Field(200, ge=1)
     signing: SigningConfig = SigningConfig()
     model_update: ModelUpdateConfig = ModelUpdateConfig()
+    gallery_update: GalleryUpdateConfig = GalleryUpdateConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
     snapshots: SnapshotConfig = SnapshotConfig()
 

@@ -115,9 +115,9 @@ class DeviceLink:
             client_id=f"edgekit-{self.device_id}",
             protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
         )
-        c.will_set(
-            self.prefix + "status", json.dumps({"state": "offline", "device_id": self.device_id}), qos=1, retain=True
-        )
+        # the will says what went away (software, app), so a fleet view still knows it while it is offline
+        will = {"state": "offline", "device_id": self.device_id, **self.info}
+        c.will_set(self.prefix + "status", json.dumps(will), qos=1, retain=True)
         if self.cfg.username:
             c.username_pw_set(self.cfg.username, self.cfg.password)
         if self.cfg.tls:
@@ -217,6 +217,12 @@ class DeviceLink:
             for name, handler in device.commands.items():
                 if name not in self.handlers:  # the link's own commands stay
                     self.on_command(name, handler, read_only=name in device.read_only)
+        gallery_key = self.cfg.gallery_update.public_key
+        if gallery_key and "gallery_update" in self.handlers:  # the gallery key signs that command's steps too
+            from edge.fleet.security import load_public_key
+
+            key = load_public_key(gallery_key, "mqtt.gallery_update.public_key")
+            self.commands.verifier.trust("gallery_update", key)
         if self.cfg.model_update.public_key:
             from edge.fleet.model_update import ModelUpdater
 

@@ -57,6 +57,9 @@ class _Transfer:
 
 
 class ModelUpdater:
+    what = "model_update"  # the command, and how its errors begin
+    suffix = ".tflite"  # of its staging files
+
     def __init__(
         self,
         cfg: ModelUpdateConfig,
@@ -83,8 +86,13 @@ class ModelUpdater:
 
         return models_dir()
 
+    @property
+    def staging(self) -> Path:
+        """Where transfers are written until committed (swept of files no transfer owns)."""
+        return self.dir / ".incoming"
+
     def register(self, link) -> None:
-        link.on_command("model_update", self.command)
+        link.on_command(self.what, self.command)
 
     def expire(self) -> int:
         """Drop transfers idle for longer than transfer_timeout_s (an operator cut off mid-push) and staging files no
@@ -94,7 +102,7 @@ class ModelUpdater:
             idle = [t for t in self.transfers.values() if now - t.touched > self.cfg.transfer_timeout_s]
         for t in idle:
             self._drop(t)
-        staging = self.dir / ".incoming"
+        staging = self.staging
         with self.lock:  # held while sweeping: begin creates a staging file and registers it under the same lock
             live = list(self.transfers.values())
             owned = {t.path.name for t in live} | {t.path.with_suffix(".card.json").name for t in live}
@@ -121,16 +129,22 @@ class ModelUpdater:
         if step == "abort":
             self._drop(transfer)
             return {"aborted": True}
-        raise EdgekitError(f"model_update: unknown step {str(step)[:32]!r}", "use begin, chunk, commit or abort")
+        raise EdgekitError(f"{self.what}: unknown step {str(step)[:32]!r}", "use begin, chunk, commit or abort")
 
     def _transfer(self, tid) -> _Transfer:
         with self.lock:
             t = self.transfers.get(tid) if isinstance(tid, str) else None
         if t is None:
-            raise EdgekitError("model_update: no such transfer", "start again with step 'begin'")
+            raise EdgekitError(f"{self.what}: no such transfer", "start again with step 'begin'")
         return t
 
     def begin(self, body: dict) -> dict:
+        """Check what is announced (and its signature) before anything is downloaded, then open a transfer."""
+        name, size, sha, meta, signature = self.announced(body)
+        return self.open(name, size, sha, meta, signature, body.get("url"))
+
+    def announced(self, body: dict) -> tuple[str, int, str, dict, bytes]:
+        """A begin's model, size, sha256, card and signature, checked and verified (EdgekitError says what is wrong)."""
         model, size, sha, card, sig = (
             body.get("model"),
             body.get("size"),
@@ -168,8 +182,12 @@ class ModelUpdater:
                 "model_update: unsigned (no valid base64 'signature')", "push it with `edgekit fleet push-model --key`"
             )
         self._verify(model, sha, card, signature)  # refuse before anything is downloaded
+        return model, size, sha, card, signature
+
+    def open(self, name: str, size: int, sha: str, meta: dict, signature: bytes, url=None) -> dict:
+        """A transfer for what `announced` checked: chunks follow (or the file is fetched from `url` and committed)."""
         self.expire()  # idle transfers and orphaned staging files go first
-        staging = private_dir(self.dir / ".incoming")
+        staging = private_dir(self.staging)
         with self.lock:
             stale = [v for v in self.transfers.values() if time.time() - v.started > 3600]
             over = max(0, len(self.transfers) - MAX_TRANSFERS + 1)
@@ -178,9 +196,8 @@ class ModelUpdater:
             self._drop(old)
         tid = uuid.uuid4().hex
         with self.lock:
-            t = _Transfer(model, size, sha, card, signature, staging / f"{tid}.tflite")
+            t = _Transfer(name, size, sha, meta, signature, staging / f"{tid}{self.suffix}")
             self.transfers[tid] = t
-        url = body.get("url")
         if url is not None:
             self._fetch(t, url)
             return self.commit(t)
@@ -206,7 +223,7 @@ class ModelUpdater:
         if t.received + len(data) > t.size:
             self._drop(t)
             raise EdgekitError(
-                f"model_update: more than the announced {t.size} bytes", "start again with the right size"
+                f"{self.what}: more than the announced {t.size} bytes", "start again with the right size"
             )
         t.file.write(data)
         t.received += len(data)
@@ -215,14 +232,14 @@ class ModelUpdater:
         index, data = body.get("index"), body.get("data")
         if index != t.next_index:
             raise EdgekitError(
-                f"model_update: expected chunk {t.next_index}, got {str(index)[:16]}", "resend from that chunk"
+                f"{self.what}: expected chunk {t.next_index}, got {str(index)[:16]}", "resend from that chunk"
             )
         try:
             raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
         except (binascii.Error, ValueError):
             raw = None
         if not raw:
-            raise EdgekitError("model_update: chunk 'data' must be non-empty base64")
+            raise EdgekitError(f"{self.what}: chunk 'data' must be non-empty base64")
         self._write(t, raw)
         t.next_index += 1
         t.touched = time.time()
@@ -248,24 +265,23 @@ class ModelUpdater:
         t.file.close()
         try:
             if t.received != t.size:
-                raise EdgekitError(
-                    f"model_update: received {t.received} of {t.size} bytes", "resend the missing chunks"
-                )
+                raise EdgekitError(f"{self.what}: received {t.received} of {t.size} bytes", "resend the missing chunks")
             h = hashlib.sha256()
             with open(t.path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
             if h.hexdigest() != t.sha256:
                 raise EdgekitError(
-                    "model_update: sha256 mismatch: the model was corrupted or tampered with", "push it again"
+                    f"{self.what}: sha256 mismatch: the file was corrupted or tampered with", "push it again"
                 )
             self._verify(t.model, t.sha256, t.card, t.signature)
         except EdgekitError as e:
             self._drop(t)
             return self._outcome(t.model, False, str(e), t.sha256)
-        result = self._swap(t)
-        self._drop(t)
-        return result
+        try:
+            return self._swap(t)
+        finally:  # refused or not, the transfer is over (a refusal raises from _outcome)
+            self._drop(t)
 
     def _swap(self, t: _Transfer) -> dict:
         card_path = self.installed()[t.model]

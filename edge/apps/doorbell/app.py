@@ -38,6 +38,13 @@ class DoorbellApp(App):
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._matcher, self._negatives, self._enrolled, self._gallery_version = None, None, None, -1
         self.learner = DoorbellLearner(self.gallery, cfg)
+        self.gallery_updates, self.last_gallery_update = None, None
+        if cfg.mqtt is not None:  # `edgekit fleet push-gallery`: refused unless mqtt.gallery_update trusts a key
+            from edge.fleet.gallery_update import GalleryUpdater
+
+            self.gallery_updates = GalleryUpdater(
+                cfg.mqtt.gallery_update, self.gallery.path, lambda: EmbedderTag.of(self.embedder), self._gallery_pushed
+            )
 
     # ---- models ----
     def models(self) -> dict:
@@ -210,7 +217,18 @@ class DoorbellApp(App):
             "unknowns": Command(self._unknowns, read_only=True),
             "name_visitor": Command(self._name_visitor, True),
             "reject": Command(self._reject, True),
-        }
+        } | (
+            {"gallery_update": Command(self._gallery_update, True, changes_state_on=_not_a_chunk)}
+            if self.gallery_updates
+            else {}
+        )
+
+    def _gallery_update(self, body: dict) -> dict:
+        """Replace the gallery with a signed export pushed in chunks (begin / chunk / commit / abort)."""
+        return self.gallery_updates.command(body)
+
+    def _gallery_pushed(self, outcome: dict) -> None:
+        self.last_gallery_update = outcome  # in the retained state: the fleet page shows each door's outcome
 
     def _unknowns(self, body: dict) -> dict:
         """{"visitors": [{id, seen, first_seen, last_seen, thumbnail: base64 JPEG or null}]}, most recent first."""
@@ -270,6 +288,7 @@ class DoorbellApp(App):
                 "names": sorted(identities)[:200],
                 "adapted": sum(gallery.adapted_counts().values()),
                 "negatives": sum(gallery.negative_counts().values()),
+                **({"last_update": self.last_gallery_update} if self.last_gallery_update is not None else {}),
             },
             "unknowns": {
                 "visitors": len(visitors),
@@ -277,8 +296,28 @@ class DoorbellApp(App):
             },
         }
 
+    def overlay(self) -> dict:
+        """The live tracks: id and, once decided, the name (or "unknown")."""
+        for _ in range(3):  # the loop may add or end a track while this reads (another thread)
+            try:
+                tracks = list(self.tracker.tracks.values())
+                break
+            except RuntimeError:
+                continue
+        else:
+            tracks = []
+        boxes = []
+        for t in tracks:
+            name = t.state.decision if t.state is not None else None
+            boxes.append({"box": [round(float(v), 1) for v in t.box], "track_id": t.id, "name": name})
+        return {"boxes": boxes}
+
     def telemetry(self) -> dict:
         return {"tracks": len(self.tracker.tracks), **self.decisions}
 
     def stats(self) -> dict:
         return {"faces_embedded": self.faces_embedded, "gallery_identities": len(self.matcher())}
+
+
+def _not_a_chunk(body: dict) -> bool:
+    return body.get("step") != "chunk"

@@ -28,6 +28,7 @@ class ShelfApp(App):
             self.run.reload(name, card_path, self.cfg.runtime.accelerator)
 
     def process(self, image: np.ndarray, meta: dict) -> None:
+        self._size = (image.shape[1], image.shape[0])
         with self.ctx.timer.stage("shelf"), self.ctx.models_lock:  # gate, detect (tiled), zones, smoothing
             events = self.run.process(image, meta["frame_time"])
         self._emit(events, meta)
@@ -47,6 +48,19 @@ class ShelfApp(App):
 
     def state(self) -> dict:
         return {"shelf": self.run.shelf.state()}
+
+    def overlay(self) -> dict:
+        """The zones (in frame pixels of the newest frame size) with their counts."""
+        shelf, state = self.run.shelf, self.run.shelf.state()["zones"]
+        size = getattr(self, "_size", None)
+        if size is None:
+            return {"zones": []}
+        zones = []
+        for z, poly in zip(shelf.cfg.zones, shelf.polygons(*size)):
+            s = state.get(z.name, {})
+            text = f"{z.name}: {s.get('total', '-')}" + (" OUT" if s.get("out_of_stock") else "")
+            zones.append({"name": z.name, "polygon": poly.round(1).tolist(), "text": text, "counts": s.get("counts")})
+        return {"zones": zones}
 
     def telemetry(self) -> dict:
         return {"events": self.events, "shelf": self.run.shelf.state()}

@@ -1,0 +1,173 @@
+"""`edgekit bench ui`: what the device page costs the agent. The agent runs as `edgekit run` (a subprocess: the
+doorbell on carphone footage letterboxed to 640x480, replayed in real time at --fps, with `ui:` on), and its CPU
+(utime+stime from /proc, all its threads, per wall second), resident memory and loop fps are read with the page
+closed and then open in a real headless Chromium (the live view polling at ui.refresh_hz, or the health page),
+alternating, so drift shows as a difference between the closed runs. Without Chromium (`--client http`) a plain
+client makes the live view's requests instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import click
+import yaml
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read()
+
+
+def _fps(url: str, since: float) -> float | None:
+    data = json.loads(_get(f"{url}/api/health"))
+    values = [f for t, f in zip(data["t"], data["fps"]) if t >= since and f]
+    return round(sum(values) / len(values), 2) if values else None
+
+
+class HttpClient:
+    """The live view's requests (frame info + JPEG at refresh_hz) without a browser."""
+
+    def __init__(self, url: str, hz: float):
+        import threading
+
+        self.url, self.every, self._stop = url, 1 / hz, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            _get(f"{self.url}/api/live")
+            _get(f"{self.url}/live.jpg")
+
+    def open(self, page: str):
+        self._stop.clear()
+        self.thread.start()
+
+    def close(self):
+        self._stop.set()
+        self.thread.join()
+
+
+class ChromiumClient:
+    def __init__(self, url: str):
+        import shutil
+
+        from selenium import webdriver
+
+        binary = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+        driver = shutil.which("chromedriver")
+        if not binary or not driver:
+            raise click.ClickException("needs headless Chromium (Debian chromium, chromium-driver); or --client http")
+        options = webdriver.ChromeOptions()
+        options.binary_location = binary
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+            options.add_argument(arg)
+        self.url = url
+        self.chrome = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
+
+    def open(self, page: str):
+        self.chrome.get(f"{self.url}{page}")
+
+    def close(self):
+        self.chrome.get("about:blank")
+
+    def quit(self):
+        self.chrome.quit()
+
+
+def measure(pid: int, url: str, seconds: float) -> dict:
+    c0, t0, since = _cpu_s(pid), time.monotonic(), time.time()
+    time.sleep(seconds)
+    cpu = (_cpu_s(pid) - c0) / (time.monotonic() - t0)
+    return {"cpu_per_s": round(cpu, 3), "rss_mb": _rss_mb(pid), "fps": _fps(url, since)}
+
+
+@click.command()
+@click.option("--fps", default=15.0, show_default=True, help="the camera's frame rate (the file is replayed at it)")
+@click.option("--seconds", default=30.0, show_default=True, help="per run")
+@click.option("--rounds", default=2, show_default=True, help="closed/open pairs")
+@click.option("--client", type=click.Choice(["chromium", "http"]), default="chromium", show_default=True)
+@click.option("--refresh-hz", default=4.0, show_default=True, help="the live view's refresh rate (ui.refresh_hz)")
+def command(fps, seconds, rounds, client, refresh_hz):
+    """Agent CPU, RSS and fps with the device page closed vs open."""
+    from edge.bench.cpu import write_mjpg
+    from edge.images import video_frames
+    from edge.media import media
+    from edge.preprocess import letterbox
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        frames = [letterbox(f, 640, 480) for _, f in video_frames(media("carphone"))]
+        video = write_mjpg(tmp / "faces.avi", frames, fps)
+        port = _free_port()
+        site = {
+            "source": {"uri": str(video), "at_end": "loop", "pace": "realtime", "fps": fps},
+            "events": {"stdout": False},
+            "gallery": {"path": str(tmp / "gallery.db")},
+            "ui": {"port": port, "sample_s": 1.0, "refresh_hz": refresh_hz},
+        }
+        (tmp / "site.yaml").write_text(yaml.safe_dump(site))
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "run", "--config", str(tmp / "site.yaml")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if json.loads(_get(f"{url}/api/live")).get("frame_id") is not None:
+                        break
+                except OSError:
+                    pass
+                if agent.poll() is not None or time.monotonic() > deadline:
+                    raise click.ClickException("the agent did not start serving its page")
+                time.sleep(0.5)
+            time.sleep(5)  # warm-up: models loaded, first tracks
+            rows = []
+            for r in range(rounds):
+                for state, page in (("closed", None), ("live view open", "/"), ("health open", "/health")):
+                    browser = None
+                    if page:
+                        browser = ChromiumClient(url) if client == "chromium" else HttpClient(url, refresh_hz)
+                        browser.open(page)
+                        time.sleep(2)
+                    row = {"round": r + 1, "page": state, **measure(agent.pid, url, seconds)}
+                    if browser is not None:
+                        browser.close()
+                        if hasattr(browser, "quit"):
+                            browser.quit()
+                    rows.append(row)
+                    click.echo(json.dumps(row))
+        finally:
+            agent.terminate()
+            agent.wait(20)
+    click.echo(json.dumps({"fps": fps, "seconds": seconds, "client": client, "refresh_hz": refresh_hz, "runs": rows}))
