@@ -4,10 +4,6 @@ shared subscription), and gaps reported exactly where a device's outbox bound re
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,12 +13,12 @@ import pytest
 from edge.fleet.config import MqttConfig
 from edge.fleet.link import DeviceLink
 from edge.fleet.outbox import OutboxConfig
+from fleetctl.bench_ingest import WorkerProcess
 from fleetctl.ingest import IngestConfig, IngestWorker
 from fleetctl.store import Gap, open_store
 from tests.fixtures.mqtt import Consumer, link_cfg
 from tests.mqtt_broker import MOSQUITTO, Broker
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")
 
 
@@ -46,53 +42,6 @@ def _wait(pred, timeout=60.0) -> bool:
 
 def _stored(store) -> int:
     return store.counts()["events"]
-
-
-class Worker:
-    """`edgekit fleet ingest` as its own process, as an operator runs it."""
-
-    def __init__(self, port: int, db: str, name: str, log: Path, group: str = "g"):
-        self.args = [
-            sys.executable,
-            "-m",
-            "edge.cli",
-            "fleet",
-            "ingest",
-            "--port",
-            str(port),
-            "--db",
-            db,
-            "--group",
-            group,
-            "--worker",
-            name,
-        ]
-        self.log = log
-        self.start()
-
-    def start(self) -> Worker:
-        self.log.write_text("")
-        self.proc = subprocess.Popen(
-            self.args,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "w"),
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        assert _wait(lambda: " -> " in self.log.read_text() or self.proc.poll() is not None, 30), self.log.read_text()
-        assert self.proc.poll() is None, self.log.read_text()
-        return self
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        """SIGTERM; how many new events this run of the worker stored."""
-        self.proc.terminate()
-        self.proc.wait(30)
-        line = [ln for ln in self.log.read_text().splitlines() if "stored" in ln][-1]
-        return int(line.split("stored ")[1].split()[0])
 
 
 def test_worker_stores_events_status_and_telemetry(broker, store_url, tmp_path):
@@ -136,8 +85,8 @@ def _emit(links, per_device: int, pause_s: float) -> threading.Thread:
 def test_exactly_once_with_two_workers_a_kill_9_and_a_broker_restart(store_url, tmp_path):
     broker = Broker(tmp_path / "broker", persistent=True).start()
     store = open_store(store_url)  # the schema exists before two workers race to create it
-    w1 = Worker(broker.port, store_url, "w1", tmp_path / "w1.log")
-    w2 = Worker(broker.port, store_url, "w2", tmp_path / "w2.log")
+    w1 = WorkerProcess(broker.port, store_url, "g", "w1", tmp_path / "w1.log").start()
+    w2 = WorkerProcess(broker.port, store_url, "g", "w2", tmp_path / "w2.log").start()
     links = _devices(broker.port, tmp_path, 3)
     try:
         emitter = _emit(links, 400, 0.01)  # 1,200 events over about 6 s
