@@ -148,8 +148,10 @@ def run_backend(name: str, db: str, workers: int, port: int, messages, unique: i
     w.start()
     cpu0 = w.cpu_s()
     t = time.perf_counter()  # the workers are connected and subscribed: the clock measures their ingest alone
-    while store.counts()["events"] < unique and time.perf_counter() - t < 600:
-        time.sleep(0.05)
+    # a plain COUNT(*) to watch (12 ms at 100k rows in PostgreSQL); counts()' COUNT(DISTINCT ...) takes 270 ms there,
+    # and polled in a loop it took a core from the workers it measures
+    while store.execute("SELECT COUNT(*) FROM events")[0][0] < unique and time.perf_counter() - t < 600:
+        time.sleep(0.1)
     elapsed = time.perf_counter() - t
     cpu = w.cpu_s() - cpu0
     time.sleep(1.0)  # a late duplicate would land now

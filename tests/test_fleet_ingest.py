@@ -174,3 +174,29 @@ def test_the_worker_applies_retention_as_it_runs(broker, store_url, tmp_path):
         worker.stop()
         worker.store.close()
         store.close()
+
+
+def test_payloads_that_are_not_events_are_skipped_and_the_rest_stored(broker, store_url, tmp_path):
+    import paho.mqtt.client as mqtt
+
+    store = open_store(store_url)
+    worker = IngestWorker(IngestConfig(port=broker.port, worker="b1"), open_store(store_url)).start()
+    assert worker.subscribed.wait(10)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bad-device")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    try:
+        topic = "edgekit/door9/events/face_unknown"
+        for payload in (b"\xff\xfe{}", b"not json", b"[1, 2]", b'{"type": "face_unknown"}', b'{"seq": "2"}'):
+            pub.publish(topic, payload, qos=1).wait_for_publish(5)
+        pub.publish(topic, b'{"type": "face_unknown", "seq": 1, "note": "caf\xc3\xa9"}', qos=1).wait_for_publish(5)
+        assert _wait(lambda: _stored(store) == 1, 20)
+        (event,) = store.events(device="door9")
+        assert event["seq"] == 1 and event["note"] == "café"
+        assert worker.last_error is None
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        worker.stop()
+        worker.store.close()
+        store.close()
