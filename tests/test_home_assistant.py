@@ -117,17 +117,19 @@ def _snapshot(ha: HomeAssistant, camera: str) -> bytes:
 
 def test_home_assistant_shows_the_doorbell_and_the_shelf(zoo, media, gallery, shared_data, tmp_path):
     broker = Broker(tmp_path / "broker", persistent=True).start()
-    ha = HomeAssistant(tmp_path / "ha").start()
-    ha.onboard()
-    assert ha.add_mqtt(broker.port)["result"]["state"] == "loaded"
+    ha = HomeAssistant(tmp_path / "ha")
     shelf_cfg = _shelf(zoo, shared_data, tmp_path, broker.port)
-    door = _run(_doorbell(zoo, media, gallery, tmp_path, broker.port), tmp_path / "door")
-    shelf = _run(shelf_cfg, tmp_path / "shelf")
     node = DOOR.replace("-", "_")
     person, camera = f"binary_sensor.edgekit_{node}_person", f"camera.edgekit_{node}_snapshot"
     seen = f"sensor.edgekit_{node}_seen_caller"
     zones = [f"sensor.edgekit_{SHELF}_zone_{z['name']}" for z in shelf_cfg["shelf"]["zones"]]
+    door = shelf = None
     try:
+        ha.start()
+        ha.onboard()
+        assert ha.add_mqtt(broker.port)["result"]["state"] == "loaded"
+        door = _run(_doorbell(zoo, media, gallery, tmp_path, broker.port), tmp_path / "door")
+        shelf = _run(shelf_cfg, tmp_path / "shelf")
         # the caller recognised (last seen set), the shelf's first counts in: everything is there and has a value
         states = ha.wait_for(lambda s: _available(s, [person, camera, seen, *zones]), 240)
         assert states[person]["state"] in ("on", "off")
@@ -149,8 +151,9 @@ def test_home_assistant_shows_the_doorbell_and_the_shelf(zoo, media, gallery, sh
         assert _snapshot(ha, camera) == jpeg  # the retained picture: the device sent no other
         assert "Error" not in "".join(ln for ln in ha.log().splitlines() if "mqtt" in ln), ha.log()[-3000:]
     finally:
-        _stop(door)
-        _stop(shelf)
+        for proc in (door, shelf):
+            if proc is not None:
+                _stop(proc)
         ha.stop()
         broker.stop()
     for name in ("door", "shelf"):  # the devices ran cleanly all along
