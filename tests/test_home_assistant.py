@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.fixtures.doorbell import site
+from tests.fixtures.doorbell import live_camera, site
 from tests.fixtures.home_assistant import HA_READY, HA_VERSION, HomeAssistant
 from tests.mqtt_broker import MOSQUITTO, Broker
 
@@ -68,7 +68,7 @@ def _doorbell(zoo, media, gallery, tmp_path, port) -> dict:
         gallery,
         tmp_path / "door",
         # a camera's pace, looping: the device stays online while Home Assistant is read
-        source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+        source=live_camera(media),
         mqtt={
             "host": "127.0.0.1",
             "port": port,
