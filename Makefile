@@ -5,7 +5,7 @@ export EDGEKIT_MODELS ?= $(CURDIR)/.cache/models
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup sysdeps models bench peer engines arm64-check
+.PHONY: demo test lint setup sysdeps models bench peer engines arm64-check ha-check
 
 demo: models
 	$(BIN)/edgekit demo
@@ -52,3 +52,21 @@ peer: setup
 # every zoo model loads, same faces and embeddings as x86. About 2 min from scratch, under a minute with .cache/arm64.
 arm64-check: models
 	$(BIN)/python scripts/arm64/check.py
+
+# A real Home Assistant core (2025.4.4: Python 3.13, in a venv of its own under .cache) with its MQTT integration
+# reading the doorbell and the shelf through mosquitto (tests/test_home_assistant.py, which skips until this has run).
+# Building the venv takes a few minutes once (about 600 MB: Home Assistant, the frontend it insists on, the
+# requirements of its default integrations); the check itself about 30 s.
+HA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python) python3.13)
+HA_VENV := .cache/ha-venv
+
+$(HA_VENV)/.installed: scripts/ha/requirements.py
+	$(HA_PYTHON) -m venv $(HA_VENV)
+	$(HA_VENV)/bin/pip install -q homeassistant==2025.4.4
+	$(HA_VENV)/bin/python scripts/ha/requirements.py > $(HA_VENV)/requirements.txt
+	$(HA_VENV)/bin/pip install -q -r $(HA_VENV)/requirements.txt \
+	  -c "$$($(HA_VENV)/bin/python -c 'import homeassistant, os; print(os.path.dirname(homeassistant.__file__))')/package_constraints.txt"
+	touch $@
+
+ha-check: models $(HA_VENV)/.installed
+	EDGEKIT_REQUIRE_ZOO=1 $(BIN)/pytest -q tests/test_home_assistant.py

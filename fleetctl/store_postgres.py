@@ -1,5 +1,7 @@
-"""The fleet store on PostgreSQL (psycopg 3). A batch of events is one statement: arrays of each column unnested into
-`INSERT ... ON CONFLICT DO NOTHING`, so a redelivered event is skipped by the primary key inside the database."""
+"""The fleet store on PostgreSQL (psycopg 3). A batch of events is one transaction: COPY into a session-private staging
+table, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, so a redelivered event is skipped by the primary key inside
+the database. COPY because psycopg formats its rows in C; binding the batch as arrays (the first design) escaped every
+quote of every body with a regular expression in Python, most of the worker's time."""
 
 from __future__ import annotations
 
@@ -31,6 +33,11 @@ CREATE TABLE IF NOT EXISTS pushes (push_id text NOT NULL, device_id text NOT NUL
 
 log = logging.getLogger("edgekit.ingest")
 
+# the staging table: this connection's alone, emptied by every commit
+STAGING = "CREATE TEMP TABLE IF NOT EXISTS events_in (LIKE events) ON COMMIT DELETE ROWS"
+COPY_EVENTS = "COPY events_in (device_id, seq, type, time, received, body) FROM STDIN"
+MERGE_EVENTS = "INSERT INTO events SELECT * FROM events_in ON CONFLICT DO NOTHING"
+
 INSERT_EVENTS = """
 INSERT INTO events (device_id, seq, type, time, received, body)
 SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::float8[], %s::float8[], %s::jsonb[])
@@ -47,6 +54,7 @@ class PostgresStore(Store):
             with self.db.transaction():
                 self.db.execute("SELECT pg_advisory_xact_lock(16016)")  # two workers creating the schema at once
                 self.db.execute(SCHEMA)
+            self.db.execute(STAGING)
         except psycopg.Error as e:
             safe = url.split("@")[-1]  # never echo a password
             raise EdgekitError(
@@ -58,8 +66,11 @@ class PostgresStore(Store):
         if not rows:
             return 0
         try:
-            with self.db.transaction():
-                return self.db.execute(INSERT_EVENTS, [list(c) for c in zip(*rows)]).rowcount
+            with self.db.transaction(), self.db.cursor() as cur:
+                with cur.copy(COPY_EVENTS) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                return cur.execute(MERGE_EVENTS).rowcount
         except psycopg.DataError:  # one body jsonb refuses (a \u0000 escape): store the rest, skip that one
             new = 0
             for row in rows:
