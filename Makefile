@@ -5,7 +5,7 @@ export EDGEKIT_MODELS ?= $(CURDIR)/.cache/models
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup sysdeps models bench peer engines arm64-check
+.PHONY: demo test lint setup sysdeps models bench peer engines arm64-check screenshots
 
 demo: models
 	$(BIN)/edgekit demo
@@ -52,3 +52,7 @@ peer: setup
 # every zoo model loads, same faces and embeddings as x86. About 2 min from scratch, under a minute with .cache/arm64.
 arm64-check: models
 	$(BIN)/python scripts/arm64/check.py
+
+# The device page's pictures in docs/screenshots/, taken by its browser tests against a running agent.
+screenshots: models
+	EDGEKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/test_ui_device.py tests/test_ui_auth.py tests/test_ui_shelf.py tests/test_ui_visitors.py

@@ -9,9 +9,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from edge.web.security import hash_password, new_token
-from tests.fixtures.browser import screenshot
 from tests.fixtures.doorbell import site
-from tests.fixtures.ui import csrf_of, running_agent
+from tests.fixtures.ui import csrf_of, running_agent, shot
 
 pytestmark = pytest.mark.zoo
 TOKEN, TOKEN_SHA256 = new_token()
@@ -68,7 +67,7 @@ def test_a_browser_logs_in_through_the_form(agent, browser):
     browser.find_element(By.ID, "password").send_keys("wrong")
     browser.find_element(By.ID, "login").click()
     assert "wrong password" in browser.find_element(By.ID, "error").text
-    screenshot(browser, "docs/screenshots/login.png")
+    shot(browser, "login")
     browser.find_element(By.ID, "password").send_keys("s3cret door")
     browser.find_element(By.ID, "login").click()
     WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/faces"))

@@ -13,12 +13,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from edge.faces.gallery import Gallery
 from edge.private import private_file
-from tests.fixtures.browser import screenshot
 from tests.fixtures.doorbell import site
-from tests.fixtures.ui import csrf_of, running_agent
+from tests.fixtures.ui import csrf_of, running_agent, shot
 
 pytestmark = pytest.mark.zoo
-SHOTS = "docs/screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +69,7 @@ def test_the_live_view_shows_a_face_box_with_its_track_and_name(agent, browser):
     faces = WebDriverWait(browser, 60).until(lambda b: [t for t in drawn(b) if t.startswith("face #")])
     assert all("[" in f for f in faces)  # with its box
     WebDriverWait(browser, 90).until(lambda b: any(t.startswith("face #") and "caller" in t for t in drawn(b)))
-    screenshot(browser, f"{SHOTS}/live.png")
+    shot(browser, "live")
 
 
 def test_enrol_from_a_photo_and_remove_from_the_page(agent, browser, caller_photo):
@@ -83,7 +81,7 @@ def test_enrol_from_a_photo_and_remove_from_the_page(agent, browser, caller_phot
     assert identities(agent).get("Ann") == 1
     rows = {r.get_attribute("data-name") for r in browser.find_elements(By.CSS_SELECTOR, "tr.identity")}
     assert {"Ann", "caller"} <= rows
-    screenshot(browser, f"{SHOTS}/faces.png")
+    shot(browser, "faces")
     browser.find_element(By.CSS_SELECTOR, 'tr.identity[data-name="Ann"] button.remove').click()
     WebDriverWait(browser, 30).until(lambda b: "removed Ann" in b.find_element(By.ID, "msg").text)
     assert "Ann" not in identities(agent) and "caller" in identities(agent)
@@ -95,7 +93,7 @@ def test_events_page_lists_the_decisions_with_their_crops(agent, browser):
     assert {r.get_attribute("data-type") for r in rows} == {"face_recognized"}
     crop = browser.find_element(By.CSS_SELECTOR, "tr.event img.crop")
     assert browser.execute_script("return arguments[0].naturalWidth", crop) > 0
-    screenshot(browser, f"{SHOTS}/events.png")
+    shot(browser, "events")
 
 
 def test_health_page_plots_the_telemetry(agent, browser):
@@ -104,7 +102,7 @@ def test_health_page_plots_the_telemetry(agent, browser):
         lambda b: b.find_elements(By.CSS_SELECTOR, '.plot[data-title="frames per second"]')
     )
     assert browser.find_elements(By.CSS_SELECTOR, ".plot canvas")
-    screenshot(browser, f"{SHOTS}/health.png")
+    shot(browser, "health")
 
 
 # ---- bad input: refused with a clear status, nothing changed ----

@@ -14,8 +14,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.fixtures.browser import screenshot
-from tests.fixtures.ui import csrf_of, running_agent
+from tests.fixtures.ui import csrf_of, running_agent, shot
 
 pytestmark = [pytest.mark.zoo, pytest.mark.shared_data]
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +62,7 @@ def test_a_zone_drawn_on_the_frame_is_saved_to_the_config(shelf_agent, browser):
     ]
     assert len(drawn) == 1 and len(drawn[0]["polygon"]) == 4
     browser.execute_script("window.scrollTo(0, 0)")
-    screenshot(browser, "docs/screenshots/shelf.png")
+    shot(browser, "shelf")
     browser.find_element(By.ID, "zones-save").click()
     WebDriverWait(browser, 30).until(lambda b: "zones saved" in b.find_element(By.ID, "msg").text)
     zones = {z["name"]: z for z in zones_in(shelf_agent.config_path)}

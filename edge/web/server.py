@@ -35,7 +35,7 @@ FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields beside an
 def make_app(view: SiteView, ui) -> Starlette:
     guard = Guard(ui.password_hash, ui.token_sha256)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals["app_name"] = view.loop.cfg.app
+    templates.env.filters["clock"] = _clock
     max_part = ui.max_upload_bytes
 
     def page(request: Request, name: str, **context) -> Response:
@@ -84,6 +84,7 @@ def make_app(view: SiteView, ui) -> Starlette:
         shown = view.events.recent(type_, identity)[:200]
         identities = sorted({e["identity"] for e in view.events.recent() if e.get("identity")})
         context = dict(events=shown, types=view.events.types(), identities=identities, type=type_, identity=identity)
+        context["can_reject"] = view.has("reject")
         return page(request, "events.html", **context)
 
     async def event_crop(request: Request):
@@ -194,6 +195,14 @@ def make_app(view: SiteView, ui) -> Starlette:
         Middleware(GuardMiddleware, guard=guard, max_body=ui.max_upload_bytes + FORM_OVERHEAD),
     ]
     return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: error})
+
+
+def _clock(value) -> str:
+    """An event's unix time as the device's local date and time."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(value)))
+    except (TypeError, ValueError, OverflowError):
+        return str(value or "")
 
 
 def _saved_zones(view: SiteView) -> list | None:
