@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from edge.bench.stamp import write_stamp
+from edge.ports import free_port
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SCRIPT = Path(__file__).with_name("rtsp_server.py")
@@ -70,12 +71,6 @@ def h264_clip(frames: list[np.ndarray], mp4: Path, repeats: int = 1, fps: float 
         transcode_to_h264(avi, mp4)
         avi.unlink()
     return mp4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RtspServer:

@@ -11,8 +11,9 @@ import pytest
 from edge.errors import EdgekitError
 from edge.fleet.config import DiscoveryConfig, SnapshotConfig
 from edge.fleet.link import DeviceLink
+from edge.ports import free_port
 from tests.fixtures.mqtt import Consumer, embedded_login, link_cfg
-from tests.mqtt_broker import MOSQUITTO, Broker, free_port
+from tests.mqtt_broker import MOSQUITTO, Broker
 
 
 @pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")

@@ -2,16 +2,14 @@
 on the device sees the retained status and state and gets replies to commands, with nothing else running."""
 
 import json
-import socket
 import threading
-import time
 
 import pytest
 
 from edge.config import parse_config
+from edge.ports import free_port, listening
 from edge.site import run_site
-from tests.fixtures.doorbell import site
-from tests.mqtt_broker import free_port
+from tests.fixtures.doorbell import live_camera, site
 
 pytest.importorskip("amqtt", reason="the in-process broker is the `broker` extra (amqtt)")
 
@@ -23,17 +21,6 @@ from tests.fixtures.mqtt import Consumer, embedded_login  # noqa: E402
 KEY = Ed25519PrivateKey.generate()
 
 
-def wait_listening(port: int, timeout: float = 20.0) -> None:
-    end = time.time() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            assert time.time() < end, f"nothing listens on 127.0.0.1:{port}"
-            time.sleep(0.05)
-
-
 def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path, monkeypatch):  # noqa: F811
     port = free_port()
     login = embedded_login(monkeypatch, tmp_path)  # the broker takes no anonymous client; commands are signed
@@ -43,7 +30,7 @@ def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path,
             media,
             gallery,
             tmp_path,
-            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+            source=live_camera(media),
             mqtt={
                 "port": port,
                 "outbox": {"path": str(tmp_path / "outbox.db")},
@@ -59,7 +46,7 @@ def test_no_broker_configured_runs_one_in_process(zoo, media, gallery, tmp_path,
     )
     runner.start()
     try:
-        wait_listening(port)
+        assert listening(port, 20), f"nothing listens on 127.0.0.1:{port}"
         consumer = Consumer(port, "edgekit/door-1/#", login=login)
         assert consumer.wait(lambda: consumer.on("status") and consumer.on("state"))
         status, retained = consumer.on("status")[-1]

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.config import parse_config
 from edge.site import run_site
 from fleetctl.signing import public_key_b64
-from tests.fixtures.doorbell import read_events, site
+from tests.fixtures.doorbell import live_camera, read_events, site
 
 KEY = Ed25519PrivateKey.generate()  # the operator's: the site trusts it, commands are signed with it
 
@@ -210,7 +210,7 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
             media,
             gallery,
             tmp_path,
-            source={"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+            source=live_camera(media),
             mqtt={
                 "host": "127.0.0.1",
                 "port": broker.port,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -18,6 +17,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from edge.errors import EdgekitError
+from edge.ports import free_port, listening
 
 
 class Mosquitto:
@@ -27,9 +27,7 @@ class Mosquitto:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             raise EdgekitError("bench mqtt: mosquitto is not installed", "apt install mosquitto")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.exe, self.dir = exe, folder
         folder.chmod(0o777)
         # receive maximum and queue sized for a bench; persistence keeps the consumer's session over the outage
@@ -45,12 +43,8 @@ class Mosquitto:
             self.proc = subprocess.Popen(
                 [self.exe, "-c", str(self.dir / "m.conf")], stdout=subprocess.DEVNULL, stderr=log
             )
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+        if listening(self.port):
+            return self
         raise EdgekitError("bench mqtt: mosquitto did not start", f"see {self.dir / 'log'}")
 
     def stop(self) -> None:

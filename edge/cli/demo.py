@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from edge.errors import EdgekitError
+from edge.ports import free_port
 
 
 def ensure_models(models_dir: Path, names: list[str]) -> None:
@@ -43,14 +44,6 @@ def mqtt_wanted(choice: str) -> bool:
     if missing:
         click.echo(f"== MQTT part of the demo skipped: {'; '.join(missing)}", err=True)
     return not missing
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @click.command()

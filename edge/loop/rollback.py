@@ -1,7 +1,8 @@
 """A model swapped in by an update is on probation until the loop has run PROBATION_FRAMES frames on it. A frame
-that fails meanwhile blames it first: its last good build goes back (edge.runtime.lastgood), on disk and into the
-app, and the loop carries on. A failing frame with nothing to blame is reported and skipped, until
-MAX_FAILING_FRAMES in a row end the loop (the service manager restarts the process)."""
+that fails inside it meanwhile (edge.runtime.card_model.failed_in), or BLAME_AFTER frames failing in a row whatever
+raised, blame it: its last good build goes back (edge.runtime.lastgood), on disk and into the app, and the loop
+carries on. Any other failing frame is reported and skipped, until MAX_FAILING_FRAMES in a row end the loop (the
+service manager restarts the process)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.events.types import FrameError, ModelRolledBack
+from edge.runtime.card_model import failed_in
 from edge.runtime.lastgood import PROBATION_FRAMES, LastGood
 
 
 class Probation:
     MAX_FAILING_FRAMES = 10
+    BLAME_AFTER = 3  # failures in a row that blame a model on probation even when they were raised outside it
 
     def __init__(self, models_dir: Path, app, emit: Callable, on_rolled_back: Callable[[str], None] | None = None):
         self.last_good, self.app, self.emit = LastGood(models_dir), app, emit
@@ -34,7 +37,9 @@ class Probation:
 
     def failed(self, error: Exception, meta: dict) -> None:
         reason = f"{error.__class__.__name__}: {error}".splitlines()[0][:300]
-        suspects = [n for n in self.last_good.on_probation() if n in self.app.models()]
+        on_probation = [n for n in self.last_good.on_probation() if n in self.app.models()]
+        culprit = failed_in(error)
+        suspects = on_probation if self.failing + 1 >= self.BLAME_AFTER else [n for n in on_probation if n == culprit]
         for name in suspects:
             if self.last_good.roll_back(name):
                 self.app.reload_model(name, self.last_good.models / f"{name}.card.json")
@@ -43,6 +48,7 @@ class Probation:
                 if self.on_rolled_back is not None:
                     self.on_rolled_back(name)
         if suspects:
+            self.failing = 0
             return
         self.failing += 1
         self.emit(FrameError(error=reason, in_a_row=self.failing, **meta))

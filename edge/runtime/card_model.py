@@ -4,6 +4,7 @@ detectors, embedder and classifier, the converters' gate, face crops and the mod
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -121,14 +122,16 @@ class CardModel:
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Transform]:
         """The input tensor for a BGR uint8 frame, and the transform from input pixels back to the frame."""
-        return preprocess(image, self.card.preprocess)
+        with self._blamed():
+            return preprocess(image, self.card.preprocess)
 
     def decode(self, outputs: list[np.ndarray], transform: Transform | None = None, **decoder_kwargs):
         """The card's decoder on raw outputs; detection boxes clipped to the frame the transform came from."""
-        result = self.decoder(outputs, transform, **decoder_kwargs)
-        if isinstance(result, Detections) and transform is not None and transform.frame_size is not None:
-            clip_boxes(result, transform.frame_size)
-        return result
+        with self._blamed():
+            result = self.decoder(outputs, transform, **decoder_kwargs)
+            if isinstance(result, Detections) and transform is not None and transform.frame_size is not None:
+                clip_boxes(result, transform.frame_size)
+            return result
 
     def infer(self, image: np.ndarray, **decoder_kwargs):
         """prepare -> run -> decode: what the device, the gate and the smoke test all call."""
@@ -136,14 +139,36 @@ class CardModel:
         return self.decode(self.run(x), transform, **decoder_kwargs)
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
-        if tuple(x.shape) != self.input_shape:
-            raise ValueError(f"model {self.card.name}: input shape {tuple(x.shape)}, expected {self.input_shape}")
-        self.interpreter.set_tensor(self._in["index"], self._in_q.quantize(x))
-        self.interpreter.invoke()
-        return [q.dequantize(self.interpreter.get_tensor(d["index"])) for d, q in zip(self.output_details, self._out_q)]
+        with self._blamed():
+            if tuple(x.shape) != self.input_shape:
+                raise ValueError(f"model {self.card.name}: input shape {tuple(x.shape)}, expected {self.input_shape}")
+            self.interpreter.set_tensor(self._in["index"], self._in_q.quantize(x))
+            self.interpreter.invoke()
+            outputs = self.interpreter.get_tensor
+            return [q.dequantize(outputs(d["index"])) for d, q in zip(self.output_details, self._out_q)]
+
+    @contextlib.contextmanager
+    def _blamed(self):
+        """Failures inside this model's steps carry its name (`failed_in`): a model on probation is blamed for its own
+        failures, not for the app's."""
+        try:
+            yield
+        except Exception as e:
+            if failed_in(e) is None:
+                e.add_note(f"{FAILED_IN}{self.card.name}")
+            raise
 
     def report(self) -> GraphReport:
         return graph_report(self.interpreter)
+
+
+FAILED_IN = "in model "
+
+
+def failed_in(error: BaseException) -> str | None:
+    """The card name of the model whose prepare/run/decode raised `error`, or None when it came from elsewhere."""
+    notes = [n for n in getattr(error, "__notes__", ()) if n.startswith(FAILED_IN)]
+    return notes[0][len(FAILED_IN) :] if notes else None
 
 
 def clip_boxes(dets: Detections, frame_size: tuple[int, int]) -> Detections:

@@ -9,39 +9,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def edgekit(*args, timeout: float = 300, env: dict | None = None, wrap: list[str] | None = None):
-    """`edgekit ARGS` as a user runs it; LiteRT's own C++ INFO lines are dropped from stderr."""
-    cmd = [*(wrap or []), sys.executable, "-m", "edge.cli", *map(str, args)]
-    r = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-    )
-    r.stderr = "".join(line for line in r.stderr.splitlines(True) if not line.startswith("INFO: "))
-    return r
-
-
-def one_line_error(r, *fragments: str) -> str:
-    """The command failed with exactly one `error: ...` line on stderr (no traceback) holding every fragment."""
-    assert r.returncode == 2, (r.returncode, r.stdout[-2000:], r.stderr[-3000:])
-    assert "Traceback" not in r.stderr, r.stderr[-3000:]
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, r.stderr[-3000:]
-    for f in fragments:
-        assert f in errors[0], errors[0]
-    return errors[0]
 
 
 def events(r) -> list[dict]:

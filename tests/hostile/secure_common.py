@@ -5,7 +5,6 @@ Nothing here imports the device's fleet modules, so the tests hold across the ru
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,38 +18,8 @@ import yaml
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def edgekit(*args, timeout: float = 120, env: dict | None = None, umask: int | None = None):
-    """`edgekit ARGS` as a user runs it (optionally under another umask); LiteRT's INFO lines dropped from stderr."""
-    cmd = [sys.executable, "-m", "edge.cli", *map(str, args)]
-    r = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=cli_env(env),
-        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
-    )
-    r.stderr = "".join(line for line in r.stderr.splitlines(True) if not line.startswith("INFO: "))
-    return r
-
-
-def cli_env(extra: dict | None = None) -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), **(extra or {})}
-
-
-def one_line_error(r, *fragments: str) -> str:
-    """Failed with exactly one `error: ...` line on stderr, no traceback, holding every fragment."""
-    assert r.returncode == 2, (r.returncode, r.stdout[-2000:], r.stderr[-3000:])
-    assert "Traceback" not in r.stderr, r.stderr[-3000:]
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, r.stderr[-3000:]
-    for f in fragments:
-        assert f in errors[0], errors[0]
-    return errors[0]
+from tests.fixtures.doorbell import live_camera
+from tests.hostile.cli import ROOT, cli_env, edgekit
 
 
 def keygen(path: Path) -> str:
@@ -134,7 +103,7 @@ class Device:
             "device_id": device_id,
             "runtime": {"models_dir": str(zoo)},
             "gallery": {"path": str(tmp_path / "gallery.db")},
-            "source": {"uri": str(media("carphone")), "at_end": "loop", "pace": "realtime", "fps": 15},
+            "source": live_camera(media, fps=15),
             "events": {"stdout": False, "file": str(tmp_path / "events.jsonl")},
             "mqtt": mqtt_section,
             **sections,

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.errors import EdgekitError
-from tests.hostile.conftest import edgekit, fleet, operator, summary, write_site
+from tests.hostile.cli import edgekit
+from tests.hostile.conftest import fleet, operator, summary, write_site
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

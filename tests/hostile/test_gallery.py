@@ -14,7 +14,8 @@ import pytest
 from edge.errors import EdgekitError
 from edge.faces.gallery import Gallery
 from edge.faces.matcher import Matcher
-from tests.hostile.conftest import edgekit, events, install_as, one_line_error, read_only, write_site
+from tests.hostile.cli import edgekit, one_line_error
+from tests.hostile.conftest import events, install_as, read_only, write_site
 
 
 def export_with(path: Path, vectors: list[np.ndarray], model: str = "faceres") -> Path:

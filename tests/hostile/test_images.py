@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import ROOT, edgekit, events, one_line_error, summary, write_site
+from tests.hostile.cli import ROOT, edgekit, one_line_error
+from tests.hostile.conftest import events, summary, write_site
 
 CORRUPT = "shelf/sku110k_sample/corrupt_test_22.jpg"
 

@@ -12,18 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card import sha256_file
 from edge.errors import EdgekitError
-from tests.hostile.conftest import (
-    carded,
-    edgekit,
-    events,
-    fleet,
-    install_as,
-    mqtt_helpers,
-    one_line_error,
-    operator,
-    summary,
-    write_site,
-)
+from tests.fixtures.doorbell import live_camera
+from tests.hostile.cli import edgekit, one_line_error
+from tests.hostile.conftest import carded, events, fleet, install_as, mqtt_helpers, operator, summary, write_site
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -170,7 +161,7 @@ def test_a_model_the_loop_fails_with_after_a_swap_is_rolled_back_at_run_time(
             "runtime": {"models_dir": str(device_models)},
             "gallery": {"path": str(tmp_path / "g.db")},
             "events": {"stdout": False},
-            "source": {"uri": str(media("carphone")), "pace": "realtime", "fps": 30, "at_end": "loop"},
+            "source": live_camera(media),
             "mqtt": {
                 "host": "127.0.0.1",
                 "port": broker.port,

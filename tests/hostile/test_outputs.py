@@ -7,7 +7,8 @@ import pytest
 
 from edge.config import parse_config
 from edge.errors import EdgekitError
-from tests.hostile.conftest import edgekit, events, one_line_error, write_site
+from tests.hostile.cli import edgekit, one_line_error
+from tests.hostile.conftest import events, write_site
 
 
 def test_events_file_that_is_a_folder_is_one_line_at_load(zoo, media, tmp_path):

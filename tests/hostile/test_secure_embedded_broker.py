@@ -5,27 +5,16 @@ commands. Bug 7: the fleet tools (MQTT 5) talk to it (MQTT 3.1.1) by negotiating
 from __future__ import annotations
 
 import json
-import socket
 import stat
 import time
 
 import pytest
 
-from tests.hostile.secure_common import Client, Device, edgekit, keygen, one_line_error, wait_online
-from tests.mqtt_broker import free_port
+from edge.ports import free_port, listening
+from tests.hostile.cli import edgekit, one_line_error
+from tests.hostile.secure_common import Client, Device, keygen, wait_online
 
 pytest.importorskip("amqtt", reason="the in-process broker is the `broker` extra (amqtt)")
-
-
-def listening(port: int, timeout: float = 60.0) -> None:
-    end = time.time() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            assert time.time() < end, f"nothing listens on 127.0.0.1:{port}"
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +26,7 @@ def embedded(tmp_path_factory, zoo, media):
     device = Device(d, zoo, media, {"port": port, "signing": {"ed25519_public_keys": [public]}}, device_id="door-emb")
     device.port, device.key, device.state = port, key, d / "state"
     device.start(env={"EDGEKIT_HOME": str(device.state)})
-    listening(port)
+    assert listening(port, 60), f"nothing listens on 127.0.0.1:{port}"
     yield device
     device.stop()
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.hostile.secure_common import edgekit, keygen, one_line_error
-from tests.mqtt_broker import free_port
+from edge.ports import free_port
+from tests.hostile.cli import edgekit, one_line_error
+from tests.hostile.secure_common import keygen
 
 
 def mode(p: Path) -> int:

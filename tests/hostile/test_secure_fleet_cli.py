@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.secure_common import ROOT, Client, cli_env, edgekit, one_line_error
+from tests.hostile.cli import ROOT, cli_env, edgekit, one_line_error
+from tests.hostile.secure_common import Client
 from tests.mqtt_broker import MOSQUITTO, Broker
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.secure_common import Client, Device, edgekit, keygen, wait_online
+from tests.hostile.cli import edgekit
+from tests.hostile.secure_common import Client, Device, keygen, wait_online
 from tests.mqtt_broker import MOSQUITTO, Broker
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto (Debian package mosquitto)")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.hostile.secure_common import ROOT, edgekit, one_line_error
+from tests.hostile.cli import ROOT, edgekit, one_line_error
 
 UNIT = "etc/systemd/system/edgekit.service"
 needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
