@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from edge.web.security import hash_password, new_token
-from tests.fixtures.doorbell import site
+from tests.fixtures.doorbell import live_camera, site
 from tests.fixtures.ui import csrf_of, running_agent, shot
 
 pytestmark = pytest.mark.zoo
@@ -21,7 +21,7 @@ def agent(zoo, media, gallery, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("agent")
     ui = {"port": 0, "password_hash": hash_password("s3cret door"), "token_sha256": TOKEN_SHA256}
     config = site(zoo, media, tmp / "gallery.db", tmp, ui=ui)
-    config["source"].update(at_end="loop", pace="realtime")
+    config["source"] = live_camera(media)
     with running_agent(config) as server:
         yield server
 

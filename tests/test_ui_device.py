@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from edge.faces.gallery import Gallery
 from edge.private import private_file
-from tests.fixtures.doorbell import site
+from tests.fixtures.doorbell import live_camera, site
 from tests.fixtures.ui import csrf_of, running_agent, shot
 
 pytestmark = pytest.mark.zoo
@@ -32,7 +32,7 @@ def agent(zoo, media, gallery, tmp_path_factory):
         tmp,
         ui={"port": 0, "sample_s": 0.5, "max_upload_bytes": 200_000},
     )
-    config["source"].update(at_end="loop", pace="realtime")
+    config["source"] = live_camera(media)
     config["events"]["crops_dir"] = str(tmp / "crops")
     with running_agent(config) as server:
         server.gallery = own

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from edge.faces.gallery import Gallery
-from tests.fixtures.doorbell import site
+from tests.fixtures.doorbell import live_camera, site
 from tests.fixtures.ui import running_agent, shot
 
 pytestmark = pytest.mark.zoo
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.zoo
 def agent(zoo, media, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("visitors")
     config = site(zoo, media, tmp / "gallery.db", tmp, ui={"port": 0})
-    config["source"].update(at_end="loop", pace="realtime")
+    config["source"] = live_camera(media)
     config["events"]["crops_dir"] = str(tmp / "crops")
     with running_agent(config) as server:
         server.gallery = tmp / "gallery.db"

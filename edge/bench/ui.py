@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,12 +34,6 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read()
@@ -53,21 +46,25 @@ def _fps(url: str, since: float) -> float | None:
 
 
 class HttpClient:
-    """The live view's requests (frame info + JPEG at refresh_hz) without a browser."""
+    """A page's requests without a browser: the live view's (frame info + JPEG at refresh_hz), the health page's
+    (its plot data every 5 s)."""
 
     def __init__(self, url: str, hz: float):
         import threading
 
-        self.url, self.every, self._stop = url, 1 / hz, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.url, self.hz, self._stop = url, hz, threading.Event()
+        self.thread: threading.Thread | None = None
+        self._threading = threading
 
-    def _run(self):
-        while not self._stop.wait(self.every):
-            _get(f"{self.url}/api/live")
-            _get(f"{self.url}/live.jpg")
+    def _run(self, page: str):
+        every, paths = (5.0, ["/api/health"]) if page == "/health" else (1 / self.hz, ["/api/live", "/live.jpg"])
+        _get(f"{self.url}{page}")
+        while not self._stop.wait(every):
+            for path in paths:
+                _get(f"{self.url}{path}")
 
     def open(self, page: str):
-        self._stop.clear()
+        self.thread = self._threading.Thread(target=self._run, args=(page,), daemon=True)
         self.thread.start()
 
     def close(self):
@@ -120,13 +117,14 @@ def command(fps, seconds, rounds, client, refresh_hz):
     from edge.bench.cpu import write_mjpg
     from edge.images import video_frames
     from edge.media import media
+    from edge.ports import free_port
     from edge.preprocess import letterbox
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         frames = [letterbox(f, 640, 480) for _, f in video_frames(media("carphone"))]
         video = write_mjpg(tmp / "faces.avi", frames, fps)
-        port = _free_port()
+        port = free_port()
         site = {
             "source": {"uri": str(video), "at_end": "loop", "pace": "realtime", "fps": fps},
             "events": {"stdout": False},

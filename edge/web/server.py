@@ -244,7 +244,9 @@ class UiServer:
         import uvicorn
 
         self.view = view  # the site behind the page (tests stop its loop through it)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False, limit_concurrency=32
+        )  # a Pi serves a few people, not a crowd: more connections at once are answered 503
         self.server, self.history = uvicorn.Server(config), history
         self.thread = threading.Thread(target=self.server.run, name="ui", daemon=True)
 
