@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge.apps.doorbell.policy import Thresholds
 from edge.capture.base import CaptureConfig
 from edge.errors import EdgekitError
+from edge.faces.learning import LearningConfig
 from edge.runtime.accelerators import AcceleratorConfig, CpuConfig
 from edge.vision.motion import MotionConfig
 
@@ -129,6 +130,7 @@ class SiteConfig(Strict):
     tracking: TrackingConfig = TrackingConfig()
     thresholds: Thresholds = Thresholds()
     gallery: GalleryConfig = GalleryConfig()
+    learning: LearningConfig = LearningConfig()  # the doorbell learning from its camera (edge/faces/learning.py)
     events: EventsConfig = EventsConfig()
     limits: LimitsConfig = LimitsConfig()
     motion: MotionConfig | None = None  # motion gating of the detector (edge.loop.motion); left out: every frame

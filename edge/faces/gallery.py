@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import EdgekitError
+from edge.faces.learned import LEARNED_SCHEMA, LEARNED_TABLES, LearnedTables
 from edge.private import private_dir, private_file
 
 APPLICATION_ID = 0x45444B47  # "EDKG" in the SQLite header: marks the file as an edgekit gallery
@@ -73,7 +74,7 @@ class EmbedderTag:
         return f"{self.model} ({self.dim}-d, weights {self.weights[:10] or 'unrecorded'})"
 
 
-class Gallery:
+class Gallery(LearnedTables):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if self.path.is_dir():
@@ -137,7 +138,9 @@ class Gallery:
         # Read-only look first: the header read fails on a file that is not SQLite, before any write.
         app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        ours = app_id == APPLICATION_ID or (app_id == 0 and tables == {"embeddings"})  # 0: written before the mark
+        ours = app_id == APPLICATION_ID or (
+            app_id == 0 and "embeddings" in tables and tables <= LEARNED_TABLES | {"embeddings"}
+        )
         if tables and not ours:
             raise sqlite3.DatabaseError(f"an SQLite database of another program (tables: {', '.join(sorted(tables))})")
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(embeddings)")}
@@ -147,10 +150,15 @@ class Gallery:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         if not tables:
-            self.db.executescript(f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID}; {SCHEMA} COMMIT;")
-        elif "weights" not in columns:  # a gallery from before the embedder's weights were recorded
+            self.db.executescript(
+                f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID}; {SCHEMA} {LEARNED_SCHEMA} COMMIT;"
+            )
+            return
+        if "weights" not in columns:  # a gallery from before the embedder's weights were recorded
             self.db.execute("ALTER TABLE embeddings ADD COLUMN weights TEXT NOT NULL DEFAULT ''")
             self._weights_col = "weights"
+        if "visitors" not in tables:  # a gallery from before it learned from the camera: add the tables
+            self.db.executescript(f"BEGIN IMMEDIATE; {LEARNED_SCHEMA} COMMIT;")
 
     def require_writable(self, action: str) -> None:
         if self.read_only:
@@ -218,11 +226,14 @@ class Gallery:
         return len(vectors)
 
     def remove(self, identity: str) -> int:
+        """Remove an identity's embeddings (enrolled and adapted) and its negatives; returns how many embeddings."""
         removed = []
-        self._write(
-            "remove identities",
-            lambda: removed.append(self.db.execute("DELETE FROM embeddings WHERE identity = ?", (identity,)).rowcount),
-        )
+
+        def work():
+            removed.append(self.db.execute("DELETE FROM embeddings WHERE identity = ?", (identity,)).rowcount)
+            self.db.execute("DELETE FROM negatives WHERE identity = ?", (identity,))
+
+        self._write("remove identities", work)
         return removed[0]
 
     # ---- reading ----

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from edge.apps.base import App, AppContext, Command
+from edge.apps.doorbell.learner import DoorbellLearner
 from edge.apps.doorbell.policy import DoorbellVote, needs_embedding
 from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
+from edge.faces.feedback import Negatives
 from edge.faces.gallery import EmbedderTag, Gallery
 from edge.faces.matcher import Matcher
 from edge.images import decode_picture
@@ -22,7 +24,7 @@ from edge.vision.tracker import IouTracker, face_sharpness
 
 
 class DoorbellApp(App):
-    live_sections = frozenset({"thresholds", "tracking"})
+    live_sections = frozenset({"thresholds", "tracking", "learning"})
 
     def __init__(self, cfg, ctx: AppContext):
         super().__init__(cfg, ctx)
@@ -34,7 +36,8 @@ class DoorbellApp(App):
         self.vote = DoorbellVote(cfg.thresholds)
         self.faces_embedded = 0
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
-        self._matcher, self._gallery_version = None, -1
+        self._matcher, self._negatives, self._gallery_version = None, None, -1
+        self.learner = DoorbellLearner(self.gallery, cfg)
 
     # ---- models ----
     def models(self) -> dict:
@@ -68,14 +71,26 @@ class DoorbellApp(App):
 
     def matcher(self) -> Matcher:
         if self._gallery_version != self.gallery.version or self._matcher is None:
-            vectors, names = self.gallery.matrix(EmbedderTag.of(self.embedder))
+            tag = EmbedderTag.of(self.embedder)
+            vectors, names = self.gallery.matrix(tag)
             self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
+            self._negatives = None
         return self._matcher
+
+    def negatives(self) -> Negatives:
+        """The gallery's negatives, rebuilt with the matcher (both follow the gallery's version)."""
+        self.matcher()
+        if self._negatives is None:
+            tag, n = EmbedderTag.of(self.embedder), self.cfg.learning.negatives
+            self._negatives = Negatives(*self.gallery.negatives(tag), n.margin) if n.enabled else Negatives([], [])
+        return self._negatives
 
     # ---- frames ----
     def applied(self, cfg) -> None:
         super().applied(cfg)
         self.vote.t = cfg.thresholds  # decisions already made stand; open tracks decide by the new thresholds
+        self.learner.cfg = cfg
+        self._matcher = None  # negatives' margin may have changed
         self.tracker.iou, self.tracker.max_missed = cfg.tracking.iou, cfg.tracking.max_missed
 
     def finish(self, meta: dict) -> None:
@@ -86,7 +101,17 @@ class DoorbellApp(App):
         for event in self.vote.end(track, meta):
             if event.type == "face_unknown":
                 self.decisions["face_unknown"] += 1
-            self.ctx.emit(event)
+            self._emit(event, track)
+        self.learner.forget(track.id)
+
+    def _emit(self, event, track) -> None:
+        """A decision goes out with what the learner adds (the unknown visitor), then the learner keeps its
+        embedding under the event id the bus stamped (for `reject`), and adapts the identity on a sure match."""
+        if event.type in ("face_recognized", "face_unknown"):
+            self.learner.before(event, track, EmbedderTag.of(self.embedder))
+        self.ctx.emit(event)
+        if event.type in ("face_recognized", "face_unknown"):
+            self.learner.after(event, track, EmbedderTag.of(self.embedder))
 
     def process(self, image: np.ndarray, meta: dict) -> None:
         with self.ctx.models_lock:
@@ -111,15 +136,17 @@ class DoorbellApp(App):
             vectors = np.stack([self.embedder.embed_crop(c) for c in crops])
         with timer.stage("match"):
             names, scores = self.matcher().match(vectors)
+            names = self.negatives().filter(names, scores, vectors)  # "that was not Ann": refused, counted unknown
         for k, tid in enumerate(sub.track_ids):
             track = self.tracker.tracks[tid]
             track.embedded_frame, track.embedded_area = meta["frame_id"], track.area
             track.embedded_sharpness = sharpness[tid]
+            self.learner.saw(tid, vectors[k], names[k], float(scores[k]), crops[k])
             event = self.vote.attempt(track, names[k], float(scores[k]), meta)
             if event:
                 self.decisions[event.type] += 1
                 event.crop_image = crops[k]  # the crop enricher saves it when events.crops_dir is set
-                self.ctx.emit(event)
+                self._emit(event, track)
 
     def tracking(self) -> bool:
         return bool(self.tracker.tracks)
@@ -164,7 +191,31 @@ class DoorbellApp(App):
             "identities": Command(self._identities, read_only=True),
             "remove_identity": Command(self._remove, True),
             "enroll": Command(self._enroll, True),
+            "unknowns": Command(self._unknowns, read_only=True),
+            "name_visitor": Command(self._name_visitor, True),
+            "reject": Command(self._reject, True),
         }
+
+    def _unknowns(self, body: dict) -> dict:
+        """{"visitors": [{id, seen, first_seen, last_seen, thumbnail: base64 JPEG or null}]}, most recent first."""
+        visitors = Gallery(self.gallery.path).visitors(EmbedderTag.of(self.embedder))
+        return {"visitors": [v.to_json() for v in visitors]}
+
+    def _name_visitor(self, body: dict) -> dict:
+        """{"visitor": "visitor-7", "name": "Ann"}: that visitor's embeddings are enrolled as Ann."""
+        visitor, name = body["visitor"], body["name"]
+        if not isinstance(visitor, str) or not isinstance(name, str) or not name.strip():
+            raise ValueError("'visitor' must be a visitor id (visitor-7) and 'name' a non-empty string")
+        n = Gallery(self.gallery.path).name_visitor(visitor, name)
+        return {"named": name.strip(), "visitor": visitor, "embeddings": n}
+
+    def _reject(self, body: dict) -> dict:
+        """{"event_id": "..."} of a face_recognized event: "that was not them"."""
+        event_id = body["event_id"]
+        if not isinstance(event_id, str) or not event_id.strip():
+            raise ValueError("'event_id' must be the id of a face_recognized event")
+        done = Gallery(self.gallery.path).reject(event_id.strip(), self.cfg.learning.negatives.max_per_identity)
+        return {"rejected": event_id.strip(), **done}
 
     def _identities(self, body: dict) -> dict:
         return {"identities": Gallery(self.gallery.path).identities(EmbedderTag.of(self.embedder))}
@@ -194,8 +245,21 @@ class DoorbellApp(App):
         return {"enrolled": name.strip(), "embeddings": added}
 
     def state(self) -> dict:
-        identities = Gallery(self.gallery.path).identities(EmbedderTag.of(self.embedder))
-        return {"gallery": {"identities": len(identities), "names": sorted(identities)[:200]}}
+        gallery, tag = Gallery(self.gallery.path), EmbedderTag.of(self.embedder)
+        identities = gallery.identities(tag)
+        visitors = gallery.visitors(tag)
+        return {
+            "gallery": {
+                "identities": len(identities),
+                "names": sorted(identities)[:200],
+                "adapted": sum(gallery.adapted_counts().values()),
+                "negatives": sum(gallery.negative_counts().values()),
+            },
+            "unknowns": {
+                "visitors": len(visitors),
+                "recent": [{"id": v.id, "seen": v.seen, "last_seen": v.last_seen} for v in visitors[:10]],
+            },
+        }
 
     def overlay(self) -> dict:
         """The live tracks: id and, once decided, the name (or "unknown")."""

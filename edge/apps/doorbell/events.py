@@ -27,6 +27,10 @@ class FaceRecognized(FaceDecision):
 @dataclass(kw_only=True)
 class FaceUnknown(FaceDecision):
     type: ClassVar[str] = "face_unknown"
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"undecided", "visitor", "seen", "first_seen"})
+    visitor: str | None = None  # the unknown visitor this face was clustered into (learning.unknowns)
+    seen: int | None = None  # visits of that visitor, this one included
+    first_seen: float | None = None  # epoch seconds of its first visit
 
 
 @dataclass(kw_only=True)
