@@ -96,6 +96,15 @@ def test_events_page_lists_the_decisions_with_their_crops(agent, browser):
     shot(browser, "events")
 
 
+def test_marking_a_recognition_wrong_from_the_events_page_stores_a_negative(agent, browser):
+    browser.get(agent.url + "/events?type=face_recognized")
+    WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr.event form"))
+    before = Gallery(agent.gallery).negative_counts().get("caller", 0)
+    browser.find_element(By.CSS_SELECTOR, "tr.event form button").click()
+    WebDriverWait(browser, 30).until(lambda b: "marked wrong" in b.find_element(By.ID, "msg").text)
+    assert Gallery(agent.gallery).negative_counts().get("caller", 0) == before + 1
+
+
 def test_health_page_plots_the_telemetry(agent, browser):
     browser.get(agent.url + "/health")
     WebDriverWait(browser, 30).until(
@@ -123,6 +132,11 @@ def test_another_sites_csrf_token_is_refused(agent):
         csrf_of(b)
         assert b.post("/faces/remove", data={"name": "caller", "csrf": token_a}).status_code == 403
     assert "caller" in identities(agent)
+
+
+def test_rejecting_an_unknown_event_is_refused(agent, client):
+    r = client.post("/events/reject", data={"csrf": csrf_of(client), "event_id": "no-such-event"})
+    assert r.status_code == 400
 
 
 def test_malformed_form_posts_are_refused(agent, client):

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.zoo
 @pytest.fixture(scope="module")
 def agent(zoo, media, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("visitors")
-    config = site(zoo, media, tmp / "gallery.db", tmp, ui={"port": 0})
+    learning = {"unknowns": {"thumbnails": True}}  # the user chose to keep visitors' faces: the page shows them
+    config = site(zoo, media, tmp / "gallery.db", tmp, ui={"port": 0}, learning=learning)
     config["source"] = live_camera(media)
     config["events"]["crops_dir"] = str(tmp / "crops")
     with running_agent(config) as server:
@@ -39,6 +40,8 @@ def test_naming_an_unknown_visitor_enrols_them(agent, browser):
 
     rows = WebDriverWait(browser, 120, poll_frequency=2).until(visitor_rows)
     visitor = rows[0].get_attribute("data-visitor")
+    thumb = rows[0].find_element(By.CSS_SELECTOR, "img.crop")
+    assert browser.execute_script("return arguments[0].naturalWidth", thumb) > 0
     shot(browser, "visitors")
     row = browser.find_element(By.CSS_SELECTOR, f'tr.visitor[data-visitor="{visitor}"]')
     row.find_element(By.CSS_SELECTOR, "input.visitor-name").send_keys("Bob")
