@@ -72,3 +72,15 @@ def test_a_browser_logs_in_through_the_form(agent, browser):
     browser.find_element(By.ID, "login").click()
     WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/faces"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Faces"
+
+
+def test_a_port_in_use_is_one_line_naming_the_key(agent, zoo, media, tmp_path):
+    from urllib.parse import urlparse
+
+    from edge.errors import EdgekitError
+
+    port = urlparse(agent.url).port
+    config = site(zoo, media, tmp_path / "gallery.db", tmp_path, ui={"port": port})
+    with pytest.raises(EdgekitError, match=rf"ui: cannot serve on 127\.0\.0\.1:{port}.*ui\.port"):
+        with running_agent(config):
+            pass

@@ -132,10 +132,11 @@ def command(fps, seconds, rounds, client, refresh_hz):
             "ui": {"port": port, "sample_s": 1.0, "refresh_hz": refresh_hz},
         }
         (tmp / "site.yaml").write_text(yaml.safe_dump(site))
+        log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - closed with the agent below
         agent = subprocess.Popen(
             [sys.executable, "-m", "edge.cli", "run", "--config", str(tmp / "site.yaml")],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -158,7 +159,11 @@ def command(fps, seconds, rounds, client, refresh_hz):
                         browser = ChromiumClient(url) if client == "chromium" else HttpClient(url, refresh_hz)
                         browser.open(page)
                         time.sleep(2)
-                    row = {"round": r + 1, "page": state, **measure(agent.pid, url, seconds)}
+                    try:
+                        row = {"round": r + 1, "page": state, **measure(agent.pid, url, seconds)}
+                    except OSError:
+                        tail = (tmp / "agent.log").read_text(errors="replace")[-2000:]
+                        raise click.ClickException(f"the agent stopped answering; its log ends:\n{tail}") from None
                     if browser is not None:
                         browser.close()
                         if hasattr(browser, "quit"):
@@ -168,4 +173,5 @@ def command(fps, seconds, rounds, client, refresh_hz):
         finally:
             agent.terminate()
             agent.wait(20)
+            log.close()
     click.echo(json.dumps({"fps": fps, "seconds": seconds, "client": client, "refresh_hz": refresh_hz, "runs": rows}))

@@ -248,7 +248,13 @@ class UiServer:
             app, host=host, port=port, log_level="warning", lifespan="off", access_log=False, limit_concurrency=32
         )  # a Pi serves a few people, not a crowd: more connections at once are answered 503
         self.server, self.history = uvicorn.Server(config), history
-        self.thread = threading.Thread(target=self.server.run, name="ui", daemon=True)
+        self.thread = threading.Thread(target=self._serve, name="ui", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except SystemExit:  # uvicorn exits when it cannot bind; start() reports that as one line
+            pass
 
     def start(self, timeout: float = 10.0) -> UiServer:
         self.thread.start()
@@ -282,4 +288,8 @@ def start_ui(ui, loop, commands: dict, events: EventLog, link=None, config_path=
 
     history = TelemetryHistory(telemetry, ui.sample_s, ui.history_s).start()
     view = SiteView(loop, commands, events, history, Path(config_path) if config_path else None)
-    return UiServer(make_app(view, ui), ui.bind, ui.port, history, view).start()
+    try:
+        return UiServer(make_app(view, ui), ui.bind, ui.port, history, view).start()
+    except BaseException:
+        history.stop()
+        raise
