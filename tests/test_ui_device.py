@@ -180,3 +180,35 @@ def test_a_request_from_another_host_name_is_refused(agent, client):
 def test_no_request_reads_a_file_it_names(agent, client):
     assert client.get("/events/..%2f..%2fetc%2fpasswd/crop.jpg").status_code == 404
     assert client.get("/static/../server.py").status_code == 404
+
+
+def test_a_post_without_content_length_is_refused(agent, client):
+    def chunks():
+        yield b"name=caller&csrf=x"
+
+    r = client.post("/faces/remove", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 411
+    assert "caller" in identities(agent)
+
+
+def test_names_and_messages_are_escaped_in_the_page(agent, client, caller_photo):
+    r = client.get("/faces", params={"msg": "<script>alert(1)</script>"})
+    assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;" in r.text
+    name = '<img src=x onerror="alert(1)">'
+    r = client.post(
+        "/faces/enroll",
+        data={"csrf": csrf_of(client), "name": name},
+        files={"photo": ("p.jpg", caller_photo.read_bytes())},
+    )
+    assert r.status_code == 303 and name in identities(agent)
+    page = client.get("/faces").text
+    assert name not in page and "&lt;img src=x" in page
+    r = client.post("/faces/remove", data={"csrf": csrf_of(client), "name": name})
+    assert r.status_code == 303 and name not in identities(agent)
+
+
+def test_pages_forbid_framing_and_inline_scripts(agent, client):
+    headers = client.get("/").headers
+    assert headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
