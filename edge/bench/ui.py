@@ -106,6 +106,27 @@ def measure(pid: int, url: str, seconds: float) -> dict:
     return {"cpu_per_s": round(cpu, 3), "rss_mb": _rss_mb(pid), "fps": _fps(url, since)}
 
 
+def _without_ui(site: dict, tmp: Path, seconds: float) -> dict:
+    """The same agent with no `ui:` section: what enabling the page costs before anyone opens it (its libraries,
+    the server thread, the telemetry sampler). No page, so no fps here; models load in the first 15 s."""
+    path = tmp / "no-ui.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in site.items() if k != "ui"}))
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(15)
+        c0, t0 = _cpu_s(agent.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu = (_cpu_s(agent.pid) - c0) / (time.monotonic() - t0)
+        return {"round": 0, "page": "no ui: section", "cpu_per_s": round(cpu, 3), "rss_mb": _rss_mb(agent.pid)}
+    finally:
+        agent.terminate()
+        agent.wait(20)
+
+
 @click.command()
 @click.option("--fps", default=15.0, show_default=True, help="the camera's frame rate (the file is replayed at it)")
 @click.option("--seconds", default=30.0, show_default=True, help="per run")
@@ -131,6 +152,8 @@ def command(fps, seconds, rounds, client, refresh_hz):
             "gallery": {"path": str(tmp / "gallery.db")},
             "ui": {"port": port, "sample_s": 1.0, "refresh_hz": refresh_hz},
         }
+        without = _without_ui(site, tmp, seconds)
+        click.echo(json.dumps(without))
         (tmp / "site.yaml").write_text(yaml.safe_dump(site))
         log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - closed with the agent below
         agent = subprocess.Popen(
@@ -151,7 +174,7 @@ def command(fps, seconds, rounds, client, refresh_hz):
                     raise click.ClickException("the agent did not start serving its page")
                 time.sleep(0.5)
             time.sleep(5)  # warm-up: models loaded, first tracks
-            rows = []
+            rows = [without]
             for r in range(rounds):
                 for state, page in (("closed", None), ("live view open", "/"), ("health open", "/health")):
                     browser = None

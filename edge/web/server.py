@@ -9,10 +9,12 @@ import os
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import yaml
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -45,10 +47,10 @@ def make_app(view: SiteView, ui) -> Starlette:
 
     async def run(request: Request, name: str, body: dict, back: str, done: str) -> Response:
         try:
-            view.run(name, body)
+            await run_in_threadpool(view.run, name, body)  # enrolment embeds: the server keeps answering meanwhile
         except CommandRefused as e:
             return PlainTextResponse(e.message, e.status)
-        return RedirectResponse(f"{back}?msg={done}", 303)
+        return RedirectResponse(f"{back}?msg={quote(done)}", 303)
 
     def text(form, key: str, limit: int = 200) -> str:
         value = form.get(key)
@@ -60,7 +62,7 @@ def make_app(view: SiteView, ui) -> Starlette:
     async def live(request: Request):
         return page(request, "live.html", refresh_ms=int(1000 / ui.refresh_hz))
 
-    async def frame_jpeg(request: Request):
+    def frame_jpeg(request: Request):  # sync: Starlette runs it on its thread pool, the encode off the event loop
         got = view.loop.latest.get()
         if got is None:
             return PlainTextResponse("no frame yet", 503)
@@ -98,7 +100,7 @@ def make_app(view: SiteView, ui) -> Starlette:
         return Response(path.read_bytes(), media_type="image/jpeg")
 
     # ---- faces ----
-    async def faces(request: Request):
+    def faces(request: Request):  # sync: gallery reads (and the command lock) on the thread pool
         if not view.has("identities"):
             return page(request, "faces.html", identities=None, unknowns=None)
         identities = view.run("identities", {})["identities"]
@@ -155,7 +157,7 @@ def make_app(view: SiteView, ui) -> Starlette:
             write_zones(view, zones)
         except EdgekitError as e:
             return PlainTextResponse(str(e), 400)
-        return RedirectResponse("/shelf?msg=zones saved: restart to apply", 303)
+        return RedirectResponse(f"/shelf?msg={quote('zones saved: restart to apply')}", 303)
 
     async def restart(request: Request):
         await checked_form(request, guard, max_part)
