@@ -104,6 +104,17 @@ def _refreshing(link, command: Command):
     return run
 
 
+def _refresh_on_visits(link):
+    """A face clustered into an unknown visitor changes the app's retained state (its unknowns summary): re-publish
+    it then, not only after commands."""
+
+    def watch(data: dict) -> None:
+        if data.get("type") == "face_unknown" and data.get("visitor"):
+            link.refresh_state()
+
+    return watch
+
+
 def site_mqtt(cfg: SiteConfig):
     """The site's MQTT settings, with model updates going to the models dir the loop runs from."""
     mu = cfg.mqtt.model_update
@@ -173,6 +184,7 @@ def run_site(
                     accelerator=cfg.runtime.accelerator,
                 )
             )
+            loop.bus.watchers.append(_refresh_on_visits(link))
         if peripherals is not None:
             peripherals.start(loop.bus.emit)
             for port in peripherals.ports.values():  # a door strike should be live before the first face arrives

@@ -111,3 +111,24 @@ def test_commands_list_name_and_reject(zoo, media, tmp_path):
     assert reply["identity"] == "caller" and reply["negatives"] == 1
     state = app.state()
     assert state["gallery"]["negatives"] == 1 and state["unknowns"]["visitors"] == 0
+
+
+def test_adapted_views_recognise_but_do_not_open_the_door_unless_configured(zoo, media, tmp_path):
+    """caller's only close embedding is an adapted one (their enrolled one is Obama's photo, far from them): the
+    recognition goes out, with unlock false; with learning.adapt.unlock the adapted view may open it."""
+    from edge.faces.detector import FaceDetector
+    from edge.faces.embedder import FaceEmbedder
+    from edge.faces.enroll import EnrollRules, check_and_embed
+    from edge.images import read_image
+
+    cfg = site(zoo, media, tmp_path, adapt={"enabled": False})
+    run(cfg)
+    det, emb = FaceDetector(cfg.card("blazeface_short")), FaceEmbedder(cfg.card("faceres"))
+    with Gallery(cfg.gallery.path) as g:
+        seen = g.visitor_vectors("visitor-1")
+        g.add("caller", "faceres", seen, source="adapted:earlier-event")
+        g.add("caller", "faceres", check_and_embed(det, emb, read_image(media("obama")), EnrollRules())[0])
+    (event,) = run(cfg)
+    assert event["type"] == "face_recognized" and event["identity"] == "caller" and event["unlock"] is False
+    (event,) = run(site(zoo, media, tmp_path, adapt={"enabled": False, "unlock": True}))
+    assert event["identity"] == "caller" and event["unlock"] is True

@@ -231,7 +231,8 @@ def test_mqtt_events_state_telemetry_and_commands_through_mosquitto(zoo, media, 
         recognised = listener.wait(lambda t: t == "edgekit/door-1/events/face_recognized")[0]
         assert recognised["identity"] == "caller" and recognised["device_id"] == "door-1" and "seq" in recognised
         state = listener.wait(lambda t: t == "edgekit/door-1/state")[-1]
-        assert state["gallery"] == {"identities": 1, "names": ["caller"]} and "password" not in state["config"]["mqtt"]
+        assert state["gallery"] == {"identities": 1, "names": ["caller"], "adapted": 0, "negatives": 0}
+        assert "unknowns" in state and "password" not in state["config"]["mqtt"]
         telemetry = listener.wait(lambda t: t == "edgekit/door-1/telemetry")[-1]
         assert telemetry["fps"] > 0 and "detect" in telemetry["stages"] and "dropped" in telemetry
         listener.client.publish("edgekit/door-1/cmd/identities", json.dumps(signed("identities", {"id": 7})), qos=1)
@@ -299,7 +300,7 @@ def test_demo_sends_its_events_through_an_in_process_broker(zoo, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     line = [x for x in r.stderr.splitlines() if x.startswith("== an MQTT subscriber received:")][0]
     got = ast.literal_eval(line.split(":", 1)[1].strip())  # a dict literal printed by the demo
-    assert got["events/face_recognized"] == 2 and got["events/face_unknown"] >= 1 and got["state"] == 1
+    assert got["events/face_recognized"] == 2 and got["events/face_unknown"] >= 1 and got["state"] >= 1
 
 
 # ---- the shelf app in the same loop --------------------------------------------------------------------------------

@@ -421,3 +421,9 @@ def _sweep(source, embedder, pair_files, threshold, say) -> list[dict]:
                     )
                 )
     return rows
+
+
+from edge.cli import faces_learning  # noqa: E402 - it uses the helpers above
+
+for _command in (faces_learning.unknowns, faces_learning.name, faces_learning.reject, faces_learning.learning):
+    faces.add_command(_command)

@@ -302,10 +302,15 @@ class Gallery(LearnedTables):
             )
         return self.foreign_note(tag)
 
-    def matrix(self, model: str | EmbedderTag) -> tuple[np.ndarray, np.ndarray]:
-        """(vectors (M, D) float32, identity per row (M,)) that one embedder can match against."""
+    def matrix(self, model: str | EmbedderTag, enrolled_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors (M, D) float32, identity per row (M,)) that one embedder can match against; `enrolled_only`:
+        without the views adaptation added (edge.faces.adapt)."""
         tag = EmbedderTag(model) if isinstance(model, str) else model
-        rows = [(i, v) for i, v, m, w, dim in self._rows("identity, vector", tag.model) if tag.accepts(m, w, dim)]
+        rows = [
+            (i, v)
+            for i, v, src, m, w, dim in self._rows("identity, vector, source", tag.model)
+            if tag.accepts(m, w, dim) and not (enrolled_only and src.startswith("adapted:"))
+        ]
         if tag.dim == 0 and rows:  # name only: the size most rows have (a stray row of another size is not matched)
             sizes = [len(v) for _, v in rows]
             common = max(set(sizes), key=sizes.count)

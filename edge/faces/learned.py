@@ -115,7 +115,7 @@ class LearnedTables:
                 self._forget_beyond(cfg.max_visitors)
             else:
                 vid, _, seen, first = rows[k]
-                centroid = unknowns.merged_centroid(centroids[k], seen, vector)
+                centroid = unknowns.merged_mean(centroids[k], seen, vector)
                 seen += 1
                 self.db.execute(
                     "UPDATE visitors SET centroid = ?, seen = ?, last_seen = ?, thumbnail = COALESCE(?, thumbnail) "

@@ -1,10 +1,12 @@
 """Unknown visitors: online clustering of strangers' embeddings, so the fifth visit of the same stranger is
 `visitor-7, seen 5 times`. Pure policy on unit vectors (no I/O); the gallery stores what it decides.
 
-A leader/centroid scheme: a visit joins the visitor whose centroid (the normalised mean of its visits) is the most
-similar, when that similarity reaches `threshold` (the doorbell's `unknown` threshold by default: LFW-calibrated so 9
-in 10 strangers score under it against one photo; a centroid of several visits is a steadier target than one photo);
-otherwise it starts a new visitor. `edgekit faces learning --lfw` measures purity and fragmentation of this scheme."""
+A leader scheme with average linkage: a visit joins the visitor whose earlier visits it resembles most on average
+(the dot product with the mean of their unit vectors, not with its normalised direction: a visitor whose visits are
+spread out must be matched more closely), when that average similarity reaches `threshold`; otherwise it starts a
+new visitor. The default threshold is the doorbell's `unlock` point (FAR 1e-3 per pair on LFW): a visit is compared
+with every visitor at once, so the per-pair `unknown` point (9 in 10 strangers under it) merges strangers.
+`edgekit faces learning --lfw` measures both (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ VISITOR_ID = re.compile(r"^visitor-(\d{1,18})$")
 class UnknownsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
-    threshold: float | None = Field(None, ge=-1, le=1)  # join a visitor at or above this; None: thresholds.unknown
+    threshold: float | None = Field(None, ge=-1, le=1)  # join a visitor at or above this; None: thresholds.unlock
     max_visitors: int = Field(200, ge=1)  # the least recently seen visitor is forgotten beyond this
     per_visitor: int = Field(12, ge=1)  # embeddings kept per visitor (the most redundant one goes beyond this)
     thumbnails: bool = False  # keep a small JPEG of each visitor's face (otherwise embeddings only)
@@ -39,19 +41,19 @@ def parse_visitor(name: str) -> int:
     return int(m.group(1))
 
 
-def assign(centroids: np.ndarray, vector: np.ndarray, threshold: float) -> tuple[int | None, float]:
-    """(row of the visitor this visit joins or None for a new one, its similarity; -1 with no visitors)."""
-    if not len(centroids):
+def assign(means: np.ndarray, vector: np.ndarray, threshold: float) -> tuple[int | None, float]:
+    """(row of the visitor this visit joins or None for a new one, its average similarity; -1 with no visitors).
+    `means`: per visitor, the mean of its visits' unit vectors."""
+    if not len(means):
         return None, -1.0
-    sims = centroids @ vector
+    sims = means @ vector
     best = int(np.argmax(sims))
     return (best if sims[best] >= threshold else None), float(sims[best])
 
 
-def merged_centroid(centroid: np.ndarray, seen: int, vector: np.ndarray) -> np.ndarray:
-    """The running mean direction after one more visit (each visit weighs the same)."""
-    c = centroid * seen + vector
-    return (c / max(float(np.linalg.norm(c)), 1e-12)).astype(np.float32)
+def merged_mean(mean: np.ndarray, seen: int, vector: np.ndarray) -> np.ndarray:
+    """The mean of the visits' unit vectors after one more visit."""
+    return ((mean * seen + vector) / (seen + 1)).astype(np.float32)
 
 
 def most_redundant(vectors: np.ndarray) -> int:

@@ -36,7 +36,7 @@ class DoorbellApp(App):
         self.vote = DoorbellVote(cfg.thresholds)
         self.faces_embedded = 0
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
-        self._matcher, self._negatives, self._gallery_version = None, None, -1
+        self._matcher, self._negatives, self._enrolled, self._gallery_version = None, None, None, -1
         self.learner = DoorbellLearner(self.gallery, cfg)
 
     # ---- models ----
@@ -74,8 +74,22 @@ class DoorbellApp(App):
             tag = EmbedderTag.of(self.embedder)
             vectors, names = self.gallery.matrix(tag)
             self._matcher, self._gallery_version = Matcher(vectors, names), self.gallery.version
-            self._negatives = None
+            self._negatives = self._enrolled = None
         return self._matcher
+
+    def _enrolled_unlock(self, identity: str, track_id: int) -> bool:
+        """Whether one of the track's views reaches `unlock` against the identity's enrolled embeddings alone (the
+        door does not open on what adaptation added)."""
+        self.matcher()
+        if self._enrolled is None:
+            vectors, names = self.gallery.matrix(EmbedderTag.of(self.embedder), enrolled_only=True)
+            self._enrolled = vectors, names
+        vectors, names = self._enrolled
+        own = vectors[names == identity]
+        views = [v.vector for v in self.learner.views.get(track_id, []) if v.identity == identity]
+        t = self.cfg.thresholds
+        unlock = t.recognize if t.unlock is None else t.unlock
+        return bool(len(own) and views and float((np.stack(views) @ own.T).max()) >= unlock)
 
     def negatives(self) -> Negatives:
         """The gallery's negatives, rebuilt with the matcher (both follow the gallery's version)."""
@@ -109,6 +123,8 @@ class DoorbellApp(App):
         embedding under the event id the bus stamped (for `reject`), and adapts the identity on a sure match."""
         if event.type in ("face_recognized", "face_unknown"):
             self.learner.before(event, track, EmbedderTag.of(self.embedder))
+        if event.type == "face_recognized" and event.unlock and not self.cfg.learning.adapt.unlock:
+            event.unlock = self._enrolled_unlock(event.identity, track.id)
         self.ctx.emit(event)
         if event.type in ("face_recognized", "face_unknown"):
             self.learner.after(event, track, EmbedderTag.of(self.embedder))

@@ -48,7 +48,8 @@ class DoorbellLearner:
         views = self.views.get(track.id)
         if event.type != "face_unknown" or not u.enabled or not views:
             return
-        threshold = self.cfg.thresholds.unknown if u.threshold is None else u.threshold
+        t = self.cfg.thresholds
+        threshold = u.threshold if u.threshold is not None else (t.unlock if t.unlock is not None else t.instant)
         thumb = self._thumbnail(track.id) if u.thumbnails else None
         visitor = self._safely(lambda: self.gallery.record_visit(tag, track_vector(views), u, threshold, thumb))
         if visitor is not None:
