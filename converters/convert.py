@@ -119,10 +119,11 @@ def convert(
             metrics["detections"] = detection_agreement(mf, mq, held_out)
         elif card.task == "classifier":
             metrics.update(classifier_agreement(mf, mq, held_out))
-        elif card.task == "face_embedder" and (card.gate.identities or card.gate.pairs):
-            metrics.update(embedding_metrics(mf, mq, card.gate.identities, card.gate.pairs, face_crop))
+        mirror = card.task == "face_embedder" and bool(card.decoder.params.get("mirror", False))
+        if card.task == "face_embedder" and (card.gate.identities or card.gate.pairs):
+            metrics.update(embedding_metrics(mf, mq, card.gate.identities, card.gate.pairs, face_crop, mirror))
         if card.task == "face_embedder" and card.gate.lfw and lfw_present(card.gate.lfw):
-            metrics.update(lfw_metrics(mf, mq, card.gate.lfw, card.gate.lfw_limit, face_crop))
+            metrics.update(lfw_metrics(mf, mq, card.gate.lfw, card.gate.lfw_limit, face_crop, mirror))
         extra = tgt.finalize(int8_path, fm, xs, stage, card.name)
         int8_card.compiled = extra.pop("compiled", {})  # e.g. coral: the edgetpu_compiler output the device loads
         failures = judge(

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from converters.calibration import resolve, resolve_all
 from edge.errors import EdgekitError
+from edge.faces.embedder import embed_chip
 from edge.faces.evaluate import score_pairs
 from edge.faces.pairs import read_pairs
 from edge.images import list_images, read_image
@@ -132,9 +133,12 @@ def _identity_sets(entries: list[str]) -> list[tuple[str, list[Path], list[str]]
     return out
 
 
-def embedding_metrics(float_model, int8_model, identities: list[str], pairs: list[str], face_crop=None) -> dict:
+def embedding_metrics(
+    float_model, int8_model, identities: list[str], pairs: list[str], face_crop=None, mirror: bool = False
+) -> dict:
     """Rank-1 (one enrolled image per identity, the rest probes) and pair verification (accuracy at the best threshold,
-    ROC AUC), float vs INT8. Pair CSVs hold whole photos: `face_crop(image)` cuts the face out first."""
+    ROC AUC), float vs INT8. Pair CSVs hold whole photos: `face_crop(image)` cuts the face out first. `mirror`: the
+    card's test-time mirroring, as the device embeds (edge.faces.embedder.embed_chip)."""
     out = {}
     for entry, files, ids in _identity_sets(identities):
         ids = np.asarray(ids)
@@ -144,7 +148,10 @@ def embedding_metrics(float_model, int8_model, identities: list[str], pairs: lis
         images = [read_image(f) for f in files]
         for tag, model in (("float", float_model), ("int8", int8_model)):
             emb = np.stack(
-                [model.infer(im)[0] for im in tqdm(images, desc=f"gate: {entry} {tag}", leave=False, disable=None)]
+                [
+                    embed_chip(model, im, mirror)
+                    for im in tqdm(images, desc=f"gate: {entry} {tag}", leave=False, disable=None)
+                ]
             )
             out.setdefault(f"rank1[{entry}]", {})[tag] = round(
                 rank1(emb[first], ids[first], emb[~first], ids[~first]), 4
@@ -167,7 +174,7 @@ def embedding_metrics(float_model, int8_model, identities: list[str], pairs: lis
             except EdgekitError:  # e.g. a truncated JPEG in the set: its pairs are left out and counted
                 cache[f] = None
         for tag, model in (("float", float_model), ("int8", int8_model)):
-            emb = {f: model.infer(c)[0] for f, c in cache.items() if c is not None}
+            emb = {f: embed_chip(model, c, mirror) for f, c in cache.items() if c is not None}
             sims, same, left_out = score_pairs(rows, emb.get, lambda x, y: float(x @ y))
             out.setdefault(f"verification_accuracy[{entry}]", {})[tag] = round(best_accuracy(sims, same)[0], 4)
             out.setdefault(f"auc[{entry}]", {})[tag] = round(roc_auc(sims, same), 4)
@@ -175,10 +182,10 @@ def embedding_metrics(float_model, int8_model, identities: list[str], pairs: lis
     return out
 
 
-def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_crop) -> dict:
+def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_crop, mirror: bool = False) -> dict:
     """LFW's 10-fold accuracy (each fold's threshold from the other nine), float vs INT8, on the first `limit` same and
     different pairs of each fold; the subject is the face nearest the image centre, a photo without one makes its
-    pairs errors (edge/faces/lfw.py)."""
+    pairs errors (edge/faces/lfw.py). `mirror`: the card's test-time mirroring, as the device embeds."""
     from edge.faces import lfw
 
     if face_crop is None:
@@ -193,7 +200,7 @@ def lfw_metrics(float_model, int8_model, entry: str, limit: int | None, face_cro
     }
     out = {}
     for tag, model in (("float", float_model), ("int8", int8_model)):
-        vectors = {p: None if c is None else model.infer(c)[0] for p, c in crops.items()}
+        vectors = {p: None if c is None else embed_chip(model, c, mirror) for p, c in crops.items()}
         scores, missed = lfw.pair_scores(pairs, vectors)
         accuracy = lfw.ten_fold(scores, pairs.same, pairs.fold)["accuracy_mean"]
         out.setdefault(f"lfw_accuracy[{entry}]", {})[tag] = round(accuracy, 4)

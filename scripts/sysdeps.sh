@@ -3,8 +3,8 @@
 # for model sources), a C compiler (the Coral stub delegate), qemu-user-static (the emulated arm64 check), GStreamer's
 # RTSP server with the system Python's bindings (a real RTSP camera in the tests: tests/rtsp_server.py runs under
 # /usr/bin/python3), PostgreSQL (the fleet store's tests and bench start their own server from its binaries),
-# headless Chromium and its driver (the web pages' tests, through selenium). Installs only what is missing; needs root
-# to install.
+# headless Chromium and its driver (the web pages' tests, through selenium), OpenCV's sample data (vtest.avi: the
+# people-walking and real-noise scenes of `edgekit bench cpu`). Installs only what is missing; needs root to install.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
@@ -19,6 +19,7 @@ Gst.init(None); assert all(Gst.ElementFactory.find(e) for e in ('qtdemux', 'h264
   gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base \
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 command -v chromium >/dev/null && command -v chromedriver >/dev/null || need+=(chromium chromium-driver)  # web pages' tests
+[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || need+=(opencv-doc)  # edgekit bench cpu's scenes
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -60,3 +60,12 @@ def test_bad_yaml_is_named(tmp_path):
     p.write_text("source: {uri: [\n")
     with pytest.raises(EdgekitError, match="not valid YAML"):
         load_config(p)
+
+
+def test_the_pipeline_benchs_never_deciding_thresholds_are_a_valid_config():
+    """`edgekit bench pipeline` runs its worst case (every face embedded on every frame) with these: the config
+    check refused them (unknown -1) and the whole bench stopped with an error."""
+    from edge.bench.pipeline import NEVER_DECIDE
+    from edge.config import parse_config
+
+    assert parse_config({"thresholds": NEVER_DECIDE}).thresholds.max_attempts == NEVER_DECIDE["max_attempts"]

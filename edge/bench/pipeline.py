@@ -104,8 +104,9 @@ class NullSink:
     def close(self): ...
 
 
-# No attempt ever decides (every score falls in the band), so a track is embedded on every frame, for ever.
-NEVER_DECIDE = {"recognize": 1.0, "instant": 1.0, "unknown": -1.0, "max_attempts": 10**9}
+# No attempt ever decides (every score falls in the band), so a track is embedded on every frame, for ever. unknown 0
+# (the lowest the config allows): a face's best match among 100 random strangers is below 0 with odds of 2^-100.
+NEVER_DECIDE = {"recognize": 1.0, "instant": 1.0, "unknown": 0.0, "max_attempts": 10**9}
 
 
 def peak_rss_mb() -> float:
@@ -151,7 +152,9 @@ def run_in_subprocess(site: dict, frames: list[np.ndarray], tmp: Path) -> dict:
     return {
         "frames": summary["frames"],
         "fps_including_model_load": summary["fps"],
-        "capture_decode_p50_ms": st["capture"]["p50_ms"],
+        # an MJPG file arrives as JPEG packets (edge.capture.jpeg): reading is `capture`, decoding the loop's `decode`
+        "capture_p50_ms": st["capture"]["p50_ms"],
+        "decode_p50_ms": st.get("decode", {}).get("p50_ms"),
         "detect_p50_ms": st["detect"]["p50_ms"],
         "peak_rss_mb": summary["peak_rss_mb"],
     }

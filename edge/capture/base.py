@@ -33,7 +33,7 @@ class Source(Protocol):
 
     def open(self) -> None: ...
 
-    def read(self) -> np.ndarray | None: ...
+    def read(self) -> np.ndarray | None: ...  # or a JpegFrame (edge.capture.jpeg): decoded by the loop
 
     def close(self) -> None: ...
 
@@ -48,6 +48,9 @@ class CaptureConfig(BaseModel):
     open_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(5.0, gt=0)
     ffmpeg_options: dict[str, str] = Field(default_factory=dict)  # more FFmpeg demuxer options, e.g. {max_delay: "0"}
+    # MJPEG files: read JPEG packets and decode each only as far as needed (a small grey copy for motion, the full
+    # frame for the app); off: FFmpeg decodes every frame in full
+    jpeg_frames: bool = True
     at_end: Literal["loop", "stop"] = "stop"  # files and folders
     pace: Literal["asap", "realtime"] = (
         "asap"  # files: realtime replays at the file's frame rate, dropping frames under load
@@ -288,10 +291,13 @@ def check_frame(image, expected: tuple[int, int] | None = None) -> str | None:
         return f"frame dtype {image.dtype}, expected uint8"
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)) or min(image.shape[:2]) < 8:
         return f"frame shape {image.shape}, expected HxWx3 (at least 8x8)"
-    if expected is not None and (image.shape[1], image.shape[0]) != tuple(expected):
+    return size_problem((image.shape[1], image.shape[0]), expected)
+
+
+def size_problem(size: tuple[int, int], expected: tuple[int, int] | None) -> str | None:
+    if expected is not None and tuple(size) != tuple(expected):
         return (
-            f"frame size {image.shape[1]}x{image.shape[0]}, expected {expected[0]}x{expected[1]} (source.width/height "
-            "with "
+            f"frame size {size[0]}x{size[1]}, expected {expected[0]}x{expected[1]} (source.width/height with "
             f"source.strict_size: set them to what the camera delivers, or strict_size: false)"
         )
     return None

@@ -66,7 +66,14 @@ def reject(event_id, config_path):
 
 
 @click.command()
-@click.option("--lfw", "lfw_path", type=click.Path(), help="the LFW folder (default ../shared/data/faces/lfw)")
+@click.option(
+    "--lfw",
+    "lfw_path",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="the LFW folder (default ../shared/data/faces/lfw)",
+)
 @click.option("--cache", type=click.Path(), help="embeddings cache folder (default: the user cache)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document instead of lines")
 @config_option

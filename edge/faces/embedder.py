@@ -12,6 +12,16 @@ from edge.vision.decoders.embedding import l2_normalise
 from edge.vision.detections import Detections
 
 
+def embed_chip(model: CardModel, chip: np.ndarray, mirror: bool = False) -> np.ndarray:
+    """Unit vector (D,) of one face chip through `model`; `mirror`: the unit vectors of the chip and of its left-right
+    mirror image averaged and rescaled to unit length (test-time mirroring). The device, the evaluations and the
+    converter's gate all embed through here, so a card's `mirror` means the same everywhere."""
+    v = model.infer(chip)[0]
+    if mirror:
+        v = l2_normalise((v + model.infer(np.ascontiguousarray(chip[:, ::-1]))[0])[None])[0]
+    return v.astype(np.float32)
+
+
 class FaceEmbedder:
     """`crop`: None = the card's, True/False = "aligned"/"box", or a name from edge.vision.crop.CROPS (the site
     config's `embedder.align`)."""
@@ -53,10 +63,7 @@ class FaceEmbedder:
 
     def embed_crop(self, crop: np.ndarray) -> np.ndarray:
         """Unit vector (D,) of one face crop (size x size BGR, or any picture of a face: it is resized)."""
-        v = self.model.infer(crop)[0]
-        if self.mirror:  # test-time augmentation: the mirrored face's unit vector, averaged in
-            v = l2_normalise((v + self.model.infer(np.ascontiguousarray(crop[:, ::-1]))[0])[None])[0]
-        return v.astype(np.float32)
+        return embed_chip(self.model, crop, self.mirror)
 
     def embed(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         """(N, D) float32 unit vectors, one per detection, in the detections' order."""

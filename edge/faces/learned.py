@@ -187,7 +187,7 @@ class LearnedTables:
                 "INSERT INTO embeddings(identity, model, vector, source, created, weights) VALUES (?,?,?,?,?,?)",
                 [(name, model, v, visitor, now, weights) for (v,) in vectors],
             )
-            self.db.execute("UPDATE recent_events SET identity = ?, visitor = NULL WHERE visitor = ?", (name, vid))
+            self.db.execute("UPDATE recent_events SET visitor = NULL WHERE visitor = ?", (vid,))  # they stay unknown
             self._delete_visitor(vid)
 
         self._write("name visitors", work)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge.capture.jpeg import JpegFrame
 from edge.vision.motion import MotionConfig, MotionDetector
 
 # why a frame was (or was not) given to the detector
@@ -29,10 +30,14 @@ class MotionGate:
         self.reason = KEEPALIVE
         self.undecoded = self._undecoded_run = 0
 
-    def check(self, frame: np.ndarray, tracking: bool = False) -> bool:
+    def check(self, frame: np.ndarray | JpegFrame, tracking: bool = False) -> bool:
         """Whether the detector runs on this frame; `tracking`: the app follows something now (every frame counts
         then; otherwise motion is searched every `search_every` frames and nothing needs the hold)."""
-        moving = self.detector.regions(frame)
+        if isinstance(frame, JpegFrame):  # a grey copy decoded at 1/2-1/8 size; a broken JPEG shows no motion
+            small = frame.grey(self.cfg.width)
+            moving = self.detector.regions(small, frame.size) if small is not None else np.zeros((0, 4), np.float32)
+        else:
+            moving = self.detector.regions(frame)
         self._since_motion = 0 if len(moving) else self._since_motion + 1
         if len(moving):
             reason = MOTION if tracking or self._due(self.cfg.search_every) else SEARCH

@@ -13,6 +13,7 @@ from edge.apps import APPS
 from edge.apps.base import AppContext
 from edge.capture import Capture
 from edge.capture.base import expected_size
+from edge.capture.jpeg import JpegFrame
 from edge.config import SiteConfig
 from edge.events.bus import EventBus
 from edge.loop import telemetry as report
@@ -77,7 +78,9 @@ class FrameLoop:
         self.app.finish(frame_meta)
         return self.stats()
 
-    def step(self, image: np.ndarray, meta: dict) -> None:
+    def step(self, image: np.ndarray | JpegFrame, meta: dict) -> None:
+        """One frame; a JpegFrame (MJPEG packets) is decoded in full only if the app is to process it (the motion
+        gate looks at a small grey copy)."""
         image, resized = self.checks.accept(image, meta)
         if image is None:
             return
@@ -90,7 +93,12 @@ class FrameLoop:
             with self.timer.stage("motion"):
                 moved = self.motion.check(image, self.app.tracking())
             if not moved:
-                self.app.idle(image, meta)
+                self.app.idle(None if isinstance(image, JpegFrame) else image, meta)
+                return
+        if isinstance(image, JpegFrame):
+            with self.timer.stage("decode"):
+                image = self.checks.decode(image, meta)
+            if image is None:
                 return
         try:
             self.app.process(image, meta)

@@ -79,9 +79,10 @@ class MotionDetector:
             cv2.fillPoly(self.mask, polys, 0)
         self.min_px = c.min_area * sw * sh
 
-    def regions(self, frame: np.ndarray) -> np.ndarray:
-        """(N, 4) float32 x1y1x2y2 boxes of the moving regions (empty when nothing moves)."""
-        h, w = frame.shape[:2]
+    def regions(self, frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """(N, 4) float32 x1y1x2y2 boxes of the moving regions (empty when nothing moves); `size`: (width, height)
+        of the full frame when `frame` is a reduced grey copy of it (boxes are in full-frame pixels)."""
+        w, h = size or (frame.shape[1], frame.shape[0])
         if self.shape != (h, w):
             self._setup(h, w)  # a new size: a new background (the old one was of other pixels)
         sh, sw = self.grey.shape

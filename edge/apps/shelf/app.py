@@ -33,7 +33,7 @@ class ShelfApp(App):
             events = self.run.process(image, meta["frame_time"])
         self._emit(events, meta)
 
-    def idle(self, image: np.ndarray, meta: dict) -> None:
+    def idle(self, image: np.ndarray | None, meta: dict) -> None:
         """Nothing moved: no detection, but out-of-stock holds still run on frame time."""
         self._emit(self.run.shelf.tick(meta["frame_time"]), meta)
 
