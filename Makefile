@@ -5,7 +5,7 @@ export EDGEKIT_MODELS ?= $(CURDIR)/.cache/models
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup sysdeps models bench peer engines arm64-check ha-check
+.PHONY: demo test lint setup sysdeps models bench peer engines arm64-check ha-check screenshots
 
 demo: models
 	$(BIN)/edgekit demo
@@ -70,3 +70,7 @@ $(HA_VENV)/.installed: scripts/ha/requirements.py
 
 ha-check: models $(HA_VENV)/.installed
 	EDGEKIT_REQUIRE_ZOO=1 $(BIN)/pytest -q tests/test_home_assistant.py
+
+# The device page's pictures in docs/screenshots/, taken by its browser tests against a running agent.
+screenshots: models
+	EDGEKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/test_ui_device.py tests/test_ui_auth.py tests/test_ui_shelf.py tests/test_ui_visitors.py

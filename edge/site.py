@@ -162,14 +162,14 @@ def run_site(
         sinks.append(events)
     loop = build_loop(cfg, sinks, None, peripherals, notifier, snapshots, latest)
     ui = None
-    if events is not None:
-        from edge.web.server import start_ui
-
-        ui = start_ui(cfg.ui, loop, loop_commands(link, loop, snapshots), events, link, config_path)
-        if on_ui is not None:
-            on_ui(ui)
     stop = GracefulStop(on_stop=[loop.stop]).install() if install_signals else None
     try:
+        if events is not None:
+            from edge.web.server import start_ui
+
+            ui = start_ui(cfg.ui, loop, loop_commands(link, loop, snapshots), events, link, config_path)
+            if on_ui is not None:
+                on_ui(ui)
         if link is not None:
             from edge.fleet.link import Device
 

@@ -15,9 +15,10 @@ def test_the_commented_optional_sections_of_the_example_are_valid_when_uncomment
     text = EXAMPLE.read_text()
     tail = text.split("# Optional parts")[1].splitlines()[1:]
     extra = yaml.safe_load("\n".join(line[2:] for line in tail))
-    assert set(extra) == {"mqtt", "peripherals"}
+    assert set(extra) == {"mqtt", "peripherals", "ui"}
     cfg = parse_config({**yaml.safe_load(text), **extra})
     assert cfg.peripherals.relay.authorized == ["alice", "bob"] and cfg.mqtt.port == 1883
+    assert cfg.ui.bind == "127.0.0.1"
 
 
 def test_optional_parts_are_off_unless_configured():

@@ -13,12 +13,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from edge.faces.gallery import Gallery
 from edge.private import private_file
-from tests.fixtures.browser import screenshot
-from tests.fixtures.doorbell import site
-from tests.fixtures.ui import csrf_of, running_agent
+from tests.fixtures.doorbell import live_camera, site
+from tests.fixtures.ui import csrf_of, running_agent, shot
 
 pytestmark = pytest.mark.zoo
-SHOTS = "docs/screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +32,7 @@ def agent(zoo, media, gallery, tmp_path_factory):
         tmp,
         ui={"port": 0, "sample_s": 0.5, "max_upload_bytes": 200_000},
     )
-    config["source"].update(at_end="loop", pace="realtime")
+    config["source"] = live_camera(media)
     config["events"]["crops_dir"] = str(tmp / "crops")
     with running_agent(config) as server:
         server.gallery = own
@@ -71,7 +69,7 @@ def test_the_live_view_shows_a_face_box_with_its_track_and_name(agent, browser):
     faces = WebDriverWait(browser, 60).until(lambda b: [t for t in drawn(b) if t.startswith("face #")])
     assert all("[" in f for f in faces)  # with its box
     WebDriverWait(browser, 90).until(lambda b: any(t.startswith("face #") and "caller" in t for t in drawn(b)))
-    screenshot(browser, f"{SHOTS}/live.png")
+    shot(browser, "live")
 
 
 def test_enrol_from_a_photo_and_remove_from_the_page(agent, browser, caller_photo):
@@ -83,7 +81,7 @@ def test_enrol_from_a_photo_and_remove_from_the_page(agent, browser, caller_phot
     assert identities(agent).get("Ann") == 1
     rows = {r.get_attribute("data-name") for r in browser.find_elements(By.CSS_SELECTOR, "tr.identity")}
     assert {"Ann", "caller"} <= rows
-    screenshot(browser, f"{SHOTS}/faces.png")
+    shot(browser, "faces")
     browser.find_element(By.CSS_SELECTOR, 'tr.identity[data-name="Ann"] button.remove').click()
     WebDriverWait(browser, 30).until(lambda b: "removed Ann" in b.find_element(By.ID, "msg").text)
     assert "Ann" not in identities(agent) and "caller" in identities(agent)
@@ -95,7 +93,16 @@ def test_events_page_lists_the_decisions_with_their_crops(agent, browser):
     assert {r.get_attribute("data-type") for r in rows} == {"face_recognized"}
     crop = browser.find_element(By.CSS_SELECTOR, "tr.event img.crop")
     assert browser.execute_script("return arguments[0].naturalWidth", crop) > 0
-    screenshot(browser, f"{SHOTS}/events.png")
+    shot(browser, "events")
+
+
+def test_marking_a_recognition_wrong_from_the_events_page_stores_a_negative(agent, browser):
+    browser.get(agent.url + "/events?type=face_recognized")
+    WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr.event form"))
+    before = Gallery(agent.gallery).negative_counts().get("caller", 0)
+    browser.find_element(By.CSS_SELECTOR, "tr.event form button").click()
+    WebDriverWait(browser, 30).until(lambda b: "marked wrong" in b.find_element(By.ID, "msg").text)
+    assert Gallery(agent.gallery).negative_counts().get("caller", 0) == before + 1
 
 
 def test_health_page_plots_the_telemetry(agent, browser):
@@ -104,7 +111,7 @@ def test_health_page_plots_the_telemetry(agent, browser):
         lambda b: b.find_elements(By.CSS_SELECTOR, '.plot[data-title="frames per second"]')
     )
     assert browser.find_elements(By.CSS_SELECTOR, ".plot canvas")
-    screenshot(browser, f"{SHOTS}/health.png")
+    shot(browser, "health")
 
 
 # ---- bad input: refused with a clear status, nothing changed ----
@@ -125,6 +132,11 @@ def test_another_sites_csrf_token_is_refused(agent):
         csrf_of(b)
         assert b.post("/faces/remove", data={"name": "caller", "csrf": token_a}).status_code == 403
     assert "caller" in identities(agent)
+
+
+def test_rejecting_an_unknown_event_is_refused(agent, client):
+    r = client.post("/events/reject", data={"csrf": csrf_of(client), "event_id": "no-such-event"})
+    assert r.status_code == 400
 
 
 def test_malformed_form_posts_are_refused(agent, client):
@@ -168,3 +180,35 @@ def test_a_request_from_another_host_name_is_refused(agent, client):
 def test_no_request_reads_a_file_it_names(agent, client):
     assert client.get("/events/..%2f..%2fetc%2fpasswd/crop.jpg").status_code == 404
     assert client.get("/static/../server.py").status_code == 404
+
+
+def test_a_post_without_content_length_is_refused(agent, client):
+    def chunks():
+        yield b"name=caller&csrf=x"
+
+    r = client.post("/faces/remove", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 411
+    assert "caller" in identities(agent)
+
+
+def test_names_and_messages_are_escaped_in_the_page(agent, client, caller_photo):
+    r = client.get("/faces", params={"msg": "<script>alert(1)</script>"})
+    assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;" in r.text
+    name = '<img src=x onerror="alert(1)">'
+    r = client.post(
+        "/faces/enroll",
+        data={"csrf": csrf_of(client), "name": name},
+        files={"photo": ("p.jpg", caller_photo.read_bytes())},
+    )
+    assert r.status_code == 303 and name in identities(agent)
+    page = client.get("/faces").text
+    assert name not in page and "&lt;img src=x" in page
+    r = client.post("/faces/remove", data={"csrf": csrf_of(client), "name": name})
+    assert r.status_code == 303 and name not in identities(agent)
+
+
+def test_pages_forbid_framing_and_inline_scripts(agent, client):
+    headers = client.get("/").headers
+    assert headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]

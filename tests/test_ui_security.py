@@ -74,3 +74,32 @@ def test_guard_sessions_csrf_and_credentials():
 def test_loopback_binds_accept_only_loopback_host_headers():
     assert "evil.example" not in allowed_hosts("127.0.0.1")
     assert allowed_hosts("0.0.0.0") == ["*"]
+
+
+def test_edgekit_ui_hash_password_prints_a_hash_the_config_takes():
+    import yaml
+    from click.testing import CliRunner
+
+    from edge.cli.ui import ui
+
+    out = CliRunner().invoke(ui, ["hash-password"], input="pw 1\npw 1\n")
+    assert out.exit_code == 0
+    line = out.output.strip().splitlines()[-1]
+    stored = yaml.safe_load(line)["password_hash"]
+    assert verify_password("pw 1", stored)
+    assert parse_config({"ui": {"bind": "0.0.0.0", "password_hash": stored}}).ui.password_hash == stored
+    out = CliRunner().invoke(ui, ["hash-password"], input="a\nb\n")
+    assert out.exit_code != 0 or "password_hash" not in out.output
+
+
+def test_edgekit_ui_hash_password_token_prints_a_token_and_its_digest():
+    import yaml
+    from click.testing import CliRunner
+
+    from edge.cli.ui import ui
+    from edge.web.security import token_sha256
+
+    out = CliRunner().invoke(ui, ["hash-password", "--token"])
+    token = out.output.split("shown once): ")[1].split()[0]
+    digest = yaml.safe_load(out.output.strip().splitlines()[-1])["token_sha256"]
+    assert token_sha256(token) == digest and Guard(None, digest).credentials_ok(token)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,12 +34,6 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read()
@@ -53,21 +46,25 @@ def _fps(url: str, since: float) -> float | None:
 
 
 class HttpClient:
-    """The live view's requests (frame info + JPEG at refresh_hz) without a browser."""
+    """A page's requests without a browser: the live view's (frame info + JPEG at refresh_hz), the health page's
+    (its plot data every 5 s)."""
 
     def __init__(self, url: str, hz: float):
         import threading
 
-        self.url, self.every, self._stop = url, 1 / hz, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.url, self.hz, self._stop = url, hz, threading.Event()
+        self.thread: threading.Thread | None = None
+        self._threading = threading
 
-    def _run(self):
-        while not self._stop.wait(self.every):
-            _get(f"{self.url}/api/live")
-            _get(f"{self.url}/live.jpg")
+    def _run(self, page: str):
+        every, paths = (5.0, ["/api/health"]) if page == "/health" else (1 / self.hz, ["/api/live", "/live.jpg"])
+        _get(f"{self.url}{page}")
+        while not self._stop.wait(every):
+            for path in paths:
+                _get(f"{self.url}{path}")
 
     def open(self, page: str):
-        self._stop.clear()
+        self.thread = self._threading.Thread(target=self._run, args=(page,), daemon=True)
         self.thread.start()
 
     def close(self):
@@ -109,6 +106,27 @@ def measure(pid: int, url: str, seconds: float) -> dict:
     return {"cpu_per_s": round(cpu, 3), "rss_mb": _rss_mb(pid), "fps": _fps(url, since)}
 
 
+def _without_ui(site: dict, tmp: Path, seconds: float) -> dict:
+    """The same agent with no `ui:` section: what enabling the page costs before anyone opens it (its libraries,
+    the server thread, the telemetry sampler). No page, so no fps here; models load in the first 15 s."""
+    path = tmp / "no-ui.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in site.items() if k != "ui"}))
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(15)
+        c0, t0 = _cpu_s(agent.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu = (_cpu_s(agent.pid) - c0) / (time.monotonic() - t0)
+        return {"round": 0, "page": "no ui: section", "cpu_per_s": round(cpu, 3), "rss_mb": _rss_mb(agent.pid)}
+    finally:
+        agent.terminate()
+        agent.wait(20)
+
+
 @click.command()
 @click.option("--fps", default=15.0, show_default=True, help="the camera's frame rate (the file is replayed at it)")
 @click.option("--seconds", default=30.0, show_default=True, help="per run")
@@ -120,24 +138,28 @@ def command(fps, seconds, rounds, client, refresh_hz):
     from edge.bench.cpu import write_mjpg
     from edge.images import video_frames
     from edge.media import media
+    from edge.ports import free_port
     from edge.preprocess import letterbox
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         frames = [letterbox(f, 640, 480) for _, f in video_frames(media("carphone"))]
         video = write_mjpg(tmp / "faces.avi", frames, fps)
-        port = _free_port()
+        port = free_port()
         site = {
             "source": {"uri": str(video), "at_end": "loop", "pace": "realtime", "fps": fps},
             "events": {"stdout": False},
             "gallery": {"path": str(tmp / "gallery.db")},
             "ui": {"port": port, "sample_s": 1.0, "refresh_hz": refresh_hz},
         }
+        without = _without_ui(site, tmp, seconds)
+        click.echo(json.dumps(without))
         (tmp / "site.yaml").write_text(yaml.safe_dump(site))
+        log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - closed with the agent below
         agent = subprocess.Popen(
             [sys.executable, "-m", "edge.cli", "run", "--config", str(tmp / "site.yaml")],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -152,7 +174,7 @@ def command(fps, seconds, rounds, client, refresh_hz):
                     raise click.ClickException("the agent did not start serving its page")
                 time.sleep(0.5)
             time.sleep(5)  # warm-up: models loaded, first tracks
-            rows = []
+            rows = [without]
             for r in range(rounds):
                 for state, page in (("closed", None), ("live view open", "/"), ("health open", "/health")):
                     browser = None
@@ -160,7 +182,11 @@ def command(fps, seconds, rounds, client, refresh_hz):
                         browser = ChromiumClient(url) if client == "chromium" else HttpClient(url, refresh_hz)
                         browser.open(page)
                         time.sleep(2)
-                    row = {"round": r + 1, "page": state, **measure(agent.pid, url, seconds)}
+                    try:
+                        row = {"round": r + 1, "page": state, **measure(agent.pid, url, seconds)}
+                    except OSError:
+                        tail = (tmp / "agent.log").read_text(errors="replace")[-2000:]
+                        raise click.ClickException(f"the agent stopped answering; its log ends:\n{tail}") from None
                     if browser is not None:
                         browser.close()
                         if hasattr(browser, "quit"):
@@ -170,4 +196,5 @@ def command(fps, seconds, rounds, client, refresh_hz):
         finally:
             agent.terminate()
             agent.wait(20)
+            log.close()
     click.echo(json.dumps({"fps": fps, "seconds": seconds, "client": client, "refresh_hz": refresh_hz, "runs": rows}))

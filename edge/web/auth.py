@@ -3,6 +3,7 @@ POSTed form, body-size limits and the security headers. Used by the device page 
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote
 
 from starlette.datastructures import FormData
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from edge.web.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Guard
 
 PUBLIC = ("/login", "/static/")
+FAILED_LOGIN_DELAY_S = 1.0
 HEADERS = {
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -98,6 +100,7 @@ def login_routes(guard: Guard, templates) -> list[Route]:
         form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
         secret = form.get("password")
         if not guard.credentials_ok(secret if isinstance(secret, str) else ""):
+            await asyncio.sleep(FAILED_LOGIN_DELAY_S)  # slows guessing; other requests go on meanwhile
             context = {"next": _safe_next(request, form.get("next")), "error": "wrong password or token"}
             return templates.TemplateResponse(request, "login.html", context, status_code=401)
         response = RedirectResponse(_safe_next(request, form.get("next")), 303)

@@ -9,10 +9,12 @@ import os
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import yaml
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -35,7 +37,7 @@ FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields beside an
 def make_app(view: SiteView, ui) -> Starlette:
     guard = Guard(ui.password_hash, ui.token_sha256)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals["app_name"] = view.loop.cfg.app
+    templates.env.filters["clock"] = _clock
     max_part = ui.max_upload_bytes
 
     def page(request: Request, name: str, **context) -> Response:
@@ -45,10 +47,10 @@ def make_app(view: SiteView, ui) -> Starlette:
 
     async def run(request: Request, name: str, body: dict, back: str, done: str) -> Response:
         try:
-            view.run(name, body)
+            await run_in_threadpool(view.run, name, body)  # enrolment embeds: the server keeps answering meanwhile
         except CommandRefused as e:
             return PlainTextResponse(e.message, e.status)
-        return RedirectResponse(f"{back}?msg={done}", 303)
+        return RedirectResponse(f"{back}?msg={quote(done)}", 303)
 
     def text(form, key: str, limit: int = 200) -> str:
         value = form.get(key)
@@ -60,7 +62,7 @@ def make_app(view: SiteView, ui) -> Starlette:
     async def live(request: Request):
         return page(request, "live.html", refresh_ms=int(1000 / ui.refresh_hz))
 
-    async def frame_jpeg(request: Request):
+    def frame_jpeg(request: Request):  # sync: Starlette runs it on its thread pool, the encode off the event loop
         got = view.loop.latest.get()
         if got is None:
             return PlainTextResponse("no frame yet", 503)
@@ -84,6 +86,7 @@ def make_app(view: SiteView, ui) -> Starlette:
         shown = view.events.recent(type_, identity)[:200]
         identities = sorted({e["identity"] for e in view.events.recent() if e.get("identity")})
         context = dict(events=shown, types=view.events.types(), identities=identities, type=type_, identity=identity)
+        context["can_reject"] = view.has("reject")
         return page(request, "events.html", **context)
 
     async def event_crop(request: Request):
@@ -97,7 +100,7 @@ def make_app(view: SiteView, ui) -> Starlette:
         return Response(path.read_bytes(), media_type="image/jpeg")
 
     # ---- faces ----
-    async def faces(request: Request):
+    def faces(request: Request):  # sync: gallery reads (and the command lock) on the thread pool
         if not view.has("identities"):
             return page(request, "faces.html", identities=None, unknowns=None)
         identities = view.run("identities", {})["identities"]
@@ -154,7 +157,7 @@ def make_app(view: SiteView, ui) -> Starlette:
             write_zones(view, zones)
         except EdgekitError as e:
             return PlainTextResponse(str(e), 400)
-        return RedirectResponse("/shelf?msg=zones saved: restart to apply", 303)
+        return RedirectResponse(f"/shelf?msg={quote('zones saved: restart to apply')}", 303)
 
     async def restart(request: Request):
         await checked_form(request, guard, max_part)
@@ -196,6 +199,14 @@ def make_app(view: SiteView, ui) -> Starlette:
     return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: error})
 
 
+def _clock(value) -> str:
+    """An event's unix time as the device's local date and time."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(value)))
+    except (TypeError, ValueError, OverflowError):
+        return str(value or "")
+
+
 def _saved_zones(view: SiteView) -> list | None:
     """The zones as the config file holds them now (saved since start, maybe not applied yet)."""
     if view.config_path is None or not view.config_path.is_file():
@@ -235,9 +246,17 @@ class UiServer:
         import uvicorn
 
         self.view = view  # the site behind the page (tests stop its loop through it)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False, limit_concurrency=32
+        )  # a Pi serves a few people, not a crowd: more connections at once are answered 503
         self.server, self.history = uvicorn.Server(config), history
-        self.thread = threading.Thread(target=self.server.run, name="ui", daemon=True)
+        self.thread = threading.Thread(target=self._serve, name="ui", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except SystemExit:  # uvicorn exits when it cannot bind; start() reports that as one line
+            pass
 
     def start(self, timeout: float = 10.0) -> UiServer:
         self.thread.start()
@@ -271,4 +290,8 @@ def start_ui(ui, loop, commands: dict, events: EventLog, link=None, config_path=
 
     history = TelemetryHistory(telemetry, ui.sample_s, ui.history_s).start()
     view = SiteView(loop, commands, events, history, Path(config_path) if config_path else None)
-    return UiServer(make_app(view, ui), ui.bind, ui.port, history, view).start()
+    try:
+        return UiServer(make_app(view, ui), ui.bind, ui.port, history, view).start()
+    except BaseException:
+        history.stop()
+        raise

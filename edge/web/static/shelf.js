@@ -21,15 +21,16 @@
   }
   function draw() {
     if (img.complete && img.naturalWidth) ctx.drawImage(img, 0, 0);
-    ctx.lineWidth = 2; ctx.font = "16px sans-serif";
+    const u = Math.max(1, canvas.width / 400); // line and text sizes that stay visible on a scaled-down photo
+    ctx.lineWidth = 2 * u; ctx.font = `${Math.round(16 * u)}px sans-serif`;
     zones.forEach((z, i) => {
       const sel = String(i) === select.value;
       ctx.strokeStyle = ctx.fillStyle = sel ? "#f50" : "#0af";
       ctx.beginPath();
       z.polygon.map(toPx).forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
       ctx.closePath(); ctx.stroke();
-      z.polygon.map(toPx).forEach(([x, y]) => ctx.fillRect(x - 4, y - 4, 8, 8));
-      if (z.polygon.length) { const [x, y] = toPx(z.polygon[0]); ctx.fillText(`${z.name} ${counts[z.name] ?? ""}`, x + 6, y + 18); }
+      z.polygon.map(toPx).forEach(([x, y]) => ctx.fillRect(x - 4 * u, y - 4 * u, 8 * u, 8 * u));
+      if (z.polygon.length) { const [x, y] = toPx(z.polygon[0]); ctx.fillText(`${z.name} ${counts[z.name] ?? ""}`, x + 6 * u, y + 18 * u); }
     });
   }
   function at(ev) {
@@ -38,9 +39,10 @@
   }
   canvas.addEventListener("mousedown", (ev) => {
     const [x, y] = at(ev);
+    const reach = (10 * canvas.width) / canvas.getBoundingClientRect().width; // 10 screen pixels
     zones.forEach((z, i) => z.polygon.forEach((p, k) => {
       const [px, py] = toPx(p);
-      if (Math.hypot(px - x, py - y) < 10) dragging = [i, k];
+      if (Math.hypot(px - x, py - y) < reach) dragging = [i, k];
     }));
   });
   canvas.addEventListener("mousemove", (ev) => {
