@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -13,6 +14,9 @@ class StageTimer:
     def __init__(self, window: int = 1000):
         self.samples: dict[str, deque] = {}
         self.window = window
+        # The loop adds while telemetry/MQTT threads summarise. Copying without a lock is not atomic: list() over a
+        # dict or deque can run the garbage collector, which can switch threads mid-copy.
+        self._lock = threading.Lock()
 
     @contextmanager
     def stage(self, name: str):
@@ -23,13 +27,18 @@ class StageTimer:
             self.add(name, time.perf_counter() - t)
 
     def add(self, name: str, seconds: float) -> None:
-        self.samples.setdefault(name, deque(maxlen=self.window)).append(seconds * 1000.0)
+        with self._lock:
+            d = self.samples.get(name)
+            if d is None:
+                d = self.samples[name] = deque(maxlen=self.window)
+            d.append(seconds * 1000.0)
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
-        # list() copies atomically: the telemetry thread reads while the loop appends, and adds stages
-        for name, d in list(self.samples.items()):
-            a = np.array(list(d), float)
+        with self._lock:
+            copies = [(name, list(d)) for name, d in self.samples.items()]
+        for name, values in copies:
+            a = np.array(values, float)
             out[name] = {
                 "p50_ms": round(float(np.percentile(a, 50)), 3),
                 "p95_ms": round(float(np.percentile(a, 95)), 3),
