@@ -84,16 +84,18 @@ def decisions(events: list[dict]) -> tuple[set, int]:
 
 def test_edgekit_run_recognises_the_demo_faces_over_rtsp_and_mjpeg_as_from_the_file(stream_site):
     need_rtsp()
+    # The file first: it runs flat out and, beside the cameras, took the CPU their real-time frames need (a loaded CI
+    # box dropped the frames where Biden is unknown). The two cameras run in real time, so together.
+    from_file, _ = finish_run(start_run(stream_site["config"], str(stream_site["avi"])))
     with (
         RtspServer({"/door": stream_site["mp4"]}, user="door", password=SECRET) as rtsp,
         MjpegServer(stream_site["frames"], fps=15) as mjpeg,
-    ):  # all three runs at once: the two cameras run in real time
+    ):
         runs = [
-            start_run(stream_site["config"], str(stream_site["avi"])),
             start_run(stream_site["config"], rtsp.url(user="door", password=SECRET), max_frames=118),
             start_run(stream_site["config"], mjpeg.url(), max_frames=118),
         ]
-        (from_file, _), (over_rtsp, rtsp_out), (over_http, http_out) = [finish_run(p) for p in runs]
+        (over_rtsp, rtsp_out), (over_http, http_out) = [finish_run(p) for p in runs]
     recognised, unknown = decisions(from_file)
     assert recognised == {"carphone caller", "Barack Obama"} and unknown >= 1  # Biden is not enrolled
     for events in (over_rtsp, over_http):
