@@ -128,19 +128,28 @@ def test_mxnet_prelu_becomes_one_prelu_op_exactly(mobilefacenet, media):
     assert np.array_equal(outs[0], outs[1])
 
 
-def _tfjs_prelu_graph():
-    """conv -> PReLU spelt as TF.js exports it: Relu(x) + alpha * (x - Abs(x)) * 0.5."""
+def _tfjs_prelu_graph(spelling="keras"):
+    """conv -> PReLU spelt as TF.js exports it. keras: Relu(x) + alpha * (x - Abs(x)) * 0.5; folded: the 0.5 folded
+    into alpha, (x - Abs(x)) * alpha' (human-models' MobileFaceNet); after_relu: the same on a ReLU's output, which is
+    the ReLU itself (x - |x| = 0 for x >= 0): human-models' MobileFaceNet has 16 of those after its depthwise convs."""
     alpha = np.linspace(0.1, 0.3, 8).astype(np.float32)
     g = tf.Graph()
     with g.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [1, 16, 16, 3], name="x")
         y = tf.nn.conv2d(x, np.random.default_rng(0).normal(0, 1, (3, 3, 3, 8)).astype(np.float32), 1, "SAME")
-        z = tf.nn.relu(y) + tf.multiply(tf.multiply(alpha, tf.subtract(y, tf.abs(y))), 0.5)
+        if spelling == "keras":
+            z = tf.nn.relu(y) + tf.multiply(tf.multiply(alpha, tf.subtract(y, tf.abs(y))), 0.5)
+        elif spelling == "folded":
+            z = tf.add(tf.multiply(tf.subtract(y, tf.abs(y)), alpha / 2), tf.nn.relu(y))
+        else:
+            r = tf.nn.relu(y)
+            z = tf.add(r, tf.multiply(tf.subtract(r, tf.abs(r)), alpha / 2))
         tf.identity(tf.nn.conv2d(z, np.full((1, 1, 8, 4), 0.1, np.float32), 1, "SAME"), name="out")
     return g.as_graph_def()
 
 
-def test_tf_prelu_becomes_one_prelu_op_and_quantises_in_one_partition():
+@pytest.mark.parametrize("spelling", ["keras", "folded", "after_relu"])
+def test_tf_prelu_becomes_one_prelu_op_and_quantises_in_one_partition(spelling):
     from converters.quantize import quantize
     from converters.sources.tf_graph import from_graph_def
     from edge.runtime.interpreter import Interpreter
@@ -150,12 +159,13 @@ def test_tf_prelu_becomes_one_prelu_op_and_quantises_in_one_partition():
     x = rng.normal(0, 1, (1, 16, 16, 3)).astype(np.float32)
     g = tf.Graph()
     with g.as_default():
-        tf.compat.v1.import_graph_def(_tfjs_prelu_graph(), name="")
+        tf.compat.v1.import_graph_def(_tfjs_prelu_graph(spelling), name="")
     with tf.compat.v1.Session(graph=g) as s:
         want = s.run("out:0", {"x:0": x})
-    fm = from_graph_def(_tfjs_prelu_graph(), ["x"], ["out"], "tfjs-prelu")
+    fm = from_graph_def(_tfjs_prelu_graph(spelling), ["x"], ["out"], "tfjs-prelu")
     ops = op_names(read_model(fm.tflite))
-    assert ops.count("PRELU") == 1 and not {"ABS", "MAXIMUM", "MINIMUM", "RELU"} & set(ops)
+    assert not {"ABS", "SUB", "MAXIMUM", "MINIMUM", "RELU"} & set(ops), ops  # a ReLU goes into the conv
+    assert ops.count("PRELU") == (0 if spelling == "after_relu" else 1), ops
     it = Interpreter(model_content=fm.tflite)
     it.allocate_tensors()
     it.set_tensor(it.get_input_details()[0]["index"], x)
