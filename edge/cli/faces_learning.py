@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from edge.apps.doorbell.policy import card_thresholds
 from edge.cli.faces import _cfg, _gallery, _models, _tag, config_option
 
 
@@ -96,7 +97,7 @@ def learning(lfw_path, cache, as_json, config_path):
     cache_ = lfw.EmbeddingCache(Path(cache) if cache else lfw.cache_dir(), lfw.pipeline_key(detector, embedder))
     vectors = lfw.embed_photos(photos, images, lfw.pipeline_embed(detector, embedder), cache_, "LFW", not as_json)
     people = ev.by_identity(vectors)
-    t = cfg.thresholds
+    t = card_thresholds(cfg.thresholds, embedder)
     say = (lambda *a: None) if as_json else click.echo
     out = {
         "pipeline": f"{detector.model.card.name} -> {embedder.name} ({detector.model.card.target})",

@@ -41,7 +41,8 @@ runtime:
   accelerator: {{type: cpu, threads: 2}}   # or {{type: coral, device: usb:0}} with a coral-target model
   models_dir: /var/lib/edgekit/models   # the service can write only under /var/lib/edgekit
 detector: {{model: blazeface_short, min_face_px: 24}}
-embedder: {{model: faceres}}
+# dlib_resnet: the zoo's most accurate on LFW (99.2%); its card carries its thresholds. faceres: the fastest.
+embedder: {{model: dlib_resnet}}
 gallery: {{path: /var/lib/edgekit/gallery.db}}
 events: {{stdout: true}}              # stdout goes to the journal
 # Serial peripherals: uncomment the parts that are wired up (ports by URL: /dev/ttyACM0, /dev/serial0, ...).

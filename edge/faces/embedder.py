@@ -54,6 +54,11 @@ class FaceEmbedder:
         self.name = card.name
 
     @property
+    def operating_points(self) -> dict | None:
+        """The card's calibrated thresholds ({recognize, unknown, instant, unlock} on this embedder's scale)."""
+        return self.model.card.decoder.params.get("thresholds")
+
+    @property
     def dim(self) -> int:
         return int(np.prod(self.model.output_shapes[self.model.decoder.index][1:]))
 

@@ -22,7 +22,8 @@ def reconfigured(cfg: SiteConfig, changes, live: frozenset[str]) -> tuple[SiteCo
             "set_config: 'config' must be a non-empty object of sections", 'e.g. {"thresholds": {"recognize": 0.65}}'
         )
     current = cfg.model_dump(mode="json")
-    new = parse_config(merge(current, changes), "set_config")
+    # what the site set, not every default: thresholds it leaves out must keep coming from the embedder's card
+    new = parse_config(merge(cfg.model_dump(mode="json", exclude_unset=True), changes), "set_config")
     after = new.model_dump(mode="json")
     changed = sorted(k for k in after if after[k] != current.get(k))
     refused = [k for k in changed if k not in live]

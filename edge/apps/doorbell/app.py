@@ -11,7 +11,7 @@ import numpy as np
 
 from edge.apps.base import App, AppContext, Command
 from edge.apps.doorbell.learner import DoorbellLearner
-from edge.apps.doorbell.policy import DoorbellVote, needs_embedding
+from edge.apps.doorbell.policy import DoorbellVote, card_thresholds, needs_embedding
 from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
@@ -31,6 +31,7 @@ class DoorbellApp(App):
         accel = cfg.runtime.accelerator
         self.detector = FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score)
         self.embedder = FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror, cfg.embedder.align)
+        self.cfg = cfg = self._with_card_thresholds(cfg)
         self.gallery = Gallery(Path(cfg.gallery.path).expanduser())
         self.tracker = IouTracker(cfg.tracking.iou, cfg.tracking.max_missed)
         self.vote = DoorbellVote(cfg.thresholds)
@@ -107,7 +108,12 @@ class DoorbellApp(App):
         return self._negatives
 
     # ---- frames ----
+    def _with_card_thresholds(self, cfg):
+        """The site's thresholds, with the points it leaves out from the embedder's card (its own scale)."""
+        return cfg.model_copy(update={"thresholds": card_thresholds(cfg.thresholds, self.embedder)})
+
     def applied(self, cfg) -> None:
+        cfg = self._with_card_thresholds(cfg)
         super().applied(cfg)
         self.vote.t = cfg.thresholds  # decisions already made stand; open tracks decide by the new thresholds
         self.learner.cfg = cfg

@@ -11,15 +11,19 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.apps.doorbell.events import FaceDecision, FaceLeft, FaceRecognized, FaceUnknown
+from edge.errors import EdgekitError
 from edge.vision.tracker import Track
+
+POINTS = ("unknown", "recognize", "instant", "unlock")  # the similarity thresholds, on the embedder's own scale
 
 
 class Thresholds(BaseModel):
-    """Defaults for FaceRes INT8 with aligned crops, from `edgekit faces calibrate` (2026-11-22). Recommended
-    recognise / unknown: deepface pairs.csv 0.637 / 0.637 (its highest different-person score), pairs_extended.csv
-    0.594 / 0.591, face-api.js BBT identities 0.619 / 0.419. recognise 0.60 is pairs_extended's best-accuracy point;
-    a track needs `min_votes` such attempts, stricter than any single pair. FaceNet scores on another scale:
-    recalibrate when switching embedders."""
+    """The doorbell's operating points. Each embedder scores on its own scale, so its card declares its calibrated
+    points (`decoder.params.thresholds`, from `edgekit faces calibrate --lfw`) and `resolve` takes the ones a site
+    config leaves out from there: a site that switches embedders keeps thresholds that mean something (FaceRes's
+    0.60 under dlib_resnet, whose strangers score 0.8-0.9, recognised everyone). The class defaults are FaceRes's
+    (INT8, aligned crops, `edgekit faces calibrate` 2026-11-22: deepface pairs_extended.csv's best-accuracy point
+    0.60), used only when neither the site nor the card says."""
 
     model_config = ConfigDict(extra="forbid")
     recognize: float = Field(0.60, ge=-1, le=1)
@@ -34,13 +38,35 @@ class Thresholds(BaseModel):
 
     @model_validator(mode="after")
     def ordered(self):
-        if not self.unknown <= self.recognize <= self.instant:
-            raise ValueError(
-                f"need unknown <= recognize <= instant, got {self.unknown}, {self.recognize}, {self.instant}"
-            )
-        if self.unlock is not None and self.unlock < self.recognize:
+        # only what was given is checked here (a site may set `recognize` alone, the card fills the rest): `resolve`
+        # checks the whole set
+        given = self.model_fields_set
+        chain = [k for k in ("unknown", "recognize", "instant") if k in given] if given else []
+        values = [getattr(self, k) for k in chain]
+        if values != sorted(values):
+            raise ValueError(f"need unknown <= recognize <= instant, got {dict(zip(chain, values))}")
+        if self.unlock is not None and "recognize" in given and self.unlock < self.recognize:
             raise ValueError(f"need recognize <= unlock, got {self.recognize}, {self.unlock}")
         return self
+
+    def resolve(self, card_points: dict | None) -> Thresholds:
+        """These thresholds with the points the site left out taken from the embedder card's `card_points`, checked
+        whole (ValueError naming the values)."""
+        points = {k: v for k, v in (card_points or {}).items() if k in POINTS and k not in self.model_fields_set}
+        return Thresholds.model_validate({**self.model_dump(), **points})  # every field given: all checked
+
+
+def card_thresholds(site: Thresholds, embedder) -> Thresholds:
+    """`site`'s thresholds with the points it leaves out from `embedder`'s card; one line naming both when the set
+    that results is out of order."""
+    try:
+        return site.resolve(embedder.operating_points)
+    except ValueError as e:
+        reason = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
+        raise EdgekitError(
+            f"thresholds: {reason} (the site config's, the rest from embedder {embedder.name}'s card)",
+            "set all of thresholds.unknown, recognize and instant for this embedder (edgekit faces calibrate --lfw)",
+        ) from None
 
 
 @dataclass

@@ -1,0 +1,78 @@
+"""Each embedder scores on its own scale: its card declares its operating points, and a site config that leaves
+thresholds out gets the card's (FaceRes's 0.60 under dlib_resnet recognised a stranger as a gallery identity)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from edge.apps.base import AppContext
+from edge.apps.doorbell.app import DoorbellApp
+from edge.apps.doorbell.policy import Thresholds
+from edge.config import parse_config
+from edge.errors import EdgekitError
+from edge.faces.detector import FaceDetector
+from edge.images import read_image
+from edge.loop.reconfig import reconfigured
+from edge.stats import StageTimer
+
+
+def _app(zoo, tmp_path, **site) -> DoorbellApp:
+    cfg = parse_config({"runtime": {"models_dir": str(zoo)}, "gallery": {"path": str(tmp_path / "g.db")}, **site})
+    return DoorbellApp(cfg, AppContext(lambda event: None, StageTimer(), threading.Lock()))
+
+
+def test_a_site_without_thresholds_gets_the_embedders_own_and_strangers_stay_strangers(zoo, media, tmp_path):
+    app = _app(zoo, tmp_path, embedder={"model": "dlib_resnet"})
+    card = app.embedder.operating_points
+    t = app.vote.t
+    assert (t.recognize, t.unknown, t.instant, t.unlock) == (
+        card["recognize"],
+        card["unknown"],
+        card["instant"],
+        card["unlock"],
+    )
+    assert app.cfg.thresholds == t and app.learner.cfg.thresholds == t  # one set for the vote, the relay, learning
+    detector = FaceDetector(zoo / "blazeface_short.card.json")
+    vectors = {}
+    for who in ("obama", "biden", "astronaut"):
+        image = read_image(media(who))
+        dets = detector.detect(image)
+        vectors[who] = app.embedder.embed(image, dets[int(np.argmax(dets.scores))])[0]
+    strangers = [float(vectors[a] @ vectors[b]) for a, b in (("obama", "biden"), ("obama", "astronaut"))]
+    # on dlib_resnet's scale different people score far above FaceRes's 0.60 (the default before) ...
+    assert min(strangers) > Thresholds().recognize
+    # ... and below its own `unknown` point: a stranger is called unknown, not recognised
+    assert max(strangers) < t.unknown
+
+
+def test_what_the_site_sets_wins_key_by_key_and_survives_a_live_change(zoo, tmp_path):
+    app = _app(zoo, tmp_path, embedder={"model": "dlib_resnet"}, thresholds={"recognize": 0.915, "min_votes": 3})
+    card = app.embedder.operating_points
+    assert app.vote.t.recognize == 0.915 and app.vote.t.min_votes == 3
+    assert app.vote.t.unknown == card["unknown"] and app.vote.t.unlock == card["unlock"]
+    # a live change elsewhere (the MQTT set_config) keeps the site's own keys and the card's for the rest
+    site = parse_config({"runtime": {"models_dir": str(zoo)}, "embedder": {"model": "dlib_resnet"}})
+    new, changed = reconfigured(site, {"tracking": {"iou": 0.4}}, DoorbellApp.live_sections)
+    assert changed == ["tracking"] and new.thresholds.model_fields_set == set()
+    new, _ = reconfigured(new, {"thresholds": {"max_attempts": 4}}, DoorbellApp.live_sections)
+    app.applied(new)
+    assert app.vote.t.recognize == card["recognize"] and app.vote.t.max_attempts == 4
+    assert app.learner.cfg.thresholds == app.vote.t
+
+
+def test_a_site_threshold_out_of_order_with_the_cards_is_one_line_naming_both(zoo, tmp_path):
+    with pytest.raises(EdgekitError, match=r"thresholds: .*recognize.*embedder dlib_resnet's card.*set all") as e:
+        _app(zoo, tmp_path, embedder={"model": "dlib_resnet"}, thresholds={"recognize": 0.95})
+    assert "\n" not in str(e.value)
+
+
+def test_given_thresholds_are_checked_at_once_and_a_card_without_points_keeps_the_defaults():
+    with pytest.raises(ValueError, match="unknown <= recognize <= instant"):
+        Thresholds(recognize=0.4, unknown=0.6)
+    assert Thresholds(recognize=0.8).model_fields_set == {"recognize"}  # the rest waits for the card
+    assert Thresholds().resolve(None) == Thresholds()
+    with pytest.raises(EdgekitError, match="'thresholds.*0..1"):
+        parse_config({"thresholds": {"unknown": -0.2}})
