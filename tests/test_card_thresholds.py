@@ -76,3 +76,24 @@ def test_given_thresholds_are_checked_at_once_and_a_card_without_points_keeps_th
     assert Thresholds().resolve(None) == Thresholds()
     with pytest.raises(EdgekitError, match="'thresholds.*0..1"):
         parse_config({"thresholds": {"unknown": -0.2}})
+
+
+def test_a_card_without_operating_points_says_the_fallback_means_nothing_on_its_scale(zoo, tmp_path, caplog):
+    import json
+    import shutil
+
+    from edge.apps.doorbell.policy import card_thresholds
+    from edge.faces.embedder import FaceEmbedder
+
+    card = json.loads((zoo / "faceres.card.json").read_text())
+    del card["decoder"]["params"]["thresholds"]  # a user's own card, written before it was calibrated
+    (tmp_path / "mine.card.json").write_text(json.dumps(card))
+    shutil.copy(zoo / card["tflite"], tmp_path / card["tflite"])
+    mine = FaceEmbedder(tmp_path / "mine.card.json")
+    with caplog.at_level("WARNING"):
+        assert card_thresholds(Thresholds(), mine) == Thresholds()
+    assert "declares no thresholds" in caplog.text and "faces calibrate --lfw" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert card_thresholds(Thresholds(recognize=0.3, unknown=0.2, instant=0.4), mine).recognize == 0.3
+    assert not caplog.text  # the site calibrated it: nothing to say

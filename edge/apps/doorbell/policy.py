@@ -6,6 +6,7 @@ decided once `min_votes` votes are in (or one attempt reaches `instant`), or cal
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from edge.apps.doorbell.events import FaceDecision, FaceLeft, FaceRecognized, FaceUnknown
 from edge.errors import EdgekitError
 from edge.vision.tracker import Track
+
+log = logging.getLogger(__name__)
 
 POINTS = ("unknown", "recognize", "instant", "unlock")  # the similarity thresholds, on the embedder's own scale
 
@@ -59,6 +62,15 @@ class Thresholds(BaseModel):
 def card_thresholds(site: Thresholds, embedder) -> Thresholds:
     """`site`'s thresholds with the points it leaves out from `embedder`'s card; one line naming both when the set
     that results is out of order."""
+    if not embedder.operating_points and not {"recognize", "unknown", "instant"} & site.model_fields_set:
+        log.warning(
+            "embedder %s: its card declares no thresholds and the site config sets none: using FaceRes's %.2f/%.2f/"
+            "%.2f, which mean nothing on another embedder's scale; run `edgekit faces calibrate --lfw` and set them",
+            embedder.name,
+            site.recognize,
+            site.unknown,
+            site.instant,
+        )
     try:
         return site.resolve(embedder.operating_points)
     except ValueError as e:
