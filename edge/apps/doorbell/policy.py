@@ -44,7 +44,7 @@ class Thresholds(BaseModel):
         # only what was given is checked here (a site may set `recognize` alone, the card fills the rest): `resolve`
         # checks the whole set
         given = self.model_fields_set
-        chain = [k for k in ("unknown", "recognize", "instant") if k in given] if given else []
+        chain = [k for k in ("unknown", "recognize", "instant") if k in given]
         values = [getattr(self, k) for k in chain]
         if values != sorted(values):
             raise ValueError(f"need unknown <= recognize <= instant, got {dict(zip(chain, values))}")
