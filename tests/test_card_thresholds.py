@@ -11,6 +11,7 @@ import pytest
 from edge.apps.base import AppContext
 from edge.apps.doorbell.app import DoorbellApp
 from edge.apps.doorbell.policy import Thresholds
+from edge.bench.pipeline import NEVER_DECIDE
 from edge.config import parse_config
 from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
@@ -63,9 +64,27 @@ def test_what_the_site_sets_wins_key_by_key_and_survives_a_live_change(zoo, tmp_
     assert app.learner.cfg.thresholds == app.vote.t
 
 
-def test_a_site_threshold_out_of_order_with_the_cards_is_one_line_naming_both(zoo, tmp_path):
-    with pytest.raises(EdgekitError, match=r"thresholds: .*recognize.*embedder dlib_resnet's card.*set all") as e:
-        _app(zoo, tmp_path, embedder={"model": "dlib_resnet"}, thresholds={"recognize": 0.95})
+def test_the_cards_points_move_aside_for_the_sites_own_and_never_break_its_order(zoo, tmp_path):
+    # `edgekit bench pipeline --embedder dlib_resnet` failed to start: its never-deciding recognize 1.0 sat above the
+    # card's unlock 0.921. A site that asks for a stricter recognize gets unlock and instant at least as strict...
+    strict = _app(zoo, tmp_path, embedder={"model": "dlib_resnet"}, thresholds={"recognize": 0.95}).vote.t
+    assert (strict.unknown, strict.recognize, strict.instant, strict.unlock) == (0.882, 0.95, 0.95, 0.95)
+    never = _app(zoo, tmp_path, embedder={"model": "dlib_resnet"}, thresholds=NEVER_DECIDE).vote.t
+    assert (never.unknown, never.recognize, never.instant, never.unlock) == (0.0, 1.0, 1.0, 1.0)
+    # ... and one that accepts more gets an unknown band that still starts at or below its recognize
+    loose = _app(zoo, tmp_path, embedder={"model": "dlib_resnet"}, thresholds={"recognize": 0.85}).vote.t
+    assert (loose.unknown, loose.recognize, loose.instant, loose.unlock) == (0.85, 0.85, 0.921, 0.921)
+
+
+def test_a_site_point_that_contradicts_the_cards_recognize_is_one_line_naming_both(zoo, tmp_path):
+    with pytest.raises(EdgekitError, match=r"thresholds: .*recognize <= unlock.*embedder dlib_resnet's card.*too") as e:
+        _app(zoo, tmp_path, embedder={"model": "dlib_resnet"}, thresholds={"unlock": 0.9})  # below its 0.911
+    assert "\n" not in str(e.value)
+
+
+def test_a_site_whose_own_thresholds_are_out_of_order_is_one_line_naming_them():
+    with pytest.raises(EdgekitError, match=r"thresholds.*unknown <= recognize <= instant.*recognize.*instant") as e:
+        parse_config({"embedder": {"model": "dlib_resnet"}, "thresholds": {"recognize": 0.93, "instant": 0.92}})
     assert "\n" not in str(e.value)
 
 

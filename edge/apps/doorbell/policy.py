@@ -54,8 +54,17 @@ class Thresholds(BaseModel):
 
     def resolve(self, card_points: dict | None) -> Thresholds:
         """These thresholds with the points the site left out taken from the embedder card's `card_points`, checked
-        whole (ValueError naming the values)."""
-        points = {k: v for k, v in (card_points or {}).items() if k in POINTS and k not in self.model_fields_set}
+        whole (ValueError naming the values). A card point gives way to the site's own: a stricter `recognize` takes
+        `instant` and `unlock` up with it (the relay never opens below the point that recognises), a looser one takes
+        `unknown` down (the band that waits starts at or below it)."""
+        given = self.model_fields_set
+        points = {k: v for k, v in (card_points or {}).items() if k in POINTS and k not in given and v is not None}
+        if "recognize" in given:
+            for k in ("instant", "unlock"):
+                if k in points:
+                    points[k] = max(points[k], self.recognize)
+            if "unknown" in points:
+                points["unknown"] = min(points["unknown"], self.recognize)
         return Thresholds.model_validate({**self.model_dump(), **points})  # every field given: all checked
 
 
@@ -77,7 +86,7 @@ def card_thresholds(site: Thresholds, embedder) -> Thresholds:
         reason = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
         raise EdgekitError(
             f"thresholds: {reason} (the site config's, the rest from embedder {embedder.name}'s card)",
-            "set all of thresholds.unknown, recognize and instant for this embedder (edgekit faces calibrate --lfw)",
+            "set thresholds.recognize too, or all four for this embedder (edgekit faces calibrate --lfw)",
         ) from None
 
 
