@@ -47,6 +47,11 @@ class DoorbellApp(App):
                 cfg.mqtt.gallery_update, self.gallery.path, lambda: EmbedderTag.of(self.embedder), self._gallery_pushed
             )
 
+    # ---- config ----
+    def _with_card_thresholds(self, cfg):
+        """The site's thresholds, with the points it leaves out from the embedder's card (its own scale)."""
+        return cfg.model_copy(update={"thresholds": card_thresholds(cfg.thresholds, self.embedder)})
+
     # ---- models ----
     def models(self) -> dict:
         return {self.detector.model.card.name: self.detector.model, self.embedder.name: self.embedder.model}
@@ -108,10 +113,6 @@ class DoorbellApp(App):
         return self._negatives
 
     # ---- frames ----
-    def _with_card_thresholds(self, cfg):
-        """The site's thresholds, with the points it leaves out from the embedder's card (its own scale)."""
-        return cfg.model_copy(update={"thresholds": card_thresholds(cfg.thresholds, self.embedder)})
-
     def applied(self, cfg) -> None:
         cfg = self._with_card_thresholds(cfg)
         super().applied(cfg)
