@@ -18,6 +18,7 @@ from edge.faces.detector import FaceDetector
 from edge.images import read_image
 from edge.loop.reconfig import reconfigured
 from edge.stats import StageTimer
+from tests.fixtures.cards import edited_card
 
 
 def _app(zoo, tmp_path, **site) -> DoorbellApp:
@@ -98,17 +99,12 @@ def test_given_thresholds_are_checked_at_once_and_a_card_without_points_keeps_th
 
 
 def test_a_card_without_operating_points_says_the_fallback_means_nothing_on_its_scale(zoo, tmp_path, caplog):
-    import json
-    import shutil
-
     from edge.apps.doorbell.policy import card_thresholds
     from edge.faces.embedder import FaceEmbedder
 
-    card = json.loads((zoo / "faceres.card.json").read_text())
-    del card["decoder"]["params"]["thresholds"]  # a user's own card, written before it was calibrated
-    (tmp_path / "mine.card.json").write_text(json.dumps(card))
-    shutil.copy(zoo / card["tflite"], tmp_path / card["tflite"])
-    mine = FaceEmbedder(tmp_path / "mine.card.json")
+    # a user's own card, written before it was calibrated
+    mine = edited_card(zoo / "faceres.card.json", tmp_path / "mine", lambda c: c["decoder"]["params"].pop("thresholds"))
+    mine = FaceEmbedder(mine)
     with caplog.at_level("WARNING"):
         assert card_thresholds(Thresholds(), mine) == Thresholds()
     assert "declares no thresholds" in caplog.text and "faces calibrate --lfw" in caplog.text
@@ -116,3 +112,35 @@ def test_a_card_without_operating_points_says_the_fallback_means_nothing_on_its_
     with caplog.at_level("WARNING"):
         assert card_thresholds(Thresholds(recognize=0.3, unknown=0.2, instant=0.4), mine).recognize == 0.3
     assert not caplog.text  # the site calibrated it: nothing to say
+
+
+def test_a_new_build_of_the_embedder_brings_its_own_operating_points_into_the_running_app(zoo, tmp_path):
+    # found by probing: after a model update the loop kept the old card's points until it restarted
+    app = _app(zoo, tmp_path, embedder={"model": "facenet"}, thresholds={"min_votes": 3, "unlock": 0.7})
+    points = {"recognize": 0.43, "unknown": 0.31, "instant": 0.56, "unlock": 0.56}
+    app.reload_model(
+        "facenet",
+        edited_card(
+            zoo / "facenet.card.json", tmp_path / "new", lambda c: c["decoder"]["params"].update(thresholds=points)
+        ),
+    )
+    t = app.vote.t
+    assert (t.recognize, t.unknown, t.instant) == (0.43, 0.31, 0.56)
+    assert t.unlock == 0.7 and t.min_votes == 3  # what the site set stays the site's
+    assert app.cfg.thresholds == t and app.learner.cfg.thresholds == t
+
+
+def test_a_build_that_feeds_the_network_differently_is_refused_over_an_enrolled_gallery(zoo, tmp_path):
+    # found by probing: FaceNet's standardisation fix (prewhitened -> (x - 127.5) / 128) keeps the weights, so the
+    # gallery's weights check let it in, yet the same photo embeds at cosine 0.68 (p5 on LFW) to its old vector
+    from edge.faces.gallery import EmbedderTag, Gallery
+
+    app = _app(zoo, tmp_path, embedder={"model": "facenet"})
+    other = edited_card(zoo / "facenet.card.json", tmp_path / "new", lambda c: c["preprocess"].update(prewhiten=True))
+    Gallery(tmp_path / "g.db").add("ada", EmbedderTag.of(app.embedder), np.eye(512, dtype=np.float32)[:1])
+    with pytest.raises(EdgekitError, match="preprocess.*enrolled with"):
+        app.reload_model("facenet", other)
+    assert app.embedder.model.card.preprocess.prewhiten is False  # the running embedder stays
+    Gallery(tmp_path / "g.db").remove("ada")
+    app.reload_model("facenet", other)  # nobody enrolled: nothing to lose
+    assert app.embedder.model.card.preprocess.prewhiten is True

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+
+from tests.fixtures.cards import edited_card
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ["Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg"]
@@ -34,12 +35,7 @@ def lfw_dir(shared_data) -> Path:
 
 def _card_with(tmp_path: Path, card: Path, **params) -> Path:
     """A copy of a built card (and its model) with other decoder params."""
-    doc = json.loads(card.read_text())
-    doc["decoder"]["params"].update(params)
-    shutil.copy(card.parent / doc["tflite"], tmp_path / doc["tflite"])
-    out = tmp_path / card.name
-    out.write_text(json.dumps(doc))
-    return out
+    return edited_card(card, tmp_path / "edited", lambda c: c["decoder"]["params"].update(params))
 
 
 def _chips(zoo, dlib_card, lfw_dir):

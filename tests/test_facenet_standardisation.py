@@ -32,9 +32,7 @@ def test_facenet_int8_on_lfw_fold_1_through_the_pipeline(zoo, lfw_dir):
     from edge.faces.embedder import FaceEmbedder
 
     pairs = lfw.read_pairs(lfw_dir, folds=1, limit=100)
-    embed = lfw.pipeline_embed(
-        FaceDetector(zoo / "blazeface_short.card.json"), FaceEmbedder(zoo / "facenet.card.json")
-    )
+    embed = lfw.pipeline_embed(FaceDetector(zoo / "blazeface_short.card.json"), FaceEmbedder(zoo / "facenet.card.json"))
     vectors = {p: embed(pairs.images / p) for p in pairs.photos()}
     scores, missed = lfw.pair_scores(pairs, vectors)
     assert missed == 0

@@ -31,7 +31,8 @@ class DoorbellApp(App):
         accel = cfg.runtime.accelerator
         self.detector = FaceDetector(cfg.card(cfg.detector.model), accel, cfg.detector.min_score)
         self.embedder = FaceEmbedder(cfg.card(cfg.embedder.model), accel, cfg.embedder.mirror, cfg.embedder.align)
-        self.cfg = cfg = self._with_card_thresholds(cfg)
+        self.site_cfg = cfg  # as the site wrote it: a new embedder card fills in the points it leaves out
+        self.cfg = cfg = self._with_card_thresholds(cfg, self.embedder)
         self.gallery = Gallery(Path(cfg.gallery.path).expanduser())
         self.tracker = IouTracker(cfg.tracking.iou, cfg.tracking.max_missed)
         self.vote = DoorbellVote(cfg.thresholds)
@@ -48,9 +49,10 @@ class DoorbellApp(App):
             )
 
     # ---- config ----
-    def _with_card_thresholds(self, cfg):
+    @staticmethod
+    def _with_card_thresholds(cfg, embedder):
         """The site's thresholds, with the points it leaves out from the embedder's card (its own scale)."""
-        return cfg.model_copy(update={"thresholds": card_thresholds(cfg.thresholds, self.embedder)})
+        return cfg.model_copy(update={"thresholds": card_thresholds(cfg.thresholds, embedder)})
 
     # ---- models ----
     def models(self) -> dict:
@@ -79,8 +81,17 @@ class DoorbellApp(App):
             raise EdgekitError(
                 f"model {name}: embeds into {new.dim} dimensions, the running one into {self.embedder.dim}"
             )
+        changed = [k for k, v in _recipe(new).items() if v != _recipe(self.embedder)[k]]
+        if enrolled and changed:  # same weights fed another chip: the same face lands elsewhere
+            raise EdgekitError(
+                f"model {name}: its {', '.join(changed)} differ from the build the gallery's {enrolled} identities "
+                "were enrolled with, so the same faces would embed elsewhere",
+                "push a build with the same card inputs, or clear the gallery and re-enrol after updating",
+            )
+        cfg = self._with_card_thresholds(self.site_cfg, new)  # the new card's points; refused here if contradictory
         with self.ctx.models_lock:
             self.embedder, self._matcher = new, None  # the matcher is rebuilt from the gallery on the next face
+            self._take(cfg)
 
     def matcher(self) -> Matcher:
         if self._gallery_version != self.gallery.version or self._matcher is None:
@@ -114,7 +125,11 @@ class DoorbellApp(App):
 
     # ---- frames ----
     def applied(self, cfg) -> None:
-        cfg = self._with_card_thresholds(cfg)
+        self.site_cfg = cfg
+        self._take(self._with_card_thresholds(cfg, self.embedder))
+
+    def _take(self, cfg) -> None:
+        """A config with its thresholds resolved, into the app's parts."""
         super().applied(cfg)
         self.vote.t = cfg.thresholds  # decisions already made stand; open tracks decide by the new thresholds
         self.learner.cfg = cfg
@@ -328,3 +343,13 @@ class DoorbellApp(App):
 
 def _not_a_chunk(body: dict) -> bool:
     return body.get("step") != "chunk"
+
+
+def _recipe(embedder) -> dict:
+    """What an embedder's vectors depend on besides its weights: how the face reaches the network."""
+    card = embedder.model.card
+    return {
+        "preprocess": card.preprocess.model_dump(),
+        "crop": (embedder.crop, embedder.margin, embedder.fit),
+        "mirroring": embedder.mirror,
+    }
