@@ -38,6 +38,11 @@ class EmbedderConfig(Strict):
     # configs/doorbell.yaml, `edgekit install`'s skeleton and the demo choose dlib_resnet, the most accurate on LFW.
     model: Literal["dlib_resnet", "faceres", "facenet"] | str = "faceres"
     mirror: bool | None = None  # test-time mirroring (default: the card's)
+    # With mirroring on, the doorbell embeds a live face once and adds its mirror image's inference only when the
+    # score lands within `mirror_margin` of the thresholds, where it can change a decision (on LFW: the decisions of
+    # mirroring every face, for 1.2 inferences a face); "always" mirrors every live face. Enrolment always mirrors.
+    live_mirror: Literal["undecided", "always"] = "undecided"
+    mirror_margin: float = Field(0.02, ge=0, le=1)
     # Face crop: box | aligned (eye-level rotation) | template (similarity to a 5-point template); true/false mean
     # aligned/box. Default: the card's (the crop the faces evaluation measured best).
     # Named chips (dlib_chip, arcface_112: edge/vision/templates.py) map the keypoints onto the embedder's own template.

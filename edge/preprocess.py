@@ -32,6 +32,8 @@ class Transform:
 def resize(image: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Transform]:
     """The image at the spec's input size (stretched or letterboxed) and the transform back to the image."""
     h, w = image.shape[:2]
+    if (w, h) == (spec.width, spec.height):  # already the input's size (a face chip): cv2.resize would only copy
+        return image, Transform(1.0, 1.0, 0.0, 0.0, (w, h))
     if spec.resize == "stretch":
         sx, sy = spec.width / w, spec.height / h
         return cv2.resize(
@@ -77,3 +79,36 @@ def preprocess(image_bgr: np.ndarray, spec: Preprocess) -> tuple[np.ndarray, Tra
     if spec.layout == "NCHW":
         x = x.transpose(2, 0, 1)
     return x[None], transform
+
+
+def quantizing_table(spec: Preprocess, scale: float, zero: float, dtype) -> np.ndarray | None:
+    """(1, 256, C) table of an INT8 model's input: for each uint8 pixel value of each channel (in the model's colour
+    order), what `preprocess` then the input tensor's quantisation give, by the same float32 steps, so the device can
+    skip the float image (0.8 ms of a 150x150 face's 5 here). Stored as uint8 bit patterns for cv2.LUT. None when the
+    normalisation is not per pixel: prewhitening uses the image's own mean and std."""
+    if spec.prewhiten:
+        return None
+    c = 1 if spec.color == "GRAY" else 3
+    x = np.repeat(np.arange(256, dtype=np.float32)[:, None], c, axis=1)
+    x = (x - np.asarray(spec.mean[:c], np.float32)) / np.asarray(spec.std[:c], np.float32)
+    info = np.iinfo(dtype)
+    q = np.clip(np.rint(x / np.float32(scale) + np.float32(zero)), info.min, info.max).astype(dtype)
+    return np.ascontiguousarray(q.view(np.uint8)[None])
+
+
+def preprocess_quantized(image_bgr: np.ndarray, spec: Preprocess, table: np.ndarray, dtype) -> tuple:
+    """`preprocess` then quantisation in one table look-up (`quantizing_table`): the model's input tensor of `dtype`
+    and the transform back to frame coordinates."""
+    if image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3):
+        raise ValueError(f"expected a uint8 HxW or HxWxC image, got {image_bgr.dtype} with shape {image_bgr.shape}")
+    resized, transform = resize(image_bgr, spec)
+    if spec.color == "RGB" and resized.ndim == 3 and resized.shape[2] == 3:
+        # the look-up on the BGR pixels with the table's channels swapped, then one reversed copy
+        q = cv2.LUT(resized, np.ascontiguousarray(table[..., ::-1]))[..., ::-1]
+    else:
+        pixels = np.ascontiguousarray(to_color(resized, spec.color))
+        q = cv2.LUT(pixels, table if pixels.shape[2] > 1 else table[..., 0]).reshape(pixels.shape)
+    q = q.view(dtype)
+    if spec.layout == "NCHW":
+        q = q.transpose(2, 0, 1)
+    return np.ascontiguousarray(q)[None], transform

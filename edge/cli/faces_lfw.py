@@ -48,6 +48,21 @@ def run_lfw(cfg, path, models, peer: bool, folds, limit, with_float: bool, cache
             **lfw.lfw_report(scores, pairs, missed),
         }
         say(_line(label + f", crop {embedder.crop}", out[key]))
+        if not is_float and embedder.mirror and cfg.embedder.live_mirror == "undecided":
+            _, plain = models(False)
+            plain.mirror = False
+            cache_ = lfw.EmbeddingCache(cache_root, lfw.pipeline_key(detector, plain))
+            once = lfw.embed_photos(photos, pairs.images, lfw.pipeline_embed(detector, plain), cache_, label + ", once")
+            out["lfw_live"] = {
+                "pipeline": label + ", live faces mirrored in the band",
+                **live_report(cfg, embedder, pairs, vectors, once),
+            }
+            r = out["lfw_live"]
+            say(
+                _line("  as the doorbell embeds live faces", r)
+                + f"; {100 * r['second_view_share']:.1f}% took the mirror image (band {r['band'][0]:.3f}-"
+                f"{r['band'][1]:.3f}), decisions changed at the points: {r['decisions_changed']}"
+            )
     if peer:
         cache_ = lfw.EmbeddingCache(
             cache_root, {"peer": "face_recognition 1.3.0", "detector": "hog", "upsample": 1, "rule": "central"}
@@ -65,6 +80,26 @@ def run_lfw(cfg, path, models, peer: bool, folds, limit, with_float: bool, cache
     if as_json:
         click.echo(json.dumps(out, indent=1))
     return out
+
+
+def live_report(cfg, embedder, pairs, mirrored: dict, once: dict) -> dict:
+    """LFW's figures for live faces embedded the doorbell's way (edge.faces.lfw.live_scores, the band from the site's
+    thresholds as the app resolves them), the share that took a second inference, and how many pairs it decides
+    otherwise than mirroring both sides at each operating point."""
+    from edge.apps.doorbell.policy import POINTS, card_thresholds
+    from edge.faces import lfw
+
+    t = card_thresholds(cfg.thresholds, embedder)
+    band = t.undecided_band(cfg.embedder.mirror_margin)
+    scores, share = lfw.live_scores(pairs, mirrored, once, band)
+    both, missed = lfw.pair_scores(pairs, mirrored)
+    points = {k: getattr(t, k) for k in POINTS if getattr(t, k) is not None}
+    return {
+        **lfw.lfw_report(scores, pairs, missed),
+        "band": [round(band[0], 4), round(band[1], 4)],
+        "second_view_share": round(share, 4),
+        "decisions_changed": {k: int(((scores >= v) != (both >= v)).sum()) for k, v in points.items()},
+    }
 
 
 def _line(label: str, r: dict) -> str:

@@ -16,10 +16,15 @@ def embed_chip(model: CardModel, chip: np.ndarray, mirror: bool = False) -> np.n
     """Unit vector (D,) of one face chip through `model`; `mirror`: the unit vectors of the chip and of its left-right
     mirror image averaged and rescaled to unit length (test-time mirroring). The device, the evaluations and the
     converter's gate all embed through here, so a card's `mirror` means the same everywhere."""
-    v = model.infer(chip)[0]
-    if mirror:
-        v = l2_normalise((v + model.infer(np.ascontiguousarray(chip[:, ::-1]))[0])[None])[0]
-    return v.astype(np.float32)
+    v = model.infer(chip)[0].astype(np.float32)
+    return with_mirror_image(model, chip, v) if mirror else v
+
+
+def with_mirror_image(model: CardModel, chip: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """`v`, the chip's own unit vector, averaged with its mirror image's and rescaled to unit length: the second
+    half of a mirrored embedding, for a caller that looked at the first alone."""
+    m = model.infer(np.ascontiguousarray(chip[:, ::-1]))[0]
+    return l2_normalise((v + m)[None])[0].astype(np.float32)
 
 
 class FaceEmbedder:
@@ -69,6 +74,14 @@ class FaceEmbedder:
     def embed_crop(self, crop: np.ndarray) -> np.ndarray:
         """Unit vector (D,) of one face crop (size x size BGR, or any picture of a face: it is resized)."""
         return embed_chip(self.model, crop, self.mirror)
+
+    def embed_once(self, crop: np.ndarray) -> np.ndarray:
+        """One inference, mirroring or not: the first look of a live face (`add_mirror` completes it)."""
+        return embed_chip(self.model, crop)
+
+    def add_mirror(self, crop: np.ndarray, once: np.ndarray) -> np.ndarray:
+        """`once` (embed_once of `crop`) completed to what embed_crop gives with mirroring on."""
+        return with_mirror_image(self.model, crop, once)
 
     def embed(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         """(N, D) float32 unit vectors, one per detection, in the detections' order."""

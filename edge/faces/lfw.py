@@ -158,6 +158,22 @@ def pair_scores(pairs: Pairs, vectors: dict, distance: bool = False) -> tuple[np
     return scores, missed
 
 
+def live_scores(pairs: Pairs, gallery: dict, once: dict, band: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """Each pair as the doorbell meets it: the first photo enrolled (`gallery`: the card's mirrored embedding), the
+    second seen live once (`once`: one inference) and completed with its mirror image only when that one-view score
+    lies in `band` (its `gallery` vector then). The scores, and the share of probes that took the second look."""
+    lo, hi = band
+    scores, probes, second = np.full(len(pairs), -np.inf), 0, 0
+    for i, (a, b) in enumerate(zip(pairs.a, pairs.b)):
+        if gallery[a] is None or once[b] is None:
+            continue  # a missed face: an error, as in pair_scores
+        probes += 1
+        scores[i] = float(gallery[a] @ once[b])
+        if lo <= scores[i] <= hi:
+            scores[i], second = float(gallery[a] @ gallery[b]), second + 1
+    return scores, second / max(probes, 1)
+
+
 def ten_fold(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) -> dict:
     """LFW's protocol: each fold's threshold is the best-accuracy one on the other folds (scored pairs only)."""
     accs, thresholds = [], []

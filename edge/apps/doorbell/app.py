@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ class DoorbellApp(App):
         self.gallery = Gallery(Path(cfg.gallery.path).expanduser())
         self.tracker = IouTracker(cfg.tracking.iou, cfg.tracking.max_missed)
         self.vote = DoorbellVote(cfg.thresholds)
-        self.faces_embedded = 0
+        self.faces_embedded = self.faces_mirrored = 0  # faces seen live; those that took the mirror image too
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._matcher, self._negatives, self._enrolled, self._gallery_version = None, None, None, -1
         self.learner = DoorbellLearner(self.gallery, cfg)
@@ -177,11 +178,19 @@ class DoorbellApp(App):
         self.faces_embedded += len(sub)
         with timer.stage("align"):
             crops = self.embedder.crops(image, sub)
+        once = self.embedder.mirror and self.cfg.embedder.live_mirror == "undecided"
         with timer.stage("embed"):
-            vectors = np.stack([self.embedder.embed_crop(c) for c in crops])
-        with timer.stage("match"):
-            names, scores = self.matcher().match(vectors)
-            names = self.negatives().filter(names, scores, vectors)  # "that was not Ann": refused, counted unknown
+            vectors = np.stack([self.embedder.embed_once(c) if once else self.embedder.embed_crop(c) for c in crops])
+        t = time.perf_counter()
+        names, scores = self.matcher().match(vectors)
+        matching = time.perf_counter() - t
+        if once:
+            self._mirror_undecided(crops, vectors, names, scores)  # its own stage: "mirror"
+        elif self.embedder.mirror:
+            self.faces_mirrored += len(sub)
+        t = time.perf_counter()
+        names = self.negatives().filter(names, scores, vectors)  # "that was not Ann": refused, counted unknown
+        timer.add("match", matching + time.perf_counter() - t)
         for k, tid in enumerate(sub.track_ids):
             track = self.tracker.tracks[tid]
             track.embedded_frame, track.embedded_area = meta["frame_id"], track.area
@@ -192,6 +201,19 @@ class DoorbellApp(App):
                 self.decisions[event.type] += 1
                 event.crop_image = crops[k]  # the crop enricher saves it when events.crops_dir is set
                 self._emit(event, track)
+
+    def _mirror_undecided(self, crops, vectors, names, scores) -> None:
+        """The mirror image's inference for the faces whose one-view score can still change a decision (in place):
+        the card's mirrored accuracy at the cost of one inference for faces that are clearly someone or nobody."""
+        lo, hi = self.cfg.thresholds.undecided_band(self.cfg.embedder.mirror_margin)
+        second = np.flatnonzero([n is not None and lo <= s <= hi for n, s in zip(names, scores)])
+        if not len(second):
+            return
+        with self.ctx.timer.stage("mirror"):
+            for k in second:
+                vectors[k] = self.embedder.add_mirror(crops[k], vectors[k])
+            names[second], scores[second] = self.matcher().match(vectors[second])
+        self.faces_mirrored += len(second)
 
     def tracking(self) -> bool:
         return bool(self.tracker.tracks)
@@ -338,7 +360,11 @@ class DoorbellApp(App):
         return {"tracks": len(self.tracker.tracks), **self.decisions}
 
     def stats(self) -> dict:
-        return {"faces_embedded": self.faces_embedded, "gallery_identities": len(self.matcher())}
+        return {
+            "faces_embedded": self.faces_embedded,
+            "faces_mirrored": self.faces_mirrored,
+            "gallery_identities": len(self.matcher()),
+        }
 
 
 def _not_a_chunk(body: dict) -> bool:
