@@ -42,7 +42,7 @@ class EmbedderConfig(Strict):
     # score lands within `mirror_margin` of the thresholds, where it can change a decision (on LFW: the decisions of
     # mirroring every face, for 1.2 inferences a face); "always" mirrors every live face. Enrolment always mirrors.
     live_mirror: Literal["undecided", "always"] = "undecided"
-    mirror_margin: float = Field(0.02, ge=0, le=1)
+    mirror_margin: float | None = Field(None, ge=0, le=1)  # default: the card's (how far one view moves a score)
     # Face crop: box | aligned (eye-level rotation) | template (similarity to a 5-point template); true/false mean
     # aligned/box. Default: the card's (the crop the faces evaluation measured best).
     # Named chips (dlib_chip, arcface_112: edge/vision/templates.py) map the keypoints onto the embedder's own template.

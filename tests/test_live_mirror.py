@@ -58,7 +58,8 @@ def test_a_face_far_from_every_threshold_costs_one_inference(dlib, media, tmp_pa
     image = read_image(media("obama"))
     app.enroll("obama", image)  # the gallery side is always mirrored, as the card says
     assert app.embedder.mirror and app.cfg.embedder.live_mirror == "undecided"
-    lo, hi = app.cfg.thresholds.undecided_band(app.cfg.embedder.mirror_margin)
+    assert app.cfg.embedder.mirror_margin is None and app.embedder.mirror_margin == 0.02  # the card's
+    lo, hi = app.cfg.thresholds.undecided_band(app.embedder.mirror_margin)
     assert _one_view_score(app, image) > hi  # the enrolled photo itself: sure at one look
     app.process(image, {"frame_id": 1, "frame_time": 0.0})
     assert app.faces_embedded == 1 and app.faces_mirrored == 0
@@ -84,6 +85,15 @@ def test_a_face_in_the_band_gets_its_mirror_image_and_the_vote_sees_the_mirrored
     assert app.ctx.timer.summary()["mirror"]["n"] == 1
     assert events[0].type == "face_recognized" and events[0].score == pytest.approx(1.0, abs=1e-4)
     assert events[0].unlock  # decided on the mirrored score, above `unlock`; the one-view score was below it
+
+
+def test_the_sites_margin_overrides_the_cards(dlib, media, tmp_path):
+    image = read_image(media("obama"))
+    app = _doorbell(dlib, tmp_path, [], embedder={"mirror_margin": 0.1})  # the card's 0.02 leaves this face alone
+    app.enroll("obama", image)
+    assert app.cfg.thresholds.undecided_band(0.1)[1] > _one_view_score(app, image)
+    app.process(image, {"frame_id": 1, "frame_time": 0.0})
+    assert app.faces_mirrored == 1
 
 
 def test_always_mirrors_every_live_face_and_no_mirror_card_never_does(dlib, media, tmp_path):

@@ -86,11 +86,12 @@ def live_report(cfg, embedder, pairs, mirrored: dict, once: dict) -> dict:
     """LFW's figures for live faces embedded the doorbell's way (edge.faces.lfw.live_scores, the band from the site's
     thresholds as the app resolves them), the share that took a second inference, and how many pairs it decides
     otherwise than mirroring both sides at each operating point."""
+    from edge.apps.doorbell.app import mirror_margin
     from edge.apps.doorbell.policy import POINTS, card_thresholds
     from edge.faces import lfw
 
     t = card_thresholds(cfg.thresholds, embedder)
-    band = t.undecided_band(cfg.embedder.mirror_margin)
+    band = t.undecided_band(mirror_margin(cfg, embedder))
     scores, share = lfw.live_scores(pairs, mirrored, once, band)
     both, missed = lfw.pair_scores(pairs, mirrored)
     points = {k: getattr(t, k) for k in POINTS if getattr(t, k) is not None}

@@ -55,6 +55,8 @@ class FaceEmbedder:
             raise EdgekitError(f"embedder {card.name}: {e.what}", e.fix) from None
         self.margin = float(p.get("margin", 1.3)) if margin is None else float(margin)
         self.fit = fit if fit is not None else p.get("fit")  # named chips: which keypoints the similarity is fitted to
+        # how far a live face's mirror image can move its score: the doorbell's band around the thresholds
+        self.mirror_margin = float(p.get("mirror_margin", 0.02))
         self.size = card.preprocess.width
         self.name = card.name
 

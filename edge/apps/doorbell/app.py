@@ -205,7 +205,7 @@ class DoorbellApp(App):
     def _mirror_undecided(self, crops, vectors, names, scores) -> None:
         """The mirror image's inference for the faces whose one-view score can still change a decision (in place):
         the card's mirrored accuracy at the cost of one inference for faces that are clearly someone or nobody."""
-        lo, hi = self.cfg.thresholds.undecided_band(self.cfg.embedder.mirror_margin)
+        lo, hi = self.cfg.thresholds.undecided_band(mirror_margin(self.cfg, self.embedder))
         second = np.flatnonzero([n is not None and lo <= s <= hi for n, s in zip(names, scores)])
         if not len(second):
             return
@@ -365,6 +365,11 @@ class DoorbellApp(App):
             "faces_mirrored": self.faces_mirrored,
             "gallery_identities": len(self.matcher()),
         }
+
+
+def mirror_margin(cfg, embedder) -> float:
+    """The site's `embedder.mirror_margin`, else the embedder card's."""
+    return embedder.mirror_margin if cfg.embedder.mirror_margin is None else cfg.embedder.mirror_margin
 
 
 def _not_a_chunk(body: dict) -> bool:
