@@ -73,7 +73,7 @@ def _tag(cfg: SiteConfig):
     from edge.faces.gallery import EmbedderTag
 
     try:
-        return EmbedderTag.of_card(load_card(cfg.card(cfg.embedder.model), verify=False))
+        return EmbedderTag.of_card(load_card(cfg.card(cfg.embedder.model), verify=False), cfg.embedder.align)
     except EdgekitError:
         return EmbedderTag(cfg.embedder.model)
 

@@ -106,7 +106,8 @@ def _check_gallery(cfg) -> None:
 
     gallery = Gallery(Path(cfg.gallery.path).expanduser())
     try:
-        note = gallery.check_fits(EmbedderTag.of_card(load_card(cfg.card(cfg.embedder.model), verify=False)))
+        card = load_card(cfg.card(cfg.embedder.model), verify=False)
+        note = gallery.check_fits(EmbedderTag.of_card(card, cfg.embedder.align))
     finally:
         gallery.close()
     if note:

@@ -40,28 +40,62 @@ CREATE TABLE IF NOT EXISTS embeddings (
 );
 CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model, identity);
 """
+# How the stored vectors' faces reached the network, per embedder (recipe_of): the same weights fed another way
+# embed the same face elsewhere. A gallery from before it was recorded holds no row (any recipe fits).
+RECIPES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS recipes (
+  model TEXT NOT NULL,
+  weights TEXT NOT NULL,
+  recipe TEXT NOT NULL,
+  PRIMARY KEY (model, weights)
+);
+"""
 EXPORT_FORMAT = "edgekit-gallery/1"
+
+
+def recipe_of(card, crop=None, margin=None, fit=None) -> str:
+    """How faces reach an embedder's network, as sorted JSON: the card's preprocessing and the face crop (mode,
+    margin, fitted keypoints; None = the card's). Mirroring is not part of it: a face's one-view and mirrored vectors
+    share one space (the doorbell mixes them), and a change of it costs accuracy, not every match."""
+    from edge.vision.crop import crop_mode
+
+    p = card.decoder.params
+    fit = p.get("fit") if fit is None else fit
+    return json.dumps(
+        {
+            "preprocess": card.preprocess.model_dump(mode="json"),
+            "crop": crop_mode(p.get("crop", "box") if crop is None else crop),
+            "margin": float(p.get("margin", 1.3) if margin is None else margin),
+            "fit": None if fit is None else [int(i) for i in fit],
+        },
+        sort_keys=True,
+    )
 
 
 @dataclass(frozen=True)
 class EmbedderTag:
     """Which embedder made a vector: card name, sha256 of the trained weights (the card's source: the same for every
-    build of them, float or INT8, cpu or coral) and vector size."""
+    build of them, float or INT8, cpu or coral), vector size, and how faces reach it (`recipe_of`, kept per
+    embedder in the gallery's recipes table, not per vector)."""
 
     model: str
     weights: str = ""  # "" for vectors stored before the gallery recorded it: judged by name and size only
     dim: int = 0
+    recipe: str = ""  # "" = unknown: not checked
 
     @classmethod
     def of(cls, embedder) -> EmbedderTag:
-        """Of a FaceEmbedder (or anything with .name, .dim and .model.card)."""
-        return cls(embedder.name, str(embedder.model.card.source.get("sha256", "")), int(embedder.dim))
+        """Of a FaceEmbedder (or anything with .name, .dim, .model.card, .crop, .margin and .fit)."""
+        card = embedder.model.card
+        recipe = recipe_of(card, embedder.crop, embedder.margin, embedder.fit)
+        return cls(embedder.name, str(card.source.get("sha256", "")), int(embedder.dim), recipe)
 
     @classmethod
-    def of_card(cls, card) -> EmbedderTag:
-        """Of a model card, without loading the model (the card's declared output size)."""
+    def of_card(cls, card, align=None) -> EmbedderTag:
+        """Of a model card, without loading the model (the card's declared output size); `align`: the site's
+        `embedder.align` (None: the card's crop)."""
         dim = int(np.prod(card.output_tensors[0].shape[1:])) if card.output_tensors else 0
-        return cls(card.name, str(card.source.get("sha256", "")), dim)
+        return cls(card.name, str(card.source.get("sha256", "")), dim, recipe_of(card, align))
 
     def accepts(self, model: str, weights: str, dim: int) -> bool:
         return (
@@ -139,24 +173,29 @@ class Gallery(LearnedTables):
         app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         ours = app_id == APPLICATION_ID or (
-            app_id == 0 and "embeddings" in tables and tables <= LEARNED_TABLES | {"embeddings"}
+            app_id == 0 and "embeddings" in tables and tables <= LEARNED_TABLES | {"embeddings", "recipes"}
         )
         if tables and not ours:
             raise sqlite3.DatabaseError(f"an SQLite database of another program (tables: {', '.join(sorted(tables))})")
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(embeddings)")}
         self._weights_col = "weights" if "weights" in columns or not tables else "''"
+        self._recipes = "recipes" in tables or not tables
         if self.read_only and tables:
             return
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         if not tables:
             self.db.executescript(
-                f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID}; {SCHEMA} {LEARNED_SCHEMA} COMMIT;"
+                f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID}; {SCHEMA} {RECIPES_SCHEMA} "
+                f"{LEARNED_SCHEMA} COMMIT;"
             )
             return
         if "weights" not in columns:  # a gallery from before the embedder's weights were recorded
             self.db.execute("ALTER TABLE embeddings ADD COLUMN weights TEXT NOT NULL DEFAULT ''")
             self._weights_col = "weights"
+        if "recipes" not in tables:  # a gallery from before it recorded recipes: from now on
+            self.db.executescript(f"BEGIN IMMEDIATE; {RECIPES_SCHEMA} COMMIT;")
+            self._recipes = True
         if "visitors" not in tables:  # a gallery from before it learned from the camera: add the tables
             self.db.executescript(f"BEGIN IMMEDIATE; {LEARNED_SCHEMA} COMMIT;")
 
@@ -181,7 +220,7 @@ class Gallery(LearnedTables):
         self._writes += 1
 
     # ---- writing ----
-    def _insert(self, rows: list[tuple], action: str = "enrol", replace: bool = False) -> None:
+    def _insert(self, rows: list[tuple], action: str = "enrol", replace: bool = False, tag=None) -> None:
         """All rows (identity, model, vector bytes, source, created, weights) in one transaction, after checking each
         vector is usable and each embedder's vector length against what is stored."""
         for r in rows:
@@ -196,6 +235,10 @@ class Gallery(LearnedTables):
         def work():
             if replace:  # in the same transaction: a failed insert keeps what was there
                 self.db.execute("DELETE FROM embeddings")
+                if self._recipes:
+                    self.db.execute("DELETE FROM recipes")  # how the pushed vectors were made is not known
+            if tag is not None:
+                self._claim_recipe(tag)
             for model in {r[1] for r in rows}:
                 dims = {len(r[2]) // 4 for r in rows if r[1] == model}
                 stored = self._dimension(model)
@@ -224,8 +267,50 @@ class Gallery(LearnedTables):
         if tag.dim and vectors.shape[1] != tag.dim:
             raise EdgekitError(f"embeddings for {identity}: {vectors.shape[1]} values, {tag.model} makes {tag.dim}")
         now = time.time()
-        self._insert([(identity, tag.model, v.tobytes(), source, now, tag.weights) for v in vectors])
+        self._insert([(identity, tag.model, v.tobytes(), source, now, tag.weights) for v in vectors], tag=tag)
         return len(vectors)
+
+    # ---- recipes: how the stored vectors' faces reached the network ----
+    def _claim_recipe(self, tag: EmbedderTag) -> None:
+        """Record `tag`'s recipe for its weights (inside a write): refused while vectors of another recipe of the
+        same weights are stored, taken over once none are."""
+        if not tag.recipe or not self._recipes:
+            return
+        differ = self.recipe_conflict(tag)
+        if differ:
+            raise EdgekitError(*self._recipe_error(tag, differ, "so the two would not match each other"))
+        self.db.execute(
+            "INSERT OR REPLACE INTO recipes(model, weights, recipe) VALUES (?, ?, ?)",
+            (tag.model, tag.weights, tag.recipe),
+        )
+
+    def recipe_conflict(self, tag: EmbedderTag) -> list[str]:
+        """What differs (preprocess, crop, margin, fit) between `tag`'s recipe and the one the gallery's vectors of
+        the same weights were made with; empty when they agree, or either is not known, or none are stored."""
+        if not tag.recipe or not self._recipes:
+            return []
+        with self._lock:
+            row = self.db.execute(
+                "SELECT recipe FROM recipes WHERE model = ? AND weights = ?", (tag.model, tag.weights)
+            ).fetchone()
+            stored = self.db.execute(
+                f"SELECT 1 FROM embeddings WHERE model = ? AND {self._weights_col} = ? LIMIT 1",
+                (tag.model, tag.weights),
+            ).fetchone()
+        if row is None or stored is None or row[0] == tag.recipe:
+            return []
+        old, new = json.loads(row[0]), json.loads(tag.recipe)
+        return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+    def _recipe_error(self, tag: EmbedderTag, differ: list[str], consequence: str) -> tuple[str, str]:
+        n = len(self.identities(tag))
+        return (
+            f"gallery {self.path}: its {n} identit{'y' if n == 1 else 'ies'} {'was' if n == 1 else 'were'} enrolled "
+            f"with {tag.model} fed another way (its {', '.join(differ)} differ from the configured card's), "
+            f"{consequence}",
+            "configure the card and embedder.align they were enrolled with, or clear the gallery and re-enrol "
+            "(`edgekit faces enroll`)",
+        )
 
     def remove(self, identity: str) -> int:
         """Remove an identity's embeddings (enrolled and adapted) and its negatives; returns how many embeddings."""
@@ -293,6 +378,9 @@ class Gallery(LearnedTables):
     def check_fits(self, tag: EmbedderTag) -> str | None:
         """Before a loop starts: EdgekitError when the gallery holds vectors but none `tag` can match (everyone would
         be called unknown, or the matrix product would fail); else foreign_note's line or None."""
+        differ = self.recipe_conflict(tag)
+        if differ:
+            raise EdgekitError(*self._recipe_error(tag, differ, "so the same faces would embed elsewhere"))
         other = self.foreign(tag)
         if other["embeddings"] and not self.identities(tag):
             n = other["identities"]

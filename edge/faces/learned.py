@@ -300,6 +300,7 @@ class LearnedTables:
             k = adapt.choose(candidates, scores, own, n_adapted, cfg, min_score)
             if k is None:
                 return
+            self._claim_recipe(tag)  # Gallery's: the running embedder's recipe, as for an enrolment
             self.db.execute(
                 "INSERT INTO embeddings(identity, model, vector, source, created, weights) VALUES (?,?,?,?,?,?)",
                 (

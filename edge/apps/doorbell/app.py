@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import time
 from pathlib import Path
 
@@ -82,7 +83,11 @@ class DoorbellApp(App):
             raise EdgekitError(
                 f"model {name}: embeds into {new.dim} dimensions, the running one into {self.embedder.dim}"
             )
-        changed = [k for k, v in _recipe(new).items() if v != _recipe(self.embedder)[k]]
+        old_recipe, new_recipe = (
+            json.loads(EmbedderTag.of(self.embedder).recipe),
+            json.loads(EmbedderTag.of(new).recipe),
+        )
+        changed = [k for k in new_recipe if new_recipe[k] != old_recipe.get(k)]
         if enrolled and changed:  # same weights fed another chip: the same face lands elsewhere
             raise EdgekitError(
                 f"model {name}: its {', '.join(changed)} differ from the build the gallery's {enrolled} identities "
@@ -374,13 +379,3 @@ def mirror_margin(cfg, embedder) -> float:
 
 def _not_a_chunk(body: dict) -> bool:
     return body.get("step") != "chunk"
-
-
-def _recipe(embedder) -> dict:
-    """What an embedder's vectors depend on besides its weights: how the face reaches the network."""
-    card = embedder.model.card
-    return {
-        "preprocess": card.preprocess.model_dump(),
-        "crop": (embedder.crop, embedder.margin, embedder.fit),
-        "mirroring": embedder.mirror,
-    }
