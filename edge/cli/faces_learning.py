@@ -77,8 +77,9 @@ def reject(event_id, config_path):
 )
 @click.option("--cache", type=click.Path(), help="embeddings cache folder (default: the user cache)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document instead of lines")
+@click.option("--mirror/--no-mirror", default=None, help="embed each photo mirrored or once (default: the card's)")
 @config_option
-def learning(lfw_path, cache, as_json, config_path):
+def learning(lfw_path, cache, as_json, mirror, config_path):
     """Measure the doorbell's learning on LFW: unknown-visitor clustering (purity), rejection of look-alikes, and
     adaptation (TAR at FAR 1e-3 before/after), each tuned on half the identities and reported on the other half."""
     from edge.cli.faces_lfw import default_lfw
@@ -93,7 +94,7 @@ def learning(lfw_path, cache, as_json, config_path):
 
         raise EdgekitError(f"LFW {root}: no images/ folder in it", "pass --lfw with the LFW folder")
     photos = sorted(f"{d.name}/{p.name}" for d in images.iterdir() if d.is_dir() for p in d.glob("*.jpg"))
-    detector, embedder = _models(cfg)
+    detector, embedder = _models(cfg, mirror=mirror)
     cache_ = lfw.EmbeddingCache(Path(cache) if cache else lfw.cache_dir(), lfw.pipeline_key(detector, embedder))
     vectors = lfw.embed_photos(photos, images, lfw.pipeline_embed(detector, embedder), cache_, "LFW", not as_json)
     people = ev.by_identity(vectors)
