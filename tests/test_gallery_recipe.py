@@ -54,6 +54,21 @@ def test_the_sites_crop_is_part_of_the_recipe_and_the_embedder_and_its_card_agre
     assert EmbedderTag.of(FaceEmbedder(facenet, mirror=False)) == EmbedderTag.of_card(card)
 
 
+def test_a_field_that_a_later_edgekit_adds_to_the_recipe_does_not_refuse_older_galleries(facenet, tmp_path):
+    import json
+
+    gallery = Gallery(tmp_path / "g.db")
+    tag = EmbedderTag.of_card(load_card(facenet, verify=False))
+    recipe = json.loads(tag.recipe)
+    recipe["preprocess"]["gamma"], recipe["upsampling"] = 1.0, "none"  # a newer edgekit's recipe of the same card
+    newer = EmbedderTag(tag.model, tag.weights, tag.dim, json.dumps(recipe, sort_keys=True))
+    gallery.add("ada", tag, VECTOR)
+    assert gallery.check_fits(newer) is None
+    recipe["preprocess"]["std"] = [1.0, 1.0, 1.0]  # a field both record, changed: refused
+    with pytest.raises(EdgekitError, match="preprocess"):
+        gallery.check_fits(EmbedderTag(tag.model, tag.weights, tag.dim, json.dumps(recipe, sort_keys=True)))
+
+
 def test_a_gallery_from_before_recipes_were_recorded_fits_any_card(facenet, tmp_path):
     gallery = Gallery(tmp_path / "g.db")
     tag = EmbedderTag.of_card(load_card(facenet, verify=False))

@@ -72,6 +72,19 @@ def recipe_of(card, crop=None, margin=None, fit=None) -> str:
     )
 
 
+def _differ(old: dict, new: dict) -> list[str]:
+    """The recipe keys whose values differ, judged on what both record: a key (or a preprocess field) that a later
+    edgekit adds is missing from older recipes and says nothing about them."""
+    out = []
+    for k in old.keys() & new.keys():
+        a, b = old[k], new[k]
+        if isinstance(a, dict) and isinstance(b, dict):
+            a, b = ({f: d[f] for f in a.keys() & b.keys()} for d in (a, b))
+        if a != b:
+            out.append(k)
+    return sorted(out)
+
+
 @dataclass(frozen=True)
 class EmbedderTag:
     """Which embedder made a vector: card name, sha256 of the trained weights (the card's source: the same for every
@@ -299,8 +312,7 @@ class Gallery(LearnedTables):
             ).fetchone()
         if row is None or stored is None or row[0] == tag.recipe:
             return []
-        old, new = json.loads(row[0]), json.loads(tag.recipe)
-        return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        return _differ(json.loads(row[0]), json.loads(tag.recipe))
 
     def _recipe_error(self, tag: EmbedderTag, differ: list[str], consequence: str) -> tuple[str, str]:
         n = len(self.identities(tag))
