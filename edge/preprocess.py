@@ -93,6 +93,8 @@ def quantizing_table(spec: Preprocess, scale: float, zero: float, dtype) -> np.n
     x = (x - np.asarray(spec.mean[:c], np.float32)) / np.asarray(spec.std[:c], np.float32)
     info = np.iinfo(dtype)
     q = np.clip(np.rint(x / np.float32(scale) + np.float32(zero)), info.min, info.max).astype(dtype)
+    if spec.color == "RGB":  # indexed by the BGR frame's channels: the look-up, then one reversed copy
+        q = q[:, ::-1]
     return np.ascontiguousarray(q.view(np.uint8)[None])
 
 
@@ -102,12 +104,11 @@ def preprocess_quantized(image_bgr: np.ndarray, spec: Preprocess, table: np.ndar
     if image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3):
         raise ValueError(f"expected a uint8 HxW or HxWxC image, got {image_bgr.dtype} with shape {image_bgr.shape}")
     resized, transform = resize(image_bgr, spec)
-    if spec.color == "RGB" and resized.ndim == 3 and resized.shape[2] == 3:
-        # the look-up on the BGR pixels with the table's channels swapped, then one reversed copy
-        q = cv2.LUT(resized, np.ascontiguousarray(table[..., ::-1]))[..., ::-1]
+    if spec.color == "GRAY":
+        q = cv2.LUT(np.ascontiguousarray(to_color(resized, "GRAY")[..., 0]), table[..., 0])[..., None]
     else:
-        pixels = np.ascontiguousarray(to_color(resized, spec.color))
-        q = cv2.LUT(pixels, table if pixels.shape[2] > 1 else table[..., 0]).reshape(pixels.shape)
+        q = cv2.LUT(np.ascontiguousarray(to_color(resized, "BGR")), table)  # a grey frame: three equal channels
+        q = q[..., ::-1] if spec.color == "RGB" else q
     q = q.view(dtype)
     if spec.layout == "NCHW":
         q = q.transpose(2, 0, 1)

@@ -72,9 +72,10 @@ def recipe_of(card, crop=None, margin=None, fit=None) -> str:
     )
 
 
-def _differ(old: dict, new: dict) -> list[str]:
-    """The recipe keys whose values differ, judged on what both record: a key (or a preprocess field) that a later
-    edgekit adds is missing from older recipes and says nothing about them."""
+def recipe_differences(old: str, new: str) -> list[str]:
+    """The keys of two recipes (recipe_of's JSON) whose values differ, judged on what both record: a key (or a
+    preprocess field) that a later edgekit adds is missing from older recipes and says nothing about them."""
+    old, new = json.loads(old), json.loads(new)
     out = []
     for k in old.keys() & new.keys():
         a, b = old[k], new[k]
@@ -312,7 +313,7 @@ class Gallery(LearnedTables):
             ).fetchone()
         if row is None or stored is None or row[0] == tag.recipe:
             return []
-        return _differ(json.loads(row[0]), json.loads(tag.recipe))
+        return recipe_differences(row[0], tag.recipe)
 
     def _recipe_error(self, tag: EmbedderTag, differ: list[str], consequence: str) -> tuple[str, str]:
         n = len(self.identities(tag))

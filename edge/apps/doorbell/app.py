@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from edge.errors import EdgekitError
 from edge.faces.detector import FaceDetector
 from edge.faces.embedder import FaceEmbedder
 from edge.faces.feedback import Negatives
-from edge.faces.gallery import EmbedderTag, Gallery
+from edge.faces.gallery import EmbedderTag, Gallery, recipe_differences
 from edge.faces.matcher import Matcher
 from edge.images import decode_picture
 from edge.vision.regions import detect_around
@@ -83,11 +82,7 @@ class DoorbellApp(App):
             raise EdgekitError(
                 f"model {name}: embeds into {new.dim} dimensions, the running one into {self.embedder.dim}"
             )
-        old_recipe, new_recipe = (
-            json.loads(EmbedderTag.of(self.embedder).recipe),
-            json.loads(EmbedderTag.of(new).recipe),
-        )
-        changed = [k for k in new_recipe if new_recipe[k] != old_recipe.get(k)]
+        changed = recipe_differences(EmbedderTag.of(self.embedder).recipe, EmbedderTag.of(new).recipe)
         if enrolled and changed:  # same weights fed another chip: the same face lands elsewhere
             raise EdgekitError(
                 f"model {name}: its {', '.join(changed)} differ from the build the gallery's {enrolled} identities "
