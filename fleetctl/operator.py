@@ -253,7 +253,8 @@ class Operator:
 
 class Repeats:
     """QoS 1 is at-least-once: after a device is killed mid-drain the broker may deliver an event again (23 repeats
-    in the probe). An event is its (device, seq): `seen` says whether that one came already. Bounded memory."""
+    in the probe). An event is its (device, outbox epoch, seq): `seen` says whether that one came already. Bounded
+    memory."""
 
     def __init__(self, keep: int = 100_000):
         from collections import OrderedDict
@@ -268,7 +269,7 @@ class Repeats:
         if not isinstance(event, dict) or not isinstance(event.get("seq"), int):
             return False  # nothing to tell repeats by: shown
         device = event.get("device_id") or topic.split("/")[-3]
-        key = (str(device), event["seq"])
+        key = (str(device), str(event.get("epoch", "")), event["seq"])
         if key in self._seen:
             return True
         self._seen[key] = None

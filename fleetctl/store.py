@@ -1,9 +1,11 @@
-"""The fleet event store: every device's events (each once: the primary key is device id + sequence number, and
-inserts skip what is already there, so a redelivery after a reconnect is harmless), telemetry, and the latest status
-per device. `open_store(url)`: `sqlite:///path.db` (or a bare path; the embedded default) or `postgresql://...`.
+"""The fleet event store: every device's events, telemetry, and the latest status per device. Each event is stored
+once: the primary key is device id + outbox epoch + sequence number and inserts skip what is already there, so a
+redelivery after a reconnect is harmless, while a wiped outbox (seq 1 again, under a new epoch) is not taken for one.
+`open_store(url)`: `sqlite:///path.db` (or a bare path; the embedded default) or `postgresql://...`.
 
-Gaps are derived from what is stored (a window over each device's sequence numbers), so an event that arrives late,
-through another ingest worker, closes its gap by itself; what stays is what the device's outbox really dropped."""
+Gaps are derived from what is stored (a window over each device's sequence numbers, per epoch), so an event that
+arrives late, through another ingest worker, closes its gap by itself; what stays is what the device's outbox really
+dropped."""
 
 from __future__ import annotations
 
@@ -15,13 +17,13 @@ from pathlib import Path
 
 from edge.errors import EdgekitError
 
-# (device_id, seq, type, time, received, body)
-EventRow = tuple[str, int, str, float, float, str]
+# (device_id, seq, type, time, received, body, epoch): epoch last, where stores from before it added the column
+EventRow = tuple[str, int, str, float, float, str, str]
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
   device_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, time REAL NOT NULL, received REAL NOT NULL,
-  body TEXT NOT NULL, PRIMARY KEY (device_id, seq)
+  body TEXT NOT NULL, epoch TEXT NOT NULL DEFAULT '', PRIMARY KEY (device_id, epoch, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
 CREATE INDEX IF NOT EXISTS events_device_time ON events (device_id, time);
@@ -35,10 +37,11 @@ CREATE TABLE IF NOT EXISTS pushes (push_id TEXT NOT NULL, device_id TEXT NOT NUL
   started REAL NOT NULL, updated REAL NOT NULL, PRIMARY KEY (push_id, device_id));
 """
 
+# events from before epochs, and from devices that send none, share the epoch ''
 GAPS_SQL = """
-SELECT device_id, seq + 1, next - 1 FROM (
-  SELECT device_id, seq, LEAD(seq) OVER (PARTITION BY device_id ORDER BY seq) AS next FROM events {where}
-) AS s WHERE next > seq + 1 ORDER BY device_id, seq
+SELECT device_id, seq + 1, next - 1, epoch FROM (
+  SELECT device_id, epoch, seq, LEAD(seq) OVER (PARTITION BY device_id, epoch ORDER BY seq) AS next FROM events {where}
+) AS s WHERE next > seq + 1 ORDER BY device_id, epoch, seq
 """
 
 
@@ -47,6 +50,7 @@ class Gap:
     device_id: str
     first: int  # the first missing sequence number
     last: int  # the last missing one
+    epoch: str = ""  # the device's outbox file these numbers belong to
 
     @property
     def missing(self) -> int:
@@ -68,6 +72,7 @@ def event_row(device_id: str, body: dict, received: float, raw: str | None = Non
         when,
         received,
         raw or json.dumps(body, separators=(",", ":")),
+        str(body.get("epoch", ""))[:64],
     )
 
 
@@ -77,7 +82,7 @@ class Store:
     P = "?"  # the driver's placeholder
 
     def add_events(self, rows: list[EventRow]) -> int:
-        """Insert, skipping (device_id, seq) already stored; returns how many were new."""
+        """Insert, skipping (device_id, epoch, seq) already stored; returns how many were new."""
         raise NotImplementedError
 
     def add_telemetry(self, rows: list[tuple[str, float, str]]) -> None:
@@ -118,12 +123,13 @@ class Store:
 
     def gaps(self, device: str | None = None) -> list[Gap]:
         where, args = ("WHERE device_id = " + self.P, (device,)) if device else ("", ())
-        return [Gap(d, int(a), int(b)) for d, a, b in self.execute(GAPS_SQL.format(where=where), args)]
+        return [Gap(d, int(a), int(b), e) for d, a, b, e in self.execute(GAPS_SQL.format(where=where), args)]
 
     def counts(self) -> dict:
-        """Stored events, distinct (device, seq) pairs (equal unless the key were broken) and devices."""
+        """Stored events, distinct (device, epoch, seq) keys (equal unless the key were broken) and devices."""
         n, distinct, devices = self.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT device_id || ':' || CAST(seq AS TEXT)), COUNT(DISTINCT device_id)"
+            "SELECT COUNT(*), COUNT(DISTINCT device_id || ':' || epoch || ':' || CAST(seq AS TEXT)),"
+            " COUNT(DISTINCT device_id)"
             " FROM events"
         )[0]
         return {"events": int(n), "distinct": int(distinct), "devices": int(devices)}
@@ -197,6 +203,8 @@ class SqliteStore(Store):
             self.db.execute("PRAGMA journal_mode=WAL")  # readers (fleet events) never block the ingest writer
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed batch survives a process kill
             self.db.executescript(SQLITE_SCHEMA)
+            if "epoch" not in {r[1] for r in self.db.execute("PRAGMA table_info(events)")}:
+                self._add_epochs()
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(devices)")}
             for column, kind in (("state", "TEXT"), ("state_at", "REAL")):  # stores from before `state` was kept
                 if column not in columns:
@@ -206,11 +214,24 @@ class SqliteStore(Store):
                 f"--db {path}: cannot open the SQLite store ({e})", "check the path and its permissions"
             ) from None
 
+    def _add_epochs(self) -> None:
+        """A store from before epochs: its key (device_id, seq) becomes (device_id, epoch, seq), its events epoch ''.
+        SQLite cannot change a primary key in place, so the table is copied once, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("ALTER TABLE events RENAME TO events_before_epochs")
+            self.db.execute(SQLITE_SCHEMA.split(";")[0])  # the events table alone, as it is now
+            self.db.execute(
+                "INSERT INTO events SELECT device_id, seq, type, time, received, body, '' FROM events_before_epochs"
+            )
+            self.db.execute("DROP TABLE events_before_epochs")
+        self.db.executescript(SQLITE_SCHEMA)  # its indexes went with the old table
+
     def add_events(self, rows):
         with self.db:
             before = self.db.total_changes
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+            self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
             return self.db.total_changes - before
 
     def add_telemetry(self, rows):

@@ -15,8 +15,18 @@ from fleetctl.store import Store
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
   device_id text NOT NULL, seq bigint NOT NULL, type text NOT NULL, time double precision NOT NULL,
-  received double precision NOT NULL, body jsonb NOT NULL, PRIMARY KEY (device_id, seq)
+  received double precision NOT NULL, body jsonb NOT NULL, epoch text NOT NULL DEFAULT '',
+  PRIMARY KEY (device_id, epoch, seq)
 );
+-- a store from before epochs: the column, then the key (device_id, seq) becomes (device_id, epoch, seq)
+ALTER TABLE events ADD COLUMN IF NOT EXISTS epoch text NOT NULL DEFAULT '';
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint c
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+                 WHERE c.conrelid = 'events'::regclass AND c.contype = 'p' AND a.attname = 'epoch') THEN
+    ALTER TABLE events DROP CONSTRAINT events_pkey, ADD PRIMARY KEY (device_id, epoch, seq);
+  END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
 CREATE INDEX IF NOT EXISTS events_device_time ON events (device_id, time);
 CREATE INDEX IF NOT EXISTS events_type_time ON events (type, time);
@@ -35,12 +45,12 @@ log = logging.getLogger("edgekit.ingest")
 
 # the staging table: this connection's alone, emptied by every commit
 STAGING = "CREATE TEMP TABLE IF NOT EXISTS events_in (LIKE events) ON COMMIT DELETE ROWS"
-COPY_EVENTS = "COPY events_in (device_id, seq, type, time, received, body) FROM STDIN"
+COPY_EVENTS = "COPY events_in (device_id, seq, type, time, received, body, epoch) FROM STDIN"
 MERGE_EVENTS = "INSERT INTO events SELECT * FROM events_in ON CONFLICT DO NOTHING"
 
 INSERT_EVENTS = """
-INSERT INTO events (device_id, seq, type, time, received, body)
-SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::float8[], %s::float8[], %s::jsonb[])
+INSERT INTO events (device_id, seq, type, time, received, body, epoch)
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::float8[], %s::float8[], %s::jsonb[], %s::text[])
 ON CONFLICT DO NOTHING
 """
 

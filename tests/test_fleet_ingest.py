@@ -234,3 +234,31 @@ def test_events_published_after_a_broker_restart_before_the_workers_return_are_k
         worker.store.close()
         broker.stop()
         store.close()
+
+
+def test_a_device_whose_outbox_was_wiped_keeps_every_new_event(broker, store_url, tmp_path):
+    """A re-flashed SD card (or a deleted outbox.db) starts the device's sequence numbers at 1 again under the same
+    device id. The store must keep those events, not skip them as repeats of the old ones, and report no gap."""
+    store = open_store(store_url)
+    worker = IngestWorker(IngestConfig(port=broker.port, worker="t1"), open_store(store_url)).start()
+    assert worker.subscribed.wait(10)
+    (link,) = _devices(broker.port, tmp_path, 1)
+    try:
+        for i in range(5):
+            link.sink.emit({"type": "face_unknown", "n": i})
+        assert _wait(lambda: _stored(store) >= 5, 30), store.counts()
+        link.stop()
+        for f in (tmp_path / "d0").glob("outbox.db*"):
+            f.unlink()
+        (link,) = _devices(broker.port, tmp_path, 1)
+        for i in range(5, 8):
+            link.sink.emit({"type": "face_unknown", "n": i})
+        assert _wait(lambda: _stored(store) >= 8, 15), store.counts()
+        assert {e["n"] for e in store.events(device="door0", limit=100)} == set(range(8))
+        assert store.counts() == {"events": 8, "distinct": 8, "devices": 1}
+        assert store.gaps() == []
+    finally:
+        link.stop()
+        worker.stop()
+        worker.store.close()
+        store.close()

@@ -62,7 +62,7 @@ def test_events_query_filters_and_orders_newest_first(store_url):
 def test_retention_deletes_what_is_older_than_the_limit(store_url):
     store = open_store(store_url)
     try:
-        old = [("door1", s, "x", 1.0, time.time() - 7200, json.dumps({"seq": s})) for s in (1, 2)]
+        old = [("door1", s, "x", 1.0, time.time() - 7200, json.dumps({"seq": s}), "") for s in (1, 2)]
         store.add_events(old + _rows("door1", [3]))
         store.add_telemetry([("door1", time.time() - 7200, "{}"), ("door1", time.time(), '{"fps": 9}')])
         assert store.prune(3600) == 2
@@ -70,6 +70,59 @@ def test_retention_deletes_what_is_older_than_the_limit(store_url):
         assert store.devices()[0]["telemetry"] == {"fps": 9}
     finally:
         store.close()
+
+
+def _epoch_rows(device, epoch, seqs):
+    return [event_row(device, {"seq": s, "epoch": epoch, "device_id": device}, time.time()) for s in seqs]
+
+
+def test_a_wiped_outbox_starts_a_new_epoch_whose_events_are_kept_with_their_own_gaps(store_url):
+    store = open_store(store_url)
+    try:
+        assert store.add_events(_epoch_rows("door1", "a1", [1, 2, 3, 4])) == 4
+        assert store.add_events(_epoch_rows("door1", "b2", [1, 2, 5])) == 3  # seq 1 again, under the new file's epoch
+        assert store.add_events(_epoch_rows("door1", "b2", [2])) == 0  # a redelivery still is one
+        assert store.counts() == {"events": 7, "distinct": 7, "devices": 1}
+        assert store.gaps() == [Gap("door1", 3, 4, "b2")]  # no gap from a1's 4 down to b2's 1
+    finally:
+        store.close()
+
+
+OLD_EVENTS = (  # the events table as stores from before epochs made it
+    "CREATE TABLE events (device_id {t} NOT NULL, seq {i} NOT NULL, type {t} NOT NULL, time {r} NOT NULL, "
+    "received {r} NOT NULL, body {j} NOT NULL, PRIMARY KEY (device_id, seq))"
+)
+
+
+def test_a_store_from_before_epochs_keeps_its_events_and_takes_the_new_key(store_url, tmp_path):
+    if store_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(store_url[len("sqlite:///") :]) as db:
+            db.execute(OLD_EVENTS.format(t="TEXT", i="INTEGER", r="REAL", j="TEXT") + " WITHOUT ROWID")
+            db.execute("INSERT INTO events VALUES ('door1', 1, 'x', 1.0, 1.0, '{\"seq\":1}')")
+            db.execute("INSERT INTO events VALUES ('door1', 2, 'x', 2.0, 2.0, '{\"seq\":2}')")
+    else:
+        import psycopg
+
+        with psycopg.connect(store_url, autocommit=True) as db:
+            db.execute(OLD_EVENTS.format(t="text", i="bigint", r="double precision", j="jsonb"))
+            db.execute(
+                "INSERT INTO events VALUES ('door1', 1, 'x', 1.0, 1.0, '{\"seq\":1}'), "
+                "('door1', 2, 'x', 2.0, 2.0, '{\"seq\":2}')"
+            )
+    store = open_store(store_url)
+    try:
+        assert [e["seq"] for e in store.events(limit=10)] == [2, 1]  # nothing lost in the migration
+        assert store.add_events(_epoch_rows("door1", "", [2])) == 0  # an old event redelivered: still a repeat
+        assert store.add_events(_epoch_rows("door1", "c3", [1, 2])) == 2  # a device's new outbox: kept
+        assert store.counts() == {"events": 4, "distinct": 4, "devices": 1} and store.gaps() == []
+        assert store.events(since=1e9, limit=1)  # the time index still serves queries
+    finally:
+        store.close()
+    store = open_store(store_url)  # opening it again migrates nothing twice
+    assert store.counts()["events"] == 4
+    store.close()
 
 
 def test_event_rows_refuse_messages_without_a_sequence_number():
@@ -91,7 +144,7 @@ def test_fleet_events_and_gaps_commands(store_url):
     assert [json.loads(line)["seq"] for line in r.stdout.splitlines()] == [5, 2]
     r = edgekit(*["fleet", "gaps", "--db", store_url, "--json"])
     assert [json.loads(line) for line in r.stdout.splitlines()] == [
-        {"device": "door1", "first": 3, "last": 4, "missing": 2}
+        {"device": "door1", "epoch": "", "first": 3, "last": 4, "missing": 2}
     ]
 
 

@@ -75,3 +75,14 @@ def test_fleet_errors_are_one_line(tmp_path):
     )
     r = edgekit("fleet", "cmd", "--port", "1", "--sign", str(tmp_path / "missing.key"), "d", "x")
     assert r.returncode == 2 and "signing key" in r.stderr and "keygen" in r.stderr
+
+
+def test_watch_drops_a_redelivery_but_not_the_same_seq_from_a_new_outbox():
+    """`fleet watch` tells repeats by device, outbox epoch and seq: a wiped outbox starts at seq 1 again."""
+    from fleetctl.operator import Repeats
+
+    repeats, topic = Repeats(), "edgekit/door1/events/face_unknown"
+    old = json.dumps({"device_id": "door1", "epoch": "a" * 16, "seq": 1}).encode()
+    new = json.dumps({"device_id": "door1", "epoch": "b" * 16, "seq": 1}).encode()
+    assert not repeats.seen(topic, old) and repeats.seen(topic, old)  # QoS 1 redelivery: dropped
+    assert not repeats.seen(topic, new)  # the same seq from a new outbox: shown

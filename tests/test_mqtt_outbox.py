@@ -56,3 +56,20 @@ def test_unwritable_path_is_one_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(EdgekitError, match="mqtt.outbox.path"):
         Outbox(OutboxConfig(path=str(tmp_path / "file" / "o.db")))
+
+
+def test_a_new_outbox_file_is_a_new_epoch_and_a_restart_keeps_it(tmp_path):
+    """Sequence numbers start at 1 again only in a new file; its epoch tells a consumer that these are new events."""
+    cfg = OutboxConfig(path=str(tmp_path / "o.db"))
+    box = Outbox(cfg)
+    first = box.epoch
+    assert len(first) >= 16 and box.put("t", payload) == 1
+    box.close()
+    box = Outbox(cfg)
+    assert box.epoch == first  # a restart: the same stream
+    box.close()
+    for f in tmp_path.glob("o.db*"):
+        f.unlink()
+    box = Outbox(cfg)
+    assert box.put("t", payload) == 1 and box.epoch != first
+    box.close()

@@ -432,7 +432,8 @@ def events(db, device, kind, since, limit):
 @click.option("--device", help="only this device")
 @click.option("--json", "as_json", is_flag=True)
 def gaps(db, device, as_json):
-    """Sequence numbers missing between a device's stored events (dropped by its outbox bound, or lost)."""
+    """Sequence numbers missing between a device's stored events (dropped by its outbox bound, or lost); per outbox
+    epoch, since a device whose outbox file was wiped counts from 1 again."""
     from fleetctl.store import open_store
 
     store = open_store(db)
@@ -441,8 +442,11 @@ def gaps(db, device, as_json):
     finally:
         store.close()
     for g in found:
-        row = {"device": g.device_id, "first": g.first, "last": g.last, "missing": g.missing}
-        click.echo(json.dumps(row) if as_json else f"{g.device_id:<20} {g.first}..{g.last} ({g.missing} missing)")
+        row = {"device": g.device_id, "epoch": g.epoch, "first": g.first, "last": g.last, "missing": g.missing}
+        epoch = f" (outbox {g.epoch})" if g.epoch else ""
+        click.echo(
+            json.dumps(row) if as_json else f"{g.device_id:<20} {g.first}..{g.last} ({g.missing} missing){epoch}"
+        )
     if not found and not as_json:
         click.echo("no gaps", err=True)
 

@@ -348,7 +348,13 @@ class DeviceLink:
         topic = self.prefix + "events/" + _topic_word(str(event.get("type", "event")))
 
         def build(seq: int) -> bytes:  # the bus stamps the id; events sent here directly get one
-            body = {**event, "id": event.get("id") or uuid.uuid4().hex, "seq": seq, "device_id": self.device_id}
+            body = {
+                **event,
+                "id": event.get("id") or uuid.uuid4().hex,
+                "seq": seq,
+                "epoch": self.outbox.epoch,
+                "device_id": self.device_id,
+            }
             return json.dumps(body, separators=(",", ":")).encode()
 
         seq = self.outbox.put(topic, build, qos=1)

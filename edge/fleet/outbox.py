@@ -1,10 +1,13 @@
 """Store and forward: every message is written to SQLite (WAL) before it is sent and deleted only when the broker
 acknowledges it. Sequence numbers come from SQLite's AUTOINCREMENT counter (sqlite_sequence), which never goes back,
 even after deletes and restarts, so the row id is the per-device sequence number a consumer uses to spot gaps and
-duplicates. Bounded by count and age: past the bound the oldest rows go, and the drops are counted (telemetry)."""
+duplicates. A new file (a wiped or re-flashed device) starts at 1 again, so each file also draws a random `epoch`
+when it is created, which every event carries: a consumer tells events apart by (device, epoch, seq). Bounded by count
+and age: past the bound the oldest rows go, and the drops are counted (telemetry)."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 import time
@@ -27,6 +30,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox(created);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -59,6 +63,9 @@ class Outbox:
             self.db.executescript(SCHEMA)
             (self._count,) = self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()
             row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+            # drawn once per file; an outbox from before epochs gets one now (its seq goes on, so nothing collides)
+            self.db.execute("INSERT INTO meta VALUES ('epoch', ?) ON CONFLICT DO NOTHING", (secrets.token_hex(8),))
+            (self.epoch,) = self.db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
         except (OSError, sqlite3.Error) as e:
             raise EdgekitError(
                 f"mqtt.outbox.path {path}: cannot open the outbox ({e})", "point mqtt.outbox.path at a writable file"
