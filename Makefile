@@ -71,6 +71,7 @@ $(HA_VENV)/.installed: scripts/ha/requirements.py
 ha-check: models $(HA_VENV)/.installed
 	EDGEKIT_REQUIRE_ZOO=1 $(BIN)/pytest -q tests/test_home_assistant.py
 
-# The device page's pictures in docs/screenshots/, taken by its browser tests against a running agent.
+# The device and fleet pages' pictures in docs/screenshots/, taken by their browser tests against running agents.
 screenshots: models
-	EDGEKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/test_ui_device.py tests/test_ui_auth.py tests/test_ui_shelf.py tests/test_ui_visitors.py
+	EDGEKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/test_ui_device.py tests/test_ui_auth.py tests/test_ui_shelf.py tests/test_ui_visitors.py \
+		tests/test_fleet_ui.py

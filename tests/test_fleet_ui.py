@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from edge.ports import free_port, listening
-from tests.fixtures.browser import screenshot
 from tests.fixtures.doorbell import live_camera, site
+from tests.fixtures.ui import shot
 from tests.mqtt_broker import MOSQUITTO
 
 pytest.importorskip("starlette", reason="needs the ui extra (starlette, jinja2, uvicorn)")
@@ -103,7 +103,7 @@ def test_the_fleet_page_shows_an_agent_online_then_offline_after_kill_9(zoo, med
         row = browser.find_element(By.ID, "device-door-1").text
         assert "offline" in row and "doorbell" in row and "faceres cpu" in row, row  # still known while away
         assert row_state(browser, "door-2") == "online"  # the other door is untouched
-        screenshot(browser, ROOT / "docs" / "screenshots" / "fleet.png")
+        shot(browser, "fleet")
     finally:
         for p in (*agents, page, ingest):
             if p.poll() is None:
