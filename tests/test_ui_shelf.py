@@ -4,6 +4,7 @@ polygon is refused naming the key, the file unchanged."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -86,3 +87,34 @@ def test_a_bad_polygon_is_refused_naming_the_key_and_the_file_stays(shelf_agent)
         r = c.post("/shelf/zones", data={"zones": '[{"name": "a", "polygon": [[0, 0], [1, 0], [1, 1]]}]'})
         assert r.status_code == 403
     assert shelf_agent.config_path.read_text() == before
+
+
+def test_saving_zones_keeps_the_files_comments_and_layout(shelf_agent):
+    """The zone editor rewrites one key of a file a person wrote: their comments and the rest of the file stay."""
+    path = shelf_agent.config_path
+    original = path.read_text()
+    assert "\nshelf:\n" in original
+    path.write_text(
+        "# aisle 7, bay 3: set up by hand, ask Ann before changing\n"
+        + original.replace("\nshelf:\n", "\nshelf:  # zones are drawn on the page\n", 1)
+    )
+    try:
+        zones = zones_in(path)
+        zones[0]["polygon"] = [[10, 10], [200, 10], [200, 120], [10, 120]]
+        with httpx.Client(base_url=shelf_agent.url) as c:
+            r = c.post(
+                "/shelf/zones",
+                data={
+                    "csrf": csrf_of(c, "/shelf"),
+                    "zones": json.dumps([{"name": z["name"], "polygon": z["polygon"]} for z in zones]),
+                },
+            )
+        assert r.status_code in (200, 303), r.text
+        text = path.read_text()
+        assert text.startswith("# aisle 7, bay 3: set up by hand, ask Ann before changing\n"), text[:200]
+        assert "shelf:  # zones are drawn on the page\n" in text
+        assert zones_in(path)[0]["polygon"] == [[10, 10], [200, 10], [200, 120], [10, 120]]
+        assert zones_in(path)[1:] == zones[1:]  # the other zones, and their other keys, as they were
+        assert yaml.safe_load(text)["source"] == yaml.safe_load(original)["source"]
+    finally:
+        path.write_text(original)

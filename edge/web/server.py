@@ -4,6 +4,7 @@ beside the frame loop. Pages read; actions are CSRF-checked POSTs that run the s
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import threading
@@ -220,21 +221,42 @@ def _saved_zones(view: SiteView) -> list | None:
 
 def write_zones(view: SiteView, zones) -> None:
     """Replace the polygons of shelf.zones in the site's config file: zones keep their other keys (planogram,
-    minimums) by name; the whole config is validated before the file is replaced (atomically, same mode)."""
+    minimums) by name, and the file keeps its comments, order and indentation (ruamel.yaml's round trip: a person
+    wrote this file); the whole config is validated before the file is replaced (atomically, same mode)."""
+    from ruamel.yaml import YAML, YAMLError
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.util import load_yaml_guess_indent
+
     path = view.config_path
     if path is None:
         raise EdgekitError("shelf zones: this site runs without a config file", "start it with `edgekit run --config`")
     if not isinstance(zones, list) or not all(isinstance(z, dict) for z in zones):
         raise EdgekitError("shelf zones: expected a list of {name, polygon}", "draw at least one zone")
-    data = yaml.safe_load(path.read_text()) or {}
-    shelf = data.get("shelf")
+    try:
+        data, indent, offset = load_yaml_guess_indent(path.read_text())
+    except YAMLError as e:
+        raise EdgekitError(f"config {path}: not YAML ({str(e).splitlines()[0]})", "fix the file by hand") from None
+    shelf = data.get("shelf") if isinstance(data, dict) else None
     if not isinstance(shelf, dict):
         raise EdgekitError(f"config {path}: has no 'shelf' section", "the zone editor is for app: shelf")
     old = {z.get("name"): z for z in shelf.get("zones") or [] if isinstance(z, dict)}
-    shelf["zones"] = [{**old.get(z.get("name"), {}), "name": z.get("name"), "polygon": z.get("polygon")} for z in zones]
-    parse_config(data, f"config {path}")  # EdgekitError naming the key (shelf.zones.0.polygon ...)
+    new = CommentedSeq()
+    for z in zones:
+        zone = old.get(z.get("name")) or CommentedMap(name=z.get("name"))
+        polygon = z.get("polygon")
+        if isinstance(polygon, list):
+            polygon = CommentedSeq(polygon)
+            polygon.fa.set_flow_style()  # [[x, y], ...] on one line, as people write polygons
+        zone["polygon"] = polygon
+        new.append(zone)
+    shelf["zones"] = new
+    rt = YAML()
+    rt.indent(mapping=indent or 2, sequence=indent or 2, offset=offset or 0)  # as ruamel.yaml's docs pair them
+    out = io.StringIO()
+    rt.dump(data, out)
+    parse_config(yaml.safe_load(out.getvalue()), f"config {path}")  # what is written: one line naming a bad key
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp.write_text(out.getvalue())
     os.chmod(tmp, path.stat().st_mode & 0o777)
     os.replace(tmp, path)
 
