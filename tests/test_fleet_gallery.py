@@ -148,6 +148,7 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         )
         # and door-1, which never enrolled anyone, now knows the caller (its one track was decided before the push,
         # and the looped clip never ends it: a fresh run of the door decides anew)
+        before_restart = len(consumer.on("door-1/state"))
         assert op.command("door-1", "restart", timeout=10)["ok"]
         runners[0].join(30)
         assert not runners[0].is_alive()
@@ -158,6 +159,9 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         assert consumer.wait(
             lambda: any(b["identity"] == "caller" for b, _ in consumer.on("door-1/events/face_recognized")), 60
         )
+        # the push's outcome outlives the restart: every state door-1 published since says the gallery was accepted
+        after = consumer.on("door-1/state")[before_restart:]
+        assert after and all(b["gallery"].get("last_update", {}).get("ok") is True for b, _ in after), after[-1][0]
 
         # a corrupted chunk: the sha256 fails at commit, door-1 keeps its gallery
         data, begin = sign_gallery(GALLERY_KEY, export)
@@ -170,7 +174,7 @@ def test_a_gallery_pushed_to_the_fleet_is_taken_by_its_embedder_and_refused_by_a
         assert op.command("door-1", "gallery_update", chunk)["ok"]
         reply = op.command("door-1", "gallery_update", {"step": "commit", "transfer": tid})
         assert reply["ok"] is False and "sha256 mismatch" in reply["error"], reply
-        # the state door-1 republished when it restarted has no last_update yet: wait for the refusal's, do not fail
+        # the state door-1 republished after the restart says accepted: wait for the refusal's
         assert consumer.wait(
             lambda: last(consumer, "door-1/state")["gallery"].get("last_update", {}).get("ok") is False
         )

@@ -121,6 +121,14 @@ def test_signed_model_pushed_over_mqtt_is_installed_and_reported(device_models, 
         )
         bad = op.push_model("door9", NAME, tflite, card, Ed25519PrivateKey.generate())
         assert bad["ok"] is False and "bad signature" in bad["error"]
+        link.stop()
+        # a restart: the retained state it publishes still says what the last update of the model did
+        n = len(states.on("state"))
+        link = DeviceLink(link_cfg(broker.port, tmp_path, model_update=mu), "door9").start()
+        assert link.connected.wait(5)
+        assert states.wait(lambda: len(states.on("state")) > n)
+        restarted = states.on("state")[n][0]
+        assert restarted.get("model_updates", {}).get(NAME, {}).get("ok") is True, restarted
         op.close()
         states.close()
         link.stop()

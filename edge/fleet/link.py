@@ -29,6 +29,7 @@ from edge.fleet.commands import Dispatcher, Handler, handle_command  # noqa: F40
 from edge.fleet.config import MqttConfig
 from edge.fleet.nonces import NonceStore, nonces_path_for
 from edge.fleet.outbox import Outbox
+from edge.fleet.outcomes import Outcomes, outcomes_path_for
 from edge.fleet.security import CommandVerifier
 
 log = logging.getLogger("edgekit.mqtt")
@@ -70,6 +71,7 @@ class DeviceLink:
         self.info = {"software": __version__, **(device_info or {})}
         self.outbox = Outbox(cfg.outbox)
         self.nonces = NonceStore(nonces_path_for(cfg.outbox.path))
+        self.outcomes = Outcomes(outcomes_path_for(cfg.outbox.path))
         self.commands = Dispatcher(cfg.max_payload_bytes, CommandVerifier(cfg.signing, self.device_id, self.nonces))
         self.telemetry_provider: Callable[[], dict] | None = None
         self.connected = threading.Event()
@@ -82,6 +84,8 @@ class DeviceLink:
         self._running = False
         self._state: dict = {}
         self._own_state: dict = {}
+        if saved := self.outcomes.get("model_updates"):  # what the last updates did, from before a restart
+            self._own_state["model_updates"] = saved
         # The retained state goes out only while connected, and on_connect sends the current one: published while
         # connecting, paho queued it and on_connect sent it again (a subscriber saw one state twice).
         self._state_lock = threading.Lock()
@@ -416,6 +420,7 @@ class DeviceLink:
 
     def _model_outcome(self, outcome: dict) -> None:
         self._own_state.setdefault("model_updates", {})[outcome["model"]] = outcome
+        self.outcomes.put("model_updates", self._own_state["model_updates"])
         self._publish_state()
 
     # ---- commands: parsed and run on their own thread, so a slow one never stalls acknowledgements ----

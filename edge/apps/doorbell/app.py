@@ -41,10 +41,13 @@ class DoorbellApp(App):
         self.decisions = {"face_recognized": 0, "face_unknown": 0}
         self._matcher, self._negatives, self._enrolled, self._gallery_version = None, None, None, -1
         self.learner = DoorbellLearner(self.gallery, cfg)
-        self.gallery_updates, self.last_gallery_update = None, None
+        self.gallery_updates, self.last_gallery_update, self._outcomes = None, None, None
         if cfg.mqtt is not None:  # `edgekit fleet push-gallery`: refused unless mqtt.gallery_update trusts a key
             from edge.fleet.gallery_update import GalleryUpdater
+            from edge.fleet.outcomes import Outcomes, outcomes_path_for
 
+            self._outcomes = Outcomes(outcomes_path_for(cfg.mqtt.outbox.path))
+            self.last_gallery_update = self._outcomes.get("gallery_update")  # the last push's, from before a restart
             self.gallery_updates = GalleryUpdater(
                 cfg.mqtt.gallery_update, self.gallery.path, lambda: EmbedderTag.of(self.embedder), self._gallery_pushed
             )
@@ -273,6 +276,7 @@ class DoorbellApp(App):
 
     def _gallery_pushed(self, outcome: dict) -> None:
         self.last_gallery_update = outcome  # in the retained state: the fleet page shows each door's outcome
+        self._outcomes.put("gallery_update", outcome)
 
     def _unknowns(self, body: dict) -> dict:
         """{"visitors": [{id, seen, first_seen, last_seen, thumbnail: base64 JPEG or null}]}, most recent first."""
