@@ -10,7 +10,7 @@ import os
 import threading
 from pathlib import Path
 
-from edge.private import private_dir
+from edge.private import write_private
 
 log = logging.getLogger("edgekit.fleet")
 _locks: dict[Path, threading.Lock] = {}
@@ -39,11 +39,7 @@ class Outcomes:
             data = {**self._read(), key: value}
             tmp = self.path.with_name(f".{self.path.name}.tmp")
             try:
-                private_dir(self.path.parent)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    json.dump(data, f)
-                os.replace(tmp, self.path)
+                os.replace(write_private(tmp, json.dumps(data).encode()), self.path)  # never a torn file
             except OSError as e:
                 log.warning("update outcomes %s: not saved (%s); the retained state forgets them at a restart", tmp, e)
 
